@@ -1,0 +1,139 @@
+"""Typed configuration: one :class:`Settings`, read from ``MLOPS_*`` variables and ``.env``.
+
+Source: pydantic-settings (https://docs.pydantic.dev/latest/concepts/pydantic_settings/).
+Only the CLI and the DAG tasks build a ``Settings``; library functions take it
+(or the few values they need) as an argument. Tests build ``Settings(...)``
+directly instead of patching globals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from daily_mlops.errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "BUNDLED_REFERENCE_DATA"]
+
+#: The bundled Statlog (German Credit Data) copy; see data/reference/README.md.
+BUNDLED_REFERENCE_DATA = Path(__file__).resolve().parents[2] / "data" / "reference" / "german_credit.csv"
+
+
+class Settings(BaseSettings):
+    """Everything the loop can be configured with.
+
+    Every field is read from the environment variable ``MLOPS_<FIELD>`` (upper
+    case) or from a ``.env`` file in the working directory. Defaults are the
+    seed project's values.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        When built directly with an invalid value. :func:`load_settings` turns
+        it into a :class:`~daily_mlops.errors.ConfigError` that names the
+        ``MLOPS_*`` variable.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MLOPS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- storage -----------------------------------------------------------
+    mongo_uri: str | None = Field(
+        default=None,
+        description="MongoDB URI. Unset: the CLI starts the embedded SecantusDB server under MLOPS_HOME.",
+    )
+    mongo_db: str = Field(default="mlops", min_length=1, description="Database name.")
+    mongo_conn_id: str = Field(
+        default="mongo_default", description="Airflow connection used by the DAG tasks (MongoHook)."
+    )
+    home: Path = Field(default=Path("."), description="Root of local state: models/, data/, the embedded server's files, the local Airflow home.")
+
+    # --- data --------------------------------------------------------------
+    reference_data: Path = Field(default=BUNDLED_REFERENCE_DATA, description="CSV of real rows the synthesizer is fit on.")
+    target_column: str = Field(default="creditability", min_length=1)
+    positive_label: str = Field(default="bad", min_length=1, description="Target value counted as the positive class for F1.")
+    daily_rows: int = Field(default=10_000, ge=100, le=5_000_000, description="Rows sampled per logical date.")
+
+    # --- evaluation loop ---------------------------------------------------
+    f1_threshold: float = Field(default=0.75, ge=0.0, le=1.0, description="F1 (positive class) a model must reach to pass.")
+    max_retrain_attempts: int = Field(default=3, ge=0, le=3, description="Fine-tuning attempts before an alert (the DAG unrolls 3).")
+
+    # --- model hyperparameters (the seed's TabTransformer) -----------------
+    d_model: int = Field(default=32, ge=4)
+    nhead: int = Field(default=4, ge=1)
+    num_layers: int = Field(default=6, ge=1)
+    dim_feedforward: int = Field(default=64, ge=4)
+    dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
+
+    # --- training ----------------------------------------------------------
+    batch_size: int = Field(default=256, ge=8)
+    learning_rate: float = Field(default=1e-3, gt=0.0, lt=1.0)
+    pretrain_epochs: int = Field(default=5, ge=0, description="Contrastive (NT-Xent) pretraining epochs.")
+    finetune_epochs: int = Field(default=15, ge=1, description="Supervised fine-tuning epochs.")
+    retrain_epochs: int = Field(default=8, ge=1, description="Fine-tuning epochs of one retraining attempt.")
+    temperature: float = Field(default=0.5, gt=0.0, description="NT-Xent temperature (SimCLR, Chen et al. 2020).")
+    mask_probability: float = Field(default=0.15, ge=0.0, lt=1.0, description="Fraction of features masked per augmented view.")
+    seed: int = Field(default=42, ge=0)
+
+    # --- deployment --------------------------------------------------------
+    deployment_dir: Path | None = Field(default=None, description="Where the approved model is copied. Unset: MLOPS_HOME/models/deployed.")
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("reference_data", mode="after")
+    @classmethod
+    def _reference_exists(cls, value: Path) -> Path:
+        value = value.expanduser()
+        if not value.is_file():
+            raise ValueError(f"file {value} does not exist; point MLOPS_REFERENCE_DATA at a CSV file")
+        return value.resolve()
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> "Settings":
+        if self.d_model % self.nhead:
+            raise ValueError(
+                f"d_model={self.d_model} is not divisible by nhead={self.nhead}; "
+                "set MLOPS_D_MODEL to a multiple of MLOPS_NHEAD"
+            )
+        return self
+
+    @property
+    def deployment_path(self) -> Path:
+        """Directory the deployment DAG writes ``current_model.pth`` into."""
+        return (self.deployment_dir or self.home / "models" / "deployed").expanduser().resolve()
+
+    @property
+    def embedded_mongo_path(self) -> Path:
+        """Storage directory of the embedded SecantusDB server."""
+        return self.home / "data" / "mongo"
+
+    @property
+    def airflow_home(self) -> Path:
+        """Local Airflow home (SQLite metadata DB) used by ``daily-mlops run``."""
+        return self.home / "airflow"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build :class:`Settings` from the environment, ``.env`` and ``overrides``.
+
+    Raises
+    ------
+    ConfigError
+        When a value is invalid; the message names each ``MLOPS_*`` variable
+        and what it must be.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            variable = f"MLOPS_{field.upper()}" if err["loc"] else "settings"
+            problems.append(f"{variable}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
