@@ -1,0 +1,290 @@
+"""The model registry, kept in MongoDB (collection ``model_metadata``).
+
+A *model version* is an integer per model name (1, 2, 3, ...), written once
+and never changed afterwards except for its lifecycle ``status`` (and the
+``status_history`` that records each move)::
+
+    candidate -> approved | rejected
+    approved  -> deployed | retired
+    deployed  -> retired
+    retired   -> approved            (reinstate for a rollback)
+
+Each version records its hyperparameters, metrics, the batch ids it was
+trained and evaluated on, its parent version (lineage), the sha256 and size
+of each artifact, its parameter count and its input/output signature.
+Artifacts live in GridFS (:mod:`daily_mlops._artifacts`); a version whose
+artifact is missing or altered is reported by :meth:`ModelRegistry.verify`
+and never loaded (:meth:`ModelRegistry.load_artifact` raises).
+
+Registration is idempotent through ``run_key`` (e.g. ``"bootstrap"`` or
+``"retrain:2026-11-20:attempt-1"``): registering the same run key again
+returns the version already written, so a rerun of a task or of
+``daily-mlops bootstrap`` never creates a second version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from daily_mlops._artifacts import ArtifactRef, get_artifact, put_artifact, verify_artifact
+from daily_mlops._mongo import ARTIFACTS_BUCKET
+from daily_mlops.errors import MLOpsError, NotFoundError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymongo.database import Database
+
+__all__ = ["MODEL_NAME", "SYNTHESIZER_NAME", "STATUSES", "TRANSITIONS", "ModelRegistry"]
+
+#: Registry name of the TabTransformer classifier.
+MODEL_NAME = "tabtransformer"
+#: Registry name of the fitted SDV synthesizer (the distribution model).
+SYNTHESIZER_NAME = "synthesizer"
+
+STATUSES = ("candidate", "approved", "rejected", "deployed", "retired")
+TRANSITIONS: dict[str, set[str]] = {
+    "candidate": {"approved", "rejected"},
+    "approved": {"deployed", "retired"},
+    "deployed": {"retired"},
+    "retired": {"approved"},
+    "rejected": set(),
+}
+
+_COLLECTION = "model_metadata"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class ModelRegistry:
+    """Register, query and move model versions through their lifecycle.
+
+    Parameters
+    ----------
+    db : pymongo Database
+        The project database (schema ensured by :func:`daily_mlops._mongo.ensure_schema`).
+    """
+
+    def __init__(self, db: "Database") -> None:
+        self.db = db
+        self._coll = db[_COLLECTION]
+
+    # -- writing -----------------------------------------------------------
+    def register(
+        self,
+        model_name: str,
+        *,
+        run_key: str,
+        artifacts: dict[str, bytes],
+        status: str = "candidate",
+        parent_version: int | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        trained_on: list[str] | None = None,
+        evaluated_on: list[str] | None = None,
+        n_parameters: int | None = None,
+        signature: dict[str, Any] | None = None,
+        logical_date: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write a new immutable version and its artifacts; return its document.
+
+        When a version with the same ``(model_name, run_key)`` exists it is
+        returned unchanged and nothing is written (idempotent rerun).
+
+        Raises
+        ------
+        MLOpsError
+            For an unknown ``status`` or a ``parent_version`` that does not exist.
+        """
+        from pymongo.errors import DuplicateKeyError
+
+        existing = self._coll.find_one({"model_name": model_name, "run_key": run_key}, {"_id": 0})
+        if existing is not None:
+            return existing
+        if status not in STATUSES:
+            raise MLOpsError(f"unknown model status {status!r}; use one of {', '.join(STATUSES)}")
+        if parent_version is not None:
+            self.get(model_name, parent_version)
+        refs: dict[str, ArtifactRef] = {
+            key: put_artifact(
+                self.db, ARTIFACTS_BUCKET, f"{model_name}/{run_key}/{key}", data,
+                metadata={"model_name": model_name, "run_key": run_key, "artifact": key}, replace=True,
+            )
+            for key, data in artifacts.items()
+        }
+        now = _now()
+        for _ in range(20):
+            latest = self._coll.find_one({"model_name": model_name}, sort=[("version", -1)])
+            version = 1 if latest is None else int(latest["version"]) + 1
+            doc = {
+                "model_name": model_name,
+                "version": version,
+                "run_key": run_key,
+                "status": status,
+                "status_history": [{"status": status, "at": now, "reason": "registered"}],
+                "parent_version": parent_version,
+                "lineage": self._lineage(model_name, parent_version),
+                "hyperparameters": hyperparameters or {},
+                "metrics": metrics or {},
+                "trained_on": trained_on or [],
+                "evaluated_on": evaluated_on or [],
+                "artifacts": refs,
+                "sha256": {key: ref["sha256"] for key, ref in refs.items()},
+                "size_bytes": sum(ref["size"] for ref in refs.values()),
+                "n_parameters": n_parameters,
+                "signature": signature or {},
+                "logical_date": logical_date,
+                "created_at": now,
+                **(extra or {}),
+            }
+            if parent_version is None:
+                doc.pop("parent_version")  # `parent_version: {$exists: true}` finds retrained versions
+            try:
+                self._coll.insert_one(doc)
+            except DuplicateKeyError:
+                again = self._coll.find_one({"model_name": model_name, "run_key": run_key}, {"_id": 0})
+                if again is not None:  # a concurrent rerun of the same run key won
+                    return again
+                continue  # lost the version number race: take the next one
+            doc.pop("_id", None)
+            return doc
+        raise MLOpsError(f"could not allocate a version for {model_name!r} after 20 tries")  # pragma: no cover
+
+    def set_status(
+        self, model_name: str, version: int, status: str, *, reason: str, logical_date: str | None = None
+    ) -> dict[str, Any]:
+        """Move a version to ``status`` (see :data:`TRANSITIONS`); return the updated document.
+
+        Setting the status a version already has is a no-op.
+
+        Raises
+        ------
+        NotFoundError
+            When the version does not exist.
+        MLOpsError
+            For a move the lifecycle does not allow (e.g. rejected -> deployed).
+        """
+        doc = self.get(model_name, version)
+        current = doc["status"]
+        if current == status:
+            return doc
+        if status not in TRANSITIONS.get(current, set()):
+            raise MLOpsError(
+                f"{model_name} version {version} is {current!r}; it cannot become {status!r} "
+                f"(allowed: {sorted(TRANSITIONS.get(current, set())) or 'none'})"
+            )
+        entry = {"status": status, "at": _now(), "reason": reason, "logical_date": logical_date}
+        self._coll.update_one(
+            {"model_name": model_name, "version": version, "status": current},
+            {"$set": {"status": status}, "$push": {"status_history": entry}},
+        )
+        return self.get(model_name, version)
+
+    # -- reading -----------------------------------------------------------
+    def get(self, model_name: str, version: int) -> dict[str, Any]:
+        """Return version ``version`` of ``model_name``.
+
+        Raises
+        ------
+        NotFoundError
+            When it does not exist; the message lists the versions that do.
+        """
+        doc = self._coll.find_one({"model_name": model_name, "version": int(version)}, {"_id": 0})
+        if doc is None:
+            known = [d["version"] for d in self._coll.find({"model_name": model_name}, {"version": 1})]
+            raise NotFoundError(
+                f"{model_name} version {version} is not in the registry (known versions: {sorted(known) or 'none'}); "
+                "run `daily-mlops bootstrap` to create version 1"
+            )
+        return doc
+
+    def list(self, model_name: str) -> list[dict[str, Any]]:
+        """All versions of ``model_name``, oldest first."""
+        return list(self._coll.find({"model_name": model_name}, {"_id": 0}).sort("version", 1))
+
+    def latest(self, model_name: str, *, statuses: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The highest version (optionally among ``statuses``).
+
+        Raises
+        ------
+        NotFoundError
+            When no version matches.
+        """
+        query: dict[str, Any] = {"model_name": model_name}
+        if statuses:
+            query["status"] = {"$in": list(statuses)}
+        doc = self._coll.find_one(query, {"_id": 0}, sort=[("version", -1)])
+        if doc is None:
+            wanted = f" with status in {list(statuses)}" if statuses else ""
+            raise NotFoundError(f"no {model_name} version{wanted} in the registry; run `daily-mlops bootstrap` first")
+        return doc
+
+    def best(
+        self, model_name: str, *, metric: str = "f1", statuses: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
+        """The version with the highest ``metrics[metric]`` (ties: the newer version).
+
+        Raises
+        ------
+        NotFoundError
+            When no version matching ``statuses`` records ``metric``.
+        """
+        query: dict[str, Any] = {"model_name": model_name, f"metrics.{metric}": {"$type": "number"}}
+        if statuses:
+            query["status"] = {"$in": list(statuses)}
+        doc = self._coll.find_one(query, {"_id": 0}, sort=[(f"metrics.{metric}", -1), ("version", -1)])
+        if doc is None:
+            raise NotFoundError(f"no {model_name} version records metric {metric!r}")
+        return doc
+
+    def champion(self, model_name: str = MODEL_NAME) -> dict[str, Any]:
+        """The current model: the deployed version, else the newest approved one.
+
+        Raises
+        ------
+        NotFoundError
+            When there is neither (run ``daily-mlops bootstrap``).
+        """
+        try:
+            return self.latest(model_name, statuses=("deployed",))
+        except NotFoundError:
+            return self.latest(model_name, statuses=("approved",))
+
+    # -- integrity ---------------------------------------------------------
+    def verify(self, doc: dict[str, Any]) -> list[str]:
+        """Problems with a version's artifacts (missing file, sha256 mismatch); empty when intact."""
+        problems = []
+        for ref in doc.get("artifacts", {}).values():
+            problem = verify_artifact(self.db, ref)
+            if problem:
+                problems.append(problem)
+        return problems
+
+    def load_artifact(self, doc: dict[str, Any], key: str) -> bytes:
+        """The verified bytes of artifact ``key`` of a version.
+
+        Raises
+        ------
+        NotFoundError
+            When the version has no artifact ``key``.
+        IntegrityError
+            When the file is missing or its sha256 differs from the recorded one.
+        """
+        try:
+            ref = doc["artifacts"][key]
+        except KeyError:
+            raise NotFoundError(
+                f"{doc.get('model_name')} version {doc.get('version')} has no artifact {key!r} "
+                f"(it has {sorted(doc.get('artifacts', {}))})"
+            ) from None
+        return get_artifact(self.db, ref)
+
+    def _lineage(self, model_name: str, parent_version: int | None) -> list[int]:
+        """Versions from the root to the parent (``[]`` for a root version)."""
+        if parent_version is None:
+            return []
+        parent = self.get(model_name, parent_version)
+        return [*parent.get("lineage", []), int(parent_version)]
+
