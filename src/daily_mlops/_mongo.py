@@ -75,7 +75,7 @@ INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     ("performance_metrics", [("logical_date", 1), ("model_name", 1), ("model_version", 1)], {"unique": True}),
     ("training_events", [("model_name", 1), ("model_version", 1), ("stage", 1)], {"unique": True}),
     ("evaluation_events", [("logical_date", 1), ("event_type", 1), ("model_version", 1)], {"unique": True}),
-    ("deployment_events", [("logical_date", 1), ("version", 1)], {"unique": True}),
+    ("deployment_events", [("logical_date", 1), ("version", 1), ("status", 1)], {"unique": True}),
     ("deployment_events", [("status", 1), ("timestamp", -1)], {}),
     ("alerts", [("logical_date", 1), ("alert_type", 1)], {"unique": True}),
     ("alerts", [("timestamp", -1)], {}),

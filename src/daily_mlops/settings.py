@@ -9,6 +9,7 @@ directly instead of patching globals.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,8 +18,11 @@ from daily_mlops.errors import ConfigError
 
 __all__ = ["Settings", "load_settings", "BUNDLED_REFERENCE_DATA"]
 
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: The bundled Statlog (German Credit Data) copy; see data/reference/README.md.
-BUNDLED_REFERENCE_DATA = Path(__file__).resolve().parents[2] / "data" / "reference" / "german_credit.csv"
+BUNDLED_REFERENCE_DATA = _PROJECT_ROOT / "data" / "reference" / "german_credit.csv"
+#: The project's DAG files (used by ``daily-mlops run`` and ``daily-mlops airflow``).
+BUNDLED_DAGS_FOLDER = _PROJECT_ROOT / "dags"
 
 
 class Settings(BaseSettings):
@@ -77,6 +81,16 @@ class Settings(BaseSettings):
     temperature: float = Field(default=0.5, gt=0.0, description="NT-Xent temperature (SimCLR, Chen et al. 2020).")
     mask_probability: float = Field(default=0.15, ge=0.0, lt=1.0, description="Fraction of features masked per augmented view.")
     seed: int = Field(default=42, ge=0)
+
+    # --- alerting ----------------------------------------------------------
+    alert_notifier: str | None = Field(
+        default=None,
+        description="Extra Airflow notifier for alerts, as 'module:Class' (e.g. "
+        "'airflow.providers.smtp.notifications.smtp:SmtpNotifier'); built with MLOPS_ALERT_NOTIFIER_KWARGS.",
+    )
+    alert_notifier_kwargs: dict[str, Any] = Field(default_factory=dict, description="JSON keyword arguments of MLOPS_ALERT_NOTIFIER.")
+
+    dags_folder: Path = Field(default=BUNDLED_DAGS_FOLDER, description="DAG files used by `daily-mlops run` / `airflow`.")
 
     # --- deployment --------------------------------------------------------
     deployment_dir: Path | None = Field(default=None, description="Where the approved model is copied. Unset: MLOPS_HOME/models/deployed.")

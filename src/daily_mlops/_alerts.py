@@ -1,0 +1,55 @@
+"""Alerts: the ``alerts`` collection.
+
+One alert per (logical date, alert type); a rerun of the same day replaces it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from daily_mlops._events import utcnow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymongo.database import Database
+
+__all__ = ["MODEL_PERFORMANCE_FAILURE", "raise_performance_alert"]
+
+MODEL_PERFORMANCE_FAILURE = "MODEL_PERFORMANCE_FAILURE"
+
+
+def raise_performance_alert(
+    db: "Database", *, logical_date: dt.date, f1_score: float, f1_threshold: float, retry_attempts: int,
+    model_versions_tried: list[int], dag_id: str | None = None, run_id: str | None = None,
+) -> dict[str, Any]:
+    """Write (upsert) a ``MODEL_PERFORMANCE_FAILURE`` alert of severity ``CRITICAL``; return it.
+
+    Parameters
+    ----------
+    f1_score : float
+        Best F1 (positive class, in [0, 1]) reached by any version tried that day.
+    retry_attempts : int
+        Fine-tuning attempts made (0 to 3).
+    """
+    message = (
+        f"Model performance below threshold on {logical_date.isoformat()}: best F1 {f1_score:.4f} < "
+        f"{f1_threshold:.4f} after {retry_attempts} retraining attempt(s); versions tried "
+        f"{', '.join(str(v) for v in model_versions_tried)}. The deployed model was left unchanged."
+    )
+    doc = {
+        "alert_type": MODEL_PERFORMANCE_FAILURE,
+        "severity": "CRITICAL",
+        "f1_score": float(f1_score),
+        "f1_threshold": float(f1_threshold),
+        "retry_attempts": int(retry_attempts),
+        "message": message,
+        "timestamp": utcnow(),
+        "logical_date": logical_date.isoformat(),
+        "model_versions_tried": [int(v) for v in model_versions_tried],
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "status": "open",
+    }
+    db["alerts"].replace_one({"logical_date": doc["logical_date"], "alert_type": MODEL_PERFORMANCE_FAILURE}, doc, upsert=True)
+    doc.pop("_id", None)
+    return doc

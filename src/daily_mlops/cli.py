@@ -1,0 +1,267 @@
+"""The ``daily-mlops`` command line (typer + rich).
+
+Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``predict``, ``airflow``.
+Without ``MLOPS_MONGO_URI`` every command starts the embedded MongoDB-wire
+server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
+
+Exit codes: 0 when everything ran as designed (an alert day is an outcome, not
+an error); 1 when a task failed unexpectedly; 2 for a user error (bad config,
+bad input, missing model), printed without a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from daily_mlops.errors import MLOpsError
+from daily_mlops.settings import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+console = Console()
+
+#: Per-day evaluation params of ``demo`` (see README "What the demo shows" for the measurements).
+DEMO_START = dt.date(2026, 11, 1)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except MLOpsError as exc:
+        _fail(exc)
+        raise  # unreachable
+
+
+def _fail(exc: BaseException) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+def _metrics_table(title: str, metrics: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("f1", "roc_auc", "precision", "recall", "accuracy", "threshold", "n_samples", "positive_rate"):
+        if key in metrics and metrics[key] is not None:
+            value = metrics[key]
+            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    if "confusion_matrix" in metrics:
+        (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+        table.add_row("confusion (tn fp / fn tp)", f"{tn} {fp} / {fn} {tp}")
+    return table
+
+
+def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
+    from daily_mlops.pipeline import bootstrap
+
+    with console.status("bootstrap") as status:
+        def say(message: str) -> None:
+            status.update(message)
+            console.log(message)
+
+        result = bootstrap(settings, db=db, progress=say)
+    if not result["created"]:
+        console.print(f"model version {result['version']} already exists (bootstrap ran before); nothing was trained")
+    else:
+        console.print(f"[green]registered tabtransformer version {result['version']} (approved)[/] "
+                      f"in {result['seconds']:.1f} s, {result['n_parameters']} parameters, "
+                      f"decision threshold {result['decision_threshold']:.3f}")
+    console.print(_metrics_table("bootstrap test split (synthetic)", result["metrics"]))
+    if result.get("real_metrics"):
+        console.print(_metrics_table("all real reference rows", result["real_metrics"]))
+    return result
+
+
+@app.command()
+def bootstrap() -> None:
+    """Fit the synthesizer, train and register model version 1 (approved). Safe to rerun."""
+    from daily_mlops._mongo import open_database
+
+    settings = _settings()
+    try:
+        with open_database(settings) as db:
+            _do_bootstrap(settings, db)
+    except MLOpsError as exc:
+        _fail(exc)
+
+
+def _parse_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _summary_table(outcomes: list[Any]) -> Table:
+    table = Table(title="daily-mlops: one row per logical date")
+    for col in ("logical date", "F1 threshold", "champion", "champion F1", "attempts", "best F1", "outcome"):
+        table.add_column(col)
+    for o in outcomes:
+        s = o.summary
+        if s.get("alert"):
+            result = f"[red]ALERT[/] (versions tried {s['versions_tried']})"
+        elif s.get("deployment_status") == "deployed":
+            result = f"[green]deployed v{s['deployed_version']}[/]"
+        elif s.get("deployment_status") == "already_deployed":
+            result = f"[green]v{s['deployed_version']} already deployed (no-op)[/]"
+        else:
+            result = "[yellow]no deployment[/]"
+        if not o.as_designed:
+            result += " [bold red]UNEXPECTED FAILURE " + ", ".join(
+                f"{r.dag_id}:{t}" for r in o.runs for t in r.failed_tasks) + "[/]"
+        f1 = s.get("champion_f1")
+        best = s.get("best_f1")
+        table.add_row(
+            s["logical_date"], f"{s['f1_threshold']:.2f}" if s.get("f1_threshold") is not None else "-",
+            f"v{s['champion_version']}" if s.get("champion_version") else "-",
+            f"{f1:.4f}" if f1 is not None else "-", str(s.get("attempts", 0)),
+            f"{best:.4f}" if best is not None else "-", result,
+        )
+    return table
+
+
+def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *, bootstrap_first: bool) -> int:
+    from daily_mlops._mongo import connect, mongo_uri
+    from daily_mlops._runner import configure_airflow, run_day
+
+    outcomes = []
+    with mongo_uri(settings) as uri, connect(uri, settings.mongo_db) as db:
+        if bootstrap_first:
+            _do_bootstrap(settings, db)
+        configure_airflow(settings, uri)
+        dags = None
+        for day, conf in days:
+            started = time.perf_counter()
+            console.rule(f"logical date {day.isoformat()}" + (f"  params {conf}" if conf else ""))
+            from daily_mlops._runner import _load_dags
+
+            dags = dags or _load_dags(settings)
+            outcome = run_day(settings, db, day, evaluation_conf=conf, dags=dags)
+            for run in outcome.runs:
+                console.print(f"  {run.dag_id}: {run.state}"
+                              + (f" (failed: {', '.join(run.failed_tasks)})" if run.failed_tasks else ""))
+            console.print(f"  {time.perf_counter() - started:.1f} s")
+            outcomes.append(outcome)
+    console.print(_summary_table(outcomes))
+    bad = [o for o in outcomes if not o.as_designed]
+    return 1 if bad else 0
+
+
+@app.command()
+def run(
+    date: str = typer.Option(None, "--date", help="First logical date, YYYY-MM-DD (default: yesterday, UTC)."),
+    days: int = typer.Option(1, "--days", min=1, max=366, help="Number of consecutive days."),
+    f1_threshold: Optional[float] = typer.Option(None, help="Override MLOPS_F1_THRESHOLD for these runs."),
+) -> None:
+    """Run the three DAGs in order for each date with Airflow's dag.test; print a summary per day."""
+    settings = _settings()
+    first = _parse_date(date) if date else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    conf = {"f1_threshold": f1_threshold} if f1_threshold is not None else {}
+    try:
+        code = _run_days(settings, [(first + dt.timedelta(days=i), conf) for i in range(days)], bootstrap_first=False)
+    except MLOpsError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    start: str = typer.Option(DEMO_START.isoformat(), help="First of the three logical dates."),
+) -> None:
+    """Bootstrap if needed, then run three consecutive days that deploy and alert."""
+    from daily_mlops.demo import demo_days
+
+    settings = _settings()
+    first = _parse_date(start)
+    plan = demo_days(settings, first)
+    for day, conf, why in plan:
+        console.print(f"[bold]{day}[/]: {why}")
+    try:
+        code = _run_days(settings, [(day, conf) for day, conf, _ in plan], bootstrap_first=True)
+    except MLOpsError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
+    """Print model versions, the latest metrics, alerts and deployments."""
+    from daily_mlops._mongo import open_database
+    from daily_mlops._registry import MODEL_NAME, ModelRegistry
+
+    settings = _settings()
+    try:
+        with open_database(settings) as db:
+            versions = Table(title="model versions (tabtransformer)")
+            for col in ("version", "status", "parent", "F1", "ROC-AUC", "trained on", "logical date"):
+                versions.add_column(col)
+            for doc in ModelRegistry(db).list(MODEL_NAME)[-limit:]:
+                m = doc.get("metrics", {})
+                versions.add_row(str(doc["version"]), doc["status"], str(doc.get("parent_version", "-")),
+                                 _fmt(m.get("f1")), _fmt(m.get("roc_auc")), ", ".join(doc.get("trained_on", [])),
+                                 str(doc.get("logical_date") or "-"))
+            console.print(versions)
+            perf = Table(title="latest evaluations (performance_metrics)")
+            for col in ("logical date", "version", "attempt", "F1", "ROC-AUC", "threshold", "passed"):
+                perf.add_column(col)
+            for doc in db["performance_metrics"].find().sort([("logical_date", -1), ("attempt", -1)]).limit(limit):
+                perf.add_row(doc["logical_date"], str(doc["model_version"]), str(doc["attempt"]), _fmt(doc["f1"]),
+                             _fmt(doc.get("roc_auc")), _fmt(doc["f1_threshold"]), str(doc["passed"]))
+            console.print(perf)
+            alerts = Table(title="alerts")
+            for col in ("logical date", "type", "severity", "F1", "attempts", "message"):
+                alerts.add_column(col)
+            for doc in db["alerts"].find().sort("timestamp", -1).limit(limit):
+                alerts.add_row(doc["logical_date"], doc["alert_type"], doc["severity"], _fmt(doc["f1_score"]),
+                               str(doc["retry_attempts"]), doc["message"])
+            console.print(alerts)
+            deps = Table(title="deployments")
+            for col in ("logical date", "version", "status", "path", "sha256"):
+                deps.add_column(col)
+            for doc in db["deployment_events"].find().sort("timestamp", -1).limit(limit):
+                deps.add_row(doc["logical_date"], str(doc["version"]), doc["status"], doc["deployment_path"],
+                             doc["sha256"][:12])
+            console.print(deps)
+    except MLOpsError as exc:
+        _fail(exc)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
+
+
+@app.command()
+def predict(
+    input: Path = typer.Option(..., "--input", exists=False, help="CSV of raw rows (the target column is optional)."),
+    limit: int = typer.Option(20, help="Rows to print."),
+) -> None:
+    """Score raw rows with the deployed model (loaded without pickle); print probabilities."""
+    from daily_mlops._models import load_deployed
+    from daily_mlops._preprocessing import read_csv
+
+    settings = _settings()
+    try:
+        bundle = load_deployed(settings.deployment_path)
+        frame = read_csv(input)
+        proba = bundle.predict_proba(frame)
+    except MLOpsError as exc:
+        _fail(exc)
+    table = Table(title=f"{bundle.model_name} v{bundle.version}: P({settings.positive_label}) for {input}")
+    table.add_column("row", justify="right")
+    table.add_column(f"P({settings.positive_label})", justify="right")
+    table.add_column("prediction")
+    for i, p in enumerate(proba[:limit]):
+        table.add_row(str(i), f"{p:.4f}", settings.positive_label if p >= bundle.decision_threshold else "other")
+    console.print(table)
+    console.print(f"{len(proba)} rows scored; decision threshold {bundle.decision_threshold:.3f}; "
+                  f"mean P({settings.positive_label}) {float(proba.mean()):.4f}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,462 @@
+"""Static checks of the Docker deployment: docker-compose.yml, Dockerfile, .env files.
+
+No Docker engine is needed. The compose file is parsed with ``yaml.safe_load``
+(which resolves the ``x-airflow-common`` merge keys but keeps ``${...}``
+substitutions as written); ``docker-compose config`` validates it when the
+``docker-compose`` binary is installed (Debian package ``docker-compose``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+ENV_EXAMPLE = ROOT / ".env.example"
+GENERATE_ENV = ROOT / "scripts" / "generate_env.py"
+
+AIRFLOW_SERVICES = {
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker",
+    "airflow-triggerer",
+}
+#: One-shot helpers: they exit, so they have no healthcheck; others wait for
+#: them with ``condition: service_completed_successfully``.
+ONE_SHOT_SERVICES = {"airflow-init", "mongo-keyfile"}
+EXPECTED_SERVICES = AIRFLOW_SERVICES | {"postgres", "redis", "mongo", "mongo-keyfile"}
+
+#: Environment keys whose values are treated as secrets.
+SECRET_KEY_RE = re.compile(r"PASSWORD|SECRET|FERNET|KEY|TOKEN|CONN|URI")
+#: Keys that match SECRET_KEY_RE but hold no secret (a connection *id*).
+NOT_SECRET_KEYS = {"MLOPS_MONGO_CONN_ID"}
+#: A substitution that cannot fall back to a literal: ${NAME}, ${NAME?msg}, ${NAME:?msg}.
+STRICT_SUBST = r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?\?[^}]*)?\}"
+URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:(?P<user>[^:@/]*)(?::(?P<password>[^@/]*))?@)?")
+
+JWT_KEY = "AIRFLOW__API_AUTH__JWT_SECRET"
+
+
+@lru_cache(maxsize=1)
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+
+
+def _services() -> dict[str, dict]:
+    return _compose()["services"]
+
+
+def _env(service: str) -> dict[str, str]:
+    env = _services()[service].get("environment") or {}
+    assert isinstance(env, dict), f"{service}: write environment as a mapping"
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def _healthcheck_text(service: str) -> str:
+    test = _services()[service]["healthcheck"]["test"]
+    return " ".join(test) if isinstance(test, list) else str(test)
+
+
+def _mount_target(volume: str) -> str:
+    """Container path of a short-syntax volume ``source:target[:mode]``."""
+    parts = volume.split(":")
+    return parts[-2] if parts[-1] in ("ro", "rw") else parts[-1]
+
+
+def _load_generate_env():
+    spec = importlib.util.spec_from_file_location("generate_env", GENERATE_ENV)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def _secret_violations(env: dict[str, str]) -> list[str]:
+    """Secret-looking keys whose value could carry a literal secret."""
+    problems = []
+    for key, value in env.items():
+        # Hide substitutions (they may contain ':' or '@') before splitting a URL.
+        found: list[str] = []
+        masked = re.sub(r"\$\{[^}]*\}", lambda m: found.append(m[0]) or f"<{len(found) - 1}>", value)
+        url = URL_RE.match(masked)
+        if url and url["password"] is not None:
+            password = re.sub(r"<(\d+)>", lambda m: found[int(m[1])], url["password"])
+            if not re.fullmatch(STRICT_SUBST, password):
+                problems.append(f"{key}: password in URL is not a ${{...}} substitution")
+            continue
+        if url or key in NOT_SECRET_KEYS or not SECRET_KEY_RE.search(key):
+            continue
+        if not re.fullmatch(f"(?:{STRICT_SUBST})+", value):
+            problems.append(f"{key}: {value!r} is not built only from ${{...}} substitutions")
+    return problems
+
+
+def _required_variables() -> set[str]:
+    """Variables the compose file substitutes without a ``:-`` default."""
+    text = COMPOSE_FILE.read_text(encoding="utf-8").replace("$$", "")
+    found = set()
+    for name, op in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?", text):
+        if op not in (":-", "-"):
+            found.add(name)
+    return found
+
+
+def _clean_environ() -> dict[str, str]:
+    """The current environment without anything that could satisfy a substitution."""
+    names = _required_variables() | {"COMPOSE_FILE", "COMPOSE_PROJECT_NAME"}
+    return {k: v for k, v in os.environ.items() if k not in names}
+
+
+# --------------------------------------------------------------------------- compose
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_docker_compose_config_validates(tmp_path):
+    """`docker-compose config -q` accepts the file with a .env generated from .env.example."""
+    env_file = tmp_path / "compose.env"
+    env_file.write_text(_load_generate_env().render(ENV_EXAMPLE.read_text(encoding="utf-8")))
+    result = subprocess.run(
+        ["docker-compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config", "-q"],
+        cwd=ROOT,
+        env=_clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_docker_compose_config_refuses_missing_secret(tmp_path):
+    """Without the JWT secret in .env, `docker-compose config` fails and names the variable."""
+    rendered = _load_generate_env().render(ENV_EXAMPLE.read_text(encoding="utf-8"))
+    kept = [line for line in rendered.splitlines() if not line.startswith(f"{JWT_KEY}=")]
+    env_file = tmp_path / "compose.env"
+    env_file.write_text("\n".join(kept) + "\n")
+    result = subprocess.run(
+        ["docker-compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config", "-q"],
+        cwd=ROOT,
+        env=_clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert JWT_KEY in result.stderr
+
+
+def test_service_set_is_exact():
+    """The stack has exactly the Airflow components, postgres, redis, mongo and the keyfile helper."""
+    assert set(_services()) == EXPECTED_SERVICES
+
+
+def test_airflow_components_share_the_built_image():
+    """Every Airflow component is built from ./Dockerfile (and nothing else is)."""
+    built = {name for name, svc in _services().items() if "build" in svc}
+    assert built == AIRFLOW_SERVICES
+    for name in AIRFLOW_SERVICES:
+        assert _services()[name]["build"] in (".", {"context": "."}), name
+
+
+def test_airflow_commands():
+    """Each component runs its Airflow 3 command (api-server replaced the webserver)."""
+    commands = {name: _services()[name].get("command") for name in AIRFLOW_SERVICES - {"airflow-init"}}
+    assert commands == {
+        "airflow-apiserver": "api-server",
+        "airflow-scheduler": "scheduler",
+        "airflow-dag-processor": "dag-processor",
+        "airflow-worker": "celery worker",
+        "airflow-triggerer": "triggerer",
+    }
+    assert _services()["airflow-apiserver"]["ports"] == ["${AIRFLOW_API_HOST_PORT:-8080}:8080"]
+
+
+def test_mongo_is_authenticated_replica_set():
+    """mongo:7 runs mongod with --replSet and --keyFile, and gets root credentials from .env."""
+    mongo = _services()["mongo"]
+    assert mongo["image"] == "mongo:7"
+    command = mongo["command"]
+    assert command[0] == "mongod"
+    assert command[command.index("--replSet") + 1] == "rs0"
+    keyfile = command[command.index("--keyFile") + 1]
+    assert "--bind_ip_all" in command
+    env = _env("mongo")
+    assert env["MONGO_INITDB_ROOT_USERNAME"].startswith("${MONGO_ROOT_USERNAME")
+    assert env["MONGO_INITDB_ROOT_PASSWORD"].startswith("${MONGO_ROOT_PASSWORD")
+    # The keyfile comes from the one-shot helper through a shared volume.
+    keyfile_dir = str(Path(keyfile).parent)
+    mounts = {m.split(":")[0]: m.split(":")[1] for m in mongo["volumes"]}
+    volume = next(src for src, dst in mounts.items() if dst == keyfile_dir)
+    helper = _services()["mongo-keyfile"]
+    assert any(m.split(":")[:2] == [volume, keyfile_dir] for m in helper["volumes"])
+    script = " ".join(helper["command"])
+    assert "chmod 400" in script and "chown 999:999" in script
+    assert mongo["depends_on"] == {"mongo-keyfile": {"condition": "service_completed_successfully"}}
+
+
+def test_mongo_healthcheck_initiates_and_requires_primary():
+    """The mongo healthcheck authenticates, initiates rs0 once and passes only on a PRIMARY."""
+    text = _healthcheck_text("mongo")
+    assert text.startswith("CMD-SHELL mongosh")
+    assert "$${MONGO_INITDB_ROOT_USERNAME}" in text and "$${MONGO_INITDB_ROOT_PASSWORD}" in text
+    assert "--authenticationDatabase admin" in text
+    assert 'rs.initiate({_id: "rs0"' in text and 'host: "mongo:27017"' in text
+    assert "NotYetInitialized" in text  # initiate only when not yet initiated
+    assert "myState" in text and "state === 1" in text  # 1 = PRIMARY
+    assert "isWritablePrimary" in text
+
+
+def test_long_running_services_have_healthchecks():
+    """Every service except the one-shot helpers has a healthcheck and a restart policy."""
+    for name, svc in _services().items():
+        if name in ONE_SHOT_SERVICES:
+            assert "healthcheck" not in svc, name
+            assert svc.get("restart", "no") == "no", name
+            continue
+        assert svc.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        assert svc.get("restart") == "always", name
+
+
+def test_depends_on_waits_for_health():
+    """depends_on uses conditions: healthy for long-running services, completed for one-shots."""
+    services = _services()
+    for name, svc in services.items():
+        deps = svc.get("depends_on", {})
+        assert isinstance(deps, dict), f"{name}: depends_on must carry conditions"
+        for dep, spec in deps.items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            expected = "service_completed_successfully" if dep in ONE_SHOT_SERVICES else "service_healthy"
+            assert spec == {"condition": expected}, f"{name} -> {dep}"
+    for name in AIRFLOW_SERVICES:
+        assert {"postgres", "redis"} <= set(services[name]["depends_on"]), name
+    assert "mongo" in services["airflow-worker"]["depends_on"]
+
+
+def test_airflow_core_settings():
+    """CeleryExecutor, no examples, read-only DAGs folder, execution API URL and MLOPS_* settings."""
+    for name in AIRFLOW_SERVICES:
+        env = _env(name)
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false", name
+        assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/airflow/dags", name
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+        assert env["MLOPS_HOME"] == "/opt/airflow/mlops", name
+        assert env["MLOPS_MONGO_DB"] == "mlops", name
+        assert env["MLOPS_DEPLOYMENT_DIR"] == "${MLOPS_DEPLOYMENT_DIR:-/opt/airflow/mlops/models/deployed}"
+        volumes = _services()[name]["volumes"]
+        assert "${AIRFLOW_PROJ_DIR:-.}/dags:/opt/airflow/dags:ro" in volumes, name
+        targets = {_mount_target(v) for v in volumes}
+        assert {"/opt/airflow/mlops/models", "/opt/airflow/mlops/data", "/opt/airflow/logs"} <= targets
+
+
+def test_mongo_default_connection_uri_is_right_for_mongohook():
+    """AIRFLOW_CONN_MONGO_DEFAULT uses the mongo:// scheme (MongoHook rejects mongodb://) and rs0/admin."""
+    uri = _env("airflow-worker")["AIRFLOW_CONN_MONGO_DEFAULT"]
+    assert uri == (
+        "mongo://${MONGO_ROOT_USERNAME}:${MONGO_ROOT_PASSWORD}@mongo:27017/mlops"
+        "?authSource=admin&replicaSet=rs0"
+    )
+    for name in AIRFLOW_SERVICES:
+        assert _env(name)["AIRFLOW_CONN_MONGO_DEFAULT"] == uri, name
+
+
+def test_mongo_default_connection_builds_a_mongohook(tmp_path):
+    """The connection URI, with sample values substituted, gives MongoHook root creds on rs0 via admin."""
+    uri = _env("airflow-worker")["AIRFLOW_CONN_MONGO_DEFAULT"]
+    uri = uri.replace("${MONGO_ROOT_USERNAME}", "mlops_root").replace("${MONGO_ROOT_PASSWORD}", "pw-123_x")
+    probe = textwrap.dedent(
+        """
+        from airflow.providers.mongo.hooks.mongo import MongoHook
+        hook = MongoHook(mongo_conn_id="mongo_default")
+        creds = hook.get_conn().options.pool_options._credentials
+        print(hook.connection.conn_type, hook.uri, sorted(hook.extras.items()), creds.source, creds.username)
+        """
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW_CONN_MONGO_DEFAULT": uri}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == (
+        "mongo mongodb://mlops_root:pw-123_x@mongo:27017/mlops "
+        "[('authSource', 'admin'), ('replicaSet', 'rs0')] admin mlops_root"
+    )
+
+
+def test_no_inline_secrets():
+    """Secret-looking environment values are ${...} substitutions without literal defaults."""
+    problems = {name: _secret_violations(_env(name)) for name in _services()}
+    assert {name: p for name, p in problems.items() if p} == {}
+    assert "change-me" not in COMPOSE_FILE.read_text(encoding="utf-8")
+    # Comments may mention it; the parsed file must not use it anywhere.
+    assert "_PIP_ADDITIONAL_REQUIREMENTS" not in yaml.safe_dump(_compose())
+
+
+def test_secret_checker_catches_inline_values():
+    """The checker used above flags literals, literal defaults and literal URL passwords."""
+    bad = {
+        "AIRFLOW__CORE__FERNET_KEY": "''",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "${AIRFLOW__API_AUTH__JWT_SECRET:-airflow_jwt_secret}",
+        "POSTGRES_PASSWORD": "airflow",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:airflow@postgres/airflow",
+    }
+    assert len(_secret_violations(bad)) == len(bad)
+    good = {
+        "AIRFLOW__CORE__FERNET_KEY": "${AIRFLOW__CORE__FERNET_KEY:?set it}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://${U:-airflow}:${P}@postgres/airflow",
+        "AIRFLOW__CELERY__BROKER_URL": "redis://redis:6379/0",
+    }
+    assert _secret_violations(good) == []
+
+
+def test_worker_is_scalable():
+    """airflow-worker has no container_name, hostname or host ports, so --scale works."""
+    worker = _services()["airflow-worker"]
+    assert "container_name" not in worker
+    assert "hostname" not in worker
+    assert "ports" not in worker
+    for name, svc in _services().items():
+        assert "container_name" not in svc, name
+
+
+def test_jwt_secret_is_shared_by_all_airflow_components():
+    """Every Airflow component gets the same JWT secret (and Fernet key) reference from .env."""
+    for key in (JWT_KEY, "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY"):
+        common = _compose()["x-airflow-common"]["environment"][key]
+        assert common.startswith("${" + key + ":?"), key
+        values = {name: _env(name).get(key) for name in AIRFLOW_SERVICES}
+        assert values == {name: common for name in AIRFLOW_SERVICES}, key
+
+
+def test_required_variables_are_in_env_example():
+    """Every variable the compose file needs without a default is listed in .env.example."""
+    example = set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)=", ENV_EXAMPLE.read_text(), re.M))
+    assert _required_variables() <= example
+    assert {JWT_KEY, "AIRFLOW__CORE__FERNET_KEY", "POSTGRES_PASSWORD", "MONGO_ROOT_PASSWORD"} <= (
+        _required_variables()
+    )
+
+
+# --------------------------------------------------------------------------- image
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_from_airflow_33():
+    """The image is built FROM apache/airflow:3.3.x (one stage)."""
+    froms = [rest for word, rest in _dockerfile_instructions() if word == "FROM"]
+    assert len(froms) == 1
+    assert re.fullmatch(r"apache/airflow:3\.3\.\d+(-python3\.1[12])?", froms[0])
+
+
+def test_dockerfile_installs_cpu_torch_then_project_as_airflow():
+    """torch comes from the CPU index before the project install; pip runs as the airflow user."""
+    steps = _dockerfile_instructions()
+    runs = [(i, rest) for i, (word, rest) in enumerate(steps) if word == "RUN"]
+    torch_step = next(i for i, rest in runs if "torch==" in rest and "pip install" in rest)
+    assert "--index-url" in steps[torch_step][1] and "${TORCH_INDEX_URL}" in steps[torch_step][1]
+    assert ("ARG", "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu") in steps
+    assert ("ARG", "TORCH_VERSION=2.13.0") in steps
+    project_step = next(i for i, rest in runs if "/opt/airflow/daily-mlops" in rest and "pip install" in rest)
+    assert torch_step < project_step
+    for i, rest in runs:
+        if "pip install" in rest:
+            assert "--no-cache-dir" in rest
+            users = [r for word, r in steps[:i] if word == "USER"]
+            assert users and users[-1] == "airflow", f"pip install runs as {users[-1:]}"
+    copied = " ".join(rest for word, rest in steps if word == "COPY")
+    for path in ("pyproject.toml", "README.md", "src", "dags", "data/reference"):
+        assert re.search(rf"(^|\s){re.escape(path)}(\s|$)", copied), path
+    assert not any("_PIP_ADDITIONAL_REQUIREMENTS" in rest for _, rest in steps)
+
+
+def test_dockerignore_is_an_allow_list_without_env():
+    """.dockerignore excludes everything first and never re-includes .env, .git or .venv."""
+    lines = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert {"pyproject.toml", "README.md", "src", "dags", "data/reference"} <= allowed
+    assert not allowed & {".env", ".git", ".venv", "models", "data"}
+
+
+# --------------------------------------------------------------------------- .env
+
+
+def test_generate_env_writes_private_random_values(tmp_path):
+    """generate_env.py fills every change-me with random values, a valid Fernet key, mode 0600."""
+    from cryptography.fernet import Fernet
+
+    target = tmp_path / ".env"
+    cmd = [sys.executable, str(GENERATE_ENV), "--output", str(target), "--airflow-uid", "1234"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    values = dict(
+        line.split("=", 1) for line in target.read_text().splitlines() if line and not line.startswith("#")
+    )
+    assert "change-me" not in values.values()
+    assert values["AIRFLOW_UID"] == "1234"
+    Fernet(values["AIRFLOW__CORE__FERNET_KEY"].encode())  # raises if not a Fernet key
+    for key in (JWT_KEY, "AIRFLOW__API__SECRET_KEY", "POSTGRES_PASSWORD", "MONGO_ROOT_PASSWORD"):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values[key]), key
+    example = set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)=", ENV_EXAMPLE.read_text(), re.M))
+    assert set(values) == example
+
+    second = tmp_path / "second.env"
+    subprocess.run([sys.executable, str(GENERATE_ENV), "--output", str(second)], check=True, timeout=60)
+    other = dict(line.split("=", 1) for line in second.read_text().splitlines() if "=" in line and line[0] != "#")
+    assert other[JWT_KEY] != values[JWT_KEY]
+
+
+def test_generate_env_refuses_to_overwrite_without_force(tmp_path):
+    """An existing .env is kept unless --force is given; --force rewrites it with mode 0600."""
+    target = tmp_path / ".env"
+    target.write_text("KEEP=me\n")
+    target.chmod(0o644)
+    cmd = [sys.executable, str(GENERATE_ENV), "--output", str(target)]
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "--force" in refused.stderr
+    assert target.read_text() == "KEEP=me\n"
+    forced = subprocess.run([*cmd, "--force"], capture_output=True, text=True, timeout=60)
+    assert forced.returncode == 0, forced.stderr
+    assert "KEEP=me" not in target.read_text()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_env_example_has_only_placeholders_for_secrets():
+    """.env.example holds `change-me` for every secret and AIRFLOW_UID=50000."""
+    values = dict(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", ENV_EXAMPLE.read_text(), re.M))
+    assert values["AIRFLOW_UID"] == "50000"
+    secrets_ = {k for k in values if SECRET_KEY_RE.search(k)}
+    assert secrets_ >= {JWT_KEY, "AIRFLOW__CORE__FERNET_KEY", "_AIRFLOW_WWW_USER_PASSWORD"}
+    assert {k: values[k] for k in secrets_} == {k: "change-me" for k in secrets_}
