@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from daily_mlops.dag_support import DATA_DAG_ID, DEFAULT_ARGS, SCHEDULE, START_DATE, TAGS
+from daily_mlops.dag_support import DATA_DAG_ID, SCHEDULE, START_DATE, TAGS, default_args
+from daily_mlops.settings import load_settings
+
+SETTINGS = load_settings()
 
 DOC_MD = """
 ### data_pipeline_dag
@@ -21,27 +24,24 @@ Rerunning a logical date replaces that date's documents; nothing is duplicated.
 
 @dag(
     dag_id=DATA_DAG_ID, schedule=SCHEDULE, start_date=START_DATE, catchup=False, max_active_runs=1,
-    default_args=DEFAULT_ARGS, tags=[*TAGS, "data"], doc_md=DOC_MD,
+    default_args=default_args(SETTINGS), tags=[*TAGS, "data"], doc_md=DOC_MD,
 )
 def data_pipeline_dag():
     @task
     def generate_data(**context) -> dict:
         from daily_mlops.pipeline import generate_data
-        from daily_mlops.settings import load_settings
 
         return generate_data(load_settings(), logical_date=context["logical_date"])
 
     @task
     def preprocess_data(batch: dict, **context) -> dict:
         from daily_mlops.pipeline import preprocess_data
-        from daily_mlops.settings import load_settings
 
         return preprocess_data(load_settings(), logical_date=context["logical_date"])
 
     @task
     def store_processing_metadata(processed: dict, **context) -> dict:
         from daily_mlops.pipeline import store_processing_metadata
-        from daily_mlops.settings import load_settings
 
         return store_processing_metadata(load_settings(), logical_date=context["logical_date"])
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import PokeReturnValue, dag, task
 
+from daily_mlops.settings import load_settings
 from daily_mlops.dag_support import (
-    DEFAULT_ARGS, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, SCHEDULE, SENSOR_TIMEOUT, START_DATE, TAGS,
+    default_args, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, SCHEDULE, SENSOR_TIMEOUT, START_DATE, TAGS,
 )
+
+SETTINGS = load_settings()
 
 DOC_MD = """
 ### model_deployment_pipeline
@@ -25,7 +28,7 @@ DOC_MD = """
 
 @dag(
     dag_id=DEPLOYMENT_DAG_ID, schedule=SCHEDULE, start_date=START_DATE, catchup=False, max_active_runs=1,
-    default_args=DEFAULT_ARGS, tags=[*TAGS, "deployment"], doc_md=DOC_MD,
+    default_args=default_args(SETTINGS), tags=[*TAGS, "deployment"], doc_md=DOC_MD,
 )
 def model_deployment_pipeline():
     wait_for_evaluation = ExternalTaskSensor(
@@ -37,7 +40,6 @@ def model_deployment_pipeline():
     @task.sensor(poke_interval=30, timeout=30 * 60, mode="reschedule")
     def wait_for_model_ready(**context) -> PokeReturnValue:
         from daily_mlops.pipeline import model_ready
-        from daily_mlops.settings import load_settings
 
         ready = model_ready(load_settings(), logical_date=context["logical_date"])
         return PokeReturnValue(is_done=ready is not None, xcom_value=ready)
@@ -45,14 +47,12 @@ def model_deployment_pipeline():
     @task
     def deploy_model(ready: dict, **context) -> dict:
         from daily_mlops.pipeline import deploy_model
-        from daily_mlops.settings import load_settings
 
         return deploy_model(load_settings(), logical_date=context["logical_date"], version=ready["version"])
 
     @task
     def notify_deployment_complete(deployment: dict, **context) -> dict:
         from daily_mlops.pipeline import notify_deployment_complete
-        from daily_mlops.settings import load_settings
 
         return notify_deployment_complete(load_settings(), logical_date=context["logical_date"],
                                           deployment=deployment)

@@ -7,7 +7,7 @@ from airflow.sdk import Label, Param, dag, task
 from airflow.sdk import TriggerRule
 
 from daily_mlops.dag_support import (
-    DATA_DAG_ID, DEFAULT_ARGS, EVALUATION_DAG_ID, SCHEDULE, SENSOR_TIMEOUT, START_DATE, TAGS, alert_notifiers,
+    default_args, DATA_DAG_ID, EVALUATION_DAG_ID, SCHEDULE, SENSOR_TIMEOUT, START_DATE, TAGS, alert_notifiers,
 )
 from daily_mlops.settings import load_settings
 
@@ -34,7 +34,7 @@ Params `f1_threshold` and `max_retrain_attempts` override `MLOPS_F1_THRESHOLD` a
 
 @dag(
     dag_id=EVALUATION_DAG_ID, schedule=SCHEDULE, start_date=START_DATE, catchup=False, max_active_runs=1,
-    default_args=DEFAULT_ARGS, tags=[*TAGS, "evaluation"], doc_md=DOC_MD,
+    default_args=default_args(SETTINGS), tags=[*TAGS, "evaluation"], doc_md=DOC_MD,
     params={
         "f1_threshold": Param(SETTINGS.f1_threshold, type="number", minimum=0, maximum=2,
                               description="F1 (positive class) a model must reach; above 1 forces the alert path."),
@@ -83,11 +83,11 @@ def model_evaluation_pipeline():
         return retrain
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-    def send_evaluation_results(*results: dict | None, params: dict, **context) -> dict:
+    def send_evaluation_results(params: dict, **context) -> dict:
         from daily_mlops.pipeline import send_evaluation_results
 
         return send_evaluation_results(load_settings(), logical_date=context["logical_date"],
-                                       results=list(results), f1_threshold=params["f1_threshold"])
+                                       f1_threshold=params["f1_threshold"])
 
     @task(on_failure_callback=alert_notifiers(SETTINGS), retries=0)
     def send_alert(*results: dict | None, params: dict, **context) -> None:
@@ -112,7 +112,7 @@ def model_evaluation_pipeline():
             retrained = retrain_attempt(attempt + 1)(*results)
             check >> Label(f"F1 below threshold: attempt {attempt + 1}") >> retrained
             results.append(retrained)
-    passed = send_evaluation_results(*results)
+    passed = send_evaluation_results()
     for check in checks:
         check >> Label("F1 >= threshold") >> passed
     alert = send_alert(*results)

@@ -48,6 +48,8 @@ def airflow_environment(settings: "Settings", mongo_uri: str) -> dict[str, str]:
         "MLOPS_HOME": str(settings.home),
         "MLOPS_MONGO_DB": settings.mongo_db,
         "MLOPS_MONGO_CONN_ID": "mongo_default",
+        # dag.test runs tasks in this process: a failure should surface now, not after minutes of backoff.
+        "MLOPS_TASK_RETRIES": "0",
     }
 
 
@@ -61,8 +63,6 @@ def configure_airflow(settings: "Settings", mongo_uri: str, *, quiet: bool = Tru
     """
     env = airflow_environment(settings, mongo_uri)
     os.environ.update(env)
-    if "MLOPS_MONGO_CONN_ID" in env and settings.mongo_conn_id != "mongo_default":
-        os.environ["MLOPS_MONGO_CONN_ID"] = "mongo_default"
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     if quiet:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")

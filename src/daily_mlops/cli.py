@@ -12,6 +12,7 @@ bad input, missing model), printed without a traceback.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -24,7 +25,7 @@ from daily_mlops.errors import MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=140)
 
 #: Per-day evaluation params of ``demo`` (see README "What the demo shows" for the measurements).
 DEMO_START = dt.date(2026, 11, 1)
@@ -261,6 +262,21 @@ def predict(
     console.print(table)
     console.print(f"{len(proba)} rows scored; decision threshold {bundle.decision_threshold:.3f}; "
                   f"mean P({settings.positive_label}) {float(proba.mean()):.4f}")
+
+
+@app.command()
+def airflow(
+    port: int = typer.Option(8080, help="Port of the Airflow API server and UI."),
+) -> None:
+    """Run a real Airflow (standalone) with this project's DAGs and the embedded MongoDB; print URL and login."""
+    from daily_mlops._standalone import run_standalone
+
+    settings = _settings()
+    try:
+        code = run_standalone(settings, port=port, console=console)
+    except MLOpsError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DATA_DAG_ID",
-    "DEFAULT_ARGS",
     "DEPLOYMENT_DAG_ID",
     "EVALUATION_DAG_ID",
     "SCHEDULE",
@@ -28,6 +27,7 @@ __all__ = [
     "TAGS",
     "MongoNotificationNotifier",
     "alert_notifiers",
+    "default_args",
 ]
 
 DATA_DAG_ID = "data_pipeline_dag"
@@ -41,13 +41,17 @@ TAGS = ["daily-mlops"]
 #: How long a sensor waits for the upstream DAG before failing (seconds).
 SENSOR_TIMEOUT = 6 * 60 * 60
 
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "daily-mlops",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=1),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=10),
-}
+
+
+def default_args(settings: "Settings") -> dict[str, Any]:
+    """Task defaults: ``MLOPS_TASK_RETRIES`` retries with exponential backoff from 1 to 10 minutes."""
+    return {
+        "owner": "daily-mlops",
+        "retries": settings.task_retries,
+        "retry_delay": dt.timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=10),
+    }
 
 
 class MongoNotificationNotifier(BaseNotifier):

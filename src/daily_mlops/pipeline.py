@@ -349,7 +349,7 @@ def store_processing_metadata(settings: "Settings", *, logical_date: LogicalDate
             "rerun preprocess_data for this logical date"
         )
     positives = sum(d["positives"] for d in per_split.values())
-    doc = store({
+    doc = store(db, {
         **{k: v for k, v in meta.items() if k not in ("batch_id", "logical_date")},
         "status": "ready",
         "splits": {name: int(d["rows"]) for name, d in sorted(per_split.items())},
@@ -504,14 +504,13 @@ def _tried(results: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
 
 @_with_database
 def send_evaluation_results(
-    settings: "Settings", *, logical_date: LogicalDate, results: list[dict[str, Any] | None], f1_threshold: float,
-    db: "Database",
+    settings: "Settings", *, logical_date: LogicalDate, f1_threshold: float, db: "Database",
 ) -> dict[str, Any]:
-    """Record the day's passing model as approved and notify.
+    """Record the day's passing model version as approved for deployment, and notify.
 
-    ``results`` are the XCom values of the evaluation and of each attempt
-    (``None`` for attempts that were skipped). The approved version is the
-    last one that reached the threshold.
+    The day's evaluations are read from ``performance_metrics`` (not from the
+    XCom of attempts that may have been skipped); the approved version is the
+    latest attempt that reached ``f1_threshold``.
 
     Returns
     -------
@@ -521,25 +520,28 @@ def send_evaluation_results(
     Raises
     ------
     MLOpsError
-        When no result reached the threshold (the DAG's branches prevent this).
+        When no evaluation of the day reached the threshold (the DAG's branches prevent this).
     """
     from daily_mlops._events import record_evaluation_event, record_notification
 
     day = logical_day(logical_date)
-    tried = _tried(results)
+    tried = list(db["performance_metrics"].find({"logical_date": day.isoformat()}, {"_id": 0}).sort("attempt", 1))
     passing = [r for r in tried if r["f1"] >= f1_threshold]
     if not passing:
-        raise MLOpsError(f"no model reached F1 {f1_threshold} on {day}; send_evaluation_results should not run")
+        raise MLOpsError(
+            f"no model version reached F1 {f1_threshold} on {day}; rerun model_evaluation_pipeline for that date"
+        )
     best = passing[-1]
     attempts = max(r["attempt"] for r in tried)
-    record_evaluation_event(db, "evaluation_passed", logical_date=day, model_version=best["version"],
-                            approved_version=best["version"], f1=best["f1"], f1_threshold=f1_threshold,
-                            attempts=attempts, versions_tried=[r["version"] for r in tried])
+    version = int(best["model_version"])
+    record_evaluation_event(db, "evaluation_passed", logical_date=day, model_version=version,
+                            approved_version=version, f1=best["f1"], f1_threshold=f1_threshold,
+                            attempts=attempts, versions_tried=[r["model_version"] for r in tried])
     record_notification(db, "evaluation_results", logical_date=day,
-                        message=f"{day}: model version {best['version']} approved with F1 {best['f1']:.4f} "
+                        message=f"{day}: model version {version} approved with F1 {best['f1']:.4f} "
                                 f">= {f1_threshold:.4f} after {attempts} retraining attempt(s)",
-                        approved_version=best["version"], f1=best["f1"])
-    return {"approved_version": best["version"], "f1": best["f1"], "attempts": attempts}
+                        approved_version=version, f1=best["f1"])
+    return {"approved_version": version, "f1": best["f1"], "attempts": attempts}
 
 
 @_with_database

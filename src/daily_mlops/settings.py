@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     mask_probability: float = Field(default=0.15, ge=0.0, lt=1.0, description="Fraction of features masked per augmented view.")
     seed: int = Field(default=42, ge=0)
 
+    task_retries: int = Field(default=2, ge=0, le=10, description="Airflow retries per task (exponential backoff from 1 min).")
+
     # --- alerting ----------------------------------------------------------
     alert_notifier: str | None = Field(
         default=None,

@@ -1,0 +1,44 @@
+# daily-mlops: `make demo` runs the whole loop on real data; `make test` runs the suite.
+# Both create .venv and install the project first (torch CPU 2.13.0 before anything else,
+# so pip never pulls a CUDA build).
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast airflow env compose-config bench clean-state
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/daily-mlops demo
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(VENV)/bin/pytest -m "not slow and not dags" $(PYTEST_ARGS)
+
+airflow: install
+	$(VENV)/bin/daily-mlops airflow
+
+env: install
+	$(PY) scripts/generate_env.py
+
+compose-config:
+	docker-compose --env-file .env.example config -q && echo "docker-compose.yml is valid"
+
+bench: install
+	$(PY) scripts/benchmark.py
+
+# Removes the local demo state (embedded MongoDB, Airflow metadata DB, deployed model).
+clean-state:
+	rm -rf data/mongo airflow models/deployed
