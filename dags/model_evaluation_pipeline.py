@@ -60,7 +60,7 @@ def model_evaluation_pipeline():
         from daily_mlops.pipeline import evaluate_model
 
         return evaluate_model(load_settings(), version=model["version"], logical_date=context["logical_date"],
-                              f1_threshold=params["f1_threshold"], attempt=0)
+                              f1_threshold=params["f1_threshold"], attempt=0, run_id=context["run_id"])
 
     def check_performance(attempt: int, on_retrain: str):
         @task.branch(task_id="check_model_performance" if attempt == 0 else f"check_attempt_{attempt}")
@@ -78,7 +78,8 @@ def model_evaluation_pipeline():
             from daily_mlops.pipeline import retrain_model
 
             return retrain_model(load_settings(), logical_date=context["logical_date"], attempt=attempt,
-                                 previous=list(previous), f1_threshold=params["f1_threshold"])
+                                 previous=list(previous), f1_threshold=params["f1_threshold"],
+                                 run_id=context["run_id"])
 
         return retrain
 
@@ -87,9 +88,10 @@ def model_evaluation_pipeline():
         from daily_mlops.pipeline import send_evaluation_results
 
         return send_evaluation_results(load_settings(), logical_date=context["logical_date"],
-                                       f1_threshold=params["f1_threshold"])
+                                       f1_threshold=params["f1_threshold"], run_id=context["run_id"])
 
-    @task(on_failure_callback=alert_notifiers(SETTINGS), retries=0)
+    # none_failed_min_one_success: with max_retrain_attempts < 3 the unused attempts are skipped.
+    @task(on_failure_callback=alert_notifiers(SETTINGS), retries=0, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def send_alert(*results: dict | None, params: dict, **context) -> None:
         from airflow.sdk.exceptions import AirflowFailException
 

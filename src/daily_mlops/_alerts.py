@@ -13,7 +13,7 @@ from daily_mlops._events import utcnow
 if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
-__all__ = ["MODEL_PERFORMANCE_FAILURE", "raise_performance_alert"]
+__all__ = ["MODEL_PERFORMANCE_FAILURE", "raise_performance_alert", "resolve_alerts"]
 
 MODEL_PERFORMANCE_FAILURE = "MODEL_PERFORMANCE_FAILURE"
 
@@ -53,3 +53,15 @@ def raise_performance_alert(
     db["alerts"].replace_one({"logical_date": doc["logical_date"], "alert_type": MODEL_PERFORMANCE_FAILURE}, doc, upsert=True)
     doc.pop("_id", None)
     return doc
+
+
+def resolve_alerts(db: "Database", *, logical_date: dt.date, resolution: str) -> int:
+    """Mark the open alerts of ``logical_date`` resolved (a rerun of that day passed); return how many.
+
+    The alert documents are kept, with ``status: "resolved"``, ``resolution`` and ``resolved_at``.
+    """
+    result = db["alerts"].update_many(
+        {"logical_date": logical_date.isoformat(), "status": "open"},
+        {"$set": {"status": "resolved", "resolution": resolution, "resolved_at": utcnow()}},
+    )
+    return int(result.modified_count)

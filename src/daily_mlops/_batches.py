@@ -38,6 +38,7 @@ __all__ = [
     "load_processing_metadata",
     "load_raw_batch",
     "load_split",
+    "split_counts",
     "store_processed_batch",
     "store_processing_metadata",
     "store_raw_batch",
@@ -130,6 +131,17 @@ def load_split(db: "Database", logical_date: dt.date, split: str) -> "EncodedBat
     x_num = np.asarray([d["x_num"] for d in docs], dtype=np.float32).reshape(len(docs), -1)
     y = np.asarray([d["y"] for d in docs], dtype=np.int64)
     return EncodedBatch(x_cat=x_cat, x_num=x_num, y=y)
+
+
+def split_counts(db: "Database", logical_date: dt.date) -> dict[str, dict[str, int]]:
+    """Rows and positives per split in ``processed_data`` for ``logical_date`` (a MongoDB aggregation)."""
+    return {
+        d["_id"]: {"rows": int(d["rows"]), "positives": int(d["positives"])}
+        for d in db["processed_data"].aggregate([
+            {"$match": {"batch_id": batch_id_for(logical_date)}},
+            {"$group": {"_id": "$split", "rows": {"$sum": 1}, "positives": {"$sum": "$y"}}},
+        ])
+    }
 
 
 def store_processing_metadata(db: "Database", document: dict[str, Any], *, logical_date: dt.date) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def deploy_version(
     Raises
     ------
     MLOpsError
-        When the version is not approved (or already deployed).
+        When the version is neither approved nor deployed (e.g. candidate, rejected, retired).
     IntegrityError
         When an artifact is missing or its sha256 does not match; nothing is written.
     """

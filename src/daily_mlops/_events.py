@@ -31,11 +31,12 @@ def _upsert(db: "Database", collection: str, key: dict[str, Any], fields: dict[s
 
 def record_performance(
     db: "Database", *, logical_date: dt.date, model_name: str, model_version: int, metrics: dict[str, Any],
-    attempt: int, f1_threshold: float, batch_id: str, split: str = "test",
+    attempt: int, f1_threshold: float, batch_id: str, split: str = "test", run_id: str | None = None,
 ) -> dict[str, Any]:
     """Upsert the evaluation of one model version on one day's ``split``.
 
-    ``metrics`` are plain numbers from :func:`daily_mlops._metrics.classification_metrics`.
+    ``metrics`` are plain numbers from :func:`daily_mlops._metrics.classification_metrics`;
+    ``run_id`` is the Airflow DAG run that made the evaluation.
     """
     return _upsert(
         db, "performance_metrics",
@@ -43,6 +44,7 @@ def record_performance(
         {
             **metrics, "attempt": int(attempt), "f1_threshold": float(f1_threshold),
             "passed": bool(metrics["f1"] >= f1_threshold), "batch_id": batch_id, "split": split,
+            "run_id": run_id,
         },
     )
 

@@ -114,10 +114,10 @@ def database(client: Any, name: str) -> "Database":
 
 
 @contextlib.contextmanager
-def embedded_server(storage_path: Path) -> Iterator[str]:
+def embedded_server(storage_path: Path, *, port: int = 0) -> Iterator[str]:
     """Run the embedded SecantusDB MongoDB-wire server; yield its ``mongodb://`` URI.
 
-    The server listens on a free loopback port and persists to ``storage_path``
+    The server listens on loopback ``port`` (0: a free port) and persists to ``storage_path``
     (WiredTiger); it stops when the context exits. SecantusDB is GPL-2.0 beta
     software and only the laptop/demo/test default; production uses MongoDB.
 
@@ -139,7 +139,7 @@ def embedded_server(storage_path: Path) -> Iterator[str]:
     for noisy in ("secantus", "secantus.server"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        server = SecantusDBServer(host="127.0.0.1", port=0, storage_path=str(storage_path))
+        server = SecantusDBServer(host="127.0.0.1", port=port, storage_path=str(storage_path))
         server.__enter__()
     except Exception as exc:
         raise ConfigError(

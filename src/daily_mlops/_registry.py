@@ -5,6 +5,7 @@ and never changed afterwards except for its lifecycle ``status`` (and the
 ``status_history`` that records each move)::
 
     candidate -> approved | rejected
+    rejected  -> approved            (a rerun of its day re-evaluated it under a lower threshold)
     approved  -> deployed | retired
     deployed  -> retired
     retired   -> approved            (reinstate for a rollback)
@@ -47,7 +48,7 @@ TRANSITIONS: dict[str, set[str]] = {
     "approved": {"deployed", "retired"},
     "deployed": {"retired"},
     "retired": {"approved"},
-    "rejected": set(),
+    "rejected": {"approved"},
 }
 
 _COLLECTION = "model_metadata"

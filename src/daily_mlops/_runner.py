@@ -146,8 +146,10 @@ def run_day(
 def summarise_day(db: "Database", day: dt.date) -> dict[str, Any]:
     """What the loop recorded for ``day``: champion F1, attempts, best F1, alert or deployed version."""
     iso = day.isoformat()
-    evals = list(db["performance_metrics"].find({"logical_date": iso}, {"_id": 0}).sort("attempt", 1))
-    alert = db["alerts"].find_one({"logical_date": iso}, {"_id": 0})
+    latest = db["performance_metrics"].find_one({"logical_date": iso, "attempt": 0}, sort=[("timestamp", -1)])
+    query = {"logical_date": iso, "run_id": latest.get("run_id")} if latest else {"logical_date": iso}
+    evals = list(db["performance_metrics"].find(query, {"_id": 0}).sort("attempt", 1))
+    alert = db["alerts"].find_one({"logical_date": iso, "status": "open"}, {"_id": 0})
     deployed = db["deployment_events"].find_one({"logical_date": iso}, {"_id": 0}, sort=[("timestamp", -1)])
     first = next((e for e in evals if e["attempt"] == 0), None)
     return {

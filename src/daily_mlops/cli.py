@@ -1,6 +1,6 @@
 """The ``daily-mlops`` command line (typer + rich).
 
-Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``predict``, ``airflow``.
+Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``predict``, ``mongo``, ``airflow``.
 Without ``MLOPS_MONGO_URI`` every command starts the embedded MongoDB-wire
 server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
 
@@ -262,6 +262,31 @@ def predict(
     console.print(table)
     console.print(f"{len(proba)} rows scored; decision threshold {bundle.decision_threshold:.3f}; "
                   f"mean P({settings.positive_label}) {float(proba.mean()):.4f}")
+
+
+@app.command()
+def mongo(port: int = typer.Option(27017, help="Loopback port to serve the embedded MongoDB on.")) -> None:
+    """Serve the embedded MongoDB (MLOPS_HOME/data/mongo) until Ctrl-C, e.g. for mongosh queries."""
+    import signal
+    import threading
+
+    from daily_mlops._mongo import embedded_server
+
+    settings = _settings()
+    if settings.mongo_uri:
+        _fail(MLOpsError("MLOPS_MONGO_URI is set: query that server directly; `mongo` serves the embedded one"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with embedded_server(settings.embedded_mongo_path, port=port) as uri:
+            console.print(f"embedded MongoDB at [bold]{uri}[/] (database {settings.mongo_db!r}); Ctrl-C stops it")
+            console.print(f"  npx mongosh '{uri}{settings.mongo_db}' --eval 'db.alerts.find().sort({{timestamp:-1}})'")
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                pass
+    except MLOpsError as exc:
+        _fail(exc)
 
 
 @app.command()

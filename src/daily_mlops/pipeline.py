@@ -332,16 +332,13 @@ def store_processing_metadata(settings: "Settings", *, logical_date: LogicalDate
     MLOpsError
         When the rows in ``processed_data`` do not add up to the raw batch.
     """
-    from daily_mlops._batches import batch_id_for, load_processing_metadata
+    from daily_mlops._batches import batch_id_for, load_processing_metadata, split_counts
     from daily_mlops._batches import store_processing_metadata as store
 
     day = logical_day(logical_date)
     batch_id = batch_id_for(day)
     meta = load_processing_metadata(db, day)
-    per_split = {d["_id"]: d for d in db["processed_data"].aggregate([
-        {"$match": {"batch_id": batch_id}},
-        {"$group": {"_id": "$split", "rows": {"$sum": 1}, "positives": {"$sum": "$y"}}},
-    ])}
+    per_split = split_counts(db, day)
     n_rows = sum(d["rows"] for d in per_split.values())
     if n_rows != meta["n_rows"]:
         raise MLOpsError(
@@ -389,59 +386,84 @@ def load_latest_model(settings: "Settings", *, db: "Database") -> dict[str, Any]
             "sha256": doc["sha256"]["weights"]}
 
 
+def _record_evaluation(
+    db: "Database", *, day: dt.date, version: int, metrics: dict[str, Any], attempt: int, f1_threshold: float,
+    run_id: str | None,
+) -> dict[str, Any]:
+    """Write ``performance_metrics`` and the ``model_evaluated`` event; return the XCom result."""
+    from daily_mlops._batches import batch_id_for
+    from daily_mlops._events import record_evaluation_event, record_performance
+    from daily_mlops._registry import MODEL_NAME
+
+    record_performance(db, logical_date=day, model_name=MODEL_NAME, model_version=version, metrics=metrics,
+                       attempt=attempt, f1_threshold=f1_threshold, batch_id=batch_id_for(day), run_id=run_id)
+    passed = metrics["f1"] >= f1_threshold
+    record_evaluation_event(db, "model_evaluated", logical_date=day, model_version=int(version), attempt=attempt,
+                            f1=metrics["f1"], roc_auc=metrics["roc_auc"], f1_threshold=f1_threshold, passed=passed,
+                            batch_id=batch_id_for(day), run_id=run_id)
+    return {"version": int(version), "attempt": int(attempt), "f1": metrics["f1"], "roc_auc": metrics["roc_auc"],
+            "passed": bool(passed), "f1_threshold": float(f1_threshold)}
+
+
+def _score(bundle: Any, test: Any) -> dict[str, Any]:
+    from daily_mlops._metrics import classification_metrics
+
+    return classification_metrics(test.y, bundle.predict_proba_encoded(test), threshold=bundle.decision_threshold)
+
+
 @_with_database
 def evaluate_model(
     settings: "Settings", *, version: int, logical_date: LogicalDate, f1_threshold: float, attempt: int = 0,
-    db: "Database",
+    run_id: str | None = None, db: "Database",
 ) -> dict[str, Any]:
     """Score a model version on the day's held-out test split; record it.
 
-    Writes ``performance_metrics`` and an ``evaluation_events`` document
-    (``model_evaluated``), both keyed by (logical date, model version).
+    Writes ``performance_metrics`` (keyed by logical date and model version,
+    tagged with the DAG ``run_id``) and an ``evaluation_events`` document
+    (``model_evaluated``).
 
     Returns
     -------
     dict
-        ``version``, ``attempt``, ``f1``, ``roc_auc``, ``passed``, ``f1_threshold``.
+        ``version``, ``attempt``, ``f1``, ``roc_auc`` (floats in [0, 1]), ``passed``, ``f1_threshold``.
+
+    Raises
+    ------
+    NotFoundError
+        When the version or the day's test split does not exist.
+    IntegrityError
+        When the version's artifacts are missing or altered.
     """
-    from daily_mlops._batches import batch_id_for, load_split
-    from daily_mlops._events import record_evaluation_event, record_performance
-    from daily_mlops._metrics import classification_metrics
+    from daily_mlops._batches import load_split
     from daily_mlops._models import load_version
     from daily_mlops._registry import MODEL_NAME
 
     day = logical_day(logical_date)
     registry = _registry(db)
-    doc = registry.get(MODEL_NAME, version)
-    bundle = load_version(registry, doc)
-    test = load_split(db, day, "test")
-    metrics = classification_metrics(test.y, bundle.predict_proba_encoded(test), threshold=bundle.decision_threshold)
-    record_performance(db, logical_date=day, model_name=MODEL_NAME, model_version=version, metrics=metrics,
-                       attempt=attempt, f1_threshold=f1_threshold, batch_id=batch_id_for(day))
-    passed = metrics["f1"] >= f1_threshold
-    record_evaluation_event(db, "model_evaluated", logical_date=day, model_version=int(version), attempt=attempt,
-                            f1=metrics["f1"], roc_auc=metrics["roc_auc"], f1_threshold=f1_threshold, passed=passed,
-                            batch_id=batch_id_for(day))
-    return {"version": int(version), "attempt": int(attempt), "f1": metrics["f1"], "roc_auc": metrics["roc_auc"],
-            "passed": bool(passed), "f1_threshold": float(f1_threshold)}
+    bundle = load_version(registry, registry.get(MODEL_NAME, version))
+    metrics = _score(bundle, load_split(db, day, "test"))
+    return _record_evaluation(db, day=day, version=int(version), metrics=metrics, attempt=attempt,
+                              f1_threshold=f1_threshold, run_id=run_id)
 
 
 @_with_database
 def retrain_model(
     settings: "Settings", *, logical_date: LogicalDate, attempt: int, previous: list[dict[str, Any] | None],
-    f1_threshold: float, db: "Database",
+    f1_threshold: float, run_id: str | None = None, db: "Database",
 ) -> dict[str, Any]:
     """One retraining attempt: fine-tune the best model so far on the day's fine-tune split.
 
     The parent is the version with the highest F1 among ``previous`` (the
     XCom results of the champion's evaluation and earlier attempts). The
-    challenger is registered as a new version with ``parent_version`` and
-    lineage, evaluated on the day's test split, and moved to ``approved`` when
-    it reaches ``f1_threshold``, else ``rejected``. The attempt's seed is the
-    day's seed plus ``attempt``, so attempts differ but reruns repeat.
+    challenger is scored on the day's test split, registered as a new
+    version with its metrics, ``parent_version`` and lineage, and moved to
+    ``approved`` when it reaches ``f1_threshold``, else ``rejected``. The
+    attempt's seed is the day's seed plus ``attempt``, so attempts differ but
+    reruns repeat.
 
     Idempotent: a rerun of the same (logical date, attempt) reuses the version
-    registered the first time (run key ``retrain:<date>:attempt-<n>``).
+    registered the first time (run key ``retrain:<date>:attempt-<n>``) and
+    its recorded metrics.
 
     Returns
     -------
@@ -452,7 +474,7 @@ def retrain_model(
     from daily_mlops._events import record_training_event
     from daily_mlops._metrics import choose_decision_threshold
     from daily_mlops._model_io import state_dict_to_bytes
-    from daily_mlops._models import load_version
+    from daily_mlops._models import ModelBundle, load_version
     from daily_mlops._registry import MODEL_NAME
     from daily_mlops._training import finetune, predict_proba, seed_everything
 
@@ -474,10 +496,14 @@ def retrain_model(
             losses = finetune(bundle.model, data.x_cat, data.x_num, data.y, epochs=settings.retrain_epochs,
                               batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=seed)
         threshold = choose_decision_threshold(data.y, predict_proba(bundle.model, data.x_cat, data.x_num))
+        challenger = ModelBundle(model=bundle.model, preprocessor=bundle.preprocessor, decision_threshold=threshold,
+                                 model_name=MODEL_NAME, version=None)
+        metrics = _score(challenger, load_split(db, day, "test"))
         doc = registry.register(
             MODEL_NAME, run_key=run_key, artifacts={"weights": state_dict_to_bytes(bundle.model)},
             status="candidate", parent_version=int(parent["version"]),
             hyperparameters={**_hyperparameters(settings), "seed": seed, "epochs": settings.retrain_epochs},
+            metrics={**metrics, "test": metrics},
             trained_on=[*parent_doc.get("trained_on", []), batch_id_for(day)], evaluated_on=[batch_id_for(day)],
             n_parameters=parent_doc.get("n_parameters"), signature=parent_doc.get("signature"),
             logical_date=day.isoformat(),
@@ -489,12 +515,14 @@ def retrain_model(
                               losses=[float(x) for x in losses], epochs=len(losses), seconds=t["seconds"],
                               rows=int(len(data)), batch_id=batch_id_for(day), logical_date=day.isoformat(),
                               parent_version=int(parent["version"]), attempt=attempt)
-    result = evaluate_model(settings, version=doc["version"], logical_date=day, f1_threshold=f1_threshold,
-                            attempt=attempt, db=db)
-    if doc["status"] == "candidate":
-        registry.set_status(MODEL_NAME, doc["version"], "approved" if result["passed"] else "rejected",
-                            reason=f"F1 {result['f1']:.4f} vs threshold {f1_threshold:.4f}",
-                            logical_date=day.isoformat())
+    metrics = doc["metrics"]["test"]
+    result = _record_evaluation(db, day=day, version=int(doc["version"]), metrics=metrics, attempt=attempt,
+                                f1_threshold=f1_threshold, run_id=run_id)
+    reason = f"F1 {result['f1']:.4f} vs threshold {f1_threshold:.4f} (run {run_id})"
+    if result["passed"] and doc["status"] in ("candidate", "rejected"):  # rejected: a rerun with a lower bar
+        registry.set_status(MODEL_NAME, doc["version"], "approved", reason=reason, logical_date=day.isoformat())
+    elif not result["passed"] and doc["status"] == "candidate":
+        registry.set_status(MODEL_NAME, doc["version"], "rejected", reason=reason, logical_date=day.isoformat())
     return {**result, "parent_version": int(parent["version"])}
 
 
@@ -504,13 +532,15 @@ def _tried(results: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
 
 @_with_database
 def send_evaluation_results(
-    settings: "Settings", *, logical_date: LogicalDate, f1_threshold: float, db: "Database",
+    settings: "Settings", *, logical_date: LogicalDate, f1_threshold: float, run_id: str | None = None,
+    db: "Database",
 ) -> dict[str, Any]:
     """Record the day's passing model version as approved for deployment, and notify.
 
-    The day's evaluations are read from ``performance_metrics`` (not from the
-    XCom of attempts that may have been skipped); the approved version is the
-    latest attempt that reached ``f1_threshold``.
+    The evaluations of this DAG run (``run_id``) are read from
+    ``performance_metrics`` rather than from the XCom of attempts that may
+    have been skipped; the approved version is the latest attempt that reached
+    ``f1_threshold`` and is approved (or deployed) in the registry.
 
     Returns
     -------
@@ -522,11 +552,17 @@ def send_evaluation_results(
     MLOpsError
         When no evaluation of the day reached the threshold (the DAG's branches prevent this).
     """
+    from daily_mlops._alerts import resolve_alerts
     from daily_mlops._events import record_evaluation_event, record_notification
 
     day = logical_day(logical_date)
-    tried = list(db["performance_metrics"].find({"logical_date": day.isoformat()}, {"_id": 0}).sort("attempt", 1))
-    passing = [r for r in tried if r["f1"] >= f1_threshold]
+    query: dict[str, Any] = {"logical_date": day.isoformat()}
+    if run_id is not None:
+        query["run_id"] = run_id
+    tried = list(db["performance_metrics"].find(query, {"_id": 0}).sort("attempt", 1))
+    registry = _registry(db)
+    passing = [r for r in tried if r["f1"] >= f1_threshold
+               and registry.get(r["model_name"], r["model_version"])["status"] in ("approved", "deployed")]
     if not passing:
         raise MLOpsError(
             f"no model version reached F1 {f1_threshold} on {day}; rerun model_evaluation_pipeline for that date"
@@ -534,9 +570,11 @@ def send_evaluation_results(
     best = passing[-1]
     attempts = max(r["attempt"] for r in tried)
     version = int(best["model_version"])
-    record_evaluation_event(db, "evaluation_passed", logical_date=day, model_version=version,
+    # One day-level event (model_version None): a rerun with another outcome replaces it.
+    record_evaluation_event(db, "evaluation_passed", logical_date=day, model_version=None,
                             approved_version=version, f1=best["f1"], f1_threshold=f1_threshold,
                             attempts=attempts, versions_tried=[r["model_version"] for r in tried])
+    resolve_alerts(db, logical_date=day, resolution=f"rerun approved model version {version}")
     record_notification(db, "evaluation_results", logical_date=day,
                         message=f"{day}: model version {version} approved with F1 {best['f1']:.4f} "
                                 f">= {f1_threshold:.4f} after {attempts} retraining attempt(s)",
@@ -594,7 +632,9 @@ def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Databas
     from daily_mlops.errors import IntegrityError
 
     day = logical_day(logical_date)
-    event = db["evaluation_events"].find_one({"logical_date": day.isoformat(), "event_type": "evaluation_passed"})
+    event = db["evaluation_events"].find_one(
+        {"logical_date": day.isoformat(), "event_type": "evaluation_passed", "model_version": None}
+    )
     if event is None:
         return None
     registry = _registry(db)

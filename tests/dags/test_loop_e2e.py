@@ -135,3 +135,14 @@ def test_predict_scores_rows_with_the_deployed_model(loop):
     bad.write_text("\n".join(line.replace(",", ";", 0) for line in [lines[0].replace("duration_in_month", "duration")] + lines[1:]) + "\n")
     done = run("predict", "--input", str(bad))
     assert done.returncode == 2 and "duration_in_month" in done.stdout
+
+
+def test_rerun_of_an_alert_day_that_passes_resolves_its_alert(loop):
+    """Rerunning the alert day with a reachable threshold keeps the alert, marked resolved, and approves a version."""
+    run, db, _ = loop
+    out = _ok(run("run", "--date", ALERT_DAY, "--f1-threshold", "0.0"))
+    assert "ALERT" not in out
+    alerts = list(db.alerts.find({"logical_date": ALERT_DAY}))
+    assert len(alerts) == 1 and alerts[0]["status"] == "resolved"
+    passed = list(db.evaluation_events.find({"logical_date": ALERT_DAY, "event_type": "evaluation_passed"}))
+    assert len(passed) == 1 and passed[0]["approved_version"] == 1

@@ -126,13 +126,14 @@ def test_record_performance_fields_and_passed_flag(mock_db) -> None:
 
 def test_record_performance_rerun_replaces(mock_db) -> None:
     """Recording the same (date, model, version) again replaces the document instead of adding one."""
-    for f1 in (0.5, 0.8):
+    for f1, run_id in ((0.5, "scheduled__1"), (0.8, "manual__2")):
         record_performance(mock_db, logical_date=DAY, model_name="tabtransformer", model_version=1,
-                           metrics=_metrics(f1), attempt=0, f1_threshold=0.75, batch_id="b")
+                           metrics=_metrics(f1), attempt=0, f1_threshold=0.75, batch_id="b", run_id=run_id)
     assert mock_db.performance_metrics.count_documents({}) == 1
     doc = mock_db.performance_metrics.find_one()
     assert doc["f1"] == pytest.approx(0.8)
     assert doc["passed"] is True
+    assert doc["run_id"] == "manual__2"  # the DAG run that made the latest evaluation
     # another day or another version is a separate key
     record_performance(mock_db, logical_date=NEXT_DAY, model_name="tabtransformer", model_version=1,
                        metrics=_metrics(0.5), attempt=0, f1_threshold=0.75, batch_id="b2")

@@ -1,0 +1,73 @@
+"""Print speed and memory figures of the loop's heavy steps on this machine.
+
+Speed targets live here, never in timed tests. Run with ``make bench``.
+Figures: seconds per step (wall clock, ``time.perf_counter``) and the peak
+resident memory of the process (``resource.getrusage``, MiB).
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from daily_mlops._artifacts import get_artifact, put_artifact
+from daily_mlops._metrics import classification_metrics
+from daily_mlops._mongo import embedded_server, connect
+from daily_mlops._network import TabTransformer
+from daily_mlops._preprocessing import TabularPreprocessor, infer_schema, read_csv, split_indices, validate_batch
+from daily_mlops._synthesis import DistributionModel
+from daily_mlops._training import finetune, predict_proba, pretrain_contrastive, seed_everything
+from daily_mlops.settings import load_settings
+
+ROWS: list[tuple[str, float]] = []
+
+
+@contextmanager
+def timed(label: str):
+    start = time.perf_counter()
+    yield
+    ROWS.append((label, time.perf_counter() - start))
+
+
+def main() -> None:
+    settings = load_settings()
+    reference = read_csv(settings.reference_data)
+    schema = infer_schema(reference, target_column=settings.target_column, positive_label=settings.positive_label)
+    reference = validate_batch(reference, schema)
+    with timed("synthesizer fit (1,000 real rows)"):
+        synth = DistributionModel(seed=settings.seed).fit(reference)
+    with timed(f"synthesizer sample ({settings.daily_rows} rows)"):
+        batch = synth.generate(settings.daily_rows, seed=settings.seed, logical_date="2026-11-01")
+    pre = TabularPreprocessor(schema).fit(reference)
+    with timed(f"validate + preprocess ({settings.daily_rows} rows)"):
+        encoded = pre.transform(validate_batch(batch, schema))
+    idx = split_indices(encoded.y, seed=settings.seed)
+    seed_everything(settings.seed)
+    model = TabTransformer(cardinalities=pre.cardinalities_, n_numeric=pre.n_numeric_, d_model=settings.d_model,
+                           nhead=settings.nhead, num_layers=settings.num_layers,
+                           dim_feedforward=settings.dim_feedforward, dropout=settings.dropout)
+    p, f, t = (idx[k] for k in ("pretrain", "finetune", "test"))
+    with timed(f"pretrain 1 epoch ({len(p)} rows)"):
+        pretrain_contrastive(model, encoded.x_cat[p], encoded.x_num[p], epochs=1, batch_size=settings.batch_size,
+                             learning_rate=settings.learning_rate, temperature=settings.temperature,
+                             mask_probability=settings.mask_probability, seed=settings.seed)
+    with timed(f"fine-tune 1 epoch ({len(f)} rows)"):
+        finetune(model, encoded.x_cat[f], encoded.x_num[f], encoded.y[f], epochs=1, batch_size=settings.batch_size,
+                 learning_rate=settings.learning_rate, seed=settings.seed)
+    with timed(f"predict + metrics ({len(t)} rows)"):
+        classification_metrics(encoded.y[t], predict_proba(model, encoded.x_cat[t], encoded.x_num[t]))
+    with tempfile.TemporaryDirectory() as tmp, embedded_server(Path(tmp)) as uri, connect(uri, "bench") as db:
+        data = batch.to_csv(index=False).encode()
+        with timed(f"GridFS put + verified get ({len(data) / 2**20:.1f} MiB, SecantusDB)"):
+            get_artifact(db, put_artifact(db, "raw_data", "bench.csv", data))
+    width = max(len(label) for label, _ in ROWS)
+    for label, seconds in ROWS:
+        print(f"{label:<{width}}  {seconds:8.2f} s")
+    print(f"{'peak resident memory':<{width}}  {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:8.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
