@@ -10,7 +10,10 @@ Atomicity: each file is first written to a temporary file in the same
 directory and fsynced; only when all three are staged are they moved into
 place with ``os.replace`` (atomic on POSIX within one filesystem), weights
 first and ``VERSION`` last, and the directory is fsynced. A crash before the
-replaces leaves the previous model untouched; temporary files are removed.
+replaces leaves the previous model untouched and the temporary files are
+removed. Each file is always whole; a crash *between* two replaces leaves new
+weights beside the old JSON, which :func:`daily_mlops._models.load_deployed`
+refuses (sha256 mismatch) and the next deployment repairs.
 """
 
 from __future__ import annotations
@@ -94,7 +97,6 @@ def deploy_version(
         When an artifact is missing or its sha256 does not match; nothing is written.
     """
     doc = registry.get(model_name, version)
-    directory.mkdir(parents=True, exist_ok=True)
     current = deployed_version(directory)
     event: dict[str, Any] = {
         "event_type": "model_deployed",
@@ -113,6 +115,7 @@ def deploy_version(
             raise MLOpsError(
                 f"{model_name} version {version} is {doc['status']!r}; only an approved version can be deployed"
             )
+        directory.mkdir(parents=True, exist_ok=True)
         weights = registry.load_artifact(doc, "weights")
         pre_doc = registry.get(PREPROCESSOR_NAME, doc["preprocessor_version"])
         preprocessor = registry.load_artifact(pre_doc, "preprocessor")

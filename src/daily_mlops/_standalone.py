@@ -29,6 +29,7 @@ scheduler, and a transient failure should be retried as in production.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -74,7 +75,7 @@ class StandaloneAirflow:
     Attributes
     ----------
     base_url : str
-        ``http://localhost:<port>``; the UI is there, the REST API under ``/api/v2``.
+        ``http://127.0.0.1:<port>``; the UI is there, the REST API under ``/api/v2``.
     username, password : str
         Simple auth manager login (``admin`` and the generated password).
     airflow_home : Path
@@ -105,11 +106,11 @@ class StandaloneAirflow:
         """
         import httpx
 
-        response = httpx.post(f"{self.base_url}/auth/token", json={"username": self.username, "password": self.password},
-                              timeout=timeout)
+        login = {"username": self.username, "password": self.password}
+        response = httpx.post(f"{self.base_url}/auth/token", json=login, timeout=timeout)
         if response.status_code not in (200, 201):
-            raise MLOpsError(f"Airflow at {self.base_url} refused user {self.username!r} "
-                             f"({response.status_code}: {response.text[:200]}); check {self.airflow_home / PASSWORDS_FILE}")
+            raise MLOpsError(f"Airflow at {self.base_url} refused user {self.username!r} ({response.status_code}: "
+                             f"{response.text[:200]}); check {self.airflow_home / PASSWORDS_FILE}")
         return str(response.json()["access_token"])
 
 
@@ -235,9 +236,12 @@ def standalone_airflow(
     say = progress or (lambda message: None)
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port {port} is not a TCP port; use a number between 1024 and 65535")
-    if not _port_free(port):
-        raise ConfigError(f"port {port} is already in use (another Airflow?); "
-                          f"stop that process or pass another port, e.g. `daily-mlops airflow --port {_free_port()}`")
+    problem = _bind_error(port)
+    if problem is not None:
+        in_use = problem.errno == errno.EADDRINUSE
+        why = "is already in use (another Airflow?)" if in_use else f"cannot be used ({problem})"
+        raise ConfigError(f"port {port} {why}; stop that process or pass another port, "
+                          f"e.g. `daily-mlops airflow --port {_free_port()}`")
     with mongo_uri(settings) as uri:
         if bootstrap:
             from daily_mlops.pipeline import bootstrap as bootstrap_model
@@ -262,13 +266,13 @@ def standalone_airflow(
                 preexec_fn=_default_sigint,
             )
         try:
-            base_url = f"http://localhost:{port}"
+            base_url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + startup_timeout
-            _wait_healthy(process, f"http://127.0.0.1:{port}", deadline, log_path, say)
+            _wait_healthy(process, base_url, deadline, log_path, say)
             username, password = _read_password(home / PASSWORDS_FILE, process, deadline, log_path)
             handle = StandaloneAirflow(base_url=base_url, username=username, password=password, airflow_home=home,
                                        log_path=log_path, mongo_uri=uri, pid=process.pid)
-            _wait_for_dags(process, f"http://127.0.0.1:{port}", handle, deadline, log_path, say)
+            _wait_for_dags(process, handle, deadline, log_path, say)
             yield handle
         finally:
             say("stopping airflow standalone")
@@ -457,14 +461,14 @@ def _read_password(path: Path, process: subprocess.Popen, deadline: float, log_p
                      "or AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS, unset them")
 
 
-def _wait_for_dags(process: subprocess.Popen, url: str, airflow: StandaloneAirflow, deadline: float,
-                   log_path: Path, say: Callable[[str], None]) -> None:
+def _wait_for_dags(process: subprocess.Popen, airflow: StandaloneAirflow, deadline: float, log_path: Path,
+                   say: Callable[[str], None]) -> None:
     import httpx
 
     say("waiting for the DAG processor to parse the three DAGs")
     headers = {"Authorization": f"Bearer {airflow.access_token()}"}
     missing: list[str] = list(DAG_IDS)
-    with httpx.Client(base_url=url, headers=headers, timeout=10.0) as client:
+    with httpx.Client(base_url=airflow.base_url, headers=headers, timeout=10.0) as client:
         while time.monotonic() < deadline:
             _check_alive(process, log_path)
             errors = client.get("/api/v2/importErrors").json().get("import_errors", [])
@@ -511,15 +515,19 @@ def _tail(path: Path, lines: int = 40) -> str:
         return ""
 
 
-def _port_free(port: int) -> bool:
-    """True when nothing listens on TCP ``port`` (bound like uvicorn: all interfaces, SO_REUSEADDR)."""
+def _bind_error(port: int) -> OSError | None:
+    """Why TCP ``port`` cannot be bound like uvicorn does (all interfaces, SO_REUSEADDR), or None."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
+        except OSError as exc:
+            return exc
+    return None
+
+
+def _port_free(port: int) -> bool:
+    return _bind_error(port) is None
 
 
 def _free_port() -> int:

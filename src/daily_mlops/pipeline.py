@@ -624,6 +624,8 @@ def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Databas
 
     Raises
     ------
+    MLOpsError
+        When the day's approved version has since been rejected or retired.
     IntegrityError
         When the approved version's artifact is missing or its sha256 differs
         (the sensor fails instead of waiting).
@@ -640,7 +642,10 @@ def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Databas
     registry = _registry(db)
     doc = registry.get(MODEL_NAME, event["approved_version"])
     if doc["status"] not in ("approved", "deployed"):
-        return None
+        raise MLOpsError(
+            f"{MODEL_NAME} version {doc['version']} was approved for {day} but is now {doc['status']!r}; "
+            "rerun model_evaluation_pipeline for that logical date"
+        )
     problems = registry.verify(doc)
     if problems:
         raise IntegrityError("; ".join(problems))

@@ -95,9 +95,10 @@ def test_triggered_day_deploys_through_real_airflow(tmp_path: Path) -> None:
         try:
             _wait_ready(cli, out)
             startup = time.monotonic() - started
-            password = json.loads((home / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+            passwords = home / "airflow" / "simple_auth_manager_passwords.json.generated"
+            password = json.loads(passwords.read_text())["admin"]
             printed = out.read_text()
-            assert f"http://localhost:{port}" in printed
+            assert f"http://127.0.0.1:{port}" in printed
             assert password in printed
 
             base = f"http://127.0.0.1:{port}"
