@@ -39,8 +39,6 @@ import pandas as pd
 
 from daily_mlops.errors import (
     ConfigError,
-    IntegrityError,
-    MLOpsError,
     NotFoundError,
     SchemaError,
     UnsafeArtifactError,
@@ -783,24 +781,13 @@ class TabularPreprocessor:
             If the bytes are not this JSON format (e.g. a pickle), or the skops
             payload holds a type outside the allowed list.
         """
-        import hashlib
-
         import skops.io as sio
         from sklearn.compose import ColumnTransformer
         from skops.io.exceptions import UntrustedTypesFoundException
 
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise IntegrityError(
-                f"preprocessor artifact is a {type(data).__name__}, not bytes; the preprocessor was not loaded"
-            )
-        data = bytes(data)
-        actual = hashlib.sha256(data).hexdigest()
-        expected = str(sha256).strip().lower()
-        if actual != expected:
-            raise IntegrityError(
-                f"preprocessor artifact sha256 mismatch: expected {expected}, actual {actual}; "
-                "the preprocessor was not loaded (the bytes were changed or the record is wrong)"
-            )
+        from daily_mlops._artifacts import check_sha256
+
+        data = check_sha256(data, sha256, what="preprocessor artifact")
         try:
             envelope = json.loads(data.decode("utf-8"))
             if envelope.get("format") != ARTIFACT_FORMAT:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daily_mlops.errors import IntegrityError, MLOpsError, SchemaError, UnsafeArtifactError
+from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 
 __all__ = ["DistributionModel", "day_seed", "logical_day"]
 
@@ -325,19 +325,9 @@ class DistributionModel:
         UnsafeArtifactError
             If the verified bytes do not hold an SDV Gaussian copula synthesizer.
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise IntegrityError(
-                f"synthesizer artifact is a {type(data).__name__}, not bytes; the synthesizer was not loaded"
-            )
-        data = bytes(data)
-        actual = hashlib.sha256(data).hexdigest()
-        expected = str(sha256).strip().lower()
-        if actual != expected:
-            raise IntegrityError(
-                f"synthesizer artifact sha256 mismatch: expected {expected}, actual {actual}; "
-                "the synthesizer was not loaded (the bytes were changed or the record is wrong: "
-                "refit the synthesizer or restore the artifact)"
-            )
+        from daily_mlops._artifacts import check_sha256
+
+        data = check_sha256(data, sha256, what="synthesizer artifact")
         from sdv.single_table import GaussianCopulaSynthesizer
         from sdv.utils import load_synthesizer
 
