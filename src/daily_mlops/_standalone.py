@@ -50,7 +50,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from daily_mlops.settings import Settings
 
-__all__ = ["StandaloneAirflow", "run_standalone", "standalone_airflow", "standalone_environment"]
+__all__ = [
+    "StandaloneAirflow", "run_standalone", "settings_environment", "standalone_airflow", "standalone_environment",
+    "stop_process_tree",
+]
 
 #: The DAGs the readiness check waits for, in the order a day runs them.
 DAG_IDS = ("data_pipeline_dag", "model_evaluation_pipeline", "model_deployment_pipeline")
