@@ -146,3 +146,13 @@ def test_rerun_of_an_alert_day_that_passes_resolves_its_alert(loop):
     assert len(alerts) == 1 and alerts[0]["status"] == "resolved"
     passed = list(db.evaluation_events.find({"logical_date": ALERT_DAY, "event_type": "evaluation_passed"}))
     assert len(passed) == 1 and passed[0]["approved_version"] == 1
+
+
+def test_retrained_versions_record_lineage_and_metrics(loop):
+    """Each retrained version names its parent, its lineage, each batch once, and its test metrics."""
+    _, db, _ = loop
+    for doc in db.model_metadata.find({"model_name": "tabtransformer", "parent_version": {"$exists": True}}):
+        assert doc["lineage"][-1] == doc["parent_version"]
+        assert len(doc["trained_on"]) == len(set(doc["trained_on"]))
+        assert 0.0 <= doc["metrics"]["f1"] <= 1.0 and doc["metrics"]["test"]["n_samples"] > 0
+        assert len(doc["sha256"]["weights"]) == 64 and doc["n_parameters"] > 0
