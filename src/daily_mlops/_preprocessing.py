@@ -70,41 +70,26 @@ EPOCH = pd.Timestamp("1970-01-01")
 ARTIFACT_FORMAT = "daily_mlops.TabularPreprocessor"
 ARTIFACT_FORMAT_VERSION = 1
 
-#: Every type a fitted preprocessor's skops payload may contain. The
-#: non-default ones are passed to ``skops.io.loads(trusted=...)``; anything
+#: The scikit-learn estimators a fitted preprocessor is made of.
+_SKLEARN_TYPES: tuple[str, ...] = (
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.impute._base.MissingIndicator",
+    "sklearn.preprocessing._encoders.OrdinalEncoder",
+    "sklearn.preprocessing._data.RobustScaler",
+)
+#: Every type a fitted preprocessor's skops payload may contain; anything
 #: outside the list is refused before loading.
 SKOPS_ALLOWED_TYPES: tuple[str, ...] = (
-    "sklearn.compose._column_transformer.ColumnTransformer",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.impute._base.SimpleImputer",
-    "sklearn.impute._base.MissingIndicator",
-    "sklearn.preprocessing._encoders.OrdinalEncoder",
-    "sklearn.preprocessing._data.RobustScaler",
-    "numpy.dtype",
-    "numpy.ndarray",
-    "numpy.float64",
-    "numpy.int64",
-    "numpy.bool_",
-    "builtins.dict",
-    "builtins.list",
-    "builtins.tuple",
-    "builtins.slice",
-    "builtins.str",
-    "builtins.int",
-    "builtins.float",
-    "builtins.bool",
+    *_SKLEARN_TYPES,
+    "numpy.dtype", "numpy.ndarray", "numpy.float64", "numpy.int64", "numpy.bool_",
+    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.slice", "builtins.str", "builtins.int",
+    "builtins.float", "builtins.bool",
 )
 #: The types passed to ``skops.io.loads(trusted=...)`` (skops does not trust
-#: ``numpy.dtype`` by default; the rest are default-trusted and listed for clarity).
-SKOPS_TRUSTED_TYPES: list[str] = [
-    "numpy.dtype",
-    "sklearn.compose._column_transformer.ColumnTransformer",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.impute._base.SimpleImputer",
-    "sklearn.impute._base.MissingIndicator",
-    "sklearn.preprocessing._encoders.OrdinalEncoder",
-    "sklearn.preprocessing._data.RobustScaler",
-]
+#: ``numpy.dtype`` by default; the estimators are default-trusted and listed for clarity).
+SKOPS_TRUSTED_TYPES: list[str] = ["numpy.dtype", *_SKLEARN_TYPES]
 
 
 # ---------------------------------------------------------------------------
