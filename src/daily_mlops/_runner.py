@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from daily_mlops.settings import Settings
 
-__all__ = ["DagRunOutcome", "DayOutcome", "airflow_environment", "configure_airflow", "run_day"]
+__all__ = ["DagRunOutcome", "DayOutcome", "airflow_environment", "configure_airflow", "load_dags", "run_day", "summarise_day"]
 
 DAG_IDS = ("data_pipeline_dag", "model_evaluation_pipeline", "model_deployment_pipeline")
 
@@ -109,7 +109,7 @@ class DayOutcome:
         return len(self.runs) == len(DAG_IDS)
 
 
-def _load_dags(settings: "Settings") -> dict[str, Any]:
+def load_dags(settings: "Settings") -> dict[str, Any]:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(str(settings.dags_folder))
@@ -130,7 +130,7 @@ def run_day(
     ``evaluation_conf`` is the evaluation DAG run's conf (params such as
     ``f1_threshold``), as the trigger form would pass it.
     """
-    dags = dags or _load_dags(settings)
+    dags = dags or load_dags(settings)
     logical = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
     outcome = DayOutcome(logical_date=day)
     for dag_id in DAG_IDS:

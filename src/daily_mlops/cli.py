@@ -129,20 +129,17 @@ def _summary_table(outcomes: list[Any]) -> Table:
 
 def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *, bootstrap_first: bool) -> int:
     from daily_mlops._mongo import connect, mongo_uri
-    from daily_mlops._runner import configure_airflow, run_day
+    from daily_mlops._runner import configure_airflow, load_dags, run_day
 
     outcomes = []
     with mongo_uri(settings) as uri, connect(uri, settings.mongo_db) as db:
         if bootstrap_first:
             _do_bootstrap(settings, db)
         configure_airflow(settings, uri)
-        dags = None
+        dags = load_dags(settings)
         for day, conf in days:
             started = time.perf_counter()
             console.rule(f"logical date {day.isoformat()}" + (f"  params {conf}" if conf else ""))
-            from daily_mlops._runner import _load_dags
-
-            dags = dags or _load_dags(settings)
             outcome = run_day(settings, db, day, evaluation_conf=conf, dags=dags)
             for run in outcome.runs:
                 console.print(f"  {run.dag_id}: {run.state}"

@@ -156,3 +156,16 @@ def test_retrained_versions_record_lineage_and_metrics(loop):
         assert len(doc["trained_on"]) == len(set(doc["trained_on"]))
         assert 0.0 <= doc["metrics"]["f1"] <= 1.0 and doc["metrics"]["test"]["n_samples"] > 0
         assert len(doc["sha256"]["weights"]) == 64 and doc["n_parameters"] > 0
+
+
+def test_an_unexpected_task_failure_exits_non_zero(mongo_uri: str, tmp_path: Path):
+    """Without a bootstrapped model the data DAG's first task fails: run reports it and exits 1."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))},
+        "MLOPS_HOME": str(tmp_path), "MLOPS_MONGO_URI": mongo_uri, "MLOPS_MONGO_DB": f"empty_{uuid.uuid4().hex[:8]}",
+    }
+    cli = Path(sys.executable).parent / "daily-mlops"
+    done = subprocess.run([str(cli), "run", "--date", PASS_DAY], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "UNEXPECTED FAILURE" in done.stdout and "data_pipeline_dag:generate_data" in done.stdout
