@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
 __all__ = [
-    "ArtifactRef", "check_sha256", "delete_artifacts", "get_artifact", "put_artifact", "sha256_hex", "verify_artifact",
+    "ArtifactRef", "check_sha256", "get_artifact", "put_artifact", "sha256_hex", "verify_artifact",
 ]
 
 
@@ -136,13 +136,3 @@ def verify_artifact(db: "Database", ref: ArtifactRef | dict[str, Any]) -> str | 
         return str(exc)
     return None
 
-
-def delete_artifacts(db: "Database", bucket: str, filename: str) -> int:
-    """Delete every file named ``filename`` in ``bucket``; return how many were deleted."""
-    import gridfs
-
-    fs = gridfs.GridFSBucket(db, bucket_name=bucket)
-    ids = [doc["_id"] for doc in db[f"{bucket}.files"].find({"filename": filename}, {"_id": 1})]
-    for file_id in ids:
-        fs.delete(file_id)
-    return len(ids)

@@ -90,14 +90,17 @@ def ensure_schema(db: "Database") -> "Database":
     real MongoDB-wire server).
     """
     import gridfs
+    from pymongo.errors import CollectionInvalid, OperationFailure
 
     existing = set(db.list_collection_names())
     for name in COLLECTIONS:
         if name not in existing:
             try:
                 db.create_collection(name)
-            except Exception as exc:  # another process created it first
-                if "already exists" not in str(exc):
+            except CollectionInvalid:  # another process created it first (pymongo's check)
+                pass
+            except OperationFailure as exc:  # ... or the server's: NamespaceExists
+                if exc.code != 48:
                     raise
     for name, keys, options in INDEXES:
         db[name].create_index(keys, **options)
@@ -246,10 +249,11 @@ def airflow_conn_uri(mongo_uri: str) -> str:
 
 def _client(uri: str) -> Any:
     from pymongo import MongoClient
+    from pymongo.errors import ConfigurationError
 
     try:
         return MongoClient(uri, serverSelectionTimeoutMS=10_000, tz_aware=True)
-    except Exception as exc:
+    except (ConfigurationError, ValueError, TypeError) as exc:
         raise ConfigError(f"MLOPS_MONGO_URI={uri!r} is not a valid MongoDB URI: {exc}") from exc
 
 
