@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from daily_mlops.dag_support import DATA_DAG_ID, SCHEDULE, START_DATE, TAGS, default_args
-from daily_mlops.settings import load_settings
+from daily_mlops.orchestration.dags import DATA_DAG_ID, SCHEDULE, START_DATE, TAGS, default_args, parse_time_settings
 
-SETTINGS = load_settings()
+SETTINGS = parse_time_settings()
 
 DOC_MD = """
 ### data_pipeline_dag
@@ -29,19 +28,22 @@ Rerunning a logical date replaces that date's documents; nothing is duplicated.
 def data_pipeline_dag():
     @task
     def generate_data(**context) -> dict:
-        from daily_mlops.pipeline import generate_data
+        from daily_mlops.loop.data import generate_data
+        from daily_mlops.settings import load_settings
 
         return generate_data(load_settings(), logical_date=context["logical_date"])
 
     @task
     def preprocess_data(batch: dict, **context) -> dict:
-        from daily_mlops.pipeline import preprocess_data
+        from daily_mlops.loop.data import preprocess_data
+        from daily_mlops.settings import load_settings
 
         return preprocess_data(load_settings(), logical_date=context["logical_date"])
 
     @task
     def store_processing_metadata(processed: dict, **context) -> dict:
-        from daily_mlops.pipeline import store_processing_metadata
+        from daily_mlops.loop.data import store_processing_metadata
+        from daily_mlops.settings import load_settings
 
         return store_processing_metadata(load_settings(), logical_date=context["logical_date"])
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import PokeReturnValue, dag, task
 
-from daily_mlops.settings import load_settings
-from daily_mlops.dag_support import (
-    default_args, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, SCHEDULE, SENSOR_TIMEOUT, START_DATE, TAGS,
+from daily_mlops.orchestration.dags import (
+    DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, SCHEDULE, START_DATE, TAGS, default_args, parse_time_settings,
+    upstream_sensor,
 )
 
-SETTINGS = load_settings()
+SETTINGS = parse_time_settings()
 
 DOC_MD = """
 ### model_deployment_pipeline
@@ -31,28 +30,28 @@ DOC_MD = """
     default_args=default_args(SETTINGS), tags=[*TAGS, "deployment"], doc_md=DOC_MD,
 )
 def model_deployment_pipeline():
-    wait_for_evaluation = ExternalTaskSensor(
-        task_id="wait_for_evaluation", external_dag_id=EVALUATION_DAG_ID, external_task_id="send_evaluation_results",
-        allowed_states=["success"], failed_states=["failed", "upstream_failed"], skipped_states=["skipped"],
-        timeout=SENSOR_TIMEOUT, poke_interval=60, mode="reschedule",
-    )
+    wait_for_evaluation = upstream_sensor("wait_for_evaluation", external_dag_id=EVALUATION_DAG_ID,
+                                          external_task_id="send_evaluation_results")
 
     @task.sensor(poke_interval=30, timeout=30 * 60, mode="reschedule")
     def wait_for_model_ready(**context) -> PokeReturnValue:
-        from daily_mlops.pipeline import model_ready
+        from daily_mlops.loop.deployment import model_ready
+        from daily_mlops.settings import load_settings
 
         ready = model_ready(load_settings(), logical_date=context["logical_date"])
         return PokeReturnValue(is_done=ready is not None, xcom_value=ready)
 
     @task
     def deploy_model(ready: dict, **context) -> dict:
-        from daily_mlops.pipeline import deploy_model
+        from daily_mlops.loop.deployment import deploy_model
+        from daily_mlops.settings import load_settings
 
-        return deploy_model(load_settings(), logical_date=context["logical_date"], version=ready["version"])
+        return deploy_model(load_settings(), logical_date=context["logical_date"], model_version=ready["model_version"])
 
     @task
     def notify_deployment_complete(deployment: dict, **context) -> dict:
-        from daily_mlops.pipeline import notify_deployment_complete
+        from daily_mlops.loop.deployment import notify_deployment_complete
+        from daily_mlops.settings import load_settings
 
         return notify_deployment_complete(load_settings(), logical_date=context["logical_date"],
                                           deployment=deployment)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
-from airflow.sdk import Label, Param, dag, task
-from airflow.sdk import TriggerRule
+from airflow.sdk import Label, Param, TriggerRule, dag, task
 
-from daily_mlops.dag_support import (
-    default_args, DATA_DAG_ID, EVALUATION_DAG_ID, SCHEDULE, SENSOR_TIMEOUT, START_DATE, TAGS, alert_notifiers,
+from daily_mlops.orchestration.dags import (
+    DATA_DAG_ID, EVALUATION_DAG_ID, MAX_ATTEMPTS, SCHEDULE, START_DATE, TAGS, default_args, parse_time_settings,
+    upstream_sensor,
 )
-from daily_mlops.settings import load_settings
+from daily_mlops.orchestration.notifiers import alert_notifiers
 
-SETTINGS = load_settings()
-#: Attempts unrolled as distinct tasks (Airflow DAGs cannot loop); the param can lower, not raise, it.
-MAX_ATTEMPTS = 3
+SETTINGS = parse_time_settings()
 
 DOC_MD = """
 ### model_evaluation_pipeline
@@ -43,39 +40,40 @@ Params `f1_threshold` and `max_retrain_attempts` override `MLOPS_F1_THRESHOLD` a
     },
 )
 def model_evaluation_pipeline():
-    wait_for_data = ExternalTaskSensor(
-        task_id="wait_for_data", external_dag_id=DATA_DAG_ID, external_task_id="store_processing_metadata",
-        allowed_states=["success"], failed_states=["failed", "upstream_failed"], skipped_states=["skipped"],
-        timeout=SENSOR_TIMEOUT, poke_interval=60, mode="reschedule",
-    )
+    wait_for_data = upstream_sensor("wait_for_data", external_dag_id=DATA_DAG_ID,
+                                    external_task_id="store_processing_metadata")
 
     @task
     def load_latest_model() -> dict:
-        from daily_mlops.pipeline import load_latest_model
+        from daily_mlops.loop.evaluation import load_champion
+        from daily_mlops.settings import load_settings
 
-        return load_latest_model(load_settings())
+        return load_champion(load_settings())
 
     @task
     def evaluate_model(model: dict, params: dict, **context) -> dict:
-        from daily_mlops.pipeline import evaluate_model
+        from daily_mlops.loop.evaluation import evaluate_model
+        from daily_mlops.settings import load_settings
 
-        return evaluate_model(load_settings(), version=model["version"], logical_date=context["logical_date"],
-                              f1_threshold=params["f1_threshold"], attempt=0, run_id=context["run_id"])
+        return evaluate_model(load_settings(), model_version=model["model_version"],
+                              logical_date=context["logical_date"], f1_threshold=params["f1_threshold"], attempt=0,
+                              run_id=context["run_id"])
 
-    def check_performance(attempt: int, on_retrain: str):
+    def check_performance(attempt: int):
         @task.branch(task_id="check_model_performance" if attempt == 0 else f"check_attempt_{attempt}")
         def check(result: dict, params: dict) -> str:
-            from daily_mlops.pipeline import next_step
+            from daily_mlops.decisions import next_step, task_for_step
 
             step = next_step(result["f1"], params["f1_threshold"], attempt, params["max_retrain_attempts"])
-            return {"pass": "send_evaluation_results", "retrain": on_retrain, "alert": "send_alert"}[step]
+            return task_for_step(step, attempt, MAX_ATTEMPTS)
 
         return check
 
     def retrain_attempt(attempt: int):
         @task(task_id=f"retrain_attempt_{attempt}")
         def retrain(*previous: dict, params: dict, **context) -> dict:
-            from daily_mlops.pipeline import retrain_model
+            from daily_mlops.loop.evaluation import retrain_model
+            from daily_mlops.settings import load_settings
 
             return retrain_model(load_settings(), logical_date=context["logical_date"], attempt=attempt,
                                  previous=list(previous), f1_threshold=params["f1_threshold"],
@@ -85,17 +83,19 @@ def model_evaluation_pipeline():
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def send_evaluation_results(params: dict, **context) -> dict:
-        from daily_mlops.pipeline import send_evaluation_results
+        from daily_mlops.loop.evaluation import send_evaluation_results
+        from daily_mlops.settings import load_settings
 
         return send_evaluation_results(load_settings(), logical_date=context["logical_date"],
                                        f1_threshold=params["f1_threshold"], run_id=context["run_id"])
 
     # none_failed_min_one_success: with max_retrain_attempts < 3 the unused attempts are skipped.
-    @task(on_failure_callback=alert_notifiers(SETTINGS), retries=0, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    @task(on_failure_callback=alert_notifiers(), retries=0, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def send_alert(*results: dict | None, params: dict, **context) -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from daily_mlops.pipeline import send_alert
+        from daily_mlops.loop.evaluation import send_alert
+        from daily_mlops.settings import load_settings
 
         alert = send_alert(load_settings(), logical_date=context["logical_date"], results=list(results),
                            f1_threshold=params["f1_threshold"], dag_id=context["dag"].dag_id,
@@ -107,8 +107,7 @@ def model_evaluation_pipeline():
     results = [evaluate_model(model)]
     checks = []
     for attempt in range(MAX_ATTEMPTS + 1):
-        on_retrain = f"retrain_attempt_{attempt + 1}" if attempt < MAX_ATTEMPTS else "send_alert"
-        check = check_performance(attempt, on_retrain)(results[-1])
+        check = check_performance(attempt)(results[-1])
         checks.append(check)
         if attempt < MAX_ATTEMPTS:
             retrained = retrain_attempt(attempt + 1)(*results)

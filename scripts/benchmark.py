@@ -13,13 +13,15 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from daily_mlops._artifacts import get_artifact, put_artifact
-from daily_mlops._metrics import classification_metrics
-from daily_mlops._mongo import embedded_server, connect
-from daily_mlops._network import TabTransformer
-from daily_mlops._preprocessing import TabularPreprocessor, infer_schema, read_csv, split_indices, validate_batch
-from daily_mlops._synthesis import DistributionModel
-from daily_mlops._training import finetune, predict_proba, pretrain_contrastive, seed_everything
+from daily_mlops.storage.artifacts import get_artifact, put_artifact
+from daily_mlops.ml.metrics import classification_metrics
+from daily_mlops.storage.mongo import embedded_server, connect
+from daily_mlops.ml.network import TabTransformer
+from daily_mlops.ml.preprocessing import TabularPreprocessor
+from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
+from daily_mlops.ml.splits import split_indices
+from daily_mlops.ml.synthesis import Synthesizer
+from daily_mlops.ml.training import finetune, predict_proba, pretrain_contrastive, seed_everything
 from daily_mlops.settings import load_settings
 
 ROWS: list[tuple[str, float]] = []
@@ -38,7 +40,7 @@ def main() -> None:
     schema = infer_schema(reference, target_column=settings.target_column, positive_label=settings.positive_label)
     reference = validate_batch(reference, schema)
     with timed("synthesizer fit (1,000 real rows)"):
-        synth = DistributionModel(seed=settings.seed).fit(reference)
+        synth = Synthesizer(seed=settings.seed).fit(reference)
     with timed(f"synthesizer sample ({settings.daily_rows} rows)"):
         batch = synth.generate(settings.daily_rows, seed=settings.seed, logical_date="2026-11-01")
     pre = TabularPreprocessor(schema).fit(reference)

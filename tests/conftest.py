@@ -39,7 +39,7 @@ def mock_db():
     """
     import mongomock
 
-    from daily_mlops._mongo import COLLECTIONS, INDEXES
+    from daily_mlops.storage.mongo import COLLECTIONS, INDEXES
 
     db = mongomock.MongoClient()["mlops_test"]
     for name in COLLECTIONS:
@@ -52,7 +52,7 @@ def mock_db():
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """URI of a real MongoDB-wire server (SecantusDB on WiredTiger) for the whole session."""
-    from daily_mlops._mongo import embedded_server
+    from daily_mlops.storage.mongo import embedded_server
 
     with embedded_server(tmp_path_factory.mktemp("secantus")) as uri:
         yield uri
@@ -63,7 +63,7 @@ def real_db(mongo_uri: str):
     """A fresh database on the real server, dropped afterwards."""
     from pymongo import MongoClient
 
-    from daily_mlops._mongo import database
+    from daily_mlops.storage.mongo import database
 
     client = MongoClient(mongo_uri, tz_aware=True)
     name = f"t_{uuid.uuid4().hex[:10]}"

@@ -59,7 +59,7 @@ def _metrics_table(title: str, metrics: dict[str, Any]) -> Table:
 
 
 def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
-    from daily_mlops.pipeline import bootstrap
+    from daily_mlops.loop.bootstrap import bootstrap
 
     with console.status("bootstrap") as status:
         def say(message: str) -> None:
@@ -82,7 +82,7 @@ def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
 @app.command()
 def bootstrap() -> None:
     """Fit the synthesizer, train and register model version 1 (approved). Safe to rerun."""
-    from daily_mlops._mongo import open_database
+    from daily_mlops.storage.mongo import open_database
 
     settings = _settings()
     try:
@@ -121,15 +121,16 @@ def _summary_table(outcomes: list[Any]) -> Table:
         table.add_row(
             s["logical_date"], f"{s['f1_threshold']:.2f}" if s.get("f1_threshold") is not None else "-",
             f"v{s['champion_version']}" if s.get("champion_version") else "-",
-            f"{f1:.4f}" if f1 is not None else "-", str(s.get("attempts", 0)),
+            f"{f1:.4f}" if f1 is not None else "-", str(s.get("retrain_attempts", 0)),
             f"{best:.4f}" if best is not None else "-", result,
         )
     return table
 
 
 def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *, bootstrap_first: bool) -> int:
-    from daily_mlops._mongo import connect, mongo_uri
-    from daily_mlops._runner import configure_airflow, load_dags, run_day
+    from daily_mlops.orchestration.environment import configure_airflow
+    from daily_mlops.orchestration.runner import load_dags, run_day
+    from daily_mlops.storage.mongo import connect, mongo_uri
 
     outcomes = []
     with mongo_uri(settings) as uri, connect(uri, settings.mongo_db) as db:
@@ -173,7 +174,7 @@ def demo(
     start: str = typer.Option(DEMO_START.isoformat(), help="First of the three logical dates."),
 ) -> None:
     """Bootstrap if needed, then run three consecutive days that deploy and alert."""
-    from daily_mlops.demo import demo_days
+    from daily_mlops.loop.demo import demo_days
 
     settings = _settings()
     first = _parse_date(start)
@@ -190,8 +191,10 @@ def demo(
 @app.command()
 def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
     """Print model versions, the latest metrics, alerts and deployments."""
-    from daily_mlops._mongo import open_database
-    from daily_mlops._registry import MODEL_NAME, ModelRegistry
+    from daily_mlops.storage.alerts import recent_alerts
+    from daily_mlops.storage.events import recent_deployments, recent_evaluations
+    from daily_mlops.storage.mongo import open_database
+    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 
     settings = _settings()
     try:
@@ -208,21 +211,21 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
             perf = Table(title="latest evaluations (performance_metrics)")
             for col in ("logical date", "version", "attempt", "F1", "ROC-AUC", "threshold", "passed"):
                 perf.add_column(col)
-            for doc in db["performance_metrics"].find().sort([("logical_date", -1), ("attempt", -1)]).limit(limit):
+            for doc in recent_evaluations(db, limit):
                 perf.add_row(doc["logical_date"], str(doc["model_version"]), str(doc["attempt"]), _fmt(doc["f1"]),
                              _fmt(doc.get("roc_auc")), _fmt(doc["f1_threshold"]), str(doc["passed"]))
             console.print(perf)
             alerts = Table(title="alerts")
             for col in ("logical date", "type", "severity", "F1", "attempts", "message"):
                 alerts.add_column(col)
-            for doc in db["alerts"].find().sort("timestamp", -1).limit(limit):
+            for doc in recent_alerts(db, limit):
                 alerts.add_row(doc["logical_date"], doc["alert_type"], doc["severity"], _fmt(doc["f1_score"]),
-                               str(doc["retry_attempts"]), doc["message"])
+                               str(doc["retrain_attempts"]), doc["message"])
             console.print(alerts)
             deps = Table(title="deployments")
             for col in ("logical date", "version", "status", "path", "sha256"):
                 deps.add_column(col)
-            for doc in db["deployment_events"].find().sort("timestamp", -1).limit(limit):
+            for doc in recent_deployments(db, limit):
                 deps.add_row(doc["logical_date"], str(doc["version"]), doc["status"], doc["deployment_path"],
                              doc["sha256"][:12])
             console.print(deps)
@@ -240,8 +243,8 @@ def predict(
     limit: int = typer.Option(20, help="Rows to print."),
 ) -> None:
     """Score raw rows with the deployed model (loaded without pickle); print probabilities."""
-    from daily_mlops._models import load_deployed
-    from daily_mlops._preprocessing import read_csv
+    from daily_mlops.loop.deployment import load_deployed
+    from daily_mlops.ml.schema import read_csv
 
     settings = _settings()
     try:
@@ -267,7 +270,7 @@ def mongo(port: int = typer.Option(27017, help="Loopback port to serve the embed
     import signal
     import threading
 
-    from daily_mlops._mongo import embedded_server
+    from daily_mlops.storage.mongo import embedded_server
 
     settings = _settings()
     if settings.mongo_uri:
@@ -291,7 +294,7 @@ def airflow(
     port: int = typer.Option(8080, help="Port of the Airflow API server and UI."),
 ) -> None:
     """Run a real Airflow (standalone) with this project's DAGs and the embedded MongoDB; print URL and login."""
-    from daily_mlops._standalone import run_standalone
+    from daily_mlops.orchestration.standalone import run_standalone
 
     settings = _settings()
     try:

@@ -104,11 +104,10 @@ class Settings(BaseSettings):
 
     @field_validator("reference_data", mode="after")
     @classmethod
-    def _reference_exists(cls, value: Path) -> Path:
-        value = value.expanduser()
-        if not value.is_file():
-            raise ValueError(f"file {value} does not exist; point MLOPS_REFERENCE_DATA at a CSV file")
-        return value.resolve()
+    def _reference_path(cls, value: Path) -> Path:
+        # Checked where it is read (require_reference_data), not here: DAG files build
+        # Settings at parse time and must not fail on a file only bootstrap needs.
+        return value.expanduser().resolve()
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> "Settings":
@@ -118,6 +117,21 @@ class Settings(BaseSettings):
                 "set MLOPS_D_MODEL to a multiple of MLOPS_NHEAD"
             )
         return self
+
+    def require_reference_data(self) -> Path:
+        """``MLOPS_REFERENCE_DATA`` when it is a readable file.
+
+        Raises
+        ------
+        ConfigError
+            When the path does not exist or is a directory; names the variable and the fix.
+        """
+        path = self.reference_data
+        if path.is_dir():
+            raise ConfigError(f"MLOPS_REFERENCE_DATA={path} is a directory; point it at a CSV file inside it")
+        if not path.is_file():
+            raise ConfigError(f"MLOPS_REFERENCE_DATA={path} does not exist; point it at a CSV file of real rows")
+        return path
 
     @property
     def deployment_path(self) -> Path:

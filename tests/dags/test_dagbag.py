@@ -146,7 +146,7 @@ def test_branch_edges_are_labelled(evaluation) -> None:
 
 def test_join_and_alert_tasks(evaluation) -> None:
     """send_evaluation_results joins the branches; send_alert has notifiers and no retries."""
-    from daily_mlops.dag_support import MongoNotificationNotifier
+    from daily_mlops.orchestration.notifiers import MongoNotificationNotifier
 
     results = evaluation.get_task("send_evaluation_results")
     assert results.trigger_rule == "none_failed_min_one_success"

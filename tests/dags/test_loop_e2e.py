@@ -98,7 +98,7 @@ def test_unreachable_threshold_runs_three_attempts_and_alerts(loop):
     assert len(alerts) == 1
     alert = alerts[0]
     assert alert["alert_type"] == "MODEL_PERFORMANCE_FAILURE" and alert["severity"] == "CRITICAL"
-    assert alert["retry_attempts"] == 3 and alert["f1_threshold"] == 1.5
+    assert alert["retrain_attempts"] == 3 and alert["f1_threshold"] == 1.5
     assert sorted(alert["model_versions_tried"]) == sorted([1] + [v["version"] for v in retrained])
     assert db.evaluation_events.count_documents({"logical_date": ALERT_DAY, "event_type": "alert_raised"}) == 1
     assert db.notifications.count_documents({"logical_date": ALERT_DAY, "kind": "model_performance_failure"}) == 1

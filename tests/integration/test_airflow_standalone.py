@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daily_mlops._mongo import embedded_server
-from daily_mlops._standalone import stop_process_tree
+from daily_mlops.storage.mongo import embedded_server
+from daily_mlops.orchestration.standalone import stop_process_tree
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

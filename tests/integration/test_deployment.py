@@ -19,13 +19,14 @@ import pandas as pd
 import pytest
 import torch
 
-from daily_mlops import _deployment
-from daily_mlops._deployment import deploy_version, deployed_version
-from daily_mlops._model_io import state_dict_to_bytes
-from daily_mlops._models import CONFIG_FILE, PREPROCESSOR_NAME, VERSION_FILE, WEIGHTS_FILE, load_deployed
-from daily_mlops._network import TabTransformer
-from daily_mlops._preprocessing import TabularPreprocessor, infer_schema, read_csv
-from daily_mlops._registry import MODEL_NAME, ModelRegistry
+from daily_mlops.storage import deployment_dir
+from daily_mlops.loop.deployment import deploy_version, load_deployed
+from daily_mlops.ml.model_io import state_dict_to_bytes
+from daily_mlops.storage.deployment_dir import CONFIG_FILE, VERSION_FILE, WEIGHTS_FILE, deployed_version
+from daily_mlops.ml.network import TabTransformer
+from daily_mlops.ml.preprocessing import TabularPreprocessor
+from daily_mlops.ml.schema import infer_schema, read_csv
+from daily_mlops.storage.registry import MODEL_NAME, PREPROCESSOR_NAME, ModelRegistry
 from daily_mlops.errors import IntegrityError, MLOpsError, UnsafeArtifactError
 from daily_mlops.settings import BUNDLED_REFERENCE_DATA
 
@@ -204,10 +205,10 @@ def test_interrupted_deploy_leaves_previous_model_intact(
             raise OSError("simulated crash before the first os.replace")
         return real_replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(_deployment.os, "replace", crash_first)
+    monkeypatch.setattr(deployment_dir.os, "replace", crash_first)
     with pytest.raises(OSError, match="simulated crash"):
         deploy_version(registry, MODEL_NAME, 2, directory=target, logical_date=NEXT_DAY)
-    monkeypatch.setattr(_deployment.os, "replace", real_replace)
+    monkeypatch.setattr(deployment_dir.os, "replace", real_replace)
 
     assert calls["n"] == 1
     assert _snapshot(target) == before  # byte-identical
@@ -240,10 +241,10 @@ def test_crash_between_replaces_is_detected_and_repaired(
             raise OSError("simulated crash between replaces")
         return real_replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(_deployment.os, "replace", crash_second)
+    monkeypatch.setattr(deployment_dir.os, "replace", crash_second)
     with pytest.raises(OSError):
         deploy_version(registry, MODEL_NAME, 2, directory=target, logical_date=NEXT_DAY)
-    monkeypatch.setattr(_deployment.os, "replace", real_replace)
+    monkeypatch.setattr(deployment_dir.os, "replace", real_replace)
 
     assert _entries(target) == sorted(FILES)  # temp files removed
     assert deployed_version(target) is None  # weights and JSON disagree: not a valid deployment
@@ -302,7 +303,7 @@ def test_load_deployed_predicts_probabilities_for_raw_rows(
     registry: ModelRegistry, tmp_path: Path, frame: pd.DataFrame, networks, preprocessor
 ):
     """load_deployed rebuilds the deployed model; it scores raw rows (no target) in [0, 1] like the original."""
-    from daily_mlops._training import predict_proba
+    from daily_mlops.ml.training import predict_proba
 
     target = tmp_path / "deployed"
     deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)

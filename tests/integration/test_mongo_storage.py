@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from daily_mlops._artifacts import get_artifact, put_artifact
-from daily_mlops._mongo import INDEXES, ensure_schema
-from daily_mlops._registry import MODEL_NAME, ModelRegistry
+from daily_mlops.storage.artifacts import get_artifact, put_artifact
+from daily_mlops.storage.mongo import INDEXES, ensure_schema
+from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 from daily_mlops.errors import IntegrityError
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daily_mlops import pipeline
-from daily_mlops._artifacts import put_artifact
+from daily_mlops.loop import bootstrap as boot_mod, data, evaluation
+from daily_mlops.storage.artifacts import put_artifact
 from daily_mlops.errors import SchemaError
 from daily_mlops.settings import Settings
 
@@ -48,7 +48,7 @@ def messy_settings(tmp_path) -> Settings:
 
 def test_another_csv_runs_through_the_loop(messy_settings, real_db):
     """bootstrap, generate_data, preprocess_data, store_processing_metadata and evaluate_model work on it."""
-    boot = pipeline.bootstrap(messy_settings, db=real_db)
+    boot = boot_mod.bootstrap(messy_settings, db=real_db)
     assert boot["created"] and boot["version"] == 1
     assert 0.0 <= boot["metrics"]["f1"] <= 1.0
     schema = real_db.model_metadata.find_one({"model_name": "preprocessor"})["schema"]
@@ -56,26 +56,26 @@ def test_another_csv_runs_through_the_loop(messy_settings, real_db):
     assert kinds["opened"] == "datetime" and kinds["constant"] == "dropped" and kinds["empty"] == "dropped"
     assert schema["target"]["column"] == "defaulted" and schema["target"]["positive_label"] == "yes"
 
-    generated = pipeline.generate_data(messy_settings, logical_date=DAY, db=real_db)
+    generated = data.generate_data(messy_settings, logical_date=DAY, db=real_db)
     assert generated["n_rows"] == 800
-    processed = pipeline.preprocess_data(messy_settings, logical_date=DAY, db=real_db)
+    processed = data.preprocess_data(messy_settings, logical_date=DAY, db=real_db)
     assert sum(processed["rows"].values()) == 800
-    meta = pipeline.store_processing_metadata(messy_settings, logical_date=DAY, db=real_db)
+    meta = data.store_processing_metadata(messy_settings, logical_date=DAY, db=real_db)
     assert meta["n_rows"] == 800 and 0.0 < meta["positive_rate"] < 1.0
-    result = pipeline.evaluate_model(messy_settings, version=1, logical_date=DAY, f1_threshold=0.5, db=real_db)
-    assert result["version"] == 1 and isinstance(result["f1"], float)
+    result = evaluation.evaluate_model(messy_settings, model_version=1, logical_date=DAY, f1_threshold=0.5, db=real_db)
+    assert result["model_version"] == 1 and isinstance(result["f1"], float)
 
 
 def test_a_bad_raw_batch_is_rejected_and_nothing_is_written(messy_settings, real_db):
     """A raw batch missing a column fails preprocess_data with the column's name; no rows are stored."""
-    pipeline.bootstrap(messy_settings, db=real_db)
-    pipeline.generate_data(messy_settings, logical_date=DAY, db=real_db)
+    boot_mod.bootstrap(messy_settings, db=real_db)
+    data.generate_data(messy_settings, logical_date=DAY, db=real_db)
     meta = real_db.processing_metadata.find_one({"logical_date": DAY.isoformat()})
     bad = pd.read_csv(messy_settings.reference_data).drop(columns=["income"]).to_csv(index=False).encode()
     ref = put_artifact(real_db, "raw_data", meta["raw_file"]["filename"], bad, replace=True)
     real_db.processing_metadata.update_one({"_id": meta["_id"]}, {"$set": {"raw_file": ref}})
     with pytest.raises(SchemaError, match="income"):
-        pipeline.preprocess_data(messy_settings, logical_date=DAY, db=real_db)
+        data.preprocess_data(messy_settings, logical_date=DAY, db=real_db)
     assert real_db.processed_data.count_documents({"logical_date": DAY.isoformat()}) == 0
 
 
@@ -83,9 +83,9 @@ def test_a_tampered_raw_batch_is_refused(messy_settings, real_db):
     """Raw bytes that no longer match their recorded sha256 are refused before parsing."""
     from daily_mlops.errors import IntegrityError
 
-    pipeline.bootstrap(messy_settings, db=real_db)
-    pipeline.generate_data(messy_settings, logical_date=DAY, db=real_db)
+    boot_mod.bootstrap(messy_settings, db=real_db)
+    data.generate_data(messy_settings, logical_date=DAY, db=real_db)
     real_db["raw_data.chunks"].update_many({}, {"$set": {"data": b"x"}})
     with pytest.raises(IntegrityError):
-        pipeline.preprocess_data(messy_settings, logical_date=DAY, db=real_db)
+        data.preprocess_data(messy_settings, logical_date=DAY, db=real_db)
     assert real_db.processed_data.count_documents({"logical_date": DAY.isoformat()}) == 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from daily_mlops._registry import MODEL_NAME, ModelRegistry
+from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 from daily_mlops.errors import IntegrityError, MLOpsError, NotFoundError
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Unit tests (mongomock) for daily_mlops._alerts and daily_mlops._events: fields, upsert keys, timestamps."""
+"""Unit tests (mongomock) for daily_mlops.storage.alerts and daily_mlops.storage.events: fields, upsert keys, timestamps."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from daily_mlops._alerts import MODEL_PERFORMANCE_FAILURE, raise_performance_alert
-from daily_mlops._events import (
+from daily_mlops.storage.alerts import MODEL_PERFORMANCE_FAILURE, raise_performance_alert
+from daily_mlops.storage.events import (
     record_evaluation_event,
     record_notification,
     record_performance,
@@ -40,7 +40,7 @@ def test_alert_document_has_every_field(mock_db) -> None:
     """raise_performance_alert writes a CRITICAL MODEL_PERFORMANCE_FAILURE with the documented fields."""
     before = utcnow()
     returned = raise_performance_alert(
-        mock_db, logical_date=DAY, f1_score=0.61234, f1_threshold=0.75, retry_attempts=3,
+        mock_db, logical_date=DAY, f1_score=0.61234, f1_threshold=0.75, retrain_attempts=3,
         model_versions_tried=[1, 2, 3, 4], dag_id="model_evaluation_pipeline", run_id="manual__x",
     )
     assert mock_db.alerts.count_documents({}) == 1
@@ -50,7 +50,7 @@ def test_alert_document_has_every_field(mock_db) -> None:
         assert doc["severity"] == "CRITICAL"
         assert doc["f1_score"] == pytest.approx(0.61234)
         assert doc["f1_threshold"] == pytest.approx(0.75)
-        assert doc["retry_attempts"] == 3
+        assert doc["retrain_attempts"] == 3
         assert doc["logical_date"] == "2026-11-20"
         assert doc["model_versions_tried"] == [1, 2, 3, 4]
         assert doc["dag_id"] == "model_evaluation_pipeline"
@@ -74,19 +74,19 @@ def test_alert_types_are_plain_python(mock_db) -> None:
     np = pytest.importorskip("numpy")
     doc = raise_performance_alert(
         mock_db, logical_date=DAY, f1_score=np.float32(0.5), f1_threshold=np.float64(0.75),
-        retry_attempts=np.int64(2), model_versions_tried=[np.int64(1), np.int64(2)],
+        retrain_attempts=np.int64(2), model_versions_tried=[np.int64(1), np.int64(2)],
     )
     assert type(doc["f1_score"]) is float
     assert type(doc["f1_threshold"]) is float
-    assert type(doc["retry_attempts"]) is int
+    assert type(doc["retrain_attempts"]) is int
     assert all(type(v) is int for v in doc["model_versions_tried"])
 
 
 def test_alert_twice_for_the_same_date_leaves_one_document(mock_db) -> None:
     """A rerun of the same logical date replaces its alert (upsert), keeping the latest values."""
-    raise_performance_alert(mock_db, logical_date=DAY, f1_score=0.5, f1_threshold=0.75, retry_attempts=3,
+    raise_performance_alert(mock_db, logical_date=DAY, f1_score=0.5, f1_threshold=0.75, retrain_attempts=3,
                             model_versions_tried=[1, 2, 3, 4])
-    raise_performance_alert(mock_db, logical_date=DAY, f1_score=0.55, f1_threshold=0.75, retry_attempts=3,
+    raise_performance_alert(mock_db, logical_date=DAY, f1_score=0.55, f1_threshold=0.75, retrain_attempts=3,
                             model_versions_tried=[1, 5, 6, 7])
     assert mock_db.alerts.count_documents({}) == 1
     doc = mock_db.alerts.find_one({"logical_date": "2026-11-20"})
@@ -97,7 +97,7 @@ def test_alert_twice_for_the_same_date_leaves_one_document(mock_db) -> None:
 def test_alerts_for_different_dates_are_separate(mock_db) -> None:
     """Alerts are keyed by logical date: two days give two documents."""
     for day in (DAY, NEXT_DAY):
-        raise_performance_alert(mock_db, logical_date=day, f1_score=0.5, f1_threshold=0.75, retry_attempts=3,
+        raise_performance_alert(mock_db, logical_date=day, f1_score=0.5, f1_threshold=0.75, retrain_attempts=3,
                                 model_versions_tried=[1])
     assert sorted(mock_db.alerts.distinct("logical_date")) == ["2026-11-20", "2026-11-21"]
     assert mock_db.alerts.count_documents({}) == 2

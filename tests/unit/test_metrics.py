@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from daily_mlops._metrics import choose_decision_threshold, classification_metrics
+from daily_mlops.ml.metrics import choose_decision_threshold, classification_metrics
 
 
 def test_perfect_classifier() -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from daily_mlops._network import TabTransformer
+from daily_mlops.ml.network import TabTransformer
 
 CARDINALITIES = [3, 5, 2]
 N_NUMERIC = 4

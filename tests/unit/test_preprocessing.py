@@ -1,4 +1,4 @@
-"""Unit tests for daily_mlops._preprocessing: schema, validation, encoding, storage, splits."""
+"""Unit tests for daily_mlops.ml.preprocessing: schema, validation, encoding, storage, splits."""
 
 from __future__ import annotations
 
@@ -14,14 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daily_mlops._preprocessing import (
-    EncodedBatch,
-    TabularPreprocessor,
-    infer_schema,
-    read_csv,
-    split_indices,
-    validate_batch,
-)
+from daily_mlops.ml.encoded import EncodedBatch
+from daily_mlops.ml.preprocessing import TabularPreprocessor
+from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
+from daily_mlops.ml.splits import split_indices
 from daily_mlops.errors import (
     ConfigError,
     IntegrityError,

@@ -86,7 +86,6 @@ def test_explicit_arguments_beat_environment(clean_env: Path, monkeypatch: pytes
         ("MLOPS_F1_THRESHOLD", "-0.1"),
         ("MLOPS_MAX_RETRAIN_ATTEMPTS", "4"),  # the DAG unrolls 3
         ("MLOPS_DROPOUT", "1.0"),
-        ("MLOPS_REFERENCE_DATA", "/nope.csv"),
     ],
 )
 def test_invalid_value_raises_config_error_naming_the_variable(
@@ -105,7 +104,7 @@ def test_missing_reference_file_message_names_the_path(clean_env: Path, monkeypa
     """A reference CSV that does not exist is reported with its path."""
     monkeypatch.setenv("MLOPS_REFERENCE_DATA", "/nope.csv")
     with pytest.raises(ConfigError, match="MLOPS_REFERENCE_DATA") as info:
-        load_settings()
+        load_settings().require_reference_data()
     assert "/nope.csv" in str(info.value)
 
 
@@ -153,3 +152,14 @@ def test_cli_exits_2_and_names_the_variable_for_a_bad_value(
     assert "MLOPS_DAILY_ROWS" in result.output
     assert "Traceback" not in result.output
     assert not isinstance(result.exception, ConfigError)  # handled, not propagated
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory"])
+def test_reference_data_is_checked_where_it_is_read(tmp_path: Path, kind: str) -> None:
+    """A bad MLOPS_REFERENCE_DATA builds Settings (DAG files parse) but require_reference_data names it."""
+    path = tmp_path / "nope.csv" if kind == "missing" else tmp_path
+    settings = Settings(reference_data=path, _env_file=None)
+    with pytest.raises(ConfigError) as info:
+        settings.require_reference_data()
+    assert "MLOPS_REFERENCE_DATA" in str(info.value)
+    assert ("is a directory" in str(info.value)) is (kind == "directory")

@@ -1,4 +1,4 @@
-"""Unit tests for daily_mlops._synthesis: the SDV distribution model."""
+"""Unit tests for daily_mlops.ml.synthesis: the SDV distribution model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daily_mlops._synthesis import DistributionModel, day_seed, logical_day
+from daily_mlops.dates import day_seed, logical_day
+from daily_mlops.ml.synthesis import Synthesizer
 from daily_mlops.errors import IntegrityError, MLOpsError
 
 REFERENCE_CSV = Path(__file__).resolve().parents[2] / "data" / "reference" / "german_credit.csv"
@@ -24,12 +25,12 @@ def reference() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def model(reference: pd.DataFrame) -> DistributionModel:
-    return DistributionModel(seed=42).fit(reference)
+def model(reference: pd.DataFrame) -> Synthesizer:
+    return Synthesizer(seed=42).fit(reference)
 
 
 @pytest.fixture(scope="module")
-def stored(model: DistributionModel) -> tuple[bytes, str]:
+def stored(model: Synthesizer) -> tuple[bytes, str]:
     data = model.to_bytes()
     return data, hashlib.sha256(data).hexdigest()
 
@@ -74,7 +75,7 @@ def test_day_seed_rejects_unreadable_dates(bad: object) -> None:
 
 
 # ----------------------------------------------------------------- fit
-def test_fit_stores_metadata_columns_and_row_count(model: DistributionModel, reference: pd.DataFrame) -> None:
+def test_fit_stores_metadata_columns_and_row_count(model: Synthesizer, reference: pd.DataFrame) -> None:
     """fit records the detected SDV metadata (JSON-able), the column order and the row count."""
     assert model.columns_ == list(reference.columns)
     assert model.n_reference_rows_ == len(reference)
@@ -86,7 +87,7 @@ def test_fit_stores_metadata_columns_and_row_count(model: DistributionModel, ref
 
 def test_init_only_stores_parameters() -> None:
     """__init__ stores the seed and learns nothing; generate before fit raises MLOpsError."""
-    fresh = DistributionModel(seed=3)
+    fresh = Synthesizer(seed=3)
     assert fresh.seed == 3
     assert not hasattr(fresh, "synthesizer_")
     with pytest.raises(MLOpsError, match="not fitted"):
@@ -96,11 +97,11 @@ def test_init_only_stores_parameters() -> None:
 def test_fit_rejects_empty_frame() -> None:
     """An empty reference frame raises MLOpsError instead of an SDV traceback."""
     with pytest.raises(MLOpsError, match="at least"):
-        DistributionModel().fit(pd.DataFrame())
+        Synthesizer().fit(pd.DataFrame())
 
 
 # ------------------------------------------------------------- generate
-def test_same_seed_and_date_give_identical_rows(model: DistributionModel) -> None:
+def test_same_seed_and_date_give_identical_rows(model: Synthesizer) -> None:
     """Two draws for the same (seed, logical date) are identical, even with another draw between them."""
     first = model.generate(300, seed=7, logical_date=dt.date(2024, 1, 1))
     model.generate(50, seed=7, logical_date=dt.date(2024, 1, 2))
@@ -108,7 +109,7 @@ def test_same_seed_and_date_give_identical_rows(model: DistributionModel) -> Non
     pd.testing.assert_frame_equal(first, again)
 
 
-def test_other_date_or_seed_gives_other_rows(model: DistributionModel) -> None:
+def test_other_date_or_seed_gives_other_rows(model: Synthesizer) -> None:
     """Another logical date, or another run seed, gives different rows."""
     base = model.generate(300, seed=7, logical_date="2024-01-01")
     other_day = model.generate(300, seed=7, logical_date="2024-01-02")
@@ -119,7 +120,7 @@ def test_other_date_or_seed_gives_other_rows(model: DistributionModel) -> None:
     assert (base[numeric].to_numpy() != other_day[numeric].to_numpy()).mean() > 0.5
 
 
-def test_generate_leaves_global_numpy_state_alone(model: DistributionModel) -> None:
+def test_generate_leaves_global_numpy_state_alone(model: Synthesizer) -> None:
     """Sampling neither reads nor changes NumPy's global generator."""
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
@@ -131,7 +132,7 @@ def test_generate_leaves_global_numpy_state_alone(model: DistributionModel) -> N
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_columns_and_dtypes_match_reference(model: DistributionModel, reference: pd.DataFrame) -> None:
+def test_columns_and_dtypes_match_reference(model: Synthesizer, reference: pd.DataFrame) -> None:
     """Generated batches have the reference columns, order and dtypes, and the requested row count."""
     batch = model.generate(250, seed=42, logical_date="2024-05-01")
     assert batch.shape == (250, reference.shape[1])
@@ -140,7 +141,7 @@ def test_columns_and_dtypes_match_reference(model: DistributionModel, reference:
     assert list(batch.index) == list(range(250))
 
 
-def test_sampled_values_stay_in_reference_domain(model: DistributionModel, reference: pd.DataFrame) -> None:
+def test_sampled_values_stay_in_reference_domain(model: Synthesizer, reference: pd.DataFrame) -> None:
     """Categorical values come from the reference; numeric values stay inside its min/max."""
     batch = model.generate(1000, seed=42, logical_date="2024-05-02")
     for column in reference.columns:
@@ -151,7 +152,7 @@ def test_sampled_values_stay_in_reference_domain(model: DistributionModel, refer
             assert batch[column].max() <= reference[column].max(), column
 
 
-def test_sampled_target_has_both_classes(model: DistributionModel, reference: pd.DataFrame) -> None:
+def test_sampled_target_has_both_classes(model: Synthesizer, reference: pd.DataFrame) -> None:
     """The sampled target holds both labels, the positive one near its reference rate."""
     batch = model.generate(2000, seed=42, logical_date="2024-06-01")
     assert set(batch[TARGET]) == set(reference[TARGET])
@@ -160,17 +161,17 @@ def test_sampled_target_has_both_classes(model: DistributionModel, reference: pd
 
 
 @pytest.mark.parametrize("n_rows", [0, -5, 2.5, True])
-def test_generate_rejects_bad_row_counts(model: DistributionModel, n_rows: object) -> None:
+def test_generate_rejects_bad_row_counts(model: Synthesizer, n_rows: object) -> None:
     """A non-positive or non-integer row count raises MLOpsError."""
     with pytest.raises(MLOpsError, match="n_rows"):
         model.generate(n_rows, seed=1, logical_date="2024-01-01")  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------- storage
-def test_round_trip_generates_same_rows(model: DistributionModel, stored: tuple[bytes, str]) -> None:
+def test_round_trip_generates_same_rows(model: Synthesizer, stored: tuple[bytes, str]) -> None:
     """from_bytes(to_bytes()) restores metadata and columns and samples the same rows per (seed, date)."""
     data, digest = stored
-    loaded = DistributionModel.from_bytes(data, sha256=digest)
+    loaded = Synthesizer.from_bytes(data, sha256=digest)
     assert loaded.columns_ == model.columns_
     assert loaded.metadata_ == model.metadata_
     assert loaded.n_reference_rows_ == model.n_reference_rows_
@@ -193,7 +194,7 @@ def test_tampered_bytes_raise_integrity_error_and_load_nothing(
     tampered[len(tampered) // 2] ^= 0xFF
     actual = hashlib.sha256(bytes(tampered)).hexdigest()
     with pytest.raises(IntegrityError) as excinfo:
-        DistributionModel.from_bytes(bytes(tampered), sha256=digest)
+        Synthesizer.from_bytes(bytes(tampered), sha256=digest)
     message = str(excinfo.value)
     assert digest in message and actual in message and "not loaded" in message
     assert calls == []
@@ -209,5 +210,5 @@ def test_wrong_sha_raises_integrity_error_and_loads_nothing(
     monkeypatch.setattr(sdv.utils, "load_synthesizer", lambda path: calls.append(path))
     data, _ = stored
     with pytest.raises(IntegrityError, match="0{64}"):
-        DistributionModel.from_bytes(data, sha256="0" * 64)
+        Synthesizer.from_bytes(data, sha256="0" * 64)
     assert calls == []

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from daily_mlops._network import TabTransformer
-from daily_mlops._training import finetune, nt_xent_loss, predict_proba, pretrain_contrastive, seed_everything
+from daily_mlops.ml.network import TabTransformer
+from daily_mlops.ml.training import finetune, nt_xent_loss, predict_proba, pretrain_contrastive, seed_everything
 
 CARDINALITIES = [4, 3, 5]
 N_NUMERIC = 3

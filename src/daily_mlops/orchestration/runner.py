@@ -9,69 +9,26 @@ ExternalTaskSensors see the upstream DAG runs of the same logical date
 (Airflow docs, "Testing DAGs with dag.test()").
 
 The Airflow environment must be set before ``airflow`` is first imported:
-call :func:`configure_airflow` first.
+call :func:`daily_mlops.orchestration.environment.configure_airflow` first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from daily_mlops._mongo import airflow_conn_uri
 from daily_mlops.errors import MLOpsError
+from daily_mlops.orchestration.dags import DAG_IDS, EVALUATION_DAG_ID
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
     from daily_mlops.settings import Settings
 
-__all__ = ["DagRunOutcome", "DayOutcome", "airflow_environment", "configure_airflow", "load_dags", "run_day", "summarise_day"]
+__all__ = ["DagRunOutcome", "DayOutcome", "load_dags", "run_day", "summarise_day"]
 
-DAG_IDS = ("data_pipeline_dag", "model_evaluation_pipeline", "model_deployment_pipeline")
-
-
-def airflow_environment(settings: "Settings", mongo_uri: str) -> dict[str, str]:
-    """Environment variables for a local Airflow running this project's DAGs against ``mongo_uri``."""
-    home = settings.airflow_home
-    return {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_folder),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW_CONN_MONGO_DEFAULT": airflow_conn_uri(mongo_uri),
-        "MLOPS_HOME": str(settings.home),
-        "MLOPS_MONGO_DB": settings.mongo_db,
-        "MLOPS_MONGO_CONN_ID": "mongo_default",
-        # dag.test runs tasks in this process: a failure should surface now, not after minutes of backoff.
-        "MLOPS_TASK_RETRIES": "0",
-    }
-
-
-def configure_airflow(settings: "Settings", mongo_uri: str, *, quiet: bool = True) -> dict[str, str]:
-    """Export the local Airflow environment and create its metadata database on first use.
-
-    Raises
-    ------
-    MLOpsError
-        When ``airflow db migrate`` fails (its output is included).
-    """
-    env = airflow_environment(settings, mongo_uri)
-    os.environ.update(env)
-    settings.airflow_home.mkdir(parents=True, exist_ok=True)
-    if quiet:
-        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    if not (settings.airflow_home / "airflow.db").exists():
-        airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
-        done = subprocess.run([airflow, "db", "migrate"], env={**os.environ}, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise MLOpsError(f"`airflow db migrate` failed in {settings.airflow_home}:\n{done.stdout}\n{done.stderr}")
-    return env
 
 
 @dataclass
@@ -97,16 +54,15 @@ class DayOutcome:
 
     @property
     def as_designed(self) -> bool:
-        """True when every DAG ran as designed: only ``send_alert`` may fail (an alert day)."""
-        for run in self.runs:
-            allowed = {"send_alert"} if run.dag_id == "model_evaluation_pipeline" else set()
-            if set(run.failed_tasks) - allowed:
-                return False
-            if run.state == "failed" and not set(run.failed_tasks) & allowed:
-                return False
-            if run.state not in ("success", "failed"):
-                return False
-        return len(self.runs) == len(DAG_IDS)
+        """True when every DAG ran as designed: only ``send_alert`` may fail (an alert day).
+
+        See :func:`daily_mlops.decisions.day_as_designed`; ``daily-mlops run`` exits 1 otherwise.
+        """
+        from daily_mlops.decisions import day_as_designed
+
+        if len(self.runs) != len(DAG_IDS):
+            return False
+        return day_as_designed({r.dag_id: (r.state, r.failed_tasks) for r in self.runs}, DAG_IDS, EVALUATION_DAG_ID)
 
 
 def load_dags(settings: "Settings") -> dict[str, Any]:
@@ -134,7 +90,7 @@ def run_day(
     logical = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
     outcome = DayOutcome(logical_date=day)
     for dag_id in DAG_IDS:
-        conf = evaluation_conf if dag_id == "model_evaluation_pipeline" else None
+        conf = evaluation_conf if dag_id == EVALUATION_DAG_ID else None
         _quiet_airflow_loggers()
         dag_run = dags[dag_id].test(logical_date=logical, run_conf=conf or None)
         tasks = {ti.task_id: (str(ti.state) if ti.state is not None else None) for ti in dag_run.get_task_instances()}
@@ -145,19 +101,19 @@ def run_day(
 
 def summarise_day(db: "Database", day: dt.date) -> dict[str, Any]:
     """What the loop recorded for ``day``: champion F1, attempts, best F1, alert or deployed version."""
-    iso = day.isoformat()
-    latest = db["performance_metrics"].find_one({"logical_date": iso, "attempt": 0}, sort=[("timestamp", -1)])
-    query = {"logical_date": iso, "run_id": latest.get("run_id")} if latest else {"logical_date": iso}
-    evals = list(db["performance_metrics"].find(query, {"_id": 0}).sort("attempt", 1))
-    alert = db["alerts"].find_one({"logical_date": iso, "status": "open"}, {"_id": 0})
-    deployed = db["deployment_events"].find_one({"logical_date": iso}, {"_id": 0}, sort=[("timestamp", -1)])
+    from daily_mlops.storage.alerts import open_alert
+    from daily_mlops.storage.events import evaluations_of_day, latest_deployment, latest_evaluation_run
+
+    evals = evaluations_of_day(db, day, run_id=latest_evaluation_run(db, day))
+    alert = open_alert(db, day)
+    deployed = latest_deployment(db, day)
     first = next((e for e in evals if e["attempt"] == 0), None)
     return {
-        "logical_date": iso,
+        "logical_date": day.isoformat(),
         "f1_threshold": first["f1_threshold"] if first else None,
         "champion_version": first["model_version"] if first else None,
         "champion_f1": first["f1"] if first else None,
-        "attempts": max((e["attempt"] for e in evals), default=0),
+        "retrain_attempts": max((e["attempt"] for e in evals), default=0),
         "versions_tried": [e["model_version"] for e in evals],
         "best_f1": max((e["f1"] for e in evals), default=None),
         "alert": alert["message"] if alert else None,

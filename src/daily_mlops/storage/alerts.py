@@ -8,18 +8,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from daily_mlops._events import utcnow
+from daily_mlops.storage.events import utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
-__all__ = ["MODEL_PERFORMANCE_FAILURE", "raise_performance_alert", "resolve_alerts"]
+__all__ = ["MODEL_PERFORMANCE_FAILURE", "open_alert", "raise_performance_alert", "recent_alerts", "resolve_alerts"]
 
 MODEL_PERFORMANCE_FAILURE = "MODEL_PERFORMANCE_FAILURE"
 
 
 def raise_performance_alert(
-    db: "Database", *, logical_date: dt.date, f1_score: float, f1_threshold: float, retry_attempts: int,
+    db: "Database", *, logical_date: dt.date, f1_score: float, f1_threshold: float, retrain_attempts: int,
     model_versions_tried: list[int], dag_id: str | None = None, run_id: str | None = None,
 ) -> dict[str, Any]:
     """Write (upsert) a ``MODEL_PERFORMANCE_FAILURE`` alert of severity ``CRITICAL``; return it.
@@ -28,12 +28,12 @@ def raise_performance_alert(
     ----------
     f1_score : float
         Best F1 (positive class, in [0, 1]) reached by any version tried that day.
-    retry_attempts : int
+    retrain_attempts : int
         Fine-tuning attempts made (0 to 3).
     """
     message = (
         f"Model performance below threshold on {logical_date.isoformat()}: best F1 {f1_score:.4f} < "
-        f"{f1_threshold:.4f} after {retry_attempts} retraining attempt(s); versions tried "
+        f"{f1_threshold:.4f} after {retrain_attempts} retraining attempt(s); versions tried "
         f"{', '.join(str(v) for v in model_versions_tried)}. The deployed model was left unchanged."
     )
     doc = {
@@ -41,7 +41,7 @@ def raise_performance_alert(
         "severity": "CRITICAL",
         "f1_score": float(f1_score),
         "f1_threshold": float(f1_threshold),
-        "retry_attempts": int(retry_attempts),
+        "retrain_attempts": int(retrain_attempts),
         "message": message,
         "timestamp": utcnow(),
         "logical_date": logical_date.isoformat(),
@@ -65,3 +65,13 @@ def resolve_alerts(db: "Database", *, logical_date: dt.date, resolution: str) ->
         {"$set": {"status": "resolved", "resolution": resolution, "resolved_at": utcnow()}},
     )
     return int(result.modified_count)
+
+
+def open_alert(db: "Database", logical_date: dt.date) -> dict[str, Any] | None:
+    """The open alert of ``logical_date``, or ``None``."""
+    return db["alerts"].find_one({"logical_date": logical_date.isoformat(), "status": "open"}, {"_id": 0})
+
+
+def recent_alerts(db: "Database", limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` newest alerts, newest first."""
+    return list(db["alerts"].find({}, {"_id": 0}).sort("timestamp", -1).limit(limit))

@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from daily_mlops._artifacts import ArtifactRef, get_artifact, put_artifact
-from daily_mlops._mongo import RAW_DATA_BUCKET
+from daily_mlops.storage.artifacts import ArtifactRef, get_artifact, put_artifact
+from daily_mlops.storage.mongo import RAW_DATA_BUCKET
 from daily_mlops.errors import NotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from pymongo.database import Database
 
-    from daily_mlops._preprocessing import EncodedBatch
+    from daily_mlops.ml.encoded import EncodedBatch
 
 __all__ = [
     "batch_id_for",
@@ -116,7 +116,7 @@ def load_split(db: "Database", logical_date: dt.date, split: str) -> "EncodedBat
     NotFoundError
         When the day has no processed rows in ``split`` (run data_pipeline_dag for it first).
     """
-    from daily_mlops._preprocessing import EncodedBatch
+    from daily_mlops.ml.encoded import EncodedBatch
 
     batch_id = batch_id_for(logical_date)
     docs = list(

@@ -14,9 +14,9 @@ Source: GridFS specification, pymongo ``gridfs.GridFSBucket``
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from daily_mlops.checksums import check_sha256, sha256_hex
 from daily_mlops.errors import IntegrityError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,33 +39,6 @@ class ArtifactRef(TypedDict):
     filename: str
     sha256: str
     size: int
-
-
-def sha256_hex(data: bytes) -> str:
-    """Hex SHA-256 digest of ``data`` (64 characters)."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def check_sha256(data: Any, expected: str, *, what: str) -> bytes:
-    """Return ``data`` as bytes when it hashes to ``expected``; call this before deserialising anything.
-
-    Raises
-    ------
-    IntegrityError
-        When ``data`` is not bytes or its sha256 differs; the message names
-        ``what`` (e.g. "synthesizer artifact") and both digests.
-    """
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise IntegrityError(f"{what} is a {type(data).__name__}, not bytes; it was not loaded")
-    data = bytes(data)
-    actual = sha256_hex(data)
-    wanted = str(expected).strip().lower()
-    if actual != wanted:
-        raise IntegrityError(
-            f"{what} sha256 mismatch: expected {wanted}, actual {actual}; it was not loaded (the bytes were "
-            "changed or the record is wrong: re-create the artifact or restore it)"
-        )
-    return data
 
 
 def put_artifact(

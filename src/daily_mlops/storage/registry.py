@@ -13,7 +13,7 @@ and never changed afterwards except for its lifecycle ``status`` (and the
 Each version records its hyperparameters, metrics, the batch ids it was
 trained and evaluated on, its parent version (lineage), the sha256 and size
 of each artifact, its parameter count and its input/output signature.
-Artifacts live in GridFS (:mod:`daily_mlops._artifacts`); a version whose
+Artifacts live in GridFS (:mod:`daily_mlops.storage.artifacts`); a version whose
 artifact is missing or altered is reported by :meth:`ModelRegistry.verify`
 and never loaded (:meth:`ModelRegistry.load_artifact` raises).
 
@@ -28,19 +28,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from daily_mlops._artifacts import ArtifactRef, get_artifact, put_artifact, verify_artifact
-from daily_mlops._mongo import ARTIFACTS_BUCKET
+from daily_mlops.storage.artifacts import ArtifactRef, get_artifact, put_artifact, verify_artifact
+from daily_mlops.storage.mongo import ARTIFACTS_BUCKET
 from daily_mlops.errors import MLOpsError, NotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
-__all__ = ["MODEL_NAME", "SYNTHESIZER_NAME", "STATUSES", "TRANSITIONS", "ModelRegistry"]
+__all__ = ["MODEL_NAME", "PREPROCESSOR_NAME", "SYNTHESIZER_NAME", "STATUSES", "TRANSITIONS", "ModelRegistry"]
 
 #: Registry name of the TabTransformer classifier.
 MODEL_NAME = "tabtransformer"
-#: Registry name of the fitted SDV synthesizer (the distribution model).
+#: Registry name of the fitted SDV synthesizer.
 SYNTHESIZER_NAME = "synthesizer"
+#: Registry name of the fitted preprocessor (fit once at bootstrap, reused by every model version).
+PREPROCESSOR_NAME = "preprocessor"
 
 STATUSES = ("candidate", "approved", "rejected", "deployed", "retired")
 TRANSITIONS: dict[str, set[str]] = {
@@ -64,7 +66,7 @@ class ModelRegistry:
     Parameters
     ----------
     db : pymongo Database
-        The project database (schema ensured by :func:`daily_mlops._mongo.ensure_schema`).
+        The project database (schema ensured by :func:`daily_mlops.storage.mongo.ensure_schema`).
     """
 
     def __init__(self, db: "Database") -> None:
@@ -101,7 +103,7 @@ class ModelRegistry:
         """
         from pymongo.errors import DuplicateKeyError
 
-        existing = self._coll.find_one({"model_name": model_name, "run_key": run_key}, {"_id": 0})
+        existing = self.find_run(model_name, run_key)
         if existing is not None:
             return existing
         if status not in STATUSES:
@@ -184,6 +186,10 @@ class ModelRegistry:
         return self.get(model_name, version)
 
     # -- reading -----------------------------------------------------------
+    def find_run(self, model_name: str, run_key: str) -> dict[str, Any] | None:
+        """The version registered under ``run_key`` (e.g. ``"bootstrap"``), or ``None``."""
+        return self._coll.find_one({"model_name": model_name, "run_key": run_key}, {"_id": 0})
+
     def get(self, model_name: str, version: int) -> dict[str, Any]:
         """Return version ``version`` of ``model_name``.
 

@@ -34,7 +34,6 @@ __all__ = [
     "COLLECTIONS",
     "INDEXES",
     "RAW_DATA_BUCKET",
-    "airflow_conn_uri",
     "airflow_database",
     "database",
     "embedded_server",
@@ -219,32 +218,6 @@ def airflow_database(settings: "Settings") -> Iterator["Database"]:
         client = hook.get_conn()
         _ping(client, f"connection {settings.mongo_conn_id}", f"Airflow connection {settings.mongo_conn_id!r}")
         yield database(client, settings.mongo_db)
-
-
-def airflow_conn_uri(mongo_uri: str) -> str:
-    """Turn a ``mongodb://`` URI into the form of ``AIRFLOW_CONN_MONGO_DEFAULT``.
-
-    MongoHook requires the connection type ``mongo`` (providers-mongo 5.5,
-    ``MongoHook._validate_connection``); query options become connection
-    extras that the hook passes to ``MongoClient``.
-
-    Raises
-    ------
-    ConfigError
-        For a ``mongodb+srv://`` URI, which MongoHook expresses as ``srv`` in
-        the extras instead.
-    """
-    if mongo_uri.startswith("mongodb+srv://"):
-        raise ConfigError(
-            "MLOPS_MONGO_URI uses mongodb+srv://; define AIRFLOW_CONN_MONGO_DEFAULT yourself "
-            "with conn_type 'mongo' and extra {\"srv\": true}"
-        )
-    if not mongo_uri.startswith("mongodb://"):
-        raise ConfigError(f"MLOPS_MONGO_URI must start with mongodb:// (got {mongo_uri!r})")
-    rest = mongo_uri[len("mongodb://"):]
-    if "/" not in rest.split("?")[0]:
-        rest = rest.replace("?", "/?", 1) if "?" in rest else rest + "/"
-    return "mongo://" + rest
 
 
 def _client(uri: str) -> Any:

@@ -7,7 +7,7 @@ Tabular Data", 2021, arXiv:2106.11959) numeric features are embedded as tokens
 too, so every feature, categorical or numeric, is one token the transformer
 attends over. A learned ``[MASK]`` token replaces the value embedding of masked
 features; it is used by the contrastive masking augmentation in
-:mod:`daily_mlops._training` (SCARF, Bahri et al. 2021; SAINT, Somepalli et al. 2021).
+:mod:`daily_mlops.ml.training` (SCARF, Bahri et al. 2021; SAINT, Somepalli et al. 2021).
 
 The module is independent of preprocessing: it takes integer category codes
 (``0`` means unknown or missing) and already scaled numeric features.

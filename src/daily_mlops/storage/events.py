@@ -1,5 +1,5 @@
 """Event and metric records: ``performance_metrics``, ``training_events``,
-``evaluation_events`` and ``notifications``.
+``evaluation_events``, ``deployment_events`` and ``notifications``.
 
 Every write is an upsert keyed by the logical date (and model version where
 one applies), so a rerun of the same day converges to the same documents
@@ -15,7 +15,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
-__all__ = ["record_evaluation_event", "record_notification", "record_performance", "record_training_event", "utcnow"]
+__all__ = [
+    "evaluations_of_day",
+    "latest_evaluation_run",
+    "latest_deployment",
+    "passed_evaluation",
+    "recent_deployments",
+    "recent_evaluations",
+    "record_deployment",
+    "record_evaluation_event",
+    "record_notification",
+    "record_performance",
+    "record_training_event",
+    "utcnow",
+]
 
 
 def utcnow() -> dt.datetime:
@@ -35,7 +48,7 @@ def record_performance(
 ) -> dict[str, Any]:
     """Upsert the evaluation of one model version on one day's ``split``.
 
-    ``metrics`` are plain numbers from :func:`daily_mlops._metrics.classification_metrics`;
+    ``metrics`` are plain numbers from :func:`daily_mlops.ml.metrics.classification_metrics`;
     ``run_id`` is the Airflow DAG run that made the evaluation.
     """
     return _upsert(
@@ -86,3 +99,52 @@ def record_notification(
     """
     day = logical_date if isinstance(logical_date, str) else logical_date.isoformat()
     return _upsert(db, "notifications", {"logical_date": day, "kind": kind}, {"message": message, **fields})
+
+
+def record_deployment(db: "Database", event: dict[str, Any]) -> dict[str, Any]:
+    """Upsert a ``deployment_events`` document keyed by (logical date, version, status); return it."""
+    key = {"logical_date": event["logical_date"], "version": event["version"], "status": event["status"]}
+    doc = {**event, "timestamp": event.get("timestamp") or utcnow()}
+    db["deployment_events"].replace_one(key, doc, upsert=True)
+    doc.pop("_id", None)
+    return doc
+
+
+def evaluations_of_day(db: "Database", logical_date: dt.date, *, run_id: str | None = None) -> list[dict[str, Any]]:
+    """``performance_metrics`` of ``logical_date`` (of one DAG run when ``run_id`` is given), by attempt."""
+    query: dict[str, Any] = {"logical_date": logical_date.isoformat()}
+    if run_id is not None:
+        query["run_id"] = run_id
+    return list(db["performance_metrics"].find(query, {"_id": 0}).sort("attempt", 1))
+
+
+def latest_evaluation_run(db: "Database", logical_date: dt.date) -> str | None:
+    """The ``run_id`` of the newest champion evaluation (attempt 0) of ``logical_date``, or ``None``."""
+    doc = db["performance_metrics"].find_one({"logical_date": logical_date.isoformat(), "attempt": 0},
+                                            sort=[("timestamp", -1)])
+    return doc.get("run_id") if doc else None
+
+
+def passed_evaluation(db: "Database", logical_date: dt.date) -> dict[str, Any] | None:
+    """The day-level ``evaluation_passed`` event of ``logical_date`` (its approved version), or ``None``."""
+    return db["evaluation_events"].find_one(
+        {"logical_date": logical_date.isoformat(), "event_type": "evaluation_passed", "model_version": None},
+        {"_id": 0},
+    )
+
+
+def latest_deployment(db: "Database", logical_date: dt.date) -> dict[str, Any] | None:
+    """The newest ``deployment_events`` document of ``logical_date``, or ``None``."""
+    return db["deployment_events"].find_one({"logical_date": logical_date.isoformat()}, {"_id": 0},
+                                            sort=[("timestamp", -1)])
+
+
+def recent_evaluations(db: "Database", limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` latest ``performance_metrics`` documents (newest logical date, last attempt first)."""
+    return list(db["performance_metrics"].find({}, {"_id": 0}).sort([("logical_date", -1), ("attempt", -1)])
+                .limit(limit))
+
+
+def recent_deployments(db: "Database", limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` newest ``deployment_events`` documents."""
+    return list(db["deployment_events"].find({}, {"_id": 0}).sort("timestamp", -1).limit(limit))

@@ -1,7 +1,7 @@
 """The distribution model: an SDV Gaussian copula fit to the reference data.
 
-One :class:`DistributionModel` is fit once on the real reference rows; every
-logical date then draws its own batch from it with :meth:`DistributionModel.generate`.
+One :class:`Synthesizer` is fit once on the real reference rows; every
+logical date then draws its own batch from it with :meth:`Synthesizer.generate`.
 A batch depends only on ``(seed, logical date)``, so a rerun of a DAG run for the
 same logical date produces the same rows (house style rule 5).
 
@@ -24,8 +24,6 @@ Sources
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import hashlib
 import json
 import tempfile
 import warnings
@@ -36,89 +34,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from daily_mlops.dates import LogicalDate, day_seed
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 
-__all__ = ["DistributionModel", "day_seed", "logical_day"]
+__all__ = ["Synthesizer"]
 
 #: Name of the single SDV table the reference frame is registered under.
 TABLE_NAME = "reference"
-
-LogicalDate = dt.date | dt.datetime | str
-
-
-def logical_day(logical_date: LogicalDate) -> dt.date:
-    """Return the calendar day (UTC) of a DAG run's logical date.
-
-    Parameters
-    ----------
-    logical_date : datetime.date, datetime.datetime or str
-        A date, a datetime (naive is read as UTC; aware is converted to UTC,
-        as Airflow's logical dates are), or an ISO 8601 string of either.
-
-    Returns
-    -------
-    datetime.date
-        The UTC calendar day.
-
-    Raises
-    ------
-    MLOpsError
-        If ``logical_date`` is of another type or an unparsable string.
-    """
-    value: Any = logical_date
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = dt.datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise MLOpsError(
-                f"logical date {logical_date!r} is not an ISO 8601 date or datetime; "
-                "pass e.g. '2024-01-31' or '2024-01-31T00:00:00+00:00'"
-            ) from exc
-    if isinstance(value, dt.datetime):  # before date: datetime is a date subclass
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc)
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    raise MLOpsError(
-        f"logical date {logical_date!r} has type {type(logical_date).__name__}; "
-        "pass a datetime.date, a datetime.datetime or an ISO 8601 string"
-    )
-
-
-def day_seed(seed: int, logical_date: LogicalDate) -> int:
-    """Derive the sampling seed of one logical date from the run seed.
-
-    The seed is the first 4 bytes (big-endian) of
-    ``sha256(f"{seed}:{YYYY-MM-DD}")``: stable across processes and Python
-    versions (unlike the salted built-in ``hash``) and a valid NumPy
-    ``RandomState`` seed.
-
-    Parameters
-    ----------
-    seed : int
-        The run seed (``MLOPS_SEED``).
-    logical_date : datetime.date, datetime.datetime or str
-        The DAG run's logical date; only its UTC calendar day is used
-        (see :func:`logical_day`).
-
-    Returns
-    -------
-    int
-        A seed in ``[0, 2**32 - 1]``.
-
-    Raises
-    ------
-    MLOpsError
-        If ``seed`` is not an integer or ``logical_date`` cannot be read.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise MLOpsError(f"seed {seed!r} is not an integer; set MLOPS_SEED to an integer")
-    day = logical_day(logical_date)
-    digest = hashlib.sha256(f"{int(seed)}:{day.isoformat()}".encode("ascii")).digest()
-    return int.from_bytes(digest[:4], "big")
-
 
 def _jsonable(value: Any) -> Any:
     """Round-trip ``value`` through JSON, turning NumPy scalars into Python ones."""
@@ -153,7 +75,7 @@ def _quiet_sdv() -> Iterator[None]:
         yield
 
 
-class DistributionModel:
+class Synthesizer:
     """A Gaussian copula synthesizer of the reference data, sampled per logical date.
 
     Parameters
@@ -186,7 +108,7 @@ class DistributionModel:
         self.seed = seed
 
     # ------------------------------------------------------------------ fit
-    def fit(self, reference: pd.DataFrame) -> DistributionModel:
+    def fit(self, reference: pd.DataFrame) -> Synthesizer:
         """Detect SDV metadata and fit a Gaussian copula to the reference rows.
 
         Parameters
@@ -197,7 +119,7 @@ class DistributionModel:
 
         Returns
         -------
-        self : DistributionModel
+        self : Synthesizer
 
         Raises
         ------
@@ -207,7 +129,7 @@ class DistributionModel:
         if not isinstance(reference, pd.DataFrame):
             raise SchemaError(
                 f"the reference data is a {type(reference).__name__}, not a pandas DataFrame; "
-                "read the CSV with daily_mlops._preprocessing.read_csv"
+                "read the CSV with daily_mlops.ml.preprocessing.read_csv"
             )
         if reference.shape[0] == 0 or reference.shape[1] == 0:
             raise SchemaError(
@@ -300,7 +222,7 @@ class DistributionModel:
             return path.read_bytes()
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, sha256: str) -> DistributionModel:
+    def from_bytes(cls, data: bytes, *, sha256: str) -> Synthesizer:
         """Load a synthesizer saved by :meth:`to_bytes`, after checking its sha256.
 
         The digest is checked before anything is unpickled; on a mismatch the
@@ -315,7 +237,7 @@ class DistributionModel:
 
         Returns
         -------
-        DistributionModel
+        Synthesizer
             A fitted model (``seed`` keeps its default; it only affects fitting).
 
         Raises
@@ -325,7 +247,7 @@ class DistributionModel:
         UnsafeArtifactError
             If the verified bytes do not hold an SDV Gaussian copula synthesizer.
         """
-        from daily_mlops._artifacts import check_sha256
+        from daily_mlops.checksums import check_sha256
 
         data = check_sha256(data, sha256, what="synthesizer artifact")
         from sdv.single_table import GaussianCopulaSynthesizer
@@ -356,6 +278,6 @@ class DistributionModel:
         synthesizer = getattr(self, "synthesizer_", None)
         if synthesizer is None:
             raise MLOpsError(
-                "this DistributionModel is not fitted; call fit(reference) or load one with from_bytes"
+                "this Synthesizer is not fitted; call fit(reference) or load one with from_bytes"
             )
         return synthesizer

@@ -1,4 +1,4 @@
-"""Training of the :class:`~daily_mlops._network.TabTransformer`: contrastive pretraining, fine-tuning, inference.
+"""Training of the :class:`~daily_mlops.ml.network.TabTransformer`: contrastive pretraining, fine-tuning, inference.
 
 Sources
 -------
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from sklearn.utils.class_weight import compute_class_weight
 from torch import Tensor
 
-from daily_mlops._network import TabTransformer
+from daily_mlops.ml.network import TabTransformer
 
 __all__ = [
     "seed_everything",

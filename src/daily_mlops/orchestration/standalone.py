@@ -32,8 +32,6 @@ import contextlib
 import errno
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -44,30 +42,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daily_mlops.errors import ConfigError, MLOpsError
+from daily_mlops.orchestration.dags import DAG_IDS, EVALUATION_DAG_ID
+from daily_mlops.orchestration.environment import migrate_metadata_db, standalone_environment
+from daily_mlops.orchestration.processes import (
+    bind_error, default_sigint, exited, free_port, on_sigterm, stop_process_tree,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
     from daily_mlops.settings import Settings
 
-__all__ = [
-    "StandaloneAirflow", "run_standalone", "settings_environment", "standalone_airflow", "standalone_environment",
-    "stop_process_tree",
-]
+__all__ = ["StandaloneAirflow", "run_standalone", "standalone_airflow"]
 
-#: The DAGs the readiness check waits for, in the order a day runs them.
-DAG_IDS = ("data_pipeline_dag", "model_evaluation_pipeline", "model_deployment_pipeline")
 #: Components ``GET /api/v2/monitor/health`` must report healthy (Airflow 3 REST API, "Monitor").
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-#: Log-server ports Airflow opens besides the API (``[logging] worker_log_server_port`` /
-#: ``trigger_log_server_port`` defaults); moved to a free port when taken and not configured.
-LOG_SERVER_PORTS = {
-    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": 8793,
-    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": 8794,
-}
-#: ``[core] parallelism`` (task slots = LocalExecutor worker processes) unless set in the environment.
-PARALLELISM = 8
-SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 
 
@@ -117,80 +106,6 @@ class StandaloneAirflow:
         return str(response.json()["access_token"])
 
 
-def settings_environment(settings: "Settings") -> dict[str, str | None]:
-    """Every ``Settings`` field as its ``MLOPS_*`` variable; ``None`` for unset optional fields.
-
-    Airflow's components and task processes rebuild ``Settings`` from their
-    environment (``load_settings``), so exporting every field makes them see
-    exactly the settings this process has, whether those came from the
-    environment, a ``.env`` file or ``Settings(...)`` in a test.
-    """
-    env: dict[str, str | None] = {}
-    for name, value in settings.model_dump(mode="json").items():
-        key = f"MLOPS_{name.upper()}"
-        if value is None:
-            env[key] = None
-        elif isinstance(value, (dict, list)):
-            env[key] = json.dumps(value)
-        else:
-            env[key] = str(value)
-    return env
-
-
-def standalone_environment(settings: "Settings", mongo_uri: str, *, port: int,
-                           base: dict[str, str] | None = None) -> dict[str, str]:
-    """The full environment of ``airflow standalone`` for this project.
-
-    Parameters
-    ----------
-    settings : Settings
-        Exported as ``MLOPS_*`` (see :func:`settings_environment`).
-    mongo_uri : str
-        ``mongodb://`` URI of the loop's database; becomes ``AIRFLOW_CONN_MONGO_DEFAULT``.
-    port : int
-        API server and UI port (TCP).
-    base : dict, optional
-        Starting environment; ``os.environ`` by default. ``AIRFLOW__*`` values
-        in it that this function does not own (e.g.
-        ``AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE``) pass through.
-
-    Returns
-    -------
-    dict
-        ``base`` plus :func:`daily_mlops._runner.airflow_environment`, the
-        settings, ``PATH`` with the venv's ``bin`` first, the port, the
-        execution API URL, the simple auth manager and unpaused new DAGs.
-    """
-    from daily_mlops._runner import airflow_environment
-
-    env = dict(os.environ if base is None else base)
-    for key, value in settings_environment(settings).items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    env.update(airflow_environment(settings, mongo_uri))
-    bin_dir = os.path.dirname(sys.executable)
-    env.update({
-        "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
-        # A real scheduler: keep the configured retries (``run`` turns them off for dag.test).
-        "MLOPS_TASK_RETRIES": str(settings.task_retries),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
-        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "PYTHONUNBUFFERED": "1",
-        "NO_COLOR": "1",
-    })
-    for key, default in LOG_SERVER_PORTS.items():
-        if key not in env and not _port_free(default):
-            env[key] = str(_free_port())
-    # Airflow's default (32) starts 32 LocalExecutor worker processes; a day never runs more than 4 tasks at once.
-    env.setdefault("AIRFLOW__CORE__PARALLELISM", str(PARALLELISM))
-    return env
-
-
 @contextlib.contextmanager
 def standalone_airflow(
     settings: "Settings",
@@ -234,20 +149,20 @@ def standalone_airflow(
         not healthy within ``startup_timeout`` (the log tail is included), or
         a DAG file has an import error.
     """
-    from daily_mlops._mongo import connect, mongo_uri
+    from daily_mlops.storage.mongo import connect, mongo_uri
 
     say = progress or (lambda message: None)
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port {port} is not a TCP port; use a number between 1024 and 65535")
-    problem = _bind_error(port)
+    problem = bind_error(port)
     if problem is not None:
         in_use = problem.errno == errno.EADDRINUSE
         why = "is already in use (another Airflow?)" if in_use else f"cannot be used ({problem})"
         raise ConfigError(f"port {port} {why}; stop that process or pass another port, "
-                          f"e.g. `daily-mlops airflow --port {_free_port()}`")
+                          f"e.g. `daily-mlops airflow --port {free_port()}`")
     with mongo_uri(settings) as uri:
         if bootstrap:
-            from daily_mlops.pipeline import bootstrap as bootstrap_model
+            from daily_mlops.loop.bootstrap import bootstrap as bootstrap_model
 
             with connect(uri, settings.mongo_db) as db:
                 say("bootstrap: checking model version 1")
@@ -258,7 +173,7 @@ def standalone_airflow(
         env.update(extra_env or {})
         home = settings.airflow_home
         home.mkdir(parents=True, exist_ok=True)
-        _migrate(env, home, say)
+        migrate_metadata_db(env, home, say)
         log_path = home / "standalone.log"
         say(f"starting airflow standalone on port {port} (log: {log_path})")
         with open(log_path, "ab") as log:
@@ -266,7 +181,7 @@ def standalone_airflow(
                 [os.path.join(os.path.dirname(sys.executable), "airflow"), "standalone"],
                 env=env, cwd=home, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in the terminal reaches us only; we stop the tree in order
-                preexec_fn=_default_sigint,
+                preexec_fn=default_sigint,
             )
         try:
             base_url = f"http://127.0.0.1:{port}"
@@ -314,14 +229,14 @@ def run_standalone(settings: "Settings", *, port: int = 8080, console: "Console 
 
     console = console or Console()
     stop = threading.Event()
-    restore = _on_sigterm(stop)
+    restore = on_sigterm(stop)
     try:
         started = time.perf_counter()
         with standalone_airflow(settings, port=port, progress=console.log) as airflow:
             console.print(_banner(airflow, time.perf_counter() - started), soft_wrap=True)  # commands stay copyable
             try:
                 while not stop.is_set():
-                    if _exited(airflow.pid):
+                    if exited(airflow.pid):
                         console.print(f"[bold red]airflow standalone exited on its own[/]; see {airflow.log_path}")
                         return 1
                     stop.wait(1.0)
@@ -337,52 +252,6 @@ def run_standalone(settings: "Settings", *, port: int = 8080, console: "Console 
         restore()
 
 
-def stop_process_tree(process: subprocess.Popen, *, grace: float = 30.0) -> None:
-    """Stop ``process`` (started with ``start_new_session=True``) and every process of its session.
-
-    ``airflow standalone`` stops its components on SIGINT (it only handles
-    ``KeyboardInterrupt``); task processes put themselves in their own
-    process group but stay in the session, so survivors are found by session
-    id and sent SIGTERM, then SIGKILL after ``grace`` / 3 seconds.
-
-    Parameters
-    ----------
-    process : subprocess.Popen
-        The session leader this module started.
-    grace : float
-        Seconds to wait for a clean shutdown after SIGINT.
-    """
-    import psutil
-
-    session = process.pid
-    tree = _session_members(session)
-    try:
-        tree += psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        pass
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(timeout=grace / 3)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    survivors = {p.pid: p for p in tree + _session_members(session) if p.is_running()}
-    for proc in survivors.values():
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.terminate()
-    _, alive = psutil.wait_procs(list(survivors.values()), timeout=grace / 3)
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=5)
-
-
 # --- helpers -----------------------------------------------------------------
 
 def _banner(airflow: StandaloneAirflow, seconds: float) -> str:
@@ -393,7 +262,7 @@ def _banner(airflow: StandaloneAirflow, seconds: float) -> str:
     trigger = "\n".join(
         f"  curl -X POST {api}/dags/{dag_id}/dagRuns -H \"Authorization: Bearer $TOKEN\" "
         f"-H 'Content-Type: application/json' -d '{{\"logical_date\": \"2026-11-01T00:00:00Z\""
-        + (', "conf": {"f1_threshold": 0.0}' if dag_id == "model_evaluation_pipeline" else "") + "}'"
+        + (', "conf": {"f1_threshold": 0.0}' if dag_id == EVALUATION_DAG_ID else "") + "}'"
         for dag_id in DAG_IDS
     )
     return (
@@ -412,16 +281,31 @@ def _banner(airflow: StandaloneAirflow, seconds: float) -> str:
     )
 
 
-def _migrate(env: dict[str, str], home: Path, say: Callable[[str], None]) -> None:
-    """``airflow db migrate`` when the SQLite database does not exist yet (``_runner.configure_airflow``
-    does the same but exports into ``os.environ``, which this context manager must not change)."""
-    if (home / "airflow.db").exists():
-        return
-    say(f"creating the Airflow metadata database in {home} (airflow db migrate)")
-    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "airflow"), "db", "migrate"],
-                          env=env, cwd=home, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise MLOpsError(f"`airflow db migrate` failed in {home}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+class _NotYet(Exception):
+    """A readiness check that has not passed yet (retried by tenacity until the deadline)."""
+
+
+def _until(deadline: float, check: Callable[[], Any], *, every: float, what: str, log_path: Path) -> Any:
+    """Call ``check`` every ``every`` seconds until it returns without :class:`_NotYet`, or the deadline passes.
+
+    Uses tenacity (``retry_if_exception_type``, ``stop_before_delay``, ``wait_fixed``).
+
+    Raises
+    ------
+    MLOpsError
+        At the deadline, with the last reason and the tail of ``log_path``;
+        at once for any other error ``check`` raises (e.g. the process exited).
+    """
+    import tenacity
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_NotYet), wait=tenacity.wait_fixed(every),
+        stop=tenacity.stop_before_delay(max(deadline - time.monotonic(), 0.0)), reraise=True,
+    )
+    try:
+        return retrying(check)
+    except _NotYet as exc:
+        raise MLOpsError(f"{what} did not happen in time ({exc}); see {log_path}:\n{_tail(log_path)}") from None
 
 
 def _wait_healthy(process: subprocess.Popen, url: str, deadline: float, log_path: Path,
@@ -429,39 +313,39 @@ def _wait_healthy(process: subprocess.Popen, url: str, deadline: float, log_path
     import httpx
 
     say("waiting for the API server, scheduler, DAG processor and triggerer")
-    last = "no answer yet"
-    while time.monotonic() < deadline:
+
+    def healthy() -> None:
         _check_alive(process, log_path)
         try:
             response = httpx.get(f"{url}/api/v2/monitor/health", timeout=5.0)
-            if response.status_code == 200:
-                health = response.json()
-                unhealthy = [c for c in HEALTH_COMPONENTS if (health.get(c) or {}).get("status") != "healthy"]
-                if not unhealthy:
-                    return
-                last = f"not healthy yet: {', '.join(unhealthy)}"
-            else:
-                last = f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
-            last = type(exc).__name__
-        time.sleep(1.0)
-    raise MLOpsError(f"Airflow was not healthy at {url}/api/v2/monitor/health in time ({last}); "
-                     f"see {log_path}:\n{_tail(log_path)}")
+            raise _NotYet(type(exc).__name__) from None
+        if response.status_code != 200:
+            raise _NotYet(f"HTTP {response.status_code}")
+        health = response.json()
+        unhealthy = [c for c in HEALTH_COMPONENTS if (health.get(c) or {}).get("status") != "healthy"]
+        if unhealthy:
+            raise _NotYet(f"not healthy yet: {', '.join(unhealthy)}")
+
+    _until(deadline, healthy, every=1.0, what=f"a healthy Airflow at {url}/api/v2/monitor/health", log_path=log_path)
 
 
 def _read_password(path: Path, process: subprocess.Popen, deadline: float, log_path: Path) -> tuple[str, str]:
     """The first user of the simple auth manager's generated password file (``admin`` by default)."""
-    while time.monotonic() < deadline:
+
+    def read() -> tuple[str, str]:
         _check_alive(process, log_path)
-        if path.is_file():
-            with contextlib.suppress(ValueError):
-                users = json.loads(path.read_text())
-                if users:
-                    username = "admin" if "admin" in users else next(iter(users))
-                    return username, str(users[username])
-        time.sleep(0.5)
-    raise MLOpsError(f"no admin password in {path}; if you set AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS "
-                     "or AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS, unset them")
+        try:
+            users = json.loads(path.read_text())
+        except (OSError, ValueError):
+            raise _NotYet(f"{path} not written yet") from None
+        if not users:
+            raise _NotYet(f"{path} is empty")
+        username = "admin" if "admin" in users else next(iter(users))
+        return username, str(users[username])
+
+    return _until(deadline, read, every=0.5, log_path=log_path,
+                  what=f"an admin password in {path} (unset AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS if you set it)")
 
 
 def _wait_for_dags(process: subprocess.Popen, airflow: StandaloneAirflow, deadline: float, log_path: Path,
@@ -470,45 +354,25 @@ def _wait_for_dags(process: subprocess.Popen, airflow: StandaloneAirflow, deadli
 
     say("waiting for the DAG processor to parse the three DAGs")
     headers = {"Authorization": f"Bearer {airflow.access_token()}"}
-    missing: list[str] = list(DAG_IDS)
     with httpx.Client(base_url=airflow.base_url, headers=headers, timeout=10.0) as client:
-        while time.monotonic() < deadline:
+
+        def parsed() -> None:
             _check_alive(process, log_path)
             errors = client.get("/api/v2/importErrors").json().get("import_errors", [])
             if errors:
                 detail = "\n".join(f"{e.get('filename')}: {e.get('stack_trace', '')[-1500:]}" for e in errors)
                 raise MLOpsError(f"the DAG files do not import; fix them (MLOPS_DAGS_FOLDER):\n{detail}")
             missing = [d for d in DAG_IDS if client.get(f"/api/v2/dags/{d}").status_code != 200]
-            if not missing:
-                return
-            time.sleep(2.0)
-    raise MLOpsError(f"DAGs {missing} did not appear in Airflow in time; check MLOPS_DAGS_FOLDER and {log_path}")
+            if missing:
+                raise _NotYet(f"DAGs {missing} not parsed yet; check MLOPS_DAGS_FOLDER")
+
+        _until(deadline, parsed, every=2.0, what="the three DAGs in Airflow", log_path=log_path)
 
 
 def _check_alive(process: subprocess.Popen, log_path: Path) -> None:
     if process.poll() is not None:
         raise MLOpsError(f"airflow standalone exited with status {process.returncode}; "
                          f"see {log_path}:\n{_tail(log_path)}")
-
-
-def _exited(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _session_members(session: int) -> list[Any]:
-    import psutil
-
-    members = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
-            if proc.pid != session and os.getsid(proc.pid) == session:
-                members.append(proc)
-    return members
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -518,46 +382,3 @@ def _tail(path: Path, lines: int = 40) -> str:
         return ""
 
 
-def _bind_error(port: int) -> OSError | None:
-    """Why TCP ``port`` cannot be bound like uvicorn does (all interfaces, SO_REUSEADDR), or None."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError as exc:
-            return exc
-    return None
-
-
-def _port_free(port: int) -> bool:
-    return _bind_error(port) is None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _default_sigint() -> None:
-    """In the child before exec: SIGINT back to its default, so Python turns it into ``KeyboardInterrupt``.
-
-    A process started in the background by a non-interactive shell inherits
-    SIGINT ignored, and ``airflow standalone`` would then ignore the SIGINT
-    that asks it to stop its components.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _on_sigterm(stop: threading.Event) -> Callable[[], None]:
-    """Make SIGTERM raise ``KeyboardInterrupt`` (like Ctrl-C) in the main thread; return the undo."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum: int, frame: Any) -> None:
-        if not stop.is_set():  # a repeated SIGTERM must not interrupt the shutdown it started
-            stop.set()
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)

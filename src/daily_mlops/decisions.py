@@ -1,0 +1,169 @@
+"""The pure decisions of the daily loop: standard library only, no I/O.
+
+Every choice the DAGs and the CLI make from numbers lives here, so each can be
+tested as a table (``tests/unit/test_decisions.py``):
+
+* :func:`next_step`: after an evaluation, pass, retrain or alert;
+* :func:`task_for_step`: which task of the evaluation DAG a step leads to;
+* :func:`choose_parent`: which version a retraining attempt starts from;
+* :func:`challenger_status`: the approve/reject rule for a retrained version;
+* :func:`choose_approved_version`: which evaluation of a day is deployed;
+* :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "ALERT",
+    "ALERT_TASK",
+    "PASS",
+    "PASS_TASK",
+    "RETRAIN",
+    "challenger_status",
+    "choose_approved_version",
+    "choose_parent",
+    "day_as_designed",
+    "next_step",
+    "passes",
+    "retrain_task_id",
+    "task_for_step",
+]
+
+#: Step names returned by :func:`next_step`.
+PASS, RETRAIN, ALERT = "pass", "retrain", "alert"
+#: Task ids of the evaluation DAG's two ends.
+PASS_TASK, ALERT_TASK = "send_evaluation_results", "send_alert"
+#: Registry statuses a version may be deployed from.
+DEPLOYABLE = ("approved", "deployed")
+
+
+def passes(f1: float, f1_threshold: float) -> bool:
+    """The F1 bar: ``f1 >= f1_threshold`` (both fractions; a threshold above 1 never passes)."""
+    return float(f1) >= float(f1_threshold)
+
+
+def next_step(f1: float, f1_threshold: float, attempt: int, max_attempts: int) -> str:
+    """Decide what follows an evaluation: ``"pass"``, ``"retrain"`` or ``"alert"``.
+
+    Parameters
+    ----------
+    f1 : float
+        F1 of the positive class in [0, 1] of the model just evaluated.
+    f1_threshold : float
+        F1 the model must reach (``MLOPS_F1_THRESHOLD`` or the run's param).
+    attempt : int
+        Retraining attempts made so far (0 after the champion's evaluation).
+    max_attempts : int
+        Attempts allowed (``MLOPS_MAX_RETRAIN_ATTEMPTS``, at most 3).
+    """
+    if passes(f1, f1_threshold):
+        return PASS
+    return RETRAIN if attempt < max_attempts else ALERT
+
+
+def retrain_task_id(attempt: int) -> str:
+    """Task id of retraining attempt ``attempt`` (1-based): ``retrain_attempt_<n>``."""
+    return f"retrain_attempt_{attempt}"
+
+
+def task_for_step(step: str, attempt: int, max_unrolled: int) -> str:
+    """The evaluation DAG task a step leads to after the evaluation of ``attempt``.
+
+    ``max_unrolled`` is the number of retraining attempts the DAG unrolls; a
+    ``"retrain"`` past it leads to the alert.
+
+    Raises
+    ------
+    ValueError
+        For an unknown step.
+    """
+    if step == PASS:
+        return PASS_TASK
+    if step == ALERT:
+        return ALERT_TASK
+    if step == RETRAIN:
+        return retrain_task_id(attempt + 1) if attempt < max_unrolled else ALERT_TASK
+    raise ValueError(f"unknown step {step!r}; expected {PASS!r}, {RETRAIN!r} or {ALERT!r}")
+
+
+def choose_parent(results: Iterable[Mapping[str, Any] | None]) -> Mapping[str, Any]:
+    """The evaluation result a retraining attempt starts from: highest F1, ties to the newer version.
+
+    ``results`` are XCom results (``None`` for skipped tasks are ignored).
+
+    Raises
+    ------
+    ValueError
+        When there is no result at all.
+    """
+    tried = [r for r in results if r]
+    if not tried:
+        raise ValueError("no earlier evaluation to start a retraining attempt from")
+    return max(tried, key=lambda r: (r["f1"], r["model_version"]))
+
+
+def challenger_status(f1: float, f1_threshold: float, current: str) -> str | None:
+    """The registry status a retrained version moves to after its evaluation, or ``None`` to stay.
+
+    A candidate that reaches the bar is approved, one that does not is
+    rejected; a rejected version that a rerun with a lower bar passes is
+    approved. Approved, deployed and retired versions are never moved here.
+    """
+    ok = passes(f1, f1_threshold)
+    if ok and current in ("candidate", "rejected"):
+        return "approved"
+    if not ok and current == "candidate":
+        return "rejected"
+    return None
+
+
+def choose_approved_version(
+    evaluations: Sequence[Mapping[str, Any]], f1_threshold: float, statuses: Mapping[int, str]
+) -> Mapping[str, Any] | None:
+    """The evaluation of a day whose version is deployed: the latest attempt that passed and is deployable.
+
+    Parameters
+    ----------
+    evaluations : sequence of mapping
+        ``performance_metrics`` documents of one DAG run (``f1``, ``attempt``, ``model_version``).
+    statuses : mapping of int to str
+        Registry status per model version.
+
+    Returns
+    -------
+    mapping or None
+        ``None`` when no evaluation passed.
+    """
+    passing = [e for e in sorted(evaluations, key=lambda e: e["attempt"])
+               if passes(e["f1"], f1_threshold) and statuses.get(int(e["model_version"])) in DEPLOYABLE]
+    return passing[-1] if passing else None
+
+
+def day_as_designed(runs: Mapping[str, tuple[str, Iterable[str]]], expected_dags: Sequence[str],
+                    evaluation_dag: str) -> bool:
+    """Whether a day's DAG runs ended as designed (``daily-mlops run`` exits 0) or not (exit 1).
+
+    Parameters
+    ----------
+    runs : mapping of dag_id to (state, failed task ids)
+        The day's DAG runs.
+    expected_dags : sequence of str
+        Every DAG that must have run.
+    evaluation_dag : str
+        The DAG whose ``send_alert`` may fail: an alert day is an outcome, not an error.
+    """
+    if set(runs) != set(expected_dags):
+        return False
+    for dag_id, (state, failed) in runs.items():
+        allowed = {ALERT_TASK} if dag_id == evaluation_dag else set()
+        failed = set(failed)
+        if failed - allowed:
+            return False
+        if state == "failed" and not failed & allowed:
+            return False
+        if state not in ("success", "failed"):
+            return False
+    return True

@@ -1,0 +1,129 @@
+"""Processes and ports of the local Airflow: stopping a process session, free ports, signals.
+
+Uses psutil (https://psutil.readthedocs.io/) to find every member of a
+process session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["bind_error", "default_sigint", "exited", "free_port", "on_sigterm", "port_free", "stop_process_tree"]
+
+
+def stop_process_tree(process: subprocess.Popen, *, grace: float = 30.0) -> None:
+    """Stop ``process`` (started with ``start_new_session=True``) and every process of its session.
+
+    ``airflow standalone`` stops its components on SIGINT (it only handles
+    ``KeyboardInterrupt``); task processes put themselves in their own
+    process group but stay in the session, so survivors are found by session
+    id and sent SIGTERM, then SIGKILL after ``grace`` / 3 seconds.
+
+    Parameters
+    ----------
+    process : subprocess.Popen
+        The session leader this module started.
+    grace : float
+        Seconds to wait for a clean shutdown after SIGINT.
+    """
+    import psutil
+
+    session = process.pid
+    tree = session_members(session)
+    try:
+        tree += psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        pass
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            try:
+                process.wait(timeout=grace / 3)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    survivors = {p.pid: p for p in tree + session_members(session) if p.is_running()}
+    for proc in survivors.values():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(list(survivors.values()), timeout=grace / 3)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def exited(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def session_members(session: int) -> list[Any]:
+    import psutil
+
+    members = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.Error):
+            if proc.pid != session and os.getsid(proc.pid) == session:
+                members.append(proc)
+    return members
+
+
+def bind_error(port: int) -> OSError | None:
+    """Why TCP ``port`` cannot be bound like uvicorn does (all interfaces, SO_REUSEADDR), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def port_free(port: int) -> bool:
+    return bind_error(port) is None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default, so Python turns it into ``KeyboardInterrupt``.
+
+    A process started in the background by a non-interactive shell inherits
+    SIGINT ignored, and ``airflow standalone`` would then ignore the SIGINT
+    that asks it to stop its components.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def on_sigterm(stop: threading.Event) -> Callable[[], None]:
+    """Make SIGTERM raise ``KeyboardInterrupt`` (like Ctrl-C) in the main thread; return the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        if not stop.is_set():  # a repeated SIGTERM must not interrupt the shutdown it started
+            stop.set()
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)

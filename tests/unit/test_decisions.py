@@ -1,0 +1,148 @@
+"""Unit tests for the pure decisions in daily_mlops.decisions, each as a table."""
+
+from __future__ import annotations
+
+import pytest
+
+from daily_mlops.decisions import (
+    challenger_status, choose_approved_version, choose_parent, day_as_designed, next_step, task_for_step,
+)
+
+CASES = [
+    # f1,   threshold, attempt, max_attempts, expected
+    (0.80, 0.75, 0, 3, "pass"),  # champion passes
+    (0.75, 0.75, 0, 3, "pass"),  # boundary: f1 == threshold passes
+    (0.7499, 0.75, 0, 3, "retrain"),  # just below: first retraining
+    (0.10, 0.75, 1, 3, "retrain"),
+    (0.10, 0.75, 2, 3, "retrain"),  # last allowed attempt still ahead
+    (0.10, 0.75, 3, 3, "alert"),  # attempt == max_attempts: exhausted
+    (0.10, 0.75, 4, 3, "alert"),  # beyond max (defensive)
+    (0.90, 0.75, 3, 3, "pass"),  # passing on the last attempt is a pass, not an alert
+    (0.10, 0.75, 0, 0, "alert"),  # max_attempts 0: alert immediately
+    (0.10, 0.75, 0, 1, "retrain"),
+    (0.10, 0.75, 1, 1, "alert"),
+    (0.0, 0.0, 0, 3, "pass"),  # threshold 0: anything passes
+    (1.0, 1.0, 0, 3, "pass"),  # perfect F1 meets threshold 1
+    (1.0, 1.01, 0, 3, "retrain"),  # threshold > 1 never passes
+    (1.0, 1.5, 3, 3, "alert"),  # ... and ends in the alert
+    (1.0, 2.0, 0, 0, "alert"),
+]
+
+
+@pytest.mark.parametrize(("f1", "threshold", "attempt", "max_attempts", "expected"), CASES)
+def test_next_step_table(f1: float, threshold: float, attempt: int, max_attempts: int, expected: str) -> None:
+    """next_step returns pass when f1 >= threshold, else retrain while attempt < max_attempts, else alert."""
+    assert next_step(f1, threshold, attempt, max_attempts) == expected
+
+
+@pytest.mark.parametrize("attempt", range(0, 4))
+@pytest.mark.parametrize("max_attempts", range(0, 4))
+def test_threshold_above_one_never_passes(attempt: int, max_attempts: int) -> None:
+    """With a threshold above 1 (the DAG param's forced-alert setting) no F1 in [0, 1] passes."""
+    for f1 in (0.0, 0.5, 0.99, 1.0):
+        assert next_step(f1, 1.2, attempt, max_attempts) != "pass"
+
+
+def test_full_loop_with_three_attempts_ends_in_alert() -> None:
+    """Walking the unrolled DAG: champion + 3 failing attempts gives retrain x3 then alert."""
+    steps = [next_step(0.5, 0.75, attempt, 3) for attempt in range(4)]
+    assert steps == ["retrain", "retrain", "retrain", "alert"]
+
+
+def test_returns_only_known_step_names() -> None:
+    """Every output is one of the three step names the DAG's branch maps to task ids."""
+    outputs = {
+        next_step(f1 / 10, t / 10, a, m)
+        for f1 in range(11) for t in range(13) for a in range(4) for m in range(4)
+    }
+    assert outputs == {"pass", "retrain", "alert"}
+
+
+@pytest.mark.parametrize(("step", "attempt", "expected"), [
+    ("pass", 0, "send_evaluation_results"),
+    ("pass", 3, "send_evaluation_results"),
+    ("retrain", 0, "retrain_attempt_1"),
+    ("retrain", 2, "retrain_attempt_3"),
+    ("retrain", 3, "send_alert"),  # past the unrolled attempts
+    ("alert", 0, "send_alert"),
+    ("alert", 3, "send_alert"),
+])
+def test_task_for_step_table(step: str, attempt: int, expected: str) -> None:
+    """Each step after the evaluation of ``attempt`` maps to one task id of the evaluation DAG (3 unrolled)."""
+    assert task_for_step(step, attempt, 3) == expected
+
+
+def test_task_for_step_refuses_unknown_steps() -> None:
+    """An unknown step name is a programming error, not a silent alert."""
+    with pytest.raises(ValueError, match="unknown step"):
+        task_for_step("deploy", 0, 3)
+
+
+def _r(version: int, f1: float) -> dict:
+    return {"model_version": version, "f1": f1, "attempt": version - 1}
+
+
+@pytest.mark.parametrize(("results", "expected"), [
+    ([_r(1, 0.40)], 1),
+    ([_r(1, 0.40), _r(2, 0.45)], 2),  # the better challenger
+    ([_r(1, 0.40), _r(2, 0.35)], 1),  # the champion stays the better start
+    ([_r(1, 0.40), _r(2, 0.40)], 2),  # tie: the newer version
+    ([_r(1, 0.40), None, _r(3, 0.41)], 3),  # skipped attempts (None) are ignored
+])
+def test_choose_parent_table(results: list, expected: int) -> None:
+    """A retraining attempt starts from the highest F1 so far, ties to the newer version."""
+    assert choose_parent(results)["model_version"] == expected
+
+
+def test_choose_parent_without_results_raises() -> None:
+    """With nothing evaluated there is no parent."""
+    with pytest.raises(ValueError):
+        choose_parent([None, None])
+
+
+@pytest.mark.parametrize(("f1", "threshold", "current", "expected"), [
+    (0.50, 0.45, "candidate", "approved"),
+    (0.45, 0.45, "candidate", "approved"),  # boundary passes
+    (0.40, 0.45, "candidate", "rejected"),
+    (0.50, 0.45, "rejected", "approved"),  # a rerun with a lower bar
+    (0.40, 0.45, "rejected", None),
+    (0.40, 0.45, "approved", None),  # never demoted here
+    (0.50, 0.45, "deployed", None),
+    (0.40, 0.45, "retired", None),
+])
+def test_challenger_status_table(f1: float, threshold: float, current: str, expected: str | None) -> None:
+    """The approve/reject rule of a retrained version after its evaluation."""
+    assert challenger_status(f1, threshold, current) == expected
+
+
+@pytest.mark.parametrize(("evaluations", "statuses", "expected"), [
+    ([_r(1, 0.50)], {1: "approved"}, 1),
+    ([_r(1, 0.40), _r(2, 0.50)], {1: "approved", 2: "approved"}, 2),
+    ([_r(1, 0.50), _r(2, 0.60)], {1: "deployed", 2: "approved"}, 2),  # the latest passing attempt
+    ([_r(1, 0.40), _r(2, 0.50)], {1: "deployed", 2: "rejected"}, None),  # passing but not deployable
+    ([_r(1, 0.40)], {1: "deployed"}, None),
+    ([_r(2, 0.50), _r(1, 0.50)], {1: "deployed", 2: "approved"}, 2),  # order by attempt, not input order
+])
+def test_choose_approved_version_table(evaluations: list, statuses: dict, expected: int | None) -> None:
+    """The deployed version of a day is the latest attempt that reached the bar and is approved or deployed."""
+    chosen = choose_approved_version(evaluations, 0.45, statuses)
+    assert (chosen["model_version"] if chosen else None) == expected
+
+
+DAGS = ("data", "evaluation", "deployment")
+
+
+@pytest.mark.parametrize(("runs", "expected"), [
+    ({"data": ("success", []), "evaluation": ("success", []), "deployment": ("success", [])}, True),
+    ({"data": ("success", []), "evaluation": ("failed", ["send_alert"]), "deployment": ("success", [])}, True),
+    ({"data": ("failed", ["generate_data"]), "evaluation": ("failed", []), "deployment": ("failed", [])}, False),
+    ({"data": ("success", []), "evaluation": ("failed", ["retrain_attempt_1"]), "deployment": ("success", [])},
+     False),
+    ({"data": ("success", []), "evaluation": ("failed", []), "deployment": ("success", [])}, False),
+    ({"data": ("success", []), "evaluation": ("running", []), "deployment": ("success", [])}, False),
+    ({"data": ("success", []), "evaluation": ("success", [])}, False),  # a DAG run is missing
+    ({"data": ("success", []), "evaluation": ("success", []), "deployment": ("failed", ["send_alert"])}, False),
+])
+def test_day_as_designed_table(runs: dict, expected: bool) -> None:
+    """Only the evaluation DAG's send_alert may fail on a day that ran as designed (CLI exit 0, else 1)."""
+    assert day_as_designed(runs, DAGS, "evaluation") is expected
