@@ -48,7 +48,7 @@ def _metrics_table(title: str, metrics: dict[str, Any]) -> Table:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("f1", "roc_auc", "precision", "recall", "accuracy", "threshold", "n_samples", "positive_rate"):
+    for key in ("f1", "roc_auc", "precision", "recall", "accuracy", "decision_threshold", "n_samples", "positive_rate"):
         if key in metrics and metrics[key] is not None:
             value = metrics[key]
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
@@ -68,9 +68,9 @@ def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
 
         result = bootstrap(settings, db=db, progress=say)
     if not result["created"]:
-        console.print(f"model version {result['version']} already exists (bootstrap ran before); nothing was trained")
+        console.print(f"model version {result['model_version']} already exists (bootstrap ran before); nothing was trained")
     else:
-        console.print(f"[green]registered tabtransformer version {result['version']} (approved)[/] "
+        console.print(f"[green]registered tabtransformer version {result['model_version']} (approved)[/] "
                       f"in {result['seconds']:.1f} s, {result['n_parameters']} parameters, "
                       f"decision threshold {result['decision_threshold']:.3f}")
     console.print(_metrics_table("bootstrap test split (synthetic)", result["metrics"]))
@@ -204,12 +204,12 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
                 versions.add_column(col)
             for doc in ModelRegistry(db).list(MODEL_NAME)[-limit:]:
                 m = doc.get("metrics", {})
-                versions.add_row(str(doc["version"]), doc["status"], str(doc.get("parent_version", "-")),
+                versions.add_row(str(doc["model_version"]), doc["status"], str(doc.get("parent_version", "-")),
                                  _fmt(m.get("f1")), _fmt(m.get("roc_auc")), ", ".join(doc.get("trained_on", [])),
                                  str(doc.get("logical_date") or "-"))
             console.print(versions)
             perf = Table(title="latest evaluations (performance_metrics)")
-            for col in ("logical date", "version", "attempt", "F1", "ROC-AUC", "threshold", "passed"):
+            for col in ("logical date", "version", "attempt", "F1", "ROC-AUC", "F1 threshold", "passed"):
                 perf.add_column(col)
             for doc in recent_evaluations(db, limit):
                 perf.add_row(doc["logical_date"], str(doc["model_version"]), str(doc["attempt"]), _fmt(doc["f1"]),
@@ -226,7 +226,7 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
             for col in ("logical date", "version", "status", "path", "sha256"):
                 deps.add_column(col)
             for doc in recent_deployments(db, limit):
-                deps.add_row(doc["logical_date"], str(doc["version"]), doc["status"], doc["deployment_path"],
+                deps.add_row(doc["logical_date"], str(doc["model_version"]), doc["status"], doc["deployment_path"],
                              doc["sha256"][:12])
             console.print(deps)
     except MLOpsError as exc:
@@ -253,7 +253,7 @@ def predict(
         proba = bundle.predict_proba(frame)
     except MLOpsError as exc:
         _fail(exc)
-    table = Table(title=f"{bundle.model_name} v{bundle.version}: P({settings.positive_label}) for {input}")
+    table = Table(title=f"{bundle.model_name} v{bundle.model_version}: P({settings.positive_label}) for {input}")
     table.add_column("row", justify="right")
     table.add_column(f"P({settings.positive_label})", justify="right")
     table.add_column("prediction")

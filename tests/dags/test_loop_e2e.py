@@ -58,7 +58,7 @@ def test_bootstrap_registers_version_1_once(loop):
     again = _ok(run("bootstrap"))
     assert "already exists" in again
     versions = list(db.model_metadata.find({"model_name": "tabtransformer"}))
-    assert [(v["version"], v["status"]) for v in versions] == [(1, "approved")]
+    assert [(v["model_version"], v["status"]) for v in versions] == [(1, "approved")]
     assert db.model_metadata.count_documents({"model_name": "synthesizer"}) == 1
     assert db.model_metadata.count_documents({"model_name": "preprocessor"}) == 1
 
@@ -73,11 +73,11 @@ def test_passing_day_deploys(loop):
     assert meta["status"] == "ready" and sum(meta["splits"].values()) == DAILY_ROWS
     assert db["raw_data.files"].count_documents({"filename": f"batch-{PASS_DAY}.csv"}) == 1
     event = db.deployment_events.find_one({"logical_date": PASS_DAY, "status": "deployed"})
-    assert event["event_type"] == "model_deployed" and event["version"] == 1
+    assert event["event_type"] == "model_deployed" and event["model_version"] == 1
     assert event["model_id"] == "tabtransformer:v1" and len(event["sha256"]) == 64
     assert (home / "models" / "deployed" / "current_model.pth").is_file()
     assert (home / "models" / "deployed" / "VERSION").read_text().strip() == "1"
-    assert db.model_metadata.find_one({"model_name": "tabtransformer", "version": 1})["status"] == "deployed"
+    assert db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": 1})["status"] == "deployed"
     assert db.performance_metrics.count_documents({"logical_date": PASS_DAY}) == 1
     assert db.evaluation_events.count_documents({"logical_date": PASS_DAY, "event_type": "evaluation_passed"}) == 1
     assert db.alerts.count_documents({"logical_date": PASS_DAY}) == 0
@@ -99,7 +99,7 @@ def test_unreachable_threshold_runs_three_attempts_and_alerts(loop):
     alert = alerts[0]
     assert alert["alert_type"] == "MODEL_PERFORMANCE_FAILURE" and alert["severity"] == "CRITICAL"
     assert alert["retrain_attempts"] == 3 and alert["f1_threshold"] == 1.5
-    assert sorted(alert["model_versions_tried"]) == sorted([1] + [v["version"] for v in retrained])
+    assert sorted(alert["model_versions_tried"]) == sorted([1] + [v["model_version"] for v in retrained])
     assert db.evaluation_events.count_documents({"logical_date": ALERT_DAY, "event_type": "alert_raised"}) == 1
     assert db.notifications.count_documents({"logical_date": ALERT_DAY, "kind": "model_performance_failure"}) == 1
     assert db.deployment_events.count_documents({"logical_date": ALERT_DAY}) == 0

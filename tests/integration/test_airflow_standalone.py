@@ -137,7 +137,7 @@ def test_triggered_day_deploys_through_real_airflow(tmp_path: Path) -> None:
                 db = mongo["mlops_standalone"]
                 event = db["deployment_events"].find_one({"logical_date": "2026-11-01", "status": "deployed"})
                 assert event is not None, list(db["deployment_events"].find({}, {"_id": 0}))
-                assert event["version"] == 1
+                assert event["model_version"] == 1
                 assert (home / "models" / "deployed" / "VERSION").read_text().strip() == "1"
         finally:
             if cli.poll() is None:

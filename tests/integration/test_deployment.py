@@ -85,8 +85,8 @@ def registry(real_db, preprocessor: TabularPreprocessor, networks) -> ModelRegis
         status="approved", signature=preprocessor.signature(), extra={"schema": preprocessor.schema},
     )
     for version, net in networks.items():
-        doc = _register_model(reg, f"run-{version}", net, pre_doc["version"], status="approved")
-        assert doc["version"] == version
+        doc = _register_model(reg, f"run-{version}", net, pre_doc["model_version"], status="approved")
+        assert doc["model_version"] == version
     return reg
 
 
@@ -118,7 +118,7 @@ def test_deploy_writes_three_files_marks_deployed_and_records_event(registry: Mo
     assert hashlib.sha256(weights).hexdigest() == doc["sha256"]["weights"]
     assert (target / VERSION_FILE).read_text().strip() == "1"
     config = json.loads((target / CONFIG_FILE).read_text(encoding="utf-8"))
-    assert config["version"] == 1
+    assert config["model_version"] == 1
     assert config["model_name"] == MODEL_NAME
     assert config["architecture"] == doc["architecture"]
     assert config["decision_threshold"] == pytest.approx(0.42)
@@ -129,11 +129,11 @@ def test_deploy_writes_three_files_marks_deployed_and_records_event(registry: Mo
     assert [h["status"] for h in doc["status_history"]] == ["approved", "deployed"]
     assert registry.get(MODEL_NAME, 2)["status"] == "approved"
 
-    stored = registry.db["deployment_events"].find_one({"version": 1}, {"_id": 0})
+    stored = registry.db["deployment_events"].find_one({"model_version": 1}, {"_id": 0})
     for ev in (event, stored):
         assert ev["event_type"] == "model_deployed"
         assert ev["model_id"] == "tabtransformer:v1"
-        assert ev["version"] == 1
+        assert ev["model_version"] == 1
         assert ev["deployment_path"] == str(target / WEIGHTS_FILE)
         assert ev["sha256"] == doc["sha256"]["weights"]
         assert ev["status"] == "deployed"
@@ -153,15 +153,15 @@ def test_deploying_the_same_version_again_is_a_recorded_no_op(registry: ModelReg
 
     again = deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
     assert again["status"] == "already_deployed"
-    assert again["version"] == 1
+    assert again["model_version"] == 1
     assert again["previous_version"] == 1
     assert _snapshot(target) == before
     assert {name: (target / name).stat().st_mtime_ns for name in FILES} == mtimes
     assert registry.get(MODEL_NAME, 1)["status"] == "deployed"
 
     events = registry.db["deployment_events"]
-    assert events.count_documents({"version": 1, "status": "deployed"}) == 1  # the original is kept
-    assert events.count_documents({"version": 1, "status": "already_deployed"}) == 1
+    assert events.count_documents({"model_version": 1, "status": "deployed"}) == 1  # the original is kept
+    assert events.count_documents({"model_version": 1, "status": "already_deployed"}) == 1
     # a third call on the same day converges (upsert), it does not add documents
     deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
     assert events.count_documents({}) == 2
@@ -183,8 +183,8 @@ def test_deploying_a_second_version_retires_the_first(registry: ModelRegistry, t
     assert v1["status"] == "retired"
     assert v1["status_history"][-1]["reason"] == "replaced by version 2"
     assert v2["status"] == "deployed"
-    assert [d["version"] for d in registry.list(MODEL_NAME) if d["status"] == "deployed"] == [2]
-    assert registry.champion()["version"] == 2
+    assert [d["model_version"] for d in registry.list(MODEL_NAME) if d["status"] == "deployed"] == [2]
+    assert registry.champion()["model_version"] == 2
     assert _entries(target) == sorted(FILES)
 
 
@@ -214,11 +214,11 @@ def test_interrupted_deploy_leaves_previous_model_intact(
     assert _snapshot(target) == before  # byte-identical
     assert _entries(target) == sorted(FILES)  # no .tmp files
     assert deployed_version(target) == 1
-    assert load_deployed(target).version == 1
+    assert load_deployed(target).model_version == 1
     # nothing claims v2 went out
     assert registry.get(MODEL_NAME, 1)["status"] == "deployed"
     assert registry.get(MODEL_NAME, 2)["status"] == "approved"
-    assert registry.db["deployment_events"].count_documents({"version": 2}) == 0
+    assert registry.db["deployment_events"].count_documents({"model_version": 2}) == 0
 
     # the retry succeeds
     assert deploy_version(registry, MODEL_NAME, 2, directory=target, logical_date=NEXT_DAY)["status"] == "deployed"
@@ -252,7 +252,7 @@ def test_crash_between_replaces_is_detected_and_repaired(
         load_deployed(target)
     deploy_version(registry, MODEL_NAME, 2, directory=target, logical_date=NEXT_DAY)
     assert deployed_version(target) == 2
-    assert load_deployed(target).version == 2
+    assert load_deployed(target).model_version == 2
 
 
 @pytest.mark.parametrize("status", ["rejected", "candidate"])
@@ -263,10 +263,10 @@ def test_unapproved_version_cannot_be_deployed(
     doc = _register_model(registry, f"bad-{status}", _network(preprocessor, 3), 1, status=status)
     target = tmp_path / "deployed"
     with pytest.raises(MLOpsError, match=status):
-        deploy_version(registry, MODEL_NAME, doc["version"], directory=target, logical_date=DAY)
+        deploy_version(registry, MODEL_NAME, doc["model_version"], directory=target, logical_date=DAY)
     assert not target.exists() or _entries(target) == []
     assert registry.db["deployment_events"].count_documents({}) == 0
-    assert registry.get(MODEL_NAME, doc["version"])["status"] == status
+    assert registry.get(MODEL_NAME, doc["model_version"])["status"] == status
 
 
 def test_rejected_version_leaves_deployed_model_untouched(registry: ModelRegistry, tmp_path: Path, preprocessor):
@@ -276,7 +276,7 @@ def test_rejected_version_leaves_deployed_model_untouched(registry: ModelRegistr
     before = _snapshot(target)
     doc = _register_model(registry, "bad", _network(preprocessor, 4), 1, status="rejected")
     with pytest.raises(MLOpsError):
-        deploy_version(registry, MODEL_NAME, doc["version"], directory=target, logical_date=NEXT_DAY)
+        deploy_version(registry, MODEL_NAME, doc["model_version"], directory=target, logical_date=NEXT_DAY)
     assert _snapshot(target) == before
     assert registry.get(MODEL_NAME, 1)["status"] == "deployed"
 
@@ -308,7 +308,7 @@ def test_load_deployed_predicts_probabilities_for_raw_rows(
     target = tmp_path / "deployed"
     deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
     bundle = load_deployed(target)
-    assert bundle.version == 1
+    assert bundle.model_version == 1
     assert bundle.model_name == MODEL_NAME
     assert bundle.decision_threshold == pytest.approx(0.42)
 

@@ -49,7 +49,7 @@ def messy_settings(tmp_path) -> Settings:
 def test_another_csv_runs_through_the_loop(messy_settings, real_db):
     """bootstrap, generate_data, preprocess_data, store_processing_metadata and evaluate_model work on it."""
     boot = boot_mod.bootstrap(messy_settings, db=real_db)
-    assert boot["created"] and boot["version"] == 1
+    assert boot["created"] and boot["model_version"] == 1
     assert 0.0 <= boot["metrics"]["f1"] <= 1.0
     schema = real_db.model_metadata.find_one({"model_name": "preprocessor"})["schema"]
     kinds = {f["name"]: f["kind"] for f in schema["features"]}

@@ -23,11 +23,11 @@ def _register(reg: ModelRegistry, run_key: str, f1: float, parent: int | None = 
 def test_versions_are_sequential_integers_per_model(real_db):
     """Each registration takes the next integer version of its model name."""
     reg = ModelRegistry(real_db)
-    assert _register(reg, "a", 0.5)["version"] == 1
-    assert _register(reg, "b", 0.6, parent=1)["version"] == 2
+    assert _register(reg, "a", 0.5)["model_version"] == 1
+    assert _register(reg, "b", 0.6, parent=1)["model_version"] == 2
     other = reg.register("synthesizer", run_key="a", artifacts={"synthesizer": b"x"})
-    assert other["version"] == 1
-    assert [d["version"] for d in reg.list(MODEL_NAME)] == [1, 2]
+    assert other["model_version"] == 1
+    assert [d["model_version"] for d in reg.list(MODEL_NAME)] == [1, 2]
 
 
 def test_same_run_key_returns_existing_version(real_db):
@@ -35,7 +35,7 @@ def test_same_run_key_returns_existing_version(real_db):
     reg = ModelRegistry(real_db)
     first = _register(reg, "bootstrap", 0.5, status="approved")
     again = _register(reg, "bootstrap", 0.9, status="approved")
-    assert again["version"] == first["version"] == 1
+    assert again["model_version"] == first["model_version"] == 1
     assert again["metrics"]["f1"] == 0.5
     assert real_db.model_metadata.count_documents({}) == 1
 
@@ -59,12 +59,12 @@ def test_latest_best_and_champion(real_db):
     _register(reg, "a", 0.5, status="approved")
     _register(reg, "b", 0.8)
     _register(reg, "c", 0.6)
-    assert reg.latest(MODEL_NAME)["version"] == 3
-    assert reg.best(MODEL_NAME, metric="f1")["version"] == 2
-    assert reg.champion()["version"] == 1
+    assert reg.latest(MODEL_NAME)["model_version"] == 3
+    assert reg.best(MODEL_NAME, metric="f1")["model_version"] == 2
+    assert reg.champion()["model_version"] == 1
     reg.set_status(MODEL_NAME, 1, "deployed", reason="test")
     reg.set_status(MODEL_NAME, 2, "approved", reason="test")
-    assert reg.champion()["version"] == 1  # deployed beats approved
+    assert reg.champion()["model_version"] == 1  # deployed beats approved
     with pytest.raises(NotFoundError):
         reg.latest("nope")
 

@@ -31,7 +31,7 @@ def _stored_close_to(stored: dt.datetime, written: dt.datetime) -> bool:
 
 
 def _metrics(f1: float) -> dict:
-    return {"f1": f1, "roc_auc": 0.7, "precision": 0.5, "recall": 0.6, "accuracy": 0.8, "threshold": 0.4,
+    return {"f1": f1, "roc_auc": 0.7, "precision": 0.5, "recall": 0.6, "accuracy": 0.8, "decision_threshold": 0.4,
             "n_samples": 150, "positive_rate": 0.3, "confusion_matrix": [[90, 15], [20, 25]]}
 
 
@@ -192,12 +192,12 @@ def test_record_notification_upserts_by_date_and_kind(mock_db) -> None:
     """notifications are keyed by (logical date, kind); a date may be a date or an ISO string."""
     first = record_notification(mock_db, "evaluation_results", logical_date=DAY, message="F1 0.80 passed")
     record_notification(mock_db, "evaluation_results", logical_date="2026-11-20", message="F1 0.81 passed")
-    record_notification(mock_db, "deployment_complete", logical_date=DAY, message="v2 deployed", version=2)
+    record_notification(mock_db, "deployment_complete", logical_date=DAY, message="v2 deployed", model_version=2)
     assert _aware_utc(first["timestamp"])
     assert first["logical_date"] == "2026-11-20"
     assert mock_db.notifications.count_documents({}) == 2
     assert mock_db.notifications.find_one({"kind": "evaluation_results"})["message"] == "F1 0.81 passed"
-    assert mock_db.notifications.find_one({"kind": "deployment_complete"})["version"] == 2
+    assert mock_db.notifications.find_one({"kind": "deployment_complete"})["model_version"] == 2
 
 
 def test_rerun_updates_timestamp_not_key(mock_db) -> None:

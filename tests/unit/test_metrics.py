@@ -36,20 +36,20 @@ def test_fixed_example_by_hand() -> None:
     assert metrics["n_samples"] == 6
     assert metrics["positive_rate"] == pytest.approx(0.5)
     assert metrics["predicted_positive_rate"] == pytest.approx(0.5)
-    assert metrics["threshold"] == 0.5
+    assert metrics["decision_threshold"] == 0.5
 
 
 def test_threshold_is_inclusive_and_moves_predictions() -> None:
     """A row is positive when y_prob >= threshold; a higher threshold turns fp into tn."""
     y_true, y_prob = [0, 1, 0, 1], [0.5, 0.5, 0.7, 0.9]
-    assert classification_metrics(y_true, y_prob, threshold=0.5)["confusion_matrix"] == [[0, 2], [0, 2]]
-    assert classification_metrics(y_true, y_prob, threshold=0.8)["confusion_matrix"] == [[2, 0], [1, 1]]
+    assert classification_metrics(y_true, y_prob, decision_threshold=0.5)["confusion_matrix"] == [[0, 2], [0, 2]]
+    assert classification_metrics(y_true, y_prob, decision_threshold=0.8)["confusion_matrix"] == [[2, 0], [1, 1]]
 
 
 def test_values_are_plain_python_and_json_able() -> None:
     """Every value is a built-in float/int/list/None, never a NumPy scalar, and survives JSON."""
     metrics = classification_metrics(np.array([0, 1, 1, 0]), np.array([0.2, 0.7, 0.4, 0.1], dtype=np.float32))
-    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "positive_rate", "threshold"):
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "positive_rate", "decision_threshold"):
         assert type(metrics[key]) is float, key
     assert type(metrics["n_samples"]) is int
     assert all(type(v) is int for row in metrics["confusion_matrix"] for v in row)
@@ -86,7 +86,7 @@ def test_bad_inputs_raise_value_error(y_true, y_prob, message) -> None:
 def test_bad_threshold_raises_value_error() -> None:
     """A threshold outside [0, 1] raises ValueError."""
     with pytest.raises(ValueError, match="threshold"):
-        classification_metrics([0, 1], [0.2, 0.8], threshold=1.5)
+        classification_metrics([0, 1], [0.2, 0.8], decision_threshold=1.5)
 
 
 def test_choose_decision_threshold_maximises_f1() -> None:
@@ -96,10 +96,10 @@ def test_choose_decision_threshold_maximises_f1() -> None:
     threshold = choose_decision_threshold(y_true, y_prob)
     assert type(threshold) is float
     assert threshold == pytest.approx(0.35)
-    best = classification_metrics(y_true, y_prob, threshold=threshold)["f1"]
+    best = classification_metrics(y_true, y_prob, decision_threshold=threshold)["f1"]
     assert best == pytest.approx(8 / 9)
     for other in np.linspace(0.01, 0.99, 99):
-        assert classification_metrics(y_true, y_prob, threshold=float(other))["f1"] <= best + 1e-12
+        assert classification_metrics(y_true, y_prob, decision_threshold=float(other))["f1"] <= best + 1e-12
 
 
 def test_choose_decision_threshold_stays_inside_open_interval() -> None:

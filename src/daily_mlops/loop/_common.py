@@ -81,6 +81,6 @@ def load_model_version(registry: "ModelRegistry", doc: dict[str, Any]) -> "Model
         preprocessor_sha256=pre_doc["sha256"]["preprocessor"],
         decision_threshold=doc["decision_threshold"],
         model_name=doc["model_name"],
-        version=int(doc["version"]),
-        source=f"{doc['model_name']} version {doc['version']}",
+        model_version=int(doc["model_version"]),
+        source=f"{doc['model_name']} version {doc['model_version']}",
     )

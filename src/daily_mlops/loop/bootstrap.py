@@ -53,7 +53,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     registry = ModelRegistry(db)
     existing = registry.find_run(MODEL_NAME, BOOTSTRAP_RUN_KEY)
     if existing is not None:
-        return {"version": existing["version"], "created": False, "metrics": existing["metrics"].get("test", {}),
+        return {"model_version": existing["model_version"], "created": False, "metrics": existing["metrics"].get("test", {}),
                 "real_metrics": existing["metrics"].get("reference", {}), "seconds": 0.0}
 
     from daily_mlops.ml.metrics import choose_decision_threshold, classification_metrics
@@ -122,10 +122,10 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
         part["finetune"].y, predict_proba(model, part["finetune"].x_cat, part["finetune"].x_num)
     )
     test_metrics = classification_metrics(
-        part["test"].y, predict_proba(model, part["test"].x_cat, part["test"].x_num), threshold=threshold
+        part["test"].y, predict_proba(model, part["test"].x_cat, part["test"].x_num), decision_threshold=threshold
     )
     real = pre.transform(reference)
-    real_metrics = classification_metrics(real.y, predict_proba(model, real.x_cat, real.x_num), threshold=threshold)
+    real_metrics = classification_metrics(real.y, predict_proba(model, real.x_cat, real.x_num), decision_threshold=threshold)
 
     doc = registry.register(
         MODEL_NAME, run_key=BOOTSTRAP_RUN_KEY, artifacts={"weights": state_dict_to_bytes(model)}, status="approved",
@@ -135,16 +135,16 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
         n_parameters=model.n_parameters, signature=pre.signature(), logical_date=BOOTSTRAP_DATE.isoformat(),
         extra={
             "architecture": model.config, "decision_threshold": threshold,
-            "preprocessor_version": pre_doc["version"], "synthesizer_version": synth_doc["version"],
+            "preprocessor_version": pre_doc["model_version"], "synthesizer_version": synth_doc["model_version"],
             "split_sizes": {k: int(len(v)) for k, v in splits.items()},
         },
     )
     for stage, losses, secs, rows in (("pretrain", pre_losses, t_pre["seconds"], len(part["pretrain"])),
                                       ("finetune", ft_losses, t_ft["seconds"], len(part["finetune"]))):
         record_training_event(
-            db, model_name=MODEL_NAME, model_version=doc["version"], stage=stage, losses=[float(x) for x in losses],
+            db, model_name=MODEL_NAME, model_version=doc["model_version"], stage=stage, losses=[float(x) for x in losses],
             epochs=len(losses), seconds=secs, rows=int(rows), batch_id="batch-bootstrap", logical_date=None,
         )
-    return {"version": doc["version"], "created": True, "metrics": test_metrics, "real_metrics": real_metrics,
+    return {"model_version": doc["model_version"], "created": True, "metrics": test_metrics, "real_metrics": real_metrics,
             "decision_threshold": threshold, "n_parameters": model.n_parameters,
             "seconds": round(time.perf_counter() - started, 1)}

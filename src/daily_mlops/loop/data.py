@@ -50,7 +50,7 @@ def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Datab
     frame = validate_batch(synth.generate(settings.daily_rows, seed=settings.seed, logical_date=day), synth_doc["schema"])
     ref = store_raw_batch(db, frame, logical_date=day)
     store_processing_metadata(db, {
-        "status": "raw", "raw_file": ref, "n_rows": int(len(frame)), "synthesizer_version": synth_doc["version"],
+        "status": "raw", "raw_file": ref, "n_rows": int(len(frame)), "synthesizer_version": synth_doc["model_version"],
         "sampling_seed": day_seed(settings.seed, day),
     }, logical_date=day)
     return {"batch_id": batch_id_for(day), "n_rows": int(len(frame)), "raw_sha256": ref["sha256"]}
@@ -92,7 +92,7 @@ def preprocess_data(settings: "Settings", *, logical_date: LogicalDate, db: "Dat
     encoded = pre.transform(frame)
     splits = split_indices(encoded.y, seed=day_seed(settings.seed, day))
     counts = store_processed_batch(db, encoded, splits, logical_date=day)
-    return {"batch_id": batch_id_for(day), "preprocessor_version": pre_doc["version"], "rows": counts}
+    return {"batch_id": batch_id_for(day), "preprocessor_version": pre_doc["model_version"], "rows": counts}
 
 
 @with_database

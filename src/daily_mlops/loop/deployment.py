@@ -56,19 +56,19 @@ def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Databas
     doc = registry.get(MODEL_NAME, event["approved_version"])
     if doc["status"] not in ("approved", "deployed"):
         raise MLOpsError(
-            f"{MODEL_NAME} version {doc['version']} was approved for {day} but is now {doc['status']!r}; "
+            f"{MODEL_NAME} version {doc['model_version']} was approved for {day} but is now {doc['status']!r}; "
             "rerun model_evaluation_pipeline for that logical date"
         )
     problems = registry.verify(doc)
     if problems:
         raise IntegrityError("; ".join(problems))
-    return {"model_version": int(doc["version"]), "sha256": doc["sha256"]["weights"], "status": doc["status"]}
+    return {"model_version": int(doc["model_version"]), "sha256": doc["sha256"]["weights"], "status": doc["status"]}
 
 
 def deploy_version(
-    registry: "ModelRegistry", model_name: str, version: int, *, directory: Path, logical_date: dt.date,
+    registry: "ModelRegistry", model_name: str, model_version: int, *, directory: Path, logical_date: dt.date,
 ) -> dict[str, Any]:
-    """Deploy ``version`` to ``directory`` and record a ``deployment_events`` document; return it.
+    """Deploy ``model_version`` to ``directory`` and record a ``deployment_events`` document; return it.
 
     Deploying the version already deployed there is a no-op, recorded with
     ``status: "already_deployed"``. The previously deployed version is retired.
@@ -85,35 +85,35 @@ def deploy_version(
     from daily_mlops.storage.events import record_deployment, utcnow
     from daily_mlops.storage.registry import PREPROCESSOR_NAME
 
-    doc = registry.get(model_name, version)
+    doc = registry.get(model_name, model_version)
     current = deployed_version(directory)
     event: dict[str, Any] = {
         "event_type": "model_deployed",
-        "model_id": f"{model_name}:v{version}",
+        "model_id": f"{model_name}:v{model_version}",
         "model_name": model_name,
-        "version": int(version),
+        "model_version": int(model_version),
         "deployment_path": str(directory / WEIGHTS_FILE),
         "sha256": doc["sha256"]["weights"],
         "logical_date": logical_date.isoformat(),
         "previous_version": current,
     }
-    if current == version and doc["status"] == "deployed":
+    if current == model_version and doc["status"] == "deployed":
         event.update(status="already_deployed", event_type="model_deployment_skipped", timestamp=utcnow())
     else:
         if doc["status"] not in ("approved", "deployed"):
             raise MLOpsError(
-                f"{model_name} version {version} is {doc['status']!r}; only an approved version can be deployed"
+                f"{model_name} version {model_version} is {doc['status']!r}; only an approved version can be deployed"
             )
         weights = registry.load_artifact(doc, "weights")
         pre_doc = registry.get(PREPROCESSOR_NAME, doc["preprocessor_version"])
         preprocessor = registry.load_artifact(pre_doc, "preprocessor")
         write_deployment(directory, weights=weights, config=deployment_config(doc, pre_doc, preprocessor),
-                         version=int(version))
+                         model_version=int(model_version))
         for old in registry.list(model_name):
-            if old["status"] == "deployed" and old["version"] != version:
-                registry.set_status(model_name, old["version"], "retired", reason=f"replaced by version {version}",
+            if old["status"] == "deployed" and old["model_version"] != model_version:
+                registry.set_status(model_name, old["model_version"], "retired", reason=f"replaced by version {model_version}",
                                     logical_date=logical_date.isoformat())
-        registry.set_status(model_name, version, "deployed", reason="deployed", logical_date=logical_date.isoformat())
+        registry.set_status(model_name, model_version, "deployed", reason="deployed", logical_date=logical_date.isoformat())
         event.update(status="deployed", timestamp=utcnow())
     return record_deployment(registry.db, event)
 
@@ -141,7 +141,7 @@ def load_deployed(directory: Path) -> "ModelBundle":
         preprocessor=base64.b64decode(config["preprocessor"]),
         preprocessor_sha256=config["sha256"]["preprocessor"],
         decision_threshold=config["decision_threshold"], model_name=config["model_name"],
-        version=int(config["version"]), source=str(weights_path),
+        model_version=int(config["model_version"]), source=str(weights_path),
     )
 
 
@@ -159,7 +159,7 @@ def deploy_model(settings: "Settings", *, logical_date: LogicalDate, model_versi
 
     event = deploy_version(ModelRegistry(db), MODEL_NAME, model_version, directory=settings.deployment_path,
                            logical_date=logical_day(logical_date))
-    return {k: event[k] for k in ("version", "status", "deployment_path", "sha256")}
+    return {k: event[k] for k in ("model_version", "status", "deployment_path", "sha256")}
 
 
 @with_database
@@ -171,6 +171,6 @@ def notify_deployment_complete(
 
     day = logical_day(logical_date)
     verb = "deployed" if deployment["status"] == "deployed" else "was already deployed"
-    message = f"{day}: model version {deployment['version']} {verb} to {deployment['deployment_path']}"
+    message = f"{day}: model version {deployment['model_version']} {verb} to {deployment['deployment_path']}"
     record_notification(db, "deployment_complete", logical_date=day, message=message, **deployment)
     return {"message": message}

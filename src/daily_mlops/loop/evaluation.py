@@ -50,7 +50,7 @@ def load_champion(settings: "Settings", *, db: "Database") -> dict[str, Any]:
     problems = registry.verify(doc)
     if problems:
         raise IntegrityError("; ".join(problems))
-    return {"model_name": MODEL_NAME, "model_version": int(doc["version"]), "status": doc["status"],
+    return {"model_name": MODEL_NAME, "model_version": int(doc["model_version"]), "status": doc["status"],
             "sha256": doc["sha256"]["weights"]}
 
 
@@ -76,7 +76,7 @@ def _record_evaluation(
 def _score(bundle: "ModelBundle", test: "EncodedBatch") -> dict[str, Any]:
     from daily_mlops.ml.metrics import classification_metrics
 
-    return classification_metrics(test.y, bundle.predict_proba_encoded(test), threshold=bundle.decision_threshold)
+    return classification_metrics(test.y, bundle.predict_proba_encoded(test), decision_threshold=bundle.decision_threshold)
 
 
 @with_database
@@ -173,7 +173,7 @@ def retrain_model(
                               batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=seed)
         threshold = choose_decision_threshold(data.y, predict_proba(bundle.model, data.x_cat, data.x_num))
         challenger = ModelBundle(model=bundle.model, preprocessor=bundle.preprocessor, decision_threshold=threshold,
-                                 model_name=MODEL_NAME, version=None)
+                                 model_name=MODEL_NAME, model_version=None)
         metrics = _score(challenger, load_split(db, day, "test"))
         doc = registry.register(
             MODEL_NAME, run_key=run_key, artifacts={"weights": state_dict_to_bytes(bundle.model)},
@@ -188,16 +188,16 @@ def retrain_model(
                    "preprocessor_version": parent_doc["preprocessor_version"],
                    "synthesizer_version": parent_doc.get("synthesizer_version"), "attempt": attempt},
         )
-        record_training_event(db, model_name=MODEL_NAME, model_version=doc["version"], stage="retrain",
+        record_training_event(db, model_name=MODEL_NAME, model_version=doc["model_version"], stage="retrain",
                               losses=[float(x) for x in losses], epochs=len(losses), seconds=t["seconds"],
                               rows=int(len(data)), batch_id=batch_id_for(day), logical_date=day.isoformat(),
                               parent_version=parent_version, attempt=attempt)
     metrics = doc["metrics"]["test"]
-    result = _record_evaluation(db, day=day, model_version=int(doc["version"]), metrics=metrics, attempt=attempt,
+    result = _record_evaluation(db, day=day, model_version=int(doc["model_version"]), metrics=metrics, attempt=attempt,
                                 f1_threshold=f1_threshold, run_id=run_id)
     new_status = decisions.challenger_status(result["f1"], f1_threshold, doc["status"])
     if new_status is not None:
-        registry.set_status(MODEL_NAME, doc["version"], new_status, logical_date=day.isoformat(),
+        registry.set_status(MODEL_NAME, doc["model_version"], new_status, logical_date=day.isoformat(),
                             reason=f"F1 {result['f1']:.4f} vs threshold {f1_threshold:.4f} (run {run_id})")
     return {**result, "parent_version": parent_version}
 

@@ -43,7 +43,7 @@ class ModelBundle:
     preprocessor: "TabularPreprocessor"
     decision_threshold: float
     model_name: str
-    version: int | None
+    model_version: int | None
 
     def predict_proba_encoded(self, batch: "EncodedBatch") -> np.ndarray:
         """Positive-class probabilities, shape (n_samples,), for already encoded rows."""
@@ -67,7 +67,7 @@ class ModelBundle:
 
 def assemble(
     *, architecture: dict[str, Any], weights: bytes, preprocessor: bytes, preprocessor_sha256: str,
-    decision_threshold: float, model_name: str, version: int | None, source: str,
+    decision_threshold: float, model_name: str, model_version: int | None, source: str,
 ) -> ModelBundle:
     """Build a :class:`ModelBundle` from verified bytes.
 
@@ -85,7 +85,7 @@ def assemble(
     pre = TabularPreprocessor.from_bytes(preprocessor, sha256=preprocessor_sha256)
     return ModelBundle(
         model=model, preprocessor=pre, decision_threshold=float(decision_threshold),
-        model_name=model_name, version=version,
+        model_name=model_name, model_version=model_version,
     )
 
 
@@ -93,12 +93,12 @@ def deployment_config(doc: dict[str, Any], pre_doc: dict[str, Any], preprocessor
     """The JSON written beside ``current_model.pth``: architecture, threshold, checksums, preprocessor."""
     return {
         "model_name": doc["model_name"],
-        "version": int(doc["version"]),
+        "model_version": int(doc["model_version"]),
         "architecture": doc["architecture"],
         "decision_threshold": float(doc["decision_threshold"]),
         "metrics": doc.get("metrics", {}),
         "signature": doc.get("signature", {}),
         "sha256": {"weights": doc["sha256"]["weights"], "preprocessor": pre_doc["sha256"]["preprocessor"]},
-        "preprocessor_version": int(pre_doc["version"]),
+        "preprocessor_version": int(pre_doc["model_version"]),
         "preprocessor": base64.b64encode(preprocessor).decode("ascii"),
     }

@@ -54,10 +54,10 @@ def _validate(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray]:
     return y_true.astype(np.int64), y_prob
 
 
-def classification_metrics(y_true: Any, y_prob: Any, *, threshold: float = 0.5) -> dict[str, Any]:
+def classification_metrics(y_true: Any, y_prob: Any, *, decision_threshold: float = 0.5) -> dict[str, Any]:
     """Accuracy, precision, recall, F1, ROC-AUC and the confusion matrix at a threshold.
 
-    A row is predicted positive when ``y_prob >= threshold``.
+    A row is predicted positive when ``y_prob >= decision_threshold``.
 
     Parameters
     ----------
@@ -65,7 +65,7 @@ def classification_metrics(y_true: Any, y_prob: Any, *, threshold: float = 0.5) 
         True labels, 0 or 1 (1 = positive class).
     y_prob : array-like of float of shape (n_samples,)
         Predicted probability of class 1, in ``[0, 1]``.
-    threshold : float, default 0.5
+    decision_threshold : float, default 0.5
         Decision threshold in ``[0, 1]`` (see :func:`choose_decision_threshold`).
 
     Returns
@@ -76,7 +76,7 @@ def classification_metrics(y_true: Any, y_prob: Any, *, threshold: float = 0.5) 
         or ``None`` when ``y_true`` holds a single class), ``confusion_matrix``
         ``[[tn, fp], [fn, tp]]`` (ints, rows = truth), ``n_samples`` (int),
         ``positive_rate`` (fraction of true labels equal to 1),
-        ``predicted_positive_rate`` (fraction predicted 1) and ``threshold``.
+        ``predicted_positive_rate`` (fraction predicted 1) and ``decision_threshold``.
         All values are plain Python types.
 
     Raises
@@ -87,9 +87,9 @@ def classification_metrics(y_true: Any, y_prob: Any, *, threshold: float = 0.5) 
         threshold is outside ``[0, 1]``.
     """
     y_true, y_prob = _validate(y_true, y_prob)
-    threshold = float(threshold)
+    threshold = float(decision_threshold)
     if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        raise ValueError(f"decision_threshold must be in [0, 1], got {threshold}")
     y_pred = (y_prob >= threshold).astype(np.int64)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel())
     roc_auc = float(roc_auc_score(y_true, y_prob)) if np.unique(y_true).size == 2 else None
@@ -103,7 +103,7 @@ def classification_metrics(y_true: Any, y_prob: Any, *, threshold: float = 0.5) 
         "n_samples": int(y_true.shape[0]),
         "positive_rate": float(y_true.mean()),
         "predicted_positive_rate": float(y_pred.mean()),
-        "threshold": threshold,
+        "decision_threshold": threshold,
     }
 
 

@@ -117,7 +117,7 @@ def summarise_day(db: "Database", day: dt.date) -> dict[str, Any]:
         "versions_tried": [e["model_version"] for e in evals],
         "best_f1": max((e["f1"] for e in evals), default=None),
         "alert": alert["message"] if alert else None,
-        "deployed_version": deployed["version"] if deployed else None,
+        "deployed_version": deployed["model_version"] if deployed else None,
         "deployment_status": deployed["status"] if deployed else None,
     }
 

@@ -167,7 +167,7 @@ def standalone_airflow(
             with connect(uri, settings.mongo_db) as db:
                 say("bootstrap: checking model version 1")
                 result = bootstrap_model(settings, db=db, progress=say)
-                say(f"bootstrap: tabtransformer version {result['version']} "
+                say(f"bootstrap: tabtransformer version {result['model_version']} "
                     + ("registered" if result["created"] else "already registered"))
         env = standalone_environment(settings, uri, port=port)
         env.update(extra_env or {})

@@ -44,7 +44,7 @@ def deployed_version(directory: Path) -> int | None:
         weights = (directory / WEIGHTS_FILE).read_bytes()
     except (OSError, ValueError):
         return None
-    if config.get("version") != version or sha256_hex(weights) != config.get("sha256", {}).get("weights"):
+    if config.get("model_version") != version or sha256_hex(weights) != config.get("sha256", {}).get("weights"):
         return None
     return version
 
@@ -66,13 +66,13 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_deployment(directory: Path, *, weights: bytes, config: dict[str, Any], version: int) -> None:
+def write_deployment(directory: Path, *, weights: bytes, config: dict[str, Any], model_version: int) -> None:
     """Write the three files of a deployment: stage every file, then ``os.replace`` them in order."""
     directory.mkdir(parents=True, exist_ok=True)
     files = {
         WEIGHTS_FILE: weights,
         CONFIG_FILE: json.dumps(config, indent=2).encode("utf-8"),
-        VERSION_FILE: f"{version}\n".encode(),
+        VERSION_FILE: f"{model_version}\n".encode(),
     }
     staged: dict[str, Path] = {}
     try:

@@ -103,7 +103,7 @@ def record_notification(
 
 def record_deployment(db: "Database", event: dict[str, Any]) -> dict[str, Any]:
     """Upsert a ``deployment_events`` document keyed by (logical date, version, status); return it."""
-    key = {"logical_date": event["logical_date"], "version": event["version"], "status": event["status"]}
+    key = {"logical_date": event["logical_date"], "model_version": event["model_version"], "status": event["status"]}
     doc = {**event, "timestamp": event.get("timestamp") or utcnow()}
     db["deployment_events"].replace_one(key, doc, upsert=True)
     doc.pop("_id", None)

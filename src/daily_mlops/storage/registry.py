@@ -119,11 +119,11 @@ class ModelRegistry:
         }
         now = _now()
         for _ in range(20):
-            latest = self._coll.find_one({"model_name": model_name}, sort=[("version", -1)])
-            version = 1 if latest is None else int(latest["version"]) + 1
+            latest = self._coll.find_one({"model_name": model_name}, sort=[("model_version", -1)])
+            version = 1 if latest is None else int(latest["model_version"]) + 1
             doc = {
                 "model_name": model_name,
-                "version": version,
+                "model_version": version,
                 "run_key": run_key,
                 "status": status,
                 "status_history": [{"status": status, "at": now, "reason": "registered"}],
@@ -156,7 +156,7 @@ class ModelRegistry:
         raise MLOpsError(f"could not allocate a version for {model_name!r} after 20 tries")  # pragma: no cover
 
     def set_status(
-        self, model_name: str, version: int, status: str, *, reason: str, logical_date: str | None = None
+        self, model_name: str, model_version: int, status: str, *, reason: str, logical_date: str | None = None
     ) -> dict[str, Any]:
         """Move a version to ``status`` (see :data:`TRANSITIONS`); return the updated document.
 
@@ -169,47 +169,47 @@ class ModelRegistry:
         MLOpsError
             For a move the lifecycle does not allow (e.g. rejected -> deployed).
         """
-        doc = self.get(model_name, version)
+        doc = self.get(model_name, model_version)
         current = doc["status"]
         if current == status:
             return doc
         if status not in TRANSITIONS.get(current, set()):
             raise MLOpsError(
-                f"{model_name} version {version} is {current!r}; it cannot become {status!r} "
+                f"{model_name} version {model_version} is {current!r}; it cannot become {status!r} "
                 f"(allowed: {sorted(TRANSITIONS.get(current, set())) or 'none'})"
             )
         entry = {"status": status, "at": _now(), "reason": reason, "logical_date": logical_date}
         self._coll.update_one(
-            {"model_name": model_name, "version": version, "status": current},
+            {"model_name": model_name, "model_version": model_version, "status": current},
             {"$set": {"status": status}, "$push": {"status_history": entry}},
         )
-        return self.get(model_name, version)
+        return self.get(model_name, model_version)
 
     # -- reading -----------------------------------------------------------
     def find_run(self, model_name: str, run_key: str) -> dict[str, Any] | None:
         """The version registered under ``run_key`` (e.g. ``"bootstrap"``), or ``None``."""
         return self._coll.find_one({"model_name": model_name, "run_key": run_key}, {"_id": 0})
 
-    def get(self, model_name: str, version: int) -> dict[str, Any]:
-        """Return version ``version`` of ``model_name``.
+    def get(self, model_name: str, model_version: int) -> dict[str, Any]:
+        """Return version ``model_version`` of ``model_name``.
 
         Raises
         ------
         NotFoundError
             When it does not exist; the message lists the versions that do.
         """
-        doc = self._coll.find_one({"model_name": model_name, "version": int(version)}, {"_id": 0})
+        doc = self._coll.find_one({"model_name": model_name, "model_version": int(model_version)}, {"_id": 0})
         if doc is None:
-            known = [d["version"] for d in self._coll.find({"model_name": model_name}, {"version": 1})]
+            known = [d["model_version"] for d in self._coll.find({"model_name": model_name}, {"model_version": 1})]
             raise NotFoundError(
-                f"{model_name} version {version} is not in the registry (known versions: {sorted(known) or 'none'}); "
+                f"{model_name} version {model_version} is not in the registry (known versions: {sorted(known) or 'none'}); "
                 "run `daily-mlops bootstrap` to create version 1"
             )
         return doc
 
     def list(self, model_name: str) -> list[dict[str, Any]]:
         """All versions of ``model_name``, oldest first."""
-        return list(self._coll.find({"model_name": model_name}, {"_id": 0}).sort("version", 1))
+        return list(self._coll.find({"model_name": model_name}, {"_id": 0}).sort("model_version", 1))
 
     def latest(self, model_name: str, *, statuses: tuple[str, ...] | None = None) -> dict[str, Any]:
         """The highest version (optionally among ``statuses``).
@@ -222,7 +222,7 @@ class ModelRegistry:
         query: dict[str, Any] = {"model_name": model_name}
         if statuses:
             query["status"] = {"$in": list(statuses)}
-        doc = self._coll.find_one(query, {"_id": 0}, sort=[("version", -1)])
+        doc = self._coll.find_one(query, {"_id": 0}, sort=[("model_version", -1)])
         if doc is None:
             wanted = f" with status in {list(statuses)}" if statuses else ""
             raise NotFoundError(f"no {model_name} version{wanted} in the registry; run `daily-mlops bootstrap` first")
@@ -241,7 +241,7 @@ class ModelRegistry:
         query: dict[str, Any] = {"model_name": model_name, f"metrics.{metric}": {"$type": "number"}}
         if statuses:
             query["status"] = {"$in": list(statuses)}
-        doc = self._coll.find_one(query, {"_id": 0}, sort=[(f"metrics.{metric}", -1), ("version", -1)])
+        doc = self._coll.find_one(query, {"_id": 0}, sort=[(f"metrics.{metric}", -1), ("model_version", -1)])
         if doc is None:
             raise NotFoundError(f"no {model_name} version records metric {metric!r}")
         return doc
@@ -283,7 +283,7 @@ class ModelRegistry:
             ref = doc["artifacts"][key]
         except KeyError:
             raise NotFoundError(
-                f"{doc.get('model_name')} version {doc.get('version')} has no artifact {key!r} "
+                f"{doc.get('model_name')} version {doc.get('model_version')} has no artifact {key!r} "
                 f"(it has {sorted(doc.get('artifacts', {}))})"
             ) from None
         return get_artifact(self.db, ref)
