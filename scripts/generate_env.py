@@ -43,6 +43,8 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "_AIRFLOW_WWW_USER_PASSWORD": _token(18),
     "POSTGRES_PASSWORD": _token(24),
     "MONGO_ROOT_PASSWORD": _token(24),
+    "MONGO_APP_PASSWORD": _token(24),
+    "REDIS_PASSWORD": _token(24),
 }
 
 

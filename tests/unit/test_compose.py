@@ -9,6 +9,7 @@ substitutions as written); ``docker-compose config`` validates it when the
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -39,8 +40,17 @@ AIRFLOW_SERVICES = {
 }
 #: One-shot helpers: they exit, so they have no healthcheck; others wait for
 #: them with ``condition: service_completed_successfully``.
-ONE_SHOT_SERVICES = {"airflow-init", "mongo-keyfile"}
-EXPECTED_SERVICES = AIRFLOW_SERVICES | {"postgres", "redis", "mongo", "mongo-keyfile"}
+ONE_SHOT_SERVICES = {"airflow-init", "mongo-keyfile", "mongo-init", "check-secrets"}
+EXPECTED_SERVICES = AIRFLOW_SERVICES | {
+    "postgres",
+    "redis",
+    "mongo",
+    "mongo-keyfile",
+    "mongo-init",
+    "check-secrets",
+}
+#: The only services that may see the MongoDB root credentials.
+MONGO_ROOT_SERVICES = {"mongo", "mongo-init", "check-secrets"}
 
 #: Environment keys whose values are treated as secrets.
 SECRET_KEY_RE = re.compile(r"PASSWORD|SECRET|FERNET|KEY|TOKEN|CONN|URI")
@@ -51,6 +61,10 @@ STRICT_SUBST = r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?\?[^}]*)?\}"
 URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:(?P<user>[^:@/]*)(?::(?P<password>[^@/]*))?@)?")
 
 JWT_KEY = "AIRFLOW__API_AUTH__JWT_SECRET"
+PLACEHOLDER = "change-me"
+#: Secrets added with the least-privilege work (app user of MongoDB, Redis password).
+NEW_SECRETS = ("MONGO_APP_PASSWORD", "REDIS_PASSWORD")
+SUBST_RE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 
 @lru_cache(maxsize=1)
@@ -115,6 +129,75 @@ def _required_variables() -> set[str]:
         if op not in (":-", "-"):
             found.add(name)
     return found
+
+
+def _interpolate(text: str, values: dict[str, str]) -> str:
+    """Substitute like docker compose: ``${NAME}``, ``${NAME:-default}``, ``${NAME:?msg}``; ``$$`` -> ``$``.
+
+    A variable without a default that ``values`` lacks raises ``KeyError``.
+    """
+
+    def one(match: re.Match) -> str:
+        name, op, arg = match["name"], match["op"], match["arg"]
+        value = values.get(name)
+        if op in (":-", "-") and (value is None or (op == ":-" and value == "")):
+            return arg
+        if value is None or (op == ":?" and value == ""):
+            raise KeyError(name)
+        return value
+
+    return "$".join(SUBST_RE.sub(one, part) for part in text.split("$$"))
+
+
+def _shell_script(text: str) -> str:
+    """A command string as the container's shell receives it; it must use no compose variable."""
+    return _interpolate(text, {})
+
+
+def _env_file(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", text, re.M))
+
+
+def _placeholder_keys() -> set[str]:
+    """Variables that .env.example leaves as the ``change-me`` placeholder (the secrets)."""
+    return {k for k, v in _env_file(ENV_EXAMPLE.read_text(encoding="utf-8")).items() if v == PLACEHOLDER}
+
+
+def _referenced(value: str) -> set[str]:
+    """Names of the compose variables a value substitutes (``$$`` escapes excluded)."""
+    return {m["name"] for part in value.split("$$") for m in SUBST_RE.finditer(part)}
+
+
+def _url_parts(value: str) -> tuple[str, str]:
+    """(user, password) of a URL whose credentials are ${...} substitutions."""
+    found: list[str] = []
+    masked = re.sub(r"\$\{[^}]*\}", lambda m: found.append(m[0]) or f"<{len(found) - 1}>", value)
+    url = URL_RE.match(masked)
+    assert url and url["password"] is not None, value
+
+    def unmask(text: str) -> str:
+        return re.sub(r"<(\d+)>", lambda m: found[int(m[1])], text)
+
+    return unmask(url["user"]), unmask(url["password"])
+
+
+def _run_check_secrets(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the check-secrets service's own script with POSIX ``sh`` and only ``env`` (plus PATH)."""
+    svc = _services()["check-secrets"]
+    assert svc["entrypoint"] == ["/bin/sh", "-c"]
+    (script,) = svc["command"]
+    return subprocess.run(
+        ["sh", "-c", _shell_script(script)],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _check_secrets_env(values: dict[str, str]) -> dict[str, str]:
+    """The check-secrets container's environment for the .env ``values``."""
+    return {k: _interpolate(v, values) for k, v in _env("check-secrets").items()}
 
 
 def _clean_environ() -> dict[str, str]:
@@ -207,7 +290,10 @@ def test_mongo_is_authenticated_replica_set():
     assert any(m.split(":")[:2] == [volume, keyfile_dir] for m in helper["volumes"])
     script = " ".join(helper["command"])
     assert "chmod 400" in script and "chown 999:999" in script
-    assert mongo["depends_on"] == {"mongo-keyfile": {"condition": "service_completed_successfully"}}
+    assert mongo["depends_on"] == {
+        "check-secrets": {"condition": "service_completed_successfully"},
+        "mongo-keyfile": {"condition": "service_completed_successfully"},
+    }
 
 
 def test_mongo_healthcheck_initiates_and_requires_primary():
@@ -220,6 +306,273 @@ def test_mongo_healthcheck_initiates_and_requires_primary():
     assert "NotYetInitialized" in text  # initiate only when not yet initiated
     assert "myState" in text and "state === 1" in text  # 1 = PRIMARY
     assert "isWritablePrimary" in text
+
+
+def _run_mongo_init(tmp_path, values: dict[str, str], existing_users: list[str]) -> tuple[int, list, str]:
+    """Run mongo-init's mongosh script under Node with a recording stand-in for ``db``.
+
+    The container environment is mongo-init's ``environment`` with ``values``
+    substituted. Returns (exit code, recorded calls, stdout).
+    """
+    svc = _services()["mongo-init"]
+    assert svc["image"] == "mongo:7"
+    assert svc["entrypoint"][0] == "mongosh" and svc["entrypoint"][-1] == "--eval"
+    (script,) = svc["command"]
+    harness = textwrap.dedent(
+        """
+        const __calls = [];
+        const __existing = JSON.parse(process.env.__EXISTING_USERS);
+        globalThis.print = (...a) => console.log(...a);
+        globalThis.quit = (code) => { console.log("CALLS " + JSON.stringify(__calls)); process.exit(code); };
+        globalThis.db = { getSiblingDB: (dbName) => ({
+          getName: () => dbName,
+          auth: (u, p) => { __calls.push(["auth", dbName, u, p]); return { ok: 1 }; },
+          getUser: (u) => (__existing.includes(dbName + "." + u) ? { user: u, db: dbName } : null),
+          createUser: (doc) => { __calls.push(["createUser", dbName, doc]); },
+          updateUser: (u, doc) => { __calls.push(["updateUser", dbName, u, doc]); },
+        }) };
+        """
+    )
+    program = tmp_path / "mongo_init.js"
+    program.write_text(harness + "{\n" + _shell_script(script) + "\n}\nquit(0);\n")
+    env = {k: _interpolate(v, values) for k, v in _env("mongo-init").items()}
+    env |= {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "__EXISTING_USERS": json.dumps(existing_users)}
+    result = subprocess.run(["node", str(program)], env=env, capture_output=True, text=True, timeout=60)
+    calls_line = [line for line in result.stdout.splitlines() if line.startswith("CALLS ")]
+    assert calls_line, result.stderr
+    return result.returncode, json.loads(calls_line[-1][len("CALLS "):]), result.stdout
+
+
+MONGO_VALUES = {
+    "MONGO_ROOT_USERNAME": "mlops_root",
+    "MONGO_ROOT_PASSWORD": "root-pw_1",
+    "MONGO_APP_USERNAME": "mlops_app",
+    "MONGO_APP_PASSWORD": "app-pw_2",
+}
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_mongo_init_creates_app_user_with_readwrite_on_project_db_only(tmp_path):
+    """mongo-init logs in as root (admin), creates the app user: readWrite on mlops and nothing else."""
+    code, calls, out = _run_mongo_init(tmp_path, MONGO_VALUES, existing_users=[])
+    assert code == 0, out
+    assert calls == [
+        ["auth", "admin", "mlops_root", "root-pw_1"],
+        [
+            "createUser",
+            "mlops",
+            {"user": "mlops_app", "pwd": "app-pw_2", "roles": [{"role": "readWrite", "db": "mlops"}]},
+        ],
+    ]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_mongo_init_resets_an_existing_app_user(tmp_path):
+    """On a later start (user exists, e.g. MLOPS_MONGO_DB=scoring) the password is updated and roles reset."""
+    values = {**MONGO_VALUES, "MLOPS_MONGO_DB": "scoring"}
+    code, calls, out = _run_mongo_init(tmp_path, values, existing_users=["scoring.mlops_app"])
+    assert code == 0, out
+    assert calls[1:] == [
+        [
+            "updateUser",
+            "scoring",
+            "mlops_app",
+            {"pwd": "app-pw_2", "roles": [{"role": "readWrite", "db": "scoring"}]},
+        ]
+    ]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_mongo_init_refuses_a_system_database(tmp_path):
+    """MLOPS_MONGO_DB=admin (a system database) makes mongo-init exit 1 without creating a user."""
+    values = {**MONGO_VALUES, "MLOPS_MONGO_DB": "admin"}
+    code, calls, out = _run_mongo_init(tmp_path, values, existing_users=[])
+    assert code == 1
+    assert [c[0] for c in calls] == ["auth"]
+    assert "MLOPS_MONGO_DB" in out
+
+
+def test_mongo_init_is_wired_like_the_airflow_connection():
+    """mongo-init runs as non-root after mongo is healthy and creates the user/DB the Airflow URIs name."""
+    svc = _services()["mongo-init"]
+    assert svc["user"] != "0:0" and svc.get("restart") == "no"
+    assert svc["entrypoint"][svc["entrypoint"].index("--host") + 1] == "mongo"
+    env = _env("mongo-init")
+    assert env["MLOPS_MONGO_DB"] == _env("airflow-worker")["MLOPS_MONGO_DB"] == "${MLOPS_MONGO_DB:-mlops}"
+    for key in ("MONGO_ROOT_USERNAME", "MONGO_ROOT_PASSWORD", "MONGO_APP_USERNAME", "MONGO_APP_PASSWORD"):
+        assert env[key].startswith("${" + key + ":?"), key
+    user, password = _url_parts(_env("airflow-worker")["AIRFLOW_CONN_MONGO_DEFAULT"])
+    assert (user, password) == ("${MONGO_APP_USERNAME}", "${MONGO_APP_PASSWORD}")
+
+
+def test_airflow_components_connect_as_app_user_without_root_credentials():
+    """Each Airflow component's Mongo URIs use the app user, authSource = project DB; no root variable."""
+    from pymongo.uri_parser import parse_uri
+
+    values = {**MONGO_VALUES, "MLOPS_MONGO_DB": "scoring"}
+    for name in AIRFLOW_SERVICES:
+        env = _env(name)
+        for key in ("AIRFLOW_CONN_MONGO_DEFAULT", "MLOPS_MONGO_URI"):
+            assert _url_parts(env[key]) == ("${MONGO_APP_USERNAME}", "${MONGO_APP_PASSWORD}"), (name, key)
+            uri = _interpolate(env[key], values).replace("mongo://", "mongodb://", 1)
+            parsed = parse_uri(uri)
+            assert parsed["username"] == "mlops_app", (name, key)
+            assert parsed["options"]["authSource"] == "scoring", (name, key)
+            assert parsed["options"]["replicaSet"] == "rs0", (name, key)
+        assert _interpolate(env["MLOPS_MONGO_DB"], values) == "scoring"
+        referenced = set().union(*(_referenced(v) for v in env.values()))
+        assert not {v for v in referenced if v.startswith("MONGO_ROOT")}, name
+        assert not [k for k in env if "MONGO_ROOT" in k or "MONGO_INITDB" in k], name
+        command = _services()[name].get("command")
+        assert "MONGO_ROOT" not in str(command), name
+    # Only mongo itself, its init step and the secrets check may see root.
+    with_root = {
+        name
+        for name in _services()
+        if any(v.startswith("MONGO_ROOT") for value in _env(name).values() for v in _referenced(value))
+    }
+    assert with_root == MONGO_ROOT_SERVICES
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_rendered_airflow_environment_has_no_root_password(tmp_path):
+    """After `docker-compose config` substitution, no Airflow service carries the Mongo root password."""
+    rendered = _load_generate_env().render(ENV_EXAMPLE.read_text(encoding="utf-8"))
+    values = _env_file(rendered)
+    env_file = tmp_path / "compose.env"
+    env_file.write_text(rendered)
+    result = subprocess.run(
+        ["docker-compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"],
+        cwd=ROOT,
+        env=_clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        dumped = yaml.safe_dump(env)
+        assert values["MONGO_ROOT_PASSWORD"] not in dumped, name
+        assert values["MONGO_ROOT_USERNAME"] not in dumped, name
+        app_login = f"{values['MONGO_APP_USERNAME']}:{values['MONGO_APP_PASSWORD']}@"
+        assert app_login in env["AIRFLOW_CONN_MONGO_DEFAULT"], name
+        assert f":{values['REDIS_PASSWORD']}@redis:6379/" in env["AIRFLOW__CELERY__BROKER_URL"]
+
+
+# --------------------------------------------------------------------------- redis
+
+
+def _fake_bin(tmp_path: Path, name: str, body: str) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    tool = bin_dir / name
+    tool.write_text("#!/bin/sh\n" + body)
+    tool.chmod(0o755)
+    return bin_dir
+
+
+def test_redis_requires_password_and_broker_url_carries_it(tmp_path):
+    """redis-server gets --requirepass $REDIS_PASSWORD (via the image entrypoint); every broker URL has it."""
+    redis = _services()["redis"]
+    assert _env("redis")["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
+    shell, flag, script = redis["command"]
+    assert (shell, flag) == ("/bin/sh", "-c")
+    bin_dir = _fake_bin(tmp_path, "docker-entrypoint.sh", 'printf "%s\\n" "$@"\n')
+    result = subprocess.run(
+        ["sh", "-c", _shell_script(script)],
+        env={"PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "REDIS_PASSWORD": "r3dis_pw-x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["redis-server", "--requirepass", "r3dis_pw-x"]
+    for name in AIRFLOW_SERVICES:
+        broker = _env(name)["AIRFLOW__CELERY__BROKER_URL"]
+        assert _url_parts(broker) == ("", "${REDIS_PASSWORD}"), name
+        assert broker.endswith("@redis:6379/0"), name
+
+
+@pytest.mark.parametrize(
+    ("password", "healthy"), [("r3dis_pw-x", True), ("wrong", False), ("", False)]
+)
+def test_redis_healthcheck_authenticates(tmp_path, password, healthy):
+    """The healthcheck passes only when redis answers PONG to REDISCLI_AUTH=$REDIS_PASSWORD (NOAUTH fails)."""
+    test = _services()["redis"]["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL"
+    # Like redis-cli: an error reply (NOAUTH) is printed but still exits 0.
+    bin_dir = _fake_bin(
+        tmp_path,
+        "redis-cli",
+        '[ "$1" = ping ] || exit 2\n'
+        'if [ "${REDISCLI_AUTH:-}" = r3dis_pw-x ]; then echo PONG; '
+        "else echo 'NOAUTH Authentication required.'; fi\n",
+    )
+    result = subprocess.run(
+        ["sh", "-c", _shell_script(test[1])],
+        env={"PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "REDIS_PASSWORD": password},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode == 0) is healthy, (result.stdout, result.stderr)
+
+
+# --------------------------------------------------------------------------- check-secrets
+
+
+def test_check_secrets_refuses_placeholders_and_names_them():
+    """The check-secrets script exits non-zero and names every variable still equal to change-me."""
+    env = {key: f"real-{key.lower()}" for key in _env("check-secrets")}
+    env["MONGO_APP_PASSWORD"] = PLACEHOLDER
+    env["REDIS_PASSWORD"] = PLACEHOLDER
+    result = _run_check_secrets(env)
+    assert result.returncode != 0
+    named = set(re.findall(r"check-secrets: ([A-Za-z_][A-Za-z0-9_]*) still holds", result.stderr))
+    assert named == {"MONGO_APP_PASSWORD", "REDIS_PASSWORD"}, result.stderr
+    assert "make env" in result.stderr
+
+
+def test_check_secrets_accepts_real_values():
+    """With no value equal to change-me (even ones containing it) the check exits 0."""
+    env = {key: f"real-{key.lower()}" for key in _env("check-secrets")}
+    env["POSTGRES_PASSWORD"] = "change-me-not"
+    env["REDIS_PASSWORD"] = "xchange-me"
+    result = _run_check_secrets(env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_check_secrets_on_env_example_and_generated_env():
+    """.env.example as-is is refused with each placeholder secret named; a generate_env.py .env passes."""
+    example = _env_file(ENV_EXAMPLE.read_text(encoding="utf-8"))
+    refused = _run_check_secrets(_check_secrets_env(example))
+    assert refused.returncode != 0
+    named = set(re.findall(r"check-secrets: ([A-Za-z_][A-Za-z0-9_]*) still holds", refused.stderr))
+    assert named == _placeholder_keys()
+    generated = _env_file(_load_generate_env().render(ENV_EXAMPLE.read_text(encoding="utf-8")))
+    accepted = _run_check_secrets(_check_secrets_env(generated))
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_check_secrets_covers_every_secret_and_runs_first():
+    """check-secrets sees every change-me variable of .env.example; every other service waits for it."""
+    services = _services()
+    check = services["check-secrets"]
+    env = _env("check-secrets")
+    assert set(env) == _placeholder_keys()
+    assert set(NEW_SECRETS) <= set(env)
+    for key, value in env.items():
+        assert value.startswith("${" + key + ":?"), key
+    assert check.get("depends_on") is None
+    assert check["network_mode"] == "none"
+    assert check["user"] not in ("0", "0:0", "root")
+    assert check["image"] in {svc.get("image") for name, svc in services.items() if name != "check-secrets"}
+    for name, svc in services.items():
+        if name != "check-secrets":
+            assert svc["depends_on"]["check-secrets"] == {"condition": "service_completed_successfully"}, name
 
 
 def test_long_running_services_have_healthchecks():
@@ -245,7 +598,9 @@ def test_depends_on_waits_for_health():
             assert spec == {"condition": expected}, f"{name} -> {dep}"
     for name in AIRFLOW_SERVICES:
         assert {"postgres", "redis"} <= set(services[name]["depends_on"]), name
-    assert "mongo" in services["airflow-worker"]["depends_on"]
+    # Tasks run on workers: they wait until mongo-init has created the app user.
+    assert "mongo-init" in services["airflow-worker"]["depends_on"]
+    assert services["mongo-init"]["depends_on"]["mongo"] == {"condition": "service_healthy"}
 
 
 def test_airflow_core_settings():
@@ -257,7 +612,7 @@ def test_airflow_core_settings():
         assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/airflow/dags", name
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
         assert env["MLOPS_HOME"] == "/opt/airflow/mlops", name
-        assert env["MLOPS_MONGO_DB"] == "mlops", name
+        assert env["MLOPS_MONGO_DB"] == "${MLOPS_MONGO_DB:-mlops}", name
         assert env["MLOPS_DEPLOYMENT_DIR"] == "${MLOPS_DEPLOYMENT_DIR:-/opt/airflow/mlops/models/deployed}"
         volumes = _services()[name]["volumes"]
         assert "${AIRFLOW_PROJ_DIR:-.}/dags:/opt/airflow/dags:ro" in volumes, name
@@ -266,20 +621,20 @@ def test_airflow_core_settings():
 
 
 def test_mongo_default_connection_uri_is_right_for_mongohook():
-    """AIRFLOW_CONN_MONGO_DEFAULT uses the mongo:// scheme (MongoHook rejects mongodb://) and rs0/admin."""
+    """AIRFLOW_CONN_MONGO_DEFAULT: mongo:// scheme (MongoHook rejects mongodb://), rs0, the app user."""
     uri = _env("airflow-worker")["AIRFLOW_CONN_MONGO_DEFAULT"]
     assert uri == (
-        "mongo://${MONGO_ROOT_USERNAME}:${MONGO_ROOT_PASSWORD}@mongo:27017/mlops"
-        "?authSource=admin&replicaSet=rs0"
+        "mongo://${MONGO_APP_USERNAME}:${MONGO_APP_PASSWORD}@mongo:27017/${MLOPS_MONGO_DB:-mlops}"
+        "?authSource=${MLOPS_MONGO_DB:-mlops}&replicaSet=rs0"
     )
     for name in AIRFLOW_SERVICES:
         assert _env(name)["AIRFLOW_CONN_MONGO_DEFAULT"] == uri, name
 
 
 def test_mongo_default_connection_builds_a_mongohook(tmp_path):
-    """The connection URI, with sample values substituted, gives MongoHook root creds on rs0 via admin."""
+    """The connection URI, with sample values substituted, gives MongoHook the app user on rs0 via mlops."""
     uri = _env("airflow-worker")["AIRFLOW_CONN_MONGO_DEFAULT"]
-    uri = uri.replace("${MONGO_ROOT_USERNAME}", "mlops_root").replace("${MONGO_ROOT_PASSWORD}", "pw-123_x")
+    uri = _interpolate(uri, {"MONGO_APP_USERNAME": "mlops_app", "MONGO_APP_PASSWORD": "pw-123_x"})
     probe = textwrap.dedent(
         """
         from airflow.providers.mongo.hooks.mongo import MongoHook
@@ -294,8 +649,8 @@ def test_mongo_default_connection_builds_a_mongohook(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == (
-        "mongo mongodb://mlops_root:pw-123_x@mongo:27017/mlops "
-        "[('authSource', 'admin'), ('replicaSet', 'rs0')] admin mlops_root"
+        "mongo mongodb://mlops_app:pw-123_x@mongo:27017/mlops "
+        "[('authSource', 'mlops'), ('replicaSet', 'rs0')] mlops mlops_app"
     )
 
 
@@ -303,8 +658,11 @@ def test_no_inline_secrets():
     """Secret-looking environment values are ${...} substitutions without literal defaults."""
     problems = {name: _secret_violations(_env(name)) for name in _services()}
     assert {name: p for name, p in problems.items() if p} == {}
-    assert "change-me" not in COMPOSE_FILE.read_text(encoding="utf-8")
-    # Comments may mention it; the parsed file must not use it anywhere.
+    # Comments may mention the placeholder, and check-secrets compares with it;
+    # nothing else in the parsed file may use it (e.g. as a ${VAR:-change-me} default).
+    others = {name: svc for name, svc in _services().items() if name != "check-secrets"}
+    assert PLACEHOLDER not in yaml.safe_dump(others)
+    assert PLACEHOLDER not in yaml.safe_dump(_env("check-secrets"))
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in yaml.safe_dump(_compose())
 
 
@@ -348,9 +706,14 @@ def test_required_variables_are_in_env_example():
     """Every variable the compose file needs without a default is listed in .env.example."""
     example = set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)=", ENV_EXAMPLE.read_text(), re.M))
     assert _required_variables() <= example
-    assert {JWT_KEY, "AIRFLOW__CORE__FERNET_KEY", "POSTGRES_PASSWORD", "MONGO_ROOT_PASSWORD"} <= (
-        _required_variables()
-    )
+    assert {
+        JWT_KEY,
+        "AIRFLOW__CORE__FERNET_KEY",
+        "POSTGRES_PASSWORD",
+        "MONGO_ROOT_PASSWORD",
+        "MONGO_APP_USERNAME",
+        *NEW_SECRETS,
+    } <= _required_variables()
 
 
 # --------------------------------------------------------------------------- image
@@ -426,7 +789,8 @@ def test_generate_env_writes_private_random_values(tmp_path):
     assert "change-me" not in values.values()
     assert values["AIRFLOW_UID"] == "1234"
     Fernet(values["AIRFLOW__CORE__FERNET_KEY"].encode())  # raises if not a Fernet key
-    for key in (JWT_KEY, "AIRFLOW__API__SECRET_KEY", "POSTGRES_PASSWORD", "MONGO_ROOT_PASSWORD"):
+    url_safe = (JWT_KEY, "AIRFLOW__API__SECRET_KEY", "POSTGRES_PASSWORD", "MONGO_ROOT_PASSWORD", *NEW_SECRETS)
+    for key in url_safe:
         assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", values[key]), key
     example = set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)=", ENV_EXAMPLE.read_text(), re.M))
     assert set(values) == example
@@ -435,6 +799,20 @@ def test_generate_env_writes_private_random_values(tmp_path):
     subprocess.run([sys.executable, str(GENERATE_ENV), "--output", str(second)], check=True, timeout=60)
     other = dict(line.split("=", 1) for line in second.read_text().splitlines() if "=" in line and line[0] != "#")
     assert other[JWT_KEY] != values[JWT_KEY]
+
+
+def test_generate_env_fills_the_new_secrets():
+    """render() leaves no change-me and writes URL-safe random Mongo app and Redis passwords."""
+    module = _load_generate_env()
+    template = ENV_EXAMPLE.read_text(encoding="utf-8")
+    first, second = _env_file(module.render(template)), _env_file(module.render(template))
+    assert PLACEHOLDER not in first.values()
+    assert set(NEW_SECRETS) <= set(module.GENERATORS)
+    for key in NEW_SECRETS:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24,}", first[key]), key
+        assert first[key] != second[key], key
+    assert first["MONGO_APP_PASSWORD"] != first["MONGO_ROOT_PASSWORD"]
+    assert first["MONGO_APP_USERNAME"] == "mlops_app" != first["MONGO_ROOT_USERNAME"]
 
 
 def test_generate_env_refuses_to_overwrite_without_force(tmp_path):
