@@ -15,6 +15,12 @@ from daily_mlops.settings import Settings  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _no_user_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ignore a MLOPS_CONFIG the user exported: tests see the bundled YAML, which holds the defaults."""
+    monkeypatch.delenv("MLOPS_CONFIG", raising=False)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Small, fast settings rooted in a temporary MLOPS_HOME."""

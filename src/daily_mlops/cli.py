@@ -1,6 +1,6 @@
 """The ``daily-mlops`` command line (typer + rich).
 
-Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``predict``, ``mongo``, ``airflow``.
+Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``predict``, ``mongo``, ``airflow``, ``config``.
 Without ``MLOPS_MONGO_URI`` every command starts the embedded MongoDB-wire
 server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
 
@@ -302,6 +302,26 @@ def airflow(
     except MLOpsError as exc:
         _fail(exc)
     raise typer.Exit(code)
+
+
+@app.command()
+def config() -> None:
+    """Print every setting: its MLOPS_* variable, the value in effect (secrets redacted) and its source."""
+    from daily_mlops.settings import describe_settings
+
+    settings = _settings()
+    try:
+        rows = describe_settings(settings)
+    except MLOpsError as exc:
+        _fail(exc)
+    table = Table(title="daily-mlops settings (priority: argument > environment > .env > yaml > default)")
+    table.add_column("field", no_wrap=True)
+    table.add_column("variable", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("source", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,36 +1,84 @@
-"""Typed configuration: one :class:`Settings`, read from ``MLOPS_*`` variables and ``.env``.
+"""Typed configuration: one :class:`Settings`, read from ``MLOPS_*`` variables, ``.env`` and a YAML file.
 
 Source: pydantic-settings (https://docs.pydantic.dev/latest/concepts/pydantic_settings/).
 Only the CLI and the DAG tasks build a ``Settings``; library functions take it
 (or the few values they need) as an argument. Tests build ``Settings(...)``
 directly instead of patching globals.
+
+Priority, highest first: keyword arguments, ``MLOPS_*`` environment
+variables, the ``.env`` file of the working directory, the YAML file named by
+``MLOPS_CONFIG`` (default: the project's ``config/daily-mlops.yaml``), the
+field defaults. :func:`settings_sources` tells which of them gave each value
+(``daily-mlops config`` prints it).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
+import re
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import yaml
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 from daily_mlops.errors import ConfigError
 
-__all__ = ["Settings", "load_settings", "BUNDLED_REFERENCE_DATA"]
+__all__ = [
+    "Settings",
+    "load_settings",
+    "config_file",
+    "read_config_file",
+    "settings_sources",
+    "describe_settings",
+    "display_value",
+    "BUNDLED_REFERENCE_DATA",
+    "BUNDLED_CONFIG",
+    "CONFIG_VARIABLE",
+]
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: The bundled Statlog (German Credit Data) copy; see data/reference/README.md.
 BUNDLED_REFERENCE_DATA = _PROJECT_ROOT / "data" / "reference" / "german_credit.csv"
 #: The project's DAG files (used by ``daily-mlops run`` and ``daily-mlops airflow``).
 BUNDLED_DAGS_FOLDER = _PROJECT_ROOT / "dags"
+#: The project's YAML file of settings: every field with its default (a test keeps them equal).
+BUNDLED_CONFIG = _PROJECT_ROOT / "config" / "daily-mlops.yaml"
+#: Environment variable naming another YAML file of settings.
+CONFIG_VARIABLE = "MLOPS_CONFIG"
 
 
 class Settings(BaseSettings):
     """Everything the loop can be configured with.
 
-    Every field is read from the environment variable ``MLOPS_<FIELD>`` (upper
-    case) or from a ``.env`` file in the working directory. Defaults are the
-    seed project's values.
+    Every field is read, highest priority first, from keyword arguments, the
+    environment variable ``MLOPS_<FIELD>`` (upper case), a ``.env`` file in the
+    working directory, and the YAML file of settings; otherwise it keeps its
+    default (the seed project's values).
+
+    The YAML file is the one named by ``MLOPS_CONFIG`` (read from the
+    environment only; a relative name is relative to the working directory),
+    else the project's ``config/daily-mlops.yaml`` when it exists (it holds
+    the defaults, so reading it changes nothing). Its keys are the field names
+    (``daily_rows: 10000``). In it, ``null`` means "the built-in default" (the
+    key is skipped: e.g. ``home: null`` is the working directory), and a
+    relative path is relative to the project root (the directory holding
+    ``config/``, ``dags/`` and ``src/``), so ``reference_data:
+    data/reference/german_credit.csv`` is the bundled CSV wherever the command
+    runs. Relative paths given as ``MLOPS_*`` variables or arguments stay
+    relative to the working directory, as before.
 
     Raises
     ------
@@ -38,11 +86,38 @@ class Settings(BaseSettings):
         When built directly with an invalid value. :func:`load_settings` turns
         it into a :class:`~daily_mlops.errors.ConfigError` that names the
         ``MLOPS_*`` variable.
+    ConfigError
+        When ``MLOPS_CONFIG`` names a missing file, or the YAML file is not a
+        mapping of Settings fields (names the key and the file).
     """
 
     model_config = SettingsConfigDict(
         env_prefix="MLOPS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
+
+    # Which keyword arguments, .env file and YAML file built this instance (for settings_sources).
+    _init_fields: frozenset[str] = PrivateAttr(default_factory=frozenset)
+    _env_file_used: Any = PrivateAttr(default=".env")
+    _config_path: Path | None = PrivateAttr(default=None)
+
+    def __init__(self, **values: Any) -> None:
+        config_path = config_file()
+        super().__init__(**values)
+        self._init_fields = frozenset(k for k in values if not k.startswith("_"))
+        self._env_file_used = values["_env_file"] if "_env_file" in values else self.model_config.get("env_file")
+        self._config_path = config_path
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments > ``MLOPS_*`` variables > ``.env`` > the YAML file > defaults."""
+        return init_settings, env_settings, dotenv_settings, _ConfigFileSource(settings_cls, yaml_file=config_file())
 
     # --- storage -----------------------------------------------------------
     mongo_uri: str | None = Field(
@@ -150,20 +225,183 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build :class:`Settings` from the environment, ``.env`` and ``overrides``.
+    """Build :class:`Settings` from ``overrides``, the environment, ``.env`` and the YAML file.
 
     Raises
     ------
     ConfigError
         When a value is invalid; the message names each ``MLOPS_*`` variable
-        and what it must be.
+        (and the YAML key and file when the value came from there) and what
+        it must be. Also when ``MLOPS_CONFIG`` or the YAML file is wrong (see
+        :class:`Settings`).
     """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
+        env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
+        origin = _value_origins(frozenset(overrides), env_file, config_file())
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
             variable = f"MLOPS_{field.upper()}" if err["loc"] else "settings"
+            source = origin.get(str(err["loc"][0])) if err["loc"] else None
+            if source is not None and source.startswith("yaml"):
+                variable += f" ({field} in {source[len('yaml ('):-1]})"
             problems.append(f"{variable}: {err['msg']} (got {err.get('input')!r})")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+# --- the YAML file ---------------------------------------------------------
+
+
+def config_file() -> Path | None:
+    """The YAML file of settings in effect: ``MLOPS_CONFIG``, else the bundled one (``None`` when absent).
+
+    ``MLOPS_CONFIG`` is read from the process environment (not from ``.env``
+    or the YAML file itself); unset or empty means the bundled
+    ``config/daily-mlops.yaml``. An installed package (no source checkout)
+    has no bundled file: the defaults apply, which is what that file says.
+
+    Raises
+    ------
+    ConfigError
+        When ``MLOPS_CONFIG`` names a path that does not exist or is a
+        directory; names the variable and the fix.
+    """
+    named = os.environ.get(CONFIG_VARIABLE, "").strip()
+    if not named:
+        return BUNDLED_CONFIG if BUNDLED_CONFIG.is_file() else None
+    path = Path(named).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"{CONFIG_VARIABLE}={named} is a directory; point it at a YAML file "
+                          f"(a copy of {BUNDLED_CONFIG.relative_to(_PROJECT_ROOT)})")
+    if not path.is_file():
+        raise ConfigError(f"{CONFIG_VARIABLE}={named} does not exist; point it at a YAML file "
+                          f"(e.g. a copy of {BUNDLED_CONFIG.relative_to(_PROJECT_ROOT)}) or unset it "
+                          "to use the bundled defaults")
+    return path.resolve()
+
+
+def _is_path_field(name: str) -> bool:
+    annotation = Settings.model_fields[name].annotation
+    if annotation is Path:
+        return True
+    origin = typing.get_origin(annotation)
+    return origin in (typing.Union, types.UnionType) and Path in typing.get_args(annotation)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings a YAML file gives: its keys, minus ``null`` ones, with relative paths made absolute.
+
+    ``null`` means the built-in default, so such keys are left out. Relative
+    values of path fields are joined to the project root (see :class:`Settings`).
+
+    Raises
+    ------
+    ConfigError
+        When the file cannot be read, is not YAML, is not a mapping, or has a
+        key that is not a :class:`Settings` field (names the key and the file).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}; fix {CONFIG_VARIABLE}") from None
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the settings file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"the settings file {path} must be a mapping of setting: value "
+                          f"(e.g. 'daily_rows: 10000'), not a {type(data).__name__}")
+    fields = Settings.model_fields
+    unknown = [str(key) for key in data if key not in fields]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key.lower().removeprefix("mlops_"), list(fields), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(f"the settings file {path} has unknown key(s) {', '.join(hints)}; the keys are "
+                          f"Settings field names (see {BUNDLED_CONFIG.relative_to(_PROJECT_ROOT)}): "
+                          "remove or rename them")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, str) and _is_path_field(key):
+            candidate = Path(value).expanduser()
+            value = candidate if candidate.is_absolute() else _PROJECT_ROOT / candidate
+        values[key] = value
+    return values
+
+
+class _ConfigFileSource(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source, reading through :func:`read_config_file`."""
+
+    def _read_file(self, file_path: Path) -> dict[str, Any]:  # type: ignore[override]
+        return read_config_file(Path(file_path))
+
+
+# --- where each value came from ------------------------------------------
+
+
+def _value_origins(explicit: frozenset[str], env_file: Any, yaml_path: Path | None) -> dict[str, str]:
+    layers: list[tuple[str, dict[str, Any]]] = [
+        ("environment", EnvSettingsSource(Settings)()),
+        (".env", DotEnvSettingsSource(Settings, env_file=env_file)() if env_file else {}),
+        (f"yaml ({yaml_path})", read_config_file(yaml_path) if yaml_path is not None else {}),
+    ]
+    origins: dict[str, str] = {}
+    for name in Settings.model_fields:
+        if name in explicit:
+            origins[name] = "argument"
+        else:
+            origins[name] = next((label for label, data in layers if name in data), "default")
+    return origins
+
+
+def settings_sources(settings: Settings) -> dict[str, str]:
+    """Where each field of ``settings`` came from, in field order.
+
+    One of ``argument`` (a keyword argument), ``environment`` (an ``MLOPS_*``
+    variable), ``.env``, ``yaml (<absolute path>)`` or ``default``: the
+    highest-priority source that gives the field, with the ``.env`` and YAML
+    files that built ``settings`` (read again now).
+    """
+    return _value_origins(settings._init_fields, settings._env_file_used, settings._config_path)
+
+
+_SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
+_URI_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^@/]*@", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"((?:^|[?&;])[^=&;]*password=)[^&;]*", re.IGNORECASE)
+REDACTED = "****"
+
+
+def display_value(name: str, value: Any) -> str:
+    """``value`` of field ``name`` as text, with secrets redacted.
+
+    The password of a URI (``mongodb://user:****@host``) and of a
+    ``...password=`` query option, and every value of a dict key that looks
+    like a secret (``password``, ``token``, ``api_key``...) become ``****``.
+    ``None`` is ``unset``.
+    """
+    if value is None:
+        return "unset"
+    if isinstance(value, dict):
+        shown = {k: (REDACTED if _SECRET_NAME.search(str(k)) else v) for k, v in value.items()}
+        return json.dumps(shown, default=str)
+    text = str(value)
+    if name == "mongo_uri" or "://" in text:
+        text = _URI_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
+        text = _QUERY_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
+def describe_settings(settings: Settings) -> list[tuple[str, str, str, str]]:
+    """One row per field: ``(field, MLOPS_* variable, redacted value, source)`` (see :func:`settings_sources`)."""
+    sources = settings_sources(settings)
+    return [
+        (name, f"MLOPS_{name.upper()}", display_value(name, getattr(settings, name)), sources[name])
+        for name in Settings.model_fields
+    ]

@@ -163,3 +163,211 @@ def test_reference_data_is_checked_where_it_is_read(tmp_path: Path, kind: str) -
         settings.require_reference_data()
     assert "MLOPS_REFERENCE_DATA" in str(info.value)
     assert ("is a directory" in str(info.value)) is (kind == "directory")
+
+
+# --- the YAML file of settings (config/daily-mlops.yaml, MLOPS_CONFIG) -----
+
+
+def _write_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_yaml_file_named_by_mlops_config_is_read(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLOPS_CONFIG names a YAML file; its `daily_rows: 1234` is used and reported as source yaml (<path>)."""
+    from daily_mlops.settings import settings_sources
+
+    config = _write_config(clean_env / "mine.yaml", "daily_rows: 1234\n")
+    monkeypatch.setenv("MLOPS_CONFIG", str(config))
+    settings = load_settings()
+    assert settings.daily_rows == 1234
+    sources = settings_sources(settings)
+    assert sources["daily_rows"] == f"yaml ({config.resolve()})"
+    assert sources["f1_threshold"] == "default"  # not in that file, and the bundled one is not read
+    assert settings.f1_threshold == 0.75
+
+
+def test_environment_beats_yaml(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLOPS_DAILY_ROWS=999 overrides the YAML's daily_rows, and the source says environment."""
+    from daily_mlops.settings import settings_sources
+
+    monkeypatch.setenv("MLOPS_CONFIG", str(_write_config(clean_env / "mine.yaml", "daily_rows: 1234\n")))
+    monkeypatch.setenv("MLOPS_DAILY_ROWS", "999")
+    settings = load_settings()
+    assert settings.daily_rows == 999
+    assert settings_sources(settings)["daily_rows"] == "environment"
+
+
+def test_priority_argument_environment_dotenv_yaml_default(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each source wins over the ones below it: argument > environment > .env > yaml > default."""
+    from daily_mlops.settings import settings_sources
+
+    config = _write_config(clean_env / "mine.yaml", "daily_rows: 1001\nseed: 7\nnum_layers: 3\nbatch_size: 64\n")
+    (clean_env / ".env").write_text("MLOPS_SEED=8\nMLOPS_NUM_LAYERS=4\nMLOPS_BATCH_SIZE=32\n", encoding="utf-8")
+    monkeypatch.setenv("MLOPS_CONFIG", str(config))
+    monkeypatch.setenv("MLOPS_NUM_LAYERS", "5")
+    monkeypatch.setenv("MLOPS_BATCH_SIZE", "16")
+    settings = load_settings(batch_size=128)
+    assert (settings.daily_rows, settings.seed, settings.num_layers, settings.batch_size) == (1001, 8, 5, 128)
+    sources = settings_sources(settings)
+    assert sources["daily_rows"].startswith("yaml (")
+    assert (sources["seed"], sources["num_layers"], sources["batch_size"]) == (".env", "environment", "argument")
+    assert sources["dropout"] == "default"
+
+
+def test_yaml_nulls_mean_the_default_and_relative_paths_use_the_project_root(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`null` keeps the built-in default; a relative YAML path is joined to the project root, not the cwd."""
+    from daily_mlops.settings import BUNDLED_DAGS_FOLDER, settings_sources
+
+    config = _write_config(
+        clean_env / "mine.yaml", "home: null\nreference_data: data/reference/german_credit.csv\ndags_folder: dags\n"
+    )
+    monkeypatch.setenv("MLOPS_CONFIG", str(config))
+    settings = load_settings()
+    assert settings.home == clean_env.resolve()  # the working directory, as without the file
+    assert settings.reference_data == BUNDLED_REFERENCE_DATA.resolve()
+    assert settings.dags_folder == BUNDLED_DAGS_FOLDER
+    assert settings_sources(settings)["home"] == "default"
+
+
+def test_unknown_yaml_key_is_refused(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key that is not a Settings field raises ConfigError naming the key and the file (no silent typo)."""
+    config = _write_config(clean_env / "typo.yaml", "daily_rows: 1234\ndaily_row: 5\n")
+    monkeypatch.setenv("MLOPS_CONFIG", str(config))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "'daily_row'" in message
+    assert str(config) in message
+    assert "did you mean 'daily_rows'" in message
+
+
+@pytest.mark.parametrize("text", ["- daily_rows\n", "daily_rows: [1\n"])
+def test_yaml_that_is_not_a_mapping_is_refused(clean_env: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """A list or broken YAML raises ConfigError naming the file, not a raw yaml/pydantic error."""
+    config = _write_config(clean_env / "bad.yaml", text)
+    monkeypatch.setenv("MLOPS_CONFIG", str(config))
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_settings()
+
+
+def test_missing_mlops_config_file_is_refused(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLOPS_CONFIG naming a file that does not exist raises ConfigError naming MLOPS_CONFIG and the fix."""
+    monkeypatch.setenv("MLOPS_CONFIG", str(clean_env / "nope.yaml"))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert f"MLOPS_CONFIG={clean_env / 'nope.yaml'}" in message
+    assert "does not exist" in message
+    assert "unset it" in message
+
+
+def test_invalid_yaml_value_names_the_key_and_the_file(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A YAML value pydantic refuses is reported with its MLOPS_* variable, the YAML key and the file."""
+    config = _write_config(clean_env / "mine.yaml", "daily_rows: 5\n")
+    monkeypatch.setenv("MLOPS_CONFIG", str(config))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert f"MLOPS_DAILY_ROWS (daily_rows in {config.resolve()})" in str(info.value)
+
+
+def test_direct_construction_without_mlops_config_reads_only_the_bundled_defaults(clean_env: Path) -> None:
+    """Settings(..., _env_file=None) in tests (no MLOPS_CONFIG) gets the defaults: the bundled YAML holds them."""
+    from daily_mlops.settings import BUNDLED_CONFIG, config_file, settings_sources
+
+    assert config_file() == BUNDLED_CONFIG
+    settings = Settings(daily_rows=1200, _env_file=None)
+    assert settings.daily_rows == 1200
+    assert settings.f1_threshold == 0.75
+    sources = settings_sources(settings)
+    assert sources["daily_rows"] == "argument"
+    assert sources["f1_threshold"] == f"yaml ({BUNDLED_CONFIG})"
+
+
+def test_bundled_yaml_lists_every_field_with_its_default(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """config/daily-mlops.yaml has exactly the Settings fields, and reading it gives the same values as no file.
+
+    `null` is only used where the default is None or computed from the working
+    directory (home), so the file states every other default explicitly.
+    """
+    import yaml
+
+    from daily_mlops.settings import BUNDLED_CONFIG, settings_sources
+
+    raw = yaml.safe_load(BUNDLED_CONFIG.read_text(encoding="utf-8"))
+    assert list(raw) == list(Settings.model_fields)  # every field, no extra key, in field order
+    nulls = {key for key, value in raw.items() if value is None}
+    assert nulls == {name for name, f in Settings.model_fields.items() if f.default is None} | {"home"}
+
+    from_yaml = Settings(_env_file=None)
+    sources = settings_sources(from_yaml)
+    assert {key for key, source in sources.items() if source.startswith("yaml")} == set(raw) - nulls
+    monkeypatch.setenv("MLOPS_CONFIG", str(_write_config(clean_env / "empty.yaml", "")))
+    defaults = Settings(_env_file=None)
+    assert set(settings_sources(defaults).values()) == {"default"}
+    for name in Settings.model_fields:
+        assert getattr(from_yaml, name) == getattr(defaults, name), name
+
+
+def test_readme_configuration_table_lists_every_variable() -> None:
+    """README.md's Configuration table names every field's MLOPS_* variable and MLOPS_CONFIG (first column)."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("|")]
+    table_variables = set(re.findall(r"`(MLOPS_[A-Z0-9_]+)`", "\n".join(first_cells)))
+    expected = {f"MLOPS_{name.upper()}" for name in Settings.model_fields} | {"MLOPS_CONFIG"}
+    assert expected <= table_variables, sorted(expected - table_variables)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown", "hidden"),
+    [
+        ("mongo_uri", "mongodb://root:s3cret@mongo:27017/?authSource=admin", "mongodb://root:****@mongo:27017", "s3cret"),
+        ("mongo_uri", "mongodb://h1,h2/?tlsCertificateKeyFilePassword=pw1", "tlsCertificateKeyFilePassword=****", "pw1"),
+        ("alert_notifier_kwargs", {"smtp_conn_id": "smtp", "api_token": "tok9"}, '"smtp_conn_id": "smtp"', "tok9"),
+    ],
+)
+def test_display_value_redacts_secrets(name: str, value: object, shown: str, hidden: str) -> None:
+    """Passwords in URIs and secret-named kwargs are shown as ****; the rest of the value stays readable."""
+    from daily_mlops.settings import display_value
+
+    text = display_value(name, value)
+    assert shown in text
+    assert hidden not in text
+
+
+def test_cli_config_shows_value_and_source(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`daily-mlops config` prints daily_rows with its variable, the YAML value and `yaml (<file>)`, then `environment`."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from daily_mlops.cli import app
+
+    config = _write_config(clean_env / "mine.yaml", "daily_rows: 1234\nmongo_uri: mongodb://u:hunter2@db:27017/\n")
+    result = CliRunner().invoke(app, ["config"], env={"MLOPS_CONFIG": str(config)})
+    assert result.exit_code == 0, result.output
+    flat = re.sub(r"[\s│]", "", result.output)  # table cells may fold over several lines
+    assert f"daily_rowsMLOPS_DAILY_ROWS1234yaml({config.resolve()})" in flat
+    assert "hunter2" not in result.output
+    assert "mongodb://u:****@db:27017/" in flat
+
+    result = CliRunner().invoke(app, ["config"], env={"MLOPS_CONFIG": str(config), "MLOPS_DAILY_ROWS": "999"})
+    assert result.exit_code == 0, result.output
+    assert "daily_rowsMLOPS_DAILY_ROWS999environment" in re.sub(r"[\s│]", "", result.output)
+
+
+def test_cli_config_exits_2_for_a_missing_mlops_config(clean_env: Path) -> None:
+    """`daily-mlops config` with a missing MLOPS_CONFIG file prints the variable and exits 2 without a traceback."""
+    from typer.testing import CliRunner
+
+    from daily_mlops.cli import app
+
+    result = CliRunner().invoke(app, ["config"], env={"MLOPS_CONFIG": str(clean_env / "nope.yaml")})
+    assert result.exit_code == 2, result.output
+    assert "MLOPS_CONFIG" in result.output
+    assert "Traceback" not in result.output
