@@ -1,7 +1,7 @@
 """daily-mlops: a daily MLOps loop on Apache Airflow 3 and MongoDB.
 
 The public API is re-exported here. Heavy names (torch, scikit-learn, SDV,
-pandas, pymongo behind them) load on first use through PEP 562
+pandas and the MongoDB driver behind them) load on first use through PEP 562
 ``__getattr__``, so ``import daily_mlops`` stays cheap enough for Airflow's DAG
 parsing. Subpackages: :mod:`daily_mlops.storage` (MongoDB, GridFS, the
 registry), :mod:`daily_mlops.ml` (schema, preprocessing, synthesis, network,

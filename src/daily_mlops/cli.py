@@ -270,7 +270,7 @@ def mongo(port: int = typer.Option(27017, help="Loopback port to serve the embed
     import signal
     import threading
 
-    from daily_mlops.storage.mongo import embedded_server
+    from daily_mlops.storage.mongo import MONGOSH_EXAMPLE, embedded_server
 
     settings = _settings()
     if settings.mongo_uri:
@@ -280,7 +280,7 @@ def mongo(port: int = typer.Option(27017, help="Loopback port to serve the embed
     try:
         with embedded_server(settings.embedded_mongo_path, port=port) as uri:
             console.print(f"embedded MongoDB at [bold]{uri}[/] (database {settings.mongo_db!r}); Ctrl-C stops it")
-            console.print(f"  npx mongosh '{uri}{settings.mongo_db}' --eval 'db.alerts.find().sort({{timestamp:-1}})'")
+            console.print(f"  npx mongosh '{uri}{settings.mongo_db}' --eval '{MONGOSH_EXAMPLE}'")
             try:
                 stop.wait()
             except KeyboardInterrupt:

@@ -23,9 +23,36 @@ DAILY_ROWS = 1200
 PASS_DAY, ALERT_DAY = "2026-03-01", "2026-03-02"
 
 
-@pytest.fixture(scope="module")
-def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory):
-    """A function that runs the CLI against a fresh database, and that database."""
+def _snapshot_day(db, home: Path, day: str) -> dict:
+    """What the loop recorded for one logical date, copied out so later steps cannot change it."""
+    deployed = home / "models" / "deployed"
+    return {
+        "processed_rows": db.processed_data.count_documents({"logical_date": day}),
+        "processing_metadata": db.processing_metadata.find_one({"logical_date": day}, {"_id": 0}),
+        "raw_files": db["raw_data.files"].count_documents({"filename": f"batch-{day}.csv"}),
+        "performance_metrics": list(db.performance_metrics.find({"logical_date": day}, {"_id": 0})),
+        "evaluation_events": list(db.evaluation_events.find({"logical_date": day}, {"_id": 0})),
+        "alerts": list(db.alerts.find({"logical_date": day}, {"_id": 0})),
+        "notifications": list(db.notifications.find({"logical_date": day}, {"_id": 0})),
+        "deployment_events": list(db.deployment_events.find({"logical_date": day}, {"_id": 0})),
+        "retrained": list(db.model_metadata.find({"model_name": "tabtransformer", "logical_date": day}, {"_id": 0})),
+        "registry": {d["model_version"]: d["status"]
+                     for d in db.model_metadata.find({"model_name": "tabtransformer"}, {"_id": 0})},
+        "n_versions": db.model_metadata.count_documents({}),
+        "weights_file": (deployed / "current_model.pth").is_file(),
+        "deployed_version": (deployed / "VERSION").read_text().strip() if (deployed / "VERSION").is_file() else None,
+    }
+
+
+@pytest.fixture(scope="session")
+def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run the whole story once per session; every test below only asserts on what it recorded.
+
+    Steps, each a ``daily-mlops`` subprocess against a fresh database on the session's server:
+    bootstrap twice; a passing day; an alert day (threshold 1.5); the passing day again; predict on good
+    and bad rows; the alert day again with a reachable threshold. After each step the relevant documents
+    are copied into the returned dict, so each test passes alone and in any order.
+    """
     home = tmp_path_factory.mktemp("mlops_home")
     db_name = f"e2e_{uuid.uuid4().hex[:8]}"
     env = {
@@ -40,9 +67,37 @@ def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory):
         return subprocess.run([str(cli), *args], env=env, cwd=home, capture_output=True, text=True, timeout=900)
 
     client = MongoClient(mongo_uri, tz_aware=True)
-    yield run, client[db_name], home
-    client.drop_database(db_name)
-    client.close()
+    db = client[db_name]
+    story: dict = {"home": home}
+    try:
+        story["bootstrap"] = run("bootstrap")
+        story["bootstrap_again"] = run("bootstrap")
+        story["after_bootstrap"] = {
+            "versions": [(v["model_version"], v["status"]) for v in db.model_metadata.find({"model_name": "tabtransformer"})],
+            "synthesizers": db.model_metadata.count_documents({"model_name": "synthesizer"}),
+            "preprocessors": db.model_metadata.count_documents({"model_name": "preprocessor"}),
+        }
+        story["pass_day"] = run("run", "--date", PASS_DAY, "--f1-threshold", "0.0")
+        story["after_pass_day"] = _snapshot_day(db, home, PASS_DAY)
+        story["alert_day"] = run("run", "--date", ALERT_DAY, "--f1-threshold", "1.5")
+        story["after_alert_day"] = _snapshot_day(db, home, ALERT_DAY)
+        story["pass_day_again"] = run("run", "--date", PASS_DAY, "--f1-threshold", "0.0")
+        story["after_pass_day_again"] = _snapshot_day(db, home, PASS_DAY)
+        reference = Path(__file__).resolve().parents[2] / "data" / "reference" / "german_credit.csv"
+        lines = reference.read_text().splitlines()[:6]
+        (home / "rows.csv").write_text("\n".join(lines) + "\n")
+        (home / "bad.csv").write_text(
+            "\n".join([lines[0].replace("duration_in_month", "duration")] + lines[1:]) + "\n")
+        story["predict"] = run("predict", "--input", str(home / "rows.csv"))
+        story["predict_bad"] = run("predict", "--input", str(home / "bad.csv"))
+        story["alert_day_again"] = run("run", "--date", ALERT_DAY, "--f1-threshold", "0.0")
+        story["after_alert_day_again"] = _snapshot_day(db, home, ALERT_DAY)
+        story["retrained_all"] = list(db.model_metadata.find(
+            {"model_name": "tabtransformer", "parent_version": {"$exists": True}}, {"_id": 0}))
+        yield story
+    finally:
+        client.drop_database(db_name)
+        client.close()
 
 
 def _ok(done: subprocess.CompletedProcess[str]) -> str:
@@ -52,106 +107,89 @@ def _ok(done: subprocess.CompletedProcess[str]) -> str:
 
 def test_bootstrap_registers_version_1_once(loop):
     """bootstrap on MLOPS_MONGO_URI registers tabtransformer v1 (approved); a second run adds nothing."""
-    run, db, _ = loop
-    out = _ok(run("bootstrap"))
-    assert "registered tabtransformer version 1" in out
-    again = _ok(run("bootstrap"))
-    assert "already exists" in again
-    versions = list(db.model_metadata.find({"model_name": "tabtransformer"}))
-    assert [(v["model_version"], v["status"]) for v in versions] == [(1, "approved")]
-    assert db.model_metadata.count_documents({"model_name": "synthesizer"}) == 1
-    assert db.model_metadata.count_documents({"model_name": "preprocessor"}) == 1
+    assert "registered tabtransformer version 1" in _ok(loop["bootstrap"])
+    assert "already exists" in _ok(loop["bootstrap_again"])
+    after = loop["after_bootstrap"]
+    assert after["versions"] == [(1, "approved")]
+    assert after["synthesizers"] == 1 and after["preprocessors"] == 1
 
 
 def test_passing_day_deploys(loop):
     """With a reachable threshold the champion passes and the deployment DAG deploys it."""
-    run, db, home = loop
-    out = _ok(run("run", "--date", PASS_DAY, "--f1-threshold", "0.0"))
-    assert "deployed v1" in out
-    assert db.processed_data.count_documents({"logical_date": PASS_DAY}) == DAILY_ROWS
-    meta = db.processing_metadata.find_one({"logical_date": PASS_DAY})
+    assert "deployed v1" in _ok(loop["pass_day"])
+    day = loop["after_pass_day"]
+    assert day["processed_rows"] == DAILY_ROWS
+    meta = day["processing_metadata"]
     assert meta["status"] == "ready" and sum(meta["splits"].values()) == DAILY_ROWS
-    assert db["raw_data.files"].count_documents({"filename": f"batch-{PASS_DAY}.csv"}) == 1
-    event = db.deployment_events.find_one({"logical_date": PASS_DAY, "status": "deployed"})
+    assert day["raw_files"] == 1
+    deployed = [e for e in day["deployment_events"] if e["status"] == "deployed"]
+    assert len(deployed) == 1
+    event = deployed[0]
     assert event["event_type"] == "model_deployed" and event["model_version"] == 1
     assert event["model_id"] == "tabtransformer:v1" and len(event["sha256"]) == 64
-    assert (home / "models" / "deployed" / "current_model.pth").is_file()
-    assert (home / "models" / "deployed" / "VERSION").read_text().strip() == "1"
-    assert db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": 1})["status"] == "deployed"
-    assert db.performance_metrics.count_documents({"logical_date": PASS_DAY}) == 1
-    assert db.evaluation_events.count_documents({"logical_date": PASS_DAY, "event_type": "evaluation_passed"}) == 1
-    assert db.alerts.count_documents({"logical_date": PASS_DAY}) == 0
+    assert day["weights_file"] and day["deployed_version"] == "1"
+    assert day["registry"][1] == "deployed"
+    assert len(day["performance_metrics"]) == 1
+    assert [e["event_type"] for e in day["evaluation_events"]].count("evaluation_passed") == 1
+    assert day["alerts"] == []
 
 
 def test_unreachable_threshold_runs_three_attempts_and_alerts(loop):
     """Threshold above 1: exactly three attempts, one alert, and the deployment DAG deploys nothing."""
-    run, db, home = loop
-    out = _ok(run("run", "--date", ALERT_DAY, "--f1-threshold", "1.5"))  # an alert day exits 0
+    out = _ok(loop["alert_day"])  # an alert day exits 0
     assert "ALERT" in out and "model_evaluation_pipeline: failed (failed: send_alert)" in out
     assert "model_deployment_pipeline: success" in out
-    attempts = sorted(d["attempt"] for d in db.performance_metrics.find({"logical_date": ALERT_DAY}))
-    assert attempts == [0, 1, 2, 3]
-    retrained = list(db.model_metadata.find({"model_name": "tabtransformer", "logical_date": ALERT_DAY}))
+    day = loop["after_alert_day"]
+    assert sorted(d["attempt"] for d in day["performance_metrics"]) == [0, 1, 2, 3]
+    retrained = day["retrained"]
     assert len(retrained) == 3
     assert all(v["status"] == "rejected" and v.get("parent_version") for v in retrained)
-    alerts = list(db.alerts.find({"logical_date": ALERT_DAY}))
-    assert len(alerts) == 1
-    alert = alerts[0]
+    assert len(day["alerts"]) == 1
+    alert = day["alerts"][0]
     assert alert["alert_type"] == "MODEL_PERFORMANCE_FAILURE" and alert["severity"] == "CRITICAL"
     assert alert["retrain_attempts"] == 3 and alert["f1_threshold"] == 1.5
     assert sorted(alert["model_versions_tried"]) == sorted([1] + [v["model_version"] for v in retrained])
-    assert db.evaluation_events.count_documents({"logical_date": ALERT_DAY, "event_type": "alert_raised"}) == 1
-    assert db.notifications.count_documents({"logical_date": ALERT_DAY, "kind": "model_performance_failure"}) == 1
-    assert db.deployment_events.count_documents({"logical_date": ALERT_DAY}) == 0
-    assert (home / "models" / "deployed" / "VERSION").read_text().strip() == "1"
+    assert [e["event_type"] for e in day["evaluation_events"]].count("alert_raised") == 1
+    assert [n["kind"] for n in day["notifications"]].count("model_performance_failure") == 1
+    assert day["deployment_events"] == []
+    assert day["deployed_version"] == "1"
 
 
 def test_rerunning_a_day_creates_no_duplicates(loop):
     """Running the passing day again replaces its documents; redeploying v1 is a recorded no-op."""
-    run, db, _ = loop
-    before = {c: db[c].count_documents({"logical_date": PASS_DAY})
-              for c in ("processed_data", "processing_metadata", "performance_metrics", "evaluation_events")}
-    versions_before = db.model_metadata.count_documents({})
-    out = _ok(run("run", "--date", PASS_DAY, "--f1-threshold", "0.0"))
-    assert "already deployed" in out
-    after = {c: db[c].count_documents({"logical_date": PASS_DAY}) for c in before}
-    assert after == before
-    assert db["raw_data.files"].count_documents({"filename": f"batch-{PASS_DAY}.csv"}) == 1
-    assert db.model_metadata.count_documents({}) == versions_before
-    statuses = sorted(d["status"] for d in db.deployment_events.find({"logical_date": PASS_DAY}))
-    assert statuses == ["already_deployed", "deployed"]
+    assert "already deployed" in _ok(loop["pass_day_again"])
+    before, after = loop["after_pass_day"], loop["after_pass_day_again"]
+    for key in ("processed_rows", "raw_files"):
+        assert after[key] == before[key]
+    for key in ("performance_metrics", "evaluation_events"):
+        assert len(after[key]) == len(before[key])
+    assert after["processing_metadata"]["batch_id"] == before["processing_metadata"]["batch_id"]
+    assert after["raw_files"] == 1
+    assert after["n_versions"] == loop["after_alert_day"]["n_versions"]  # no new version on the rerun
+    assert sorted(d["status"] for d in after["deployment_events"]) == ["already_deployed", "deployed"]
 
 
 def test_predict_scores_rows_with_the_deployed_model(loop):
-    """predict loads the deployed model without pickle and prints probabilities for raw rows."""
-    run, _, home = loop
-    reference = Path(__file__).resolve().parents[2] / "data" / "reference" / "german_credit.csv"
-    rows = home / "rows.csv"
-    lines = reference.read_text().splitlines()[:6]
-    rows.write_text("\n".join(lines) + "\n")
-    out = _ok(run("predict", "--input", str(rows)))
-    assert "5 rows scored" in out
-    bad = home / "bad.csv"
-    bad.write_text("\n".join(line.replace(",", ";", 0) for line in [lines[0].replace("duration_in_month", "duration")] + lines[1:]) + "\n")
-    done = run("predict", "--input", str(bad))
-    assert done.returncode == 2 and "duration_in_month" in done.stdout
+    """predict loads the deployed model without pickle and prints probabilities; a renamed column exits 2."""
+    assert "5 rows scored" in _ok(loop["predict"])
+    bad = loop["predict_bad"]
+    assert bad.returncode == 2 and "duration_in_month" in bad.stdout
 
 
 def test_rerun_of_an_alert_day_that_passes_resolves_its_alert(loop):
     """Rerunning the alert day with a reachable threshold keeps the alert, marked resolved, and approves a version."""
-    run, db, _ = loop
-    out = _ok(run("run", "--date", ALERT_DAY, "--f1-threshold", "0.0"))
-    assert "ALERT" not in out
-    alerts = list(db.alerts.find({"logical_date": ALERT_DAY}))
-    assert len(alerts) == 1 and alerts[0]["status"] == "resolved"
-    passed = list(db.evaluation_events.find({"logical_date": ALERT_DAY, "event_type": "evaluation_passed"}))
+    assert "ALERT" not in _ok(loop["alert_day_again"])
+    day = loop["after_alert_day_again"]
+    assert len(day["alerts"]) == 1 and day["alerts"][0]["status"] == "resolved"
+    passed = [e for e in day["evaluation_events"] if e["event_type"] == "evaluation_passed"]
     assert len(passed) == 1 and passed[0]["approved_version"] == 1
 
 
 def test_retrained_versions_record_lineage_and_metrics(loop):
     """Each retrained version names its parent, its lineage, each batch once, and its test metrics."""
-    _, db, _ = loop
-    for doc in db.model_metadata.find({"model_name": "tabtransformer", "parent_version": {"$exists": True}}):
+    retrained = loop["retrained_all"]
+    assert len(retrained) == 3  # the alert day's three attempts; the loop below must not be vacuous
+    for doc in retrained:
         assert doc["lineage"][-1] == doc["parent_version"]
         assert len(doc["trained_on"]) == len(set(doc["trained_on"]))
         assert 0.0 <= doc["metrics"]["f1"] <= 1.0 and doc["metrics"]["test"]["n_samples"] > 0

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pymongo.database import Database
+    from daily_mlops.storage import Database
 
     from daily_mlops.ml.bundle import ModelBundle
     from daily_mlops.settings import Settings

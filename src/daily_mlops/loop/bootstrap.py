@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from daily_mlops.loop._common import hyperparameters, timed
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pymongo.database import Database
+    from daily_mlops.storage import Database
 
     from daily_mlops.settings import Settings
 

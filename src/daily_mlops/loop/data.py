@@ -16,7 +16,7 @@ from daily_mlops.errors import MLOpsError
 from daily_mlops.loop._common import with_database
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pymongo.database import Database
+    from daily_mlops.storage import Database
 
     from daily_mlops.settings import Settings
 

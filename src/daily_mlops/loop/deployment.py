@@ -19,7 +19,7 @@ from daily_mlops.errors import IntegrityError, MLOpsError
 from daily_mlops.loop._common import with_database
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pymongo.database import Database
+    from daily_mlops.storage import Database
 
     from daily_mlops.ml.bundle import ModelBundle
     from daily_mlops.settings import Settings

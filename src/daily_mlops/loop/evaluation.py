@@ -18,7 +18,7 @@ from daily_mlops.errors import IntegrityError, MLOpsError
 from daily_mlops.loop._common import hyperparameters, load_model_version, timed, with_database
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pymongo.database import Database
+    from daily_mlops.storage import Database
 
     from daily_mlops.ml.encoded import EncodedBatch
     from daily_mlops.ml.bundle import ModelBundle

@@ -1,7 +1,7 @@
 """What the three DAG files share: DAG ids, schedule, default args, the sensor factory, parse-time settings.
 
 Imported at DAG parse time, so it imports nothing heavy (no torch, sdv,
-pandas, scikit-learn or pymongo) and validates no file: only the standard
+pandas, scikit-learn or the MongoDB driver) and validates no file: only the standard
 library, pendulum and the settings model. A ``tests/dags`` test proves it and
 ``scripts/benchmark.py`` prints what each DAG file adds to a parse.
 """

@@ -23,7 +23,7 @@ from daily_mlops.errors import MLOpsError
 from daily_mlops.orchestration.dags import DAG_IDS, EVALUATION_DAG_ID
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pymongo.database import Database
+    from daily_mlops.storage import Database
 
     from daily_mlops.settings import Settings
 

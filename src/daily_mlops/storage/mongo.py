@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ARTIFACTS_BUCKET",
+    "MONGOSH_EXAMPLE",
     "COLLECTIONS",
     "INDEXES",
     "RAW_DATA_BUCKET",
@@ -45,6 +46,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: A first mongosh query to try against the loop's database (printed by ``daily-mlops mongo``).
+MONGOSH_EXAMPLE = "db.alerts.find().sort({timestamp: -1})"
 #: GridFS bucket holding each logical date's raw synthetic batch (CSV).
 RAW_DATA_BUCKET = "raw_data"
 #: GridFS bucket holding model weights, preprocessors and the synthesizer.
