@@ -34,6 +34,7 @@ __all__ = [
     "COLLECTIONS",
     "INDEXES",
     "RAW_DATA_BUCKET",
+    "UPLOADS_JOURNAL",
     "airflow_database",
     "database",
     "embedded_server",
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 RAW_DATA_BUCKET = "raw_data"
 #: GridFS bucket holding model weights, preprocessors and the synthesizer.
 ARTIFACTS_BUCKET = "artifacts"
+#: Journal of GridFS uploads in progress (see :mod:`daily_mlops.storage.artifacts`).
+UPLOADS_JOURNAL = "gridfs_uploads"
 
 #: Plain collections and what each holds (see ARCHITECTURE.md for examples).
 COLLECTIONS: dict[str, str] = {
@@ -61,6 +64,7 @@ COLLECTIONS: dict[str, str] = {
     "deployment_events": "deployments (and no-op re-deployments)",
     "alerts": "MODEL_PERFORMANCE_FAILURE alerts when every retraining attempt failed",
     "notifications": "messages sent by the loop (results, deployments, alerts)",
+    UPLOADS_JOURNAL: "one document per GridFS upload in progress: file id, bucket, filename, writer",
 }
 
 #: (collection, keys, options) for every index the loop relies on.
@@ -79,6 +83,7 @@ INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     ("alerts", [("logical_date", 1), ("alert_type", 1)], {"unique": True}),
     ("alerts", [("timestamp", -1)], {}),
     ("notifications", [("logical_date", 1), ("kind", 1)], {"unique": True}),
+    (UPLOADS_JOURNAL, [("bucket", 1), ("filename", 1)], {}),
 ]
 
 
