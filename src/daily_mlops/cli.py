@@ -1,6 +1,6 @@
 """The ``daily-mlops`` command line (typer + rich).
 
-Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``predict``, ``mongo``, ``airflow``, ``config``.
+Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``doctor``, ``predict``, ``mongo``, ``airflow``, ``config``.
 Without ``MLOPS_MONGO_URI`` every command starts the embedded MongoDB-wire
 server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
 
@@ -231,6 +231,37 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
             console.print(deps)
     except MLOpsError as exc:
         _fail(exc)
+
+
+@app.command()
+def doctor(
+    repair: bool = typer.Option(False, "--repair", help="Delete orphan GridFS chunks and stale upload-journal entries."),
+) -> None:
+    """Check GridFS, artifact checksums and the deployment directory; exit 1 while a problem remains."""
+    from daily_mlops.storage.doctor import CHECKS, check_storage
+    from daily_mlops.storage.mongo import open_database
+
+    settings = _settings()
+    try:
+        with open_database(settings) as db:
+            report = check_storage(db, settings.deployment_path, repair=repair)
+    except MLOpsError as exc:
+        _fail(exc)
+    table = Table(title="daily-mlops doctor" + (" --repair" if repair else ""))
+    for col in ("check", "subject", "finding", "state"):
+        table.add_column(col, overflow="fold")
+    for check in CHECKS:
+        found = [f for f in report.findings if f.check == check]
+        if not found:
+            table.add_row(check, "-", f"{report.checked.get(check, 0)} checked", "[green]ok[/]")
+        for f in found:
+            state = ("[green]repaired[/]" if f.repaired else
+                     "[yellow]repairable with --repair[/]" if f.repairable else "[red]needs attention[/]")
+            table.add_row(check, f.subject, f.detail, state)
+    console.print(table)
+    problems = len(report.problems)
+    console.print("[green]healthy[/]" if not problems else f"[red]{problems} problem(s) remain[/]")
+    raise typer.Exit(0 if report.healthy else 1)
 
 
 def _fmt(value: Any) -> str:

@@ -29,14 +29,15 @@ def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Datab
 
     ``MLOPS_DAILY_ROWS`` rows, seeded by (``MLOPS_SEED``, logical date): the
     same day always gives the same rows. The batch is validated against the
-    schema before anything is written.
+    schema before anything is written. Two runs of one day at once converge:
+    one raw file stays and ``processing_metadata`` points at it.
 
     Returns
     -------
     dict
         ``batch_id``, ``n_rows``, ``raw_sha256``.
     """
-    from daily_mlops.storage.batches import batch_id_for, store_processing_metadata, store_raw_batch
+    from daily_mlops.storage.batches import batch_id_for, record_raw_batch, store_raw_batch
     from daily_mlops.ml.schema import validate_batch
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import SYNTHESIZER_NAME, ModelRegistry
@@ -48,12 +49,12 @@ def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Datab
         registry.load_artifact(synth_doc, "synthesizer"), sha256=synth_doc["sha256"]["synthesizer"]
     )
     frame = validate_batch(synth.generate(settings.daily_rows, seed=settings.seed, logical_date=day), synth_doc["schema"])
-    ref = store_raw_batch(db, frame, logical_date=day)
-    store_processing_metadata(db, {
-        "status": "raw", "raw_file": ref, "n_rows": int(len(frame)), "synthesizer_version": synth_doc["model_version"],
+    store_raw_batch(db, frame, logical_date=day)
+    meta = record_raw_batch(db, {
+        "status": "raw", "n_rows": int(len(frame)), "synthesizer_version": synth_doc["model_version"],
         "sampling_seed": day_seed(settings.seed, day),
     }, logical_date=day)
-    return {"batch_id": batch_id_for(day), "n_rows": int(len(frame)), "raw_sha256": ref["sha256"]}
+    return {"batch_id": batch_id_for(day), "n_rows": int(len(frame)), "raw_sha256": meta["raw_file"]["sha256"]}
 
 
 @with_database

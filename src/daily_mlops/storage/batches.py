@@ -4,7 +4,9 @@ Storage contract (one logical date = one batch, ``batch_id = "batch-YYYY-MM-DD"`
 
 * GridFS bucket ``raw_data``: ``<batch_id>.csv``, the synthetic rows exactly as
   sampled (CSV, UTF-8), with ``logical_date``, ``n_rows`` and ``sha256`` in its
-  metadata. A rerun replaces the file.
+  metadata. A rerun replaces the file; when two runs of one day write at
+  once, the newest file survives (:func:`daily_mlops.storage.artifacts.keep_newest`)
+  and :func:`record_raw_batch` points ``processing_metadata`` at it.
 * ``processed_data``: one document per row ``{batch_id, logical_date, row,
   split, y, x_cat, x_num}``; ``x_cat`` are category indices (0 = unknown),
   ``x_num`` scaled numeric features. A rerun deletes the batch's rows first.
@@ -23,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from daily_mlops.storage.artifacts import ArtifactRef, get_artifact, put_artifact
+from daily_mlops.storage.artifacts import ArtifactRef, get_artifact, newest_file, put_artifact
 from daily_mlops.storage.mongo import RAW_DATA_BUCKET
-from daily_mlops.errors import NotFoundError
+from daily_mlops.errors import IntegrityError, NotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -38,6 +40,8 @@ __all__ = [
     "load_processing_metadata",
     "load_raw_batch",
     "load_split",
+    "raw_batch_file",
+    "record_raw_batch",
     "split_counts",
     "store_processed_batch",
     "store_processing_metadata",
@@ -53,12 +57,53 @@ def batch_id_for(logical_date: dt.date) -> str:
 
 
 def store_raw_batch(db: "Database", frame: "pd.DataFrame", *, logical_date: dt.date) -> ArtifactRef:
-    """Write a day's raw batch as CSV to the ``raw_data`` bucket, replacing that day's file."""
+    """Write a day's raw batch as CSV to the ``raw_data`` bucket, replacing that day's file.
+
+    Returns the reference of the day's surviving file: this upload, or the
+    newer upload of a concurrent run of the same day (same seed and date,
+    same bytes).
+    """
     data = frame.to_csv(index=False).encode("utf-8")
     return put_artifact(
         db, RAW_DATA_BUCKET, f"{batch_id_for(logical_date)}.csv", data,
         metadata={"logical_date": logical_date.isoformat(), "n_rows": int(len(frame)), "format": "csv"},
         replace=True,
+    )
+
+
+def raw_batch_file(db: "Database", logical_date: dt.date) -> ArtifactRef | None:
+    """The reference of the day's raw file in ``raw_data`` (the newest of that name), or ``None``."""
+    return newest_file(db, RAW_DATA_BUCKET, f"{batch_id_for(logical_date)}.csv")
+
+
+def record_raw_batch(db: "Database", document: dict[str, Any], *, logical_date: dt.date) -> dict[str, Any]:
+    """Write the day's ``processing_metadata`` with ``raw_file`` = the day's surviving raw file; return it.
+
+    After the write the survivor is read again; when a concurrent run of the
+    same day replaced the file meanwhile, the document is rewritten to point
+    at the new survivor. The last writer therefore leaves a reference that
+    matches the file that stays.
+
+    Raises
+    ------
+    IntegrityError
+        When the day has no raw file (call :func:`store_raw_batch` first) or
+        the file keeps changing (more than 10 rewrites).
+    """
+    ref = raw_batch_file(db, logical_date)
+    for _ in range(10):
+        if ref is None:
+            raise IntegrityError(
+                f"{batch_id_for(logical_date)}.csv is missing from GridFS bucket {RAW_DATA_BUCKET!r}; "
+                "rerun generate_data for this logical date"
+            )
+        doc = store_processing_metadata(db, {**document, "raw_file": ref}, logical_date=logical_date)
+        survivor = raw_batch_file(db, logical_date)
+        if survivor == ref:
+            return doc
+        ref = survivor
+    raise IntegrityError(
+        f"{batch_id_for(logical_date)}.csv kept changing while its metadata was written; rerun the task"
     )
 
 
@@ -146,9 +191,14 @@ def split_counts(db: "Database", logical_date: dt.date) -> dict[str, dict[str, i
 
 def store_processing_metadata(db: "Database", document: dict[str, Any], *, logical_date: dt.date) -> dict[str, Any]:
     """Replace the ``processing_metadata`` document of ``logical_date`` (upsert); return it."""
+    from pymongo.errors import DuplicateKeyError
+
     batch_id = batch_id_for(logical_date)
     doc = {**document, "batch_id": batch_id, "logical_date": logical_date.isoformat()}
-    db["processing_metadata"].replace_one({"batch_id": batch_id}, doc, upsert=True)
+    try:
+        db["processing_metadata"].replace_one({"batch_id": batch_id}, doc, upsert=True)
+    except DuplicateKeyError:  # a concurrent run inserted it between our match and insert: now it matches
+        db["processing_metadata"].replace_one({"batch_id": batch_id}, doc, upsert=True)
     doc.pop("_id", None)
     return doc
 

@@ -35,6 +35,7 @@ __all__ = [
     "COLLECTIONS",
     "INDEXES",
     "RAW_DATA_BUCKET",
+    "UPLOADS_JOURNAL",
     "airflow_database",
     "database",
     "embedded_server",
@@ -52,6 +53,8 @@ MONGOSH_EXAMPLE = "db.alerts.find().sort({timestamp: -1})"
 RAW_DATA_BUCKET = "raw_data"
 #: GridFS bucket holding model weights, preprocessors and the synthesizer.
 ARTIFACTS_BUCKET = "artifacts"
+#: Journal of GridFS uploads in progress (see :mod:`daily_mlops.storage.artifacts`).
+UPLOADS_JOURNAL = "gridfs_uploads"
 
 #: Plain collections and what each holds (see ARCHITECTURE.md for examples).
 COLLECTIONS: dict[str, str] = {
@@ -64,6 +67,7 @@ COLLECTIONS: dict[str, str] = {
     "deployment_events": "deployments (and no-op re-deployments)",
     "alerts": "MODEL_PERFORMANCE_FAILURE alerts when every retraining attempt failed",
     "notifications": "messages sent by the loop (results, deployments, alerts)",
+    UPLOADS_JOURNAL: "one document per GridFS upload in progress: file id, bucket, filename, writer",
 }
 
 #: (collection, keys, options) for every index the loop relies on.
@@ -82,6 +86,7 @@ INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     ("alerts", [("logical_date", 1), ("alert_type", 1)], {"unique": True}),
     ("alerts", [("timestamp", -1)], {}),
     ("notifications", [("logical_date", 1), ("kind", 1)], {"unique": True}),
+    (UPLOADS_JOURNAL, [("bucket", 1), ("filename", 1)], {}),
 ]
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from daily_mlops.storage.artifacts import ArtifactRef, get_artifact, put_artifact, verify_artifact
+from daily_mlops.storage.artifacts import ArtifactRef, get_artifact, put_artifact, remove_other_files, verify_artifact
 from daily_mlops.storage.mongo import ARTIFACTS_BUCKET
 from daily_mlops.errors import MLOpsError, NotFoundError
 
@@ -113,7 +113,7 @@ class ModelRegistry:
         refs: dict[str, ArtifactRef] = {
             key: put_artifact(
                 self.db, ARTIFACTS_BUCKET, f"{model_name}/{run_key}/{key}", data,
-                metadata={"model_name": model_name, "run_key": run_key, "artifact": key}, replace=True,
+                metadata={"model_name": model_name, "run_key": run_key, "artifact": key},
             )
             for key, data in artifacts.items()
         }
@@ -149,9 +149,11 @@ class ModelRegistry:
             except DuplicateKeyError:
                 again = self._coll.find_one({"model_name": model_name, "run_key": run_key}, {"_id": 0})
                 if again is not None:  # a concurrent rerun of the same run key won
+                    self._keep_only_referenced(again)
                     return again
                 continue  # lost the version number race: take the next one
             doc.pop("_id", None)
+            self._keep_only_referenced(doc)
             return doc
         raise MLOpsError(f"could not allocate a version for {model_name!r} after 20 tries")  # pragma: no cover
 
@@ -287,6 +289,15 @@ class ModelRegistry:
                 f"(it has {sorted(doc.get('artifacts', {}))})"
             ) from None
         return get_artifact(self.db, ref)
+
+    def _keep_only_referenced(self, doc: dict[str, Any]) -> None:
+        """Delete other files of each artifact's filename: leftovers of a crashed or concurrent registration.
+
+        The registry document decides which upload survives, so a concurrent
+        registration of the same run key never deletes the referenced file.
+        """
+        for ref in doc.get("artifacts", {}).values():
+            remove_other_files(self.db, ref["bucket"], ref["filename"], keep=ref["file_id"])
 
     def _lineage(self, model_name: str, parent_version: int | None) -> list[int]:
         """Versions from the root to the parent (``[]`` for a root version)."""
