@@ -23,11 +23,8 @@ DAILY_ROWS = 1200
 PASS_DAY, ALERT_DAY = "2026-03-01", "2026-03-02"
 
 
-@pytest.fixture(scope="module")
-def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory):
-    """A function that runs the CLI against a fresh database, and that database."""
-    home = tmp_path_factory.mktemp("mlops_home")
-    db_name = f"e2e_{uuid.uuid4().hex[:8]}"
+def _cli(mongo_uri: str, home: Path, db_name: str):
+    """A function that runs ``daily-mlops`` in a subprocess with small settings against ``db_name``."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))},
         "MLOPS_HOME": str(home), "MLOPS_MONGO_URI": mongo_uri, "MLOPS_MONGO_DB": db_name,
@@ -39,6 +36,15 @@ def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory):
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(cli), *args], env=env, cwd=home, capture_output=True, text=True, timeout=900)
 
+    return run
+
+
+@pytest.fixture(scope="module")
+def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory):
+    """A function that runs the CLI against a fresh database, and that database."""
+    home = tmp_path_factory.mktemp("mlops_home")
+    db_name = f"e2e_{uuid.uuid4().hex[:8]}"
+    run = _cli(mongo_uri, home, db_name)
     client = MongoClient(mongo_uri, tz_aware=True)
     yield run, client[db_name], home
     client.drop_database(db_name)
@@ -159,13 +165,27 @@ def test_retrained_versions_record_lineage_and_metrics(loop):
 
 
 def test_an_unexpected_task_failure_exits_non_zero(mongo_uri: str, tmp_path: Path):
-    """Without a bootstrapped model the data DAG's first task fails: run reports it and exits 1."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))},
-        "MLOPS_HOME": str(tmp_path), "MLOPS_MONGO_URI": mongo_uri, "MLOPS_MONGO_DB": f"empty_{uuid.uuid4().hex[:8]}",
-    }
-    cli = Path(sys.executable).parent / "daily-mlops"
-    done = subprocess.run([str(cli), "run", "--date", PASS_DAY], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=600)
+    """A real task failure is reported with exit 1: the synthesizer's GridFS file vanished after bootstrap.
+
+    ``run`` only checks the registry records before starting Airflow (running before bootstrap is a
+    user error, exit 2: tests/faults/test_user_errors.py), so here the data DAG's generate_data task runs,
+    cannot load the synthesizer (IntegrityError: the file is missing from its bucket) and fails.
+    """
+    import gridfs
+    from bson import ObjectId
+
+    db_name = f"broken_{uuid.uuid4().hex[:8]}"
+    run = _cli(mongo_uri, tmp_path, db_name)
+    client = MongoClient(mongo_uri, tz_aware=True)
+    try:
+        _ok(run("bootstrap"))
+        db = client[db_name]
+        ref = db.model_metadata.find_one({"model_name": "synthesizer"})["artifacts"]["synthesizer"]
+        gridfs.GridFSBucket(db, bucket_name=ref["bucket"]).delete(ObjectId(ref["file_id"]))
+        assert db[f"{ref['bucket']}.files"].count_documents({"_id": ObjectId(ref["file_id"])}) == 0
+        done = run("run", "--date", PASS_DAY)
+    finally:
+        client.drop_database(db_name)
+        client.close()
     assert done.returncode == 1, done.stdout[-3000:]
     assert "UNEXPECTED FAILURE" in done.stdout and "data_pipeline_dag:generate_data" in done.stdout
