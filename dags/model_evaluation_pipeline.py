@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import Label, Param, TriggerRule, dag, task
 
+from daily_mlops.decisions import F1_THRESHOLD_MAX
 from daily_mlops.orchestration.dags import (
     DATA_DAG_ID, EVALUATION_DAG_ID, MAX_ATTEMPTS, SCHEDULE, START_DATE, TAGS, default_args, parse_time_settings,
     upstream_sensor,
@@ -23,9 +24,9 @@ scores it on the day's held-out test split (F1 of the positive class) and branch
 * when the last allowed attempt fails -> **send_alert** writes a `MODEL_PERFORMANCE_FAILURE` alert,
   calls the notifiers and fails the run.
 
-Params `f1_threshold` and `max_retrain_attempts` override `MLOPS_F1_THRESHOLD` and
-`MLOPS_MAX_RETRAIN_ATTEMPTS` for one run. Every evaluation is in `performance_metrics` and
-`evaluation_events`.
+Params `f1_threshold` (0..2; above 1 forces the alert path; `evaluate_model` refuses NaN) and
+`max_retrain_attempts` override `MLOPS_F1_THRESHOLD` and `MLOPS_MAX_RETRAIN_ATTEMPTS` for one run.
+Every evaluation is in `performance_metrics` and `evaluation_events`.
 """
 
 
@@ -33,7 +34,7 @@ Params `f1_threshold` and `max_retrain_attempts` override `MLOPS_F1_THRESHOLD` a
     dag_id=EVALUATION_DAG_ID, schedule=SCHEDULE, start_date=START_DATE, catchup=False, max_active_runs=1,
     default_args=default_args(SETTINGS), tags=[*TAGS, "evaluation"], doc_md=DOC_MD,
     params={
-        "f1_threshold": Param(SETTINGS.f1_threshold, type="number", minimum=0, maximum=2,
+        "f1_threshold": Param(SETTINGS.f1_threshold, type="number", minimum=0, maximum=F1_THRESHOLD_MAX,
                               description="F1 (positive class) a model must reach; above 1 forces the alert path."),
         "max_retrain_attempts": Param(SETTINGS.max_retrain_attempts, type="integer", minimum=0,
                                       maximum=MAX_ATTEMPTS, description="Fine-tuning attempts before the alert."),

@@ -6,26 +6,63 @@ server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
 
 Exit codes: 0 when everything ran as designed (an alert day is an outcome, not
 an error); 1 when a task failed unexpectedly; 2 for a user error (bad config,
-bad input, missing model), printed without a traceback.
+bad input, missing model), printed as one line without a traceback. A reader
+that stops early (``daily-mlops predict ... | head``) is not an error for the
+commands that only print (``predict``, ``status``): they exit 0 quietly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from daily_mlops.errors import MLOpsError
+from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
-console = Console() if sys.stdout.isatty() else Console(width=140)
+
+
+class _Console(Console):
+    """rich's Console, with the exit status on a closed stdout chosen per command.
+
+    rich turns a ``BrokenPipeError`` into ``SystemExit(1)`` after pointing stdout
+    at ``os.devnull`` (Python docs, ``signal`` module, "Note on SIGPIPE"); this
+    keeps that and exits with :attr:`broken_pipe_exit` instead: 1 while a
+    command still has work to do, 0 inside :func:`_reader_may_stop_early`.
+    """
+
+    broken_pipe_exit = 1
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(self.broken_pipe_exit)
+
+
+console = _Console() if sys.stdout.isatty() else _Console(width=140)
+
+
+@contextlib.contextmanager
+def _reader_may_stop_early() -> Iterator[None]:
+    """Output that is all that is left to do: a reader closing the pipe (``| head``) ends the command with 0."""
+    console.broken_pipe_exit = 0
+    try:
+        yield
+    finally:
+        console.broken_pipe_exit = 1
+
 
 #: Per-day evaluation params of ``demo`` (see README "What the demo shows" for the measurements).
 DEMO_START = dt.date(2026, 11, 1)
@@ -40,8 +77,23 @@ def _settings() -> Settings:
 
 
 def _fail(exc: BaseException) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    """Print a user error as one line (no markup read from it, no wrapping) and exit 2."""
+    message = " ".join(str(exc).split())
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _f1_threshold_option(value: Optional[float]) -> Optional[float]:
+    """``--f1-threshold``: the same check as ``MLOPS_F1_THRESHOLD`` and the DAG param (exit 2 when refused)."""
+    from daily_mlops.decisions import validate_f1_threshold
+
+    if value is None:
+        return None
+    try:
+        return validate_f1_threshold(value, "--f1-threshold")
+    except ConfigError as exc:
+        _fail(exc)
+        raise  # unreachable
 
 
 def _metrics_table(title: str, metrics: dict[str, Any]) -> Table:
@@ -127,7 +179,14 @@ def _summary_table(outcomes: list[Any]) -> Table:
     return table
 
 
+def _database_name(settings: Settings) -> str:
+    """The database as the user configured it, for messages (never the URI: it may hold a password)."""
+    server = "MLOPS_MONGO_URI" if settings.mongo_uri else f"the embedded server under {settings.embedded_mongo_path}"
+    return f"database {settings.mongo_db!r} ({server})"
+
+
 def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *, bootstrap_first: bool) -> int:
+    from daily_mlops.loop.bootstrap import require_bootstrapped
     from daily_mlops.orchestration.environment import configure_airflow
     from daily_mlops.orchestration.runner import load_dags, run_day
     from daily_mlops.storage.mongo import connect, mongo_uri
@@ -136,6 +195,7 @@ def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *,
     with mongo_uri(settings) as uri, connect(uri, settings.mongo_db) as db:
         if bootstrap_first:
             _do_bootstrap(settings, db)
+        require_bootstrapped(db, where=_database_name(settings))  # before any Airflow work
         configure_airflow(settings, uri)
         dags = load_dags(settings)
         for day, conf in days:
@@ -156,7 +216,9 @@ def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *,
 def run(
     date: str = typer.Option(None, "--date", help="First logical date, YYYY-MM-DD (default: yesterday, UTC)."),
     days: int = typer.Option(1, "--days", min=1, max=366, help="Number of consecutive days."),
-    f1_threshold: Optional[float] = typer.Option(None, help="Override MLOPS_F1_THRESHOLD for these runs."),
+    f1_threshold: Optional[float] = typer.Option(
+        None, callback=_f1_threshold_option,
+        help="Override MLOPS_F1_THRESHOLD for these runs (0 to 2; above 1 forces the alert path)."),
 ) -> None:
     """Run the three DAGs in order for each date with Airflow's dag.test; print a summary per day."""
     settings = _settings()
@@ -198,7 +260,7 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
 
     settings = _settings()
     try:
-        with open_database(settings) as db:
+        with _reader_may_stop_early(), open_database(settings) as db:  # read-only: stopping early harms nothing
             versions = Table(title="model versions (tabtransformer)")
             for col in ("version", "status", "parent", "F1", "ROC-AUC", "trained on", "logical date"):
                 versions.add_column(col)
@@ -279,8 +341,8 @@ def predict(
 
     settings = _settings()
     try:
+        frame = read_csv(input, what="--input")  # the user's file first: its errors name --input
         bundle = load_deployed(settings.deployment_path)
-        frame = read_csv(input)
         proba = bundle.predict_proba(frame)
     except MLOpsError as exc:
         _fail(exc)
@@ -290,9 +352,10 @@ def predict(
     table.add_column("prediction")
     for i, p in enumerate(proba[:limit]):
         table.add_row(str(i), f"{p:.4f}", settings.positive_label if p >= bundle.decision_threshold else "other")
-    console.print(table)
-    console.print(f"{len(proba)} rows scored; decision threshold {bundle.decision_threshold:.3f}; "
-                  f"mean P({settings.positive_label}) {float(proba.mean()):.4f}")
+    with _reader_may_stop_early():
+        console.print(table)
+        console.print(f"{len(proba)} rows scored; decision threshold {bundle.decision_threshold:.3f}; "
+                      f"mean P({settings.positive_label}) {float(proba.mean()):.4f}")
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""The pure decisions of the daily loop: standard library only, no I/O.
+"""The pure decisions of the daily loop: standard library (and the project's exceptions) only, no I/O.
 
 Every choice the DAGs and the CLI make from numbers lives here, so each can be
 tested as a table (``tests/unit/test_decisions.py``):
@@ -8,17 +8,22 @@ tested as a table (``tests/unit/test_decisions.py``):
 * :func:`choose_parent`: which version a retraining attempt starts from;
 * :func:`challenger_status`: the approve/reject rule for a retrained version;
 * :func:`choose_approved_version`: which evaluation of a day is deployed;
-* :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code).
+* :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code);
+* :func:`validate_f1_threshold`: the one check of an F1 threshold, wherever it comes from.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from daily_mlops.errors import ConfigError
 
 __all__ = [
     "ALERT",
     "ALERT_TASK",
+    "F1_THRESHOLD_MAX",
     "PASS",
     "PASS_TASK",
     "RETRAIN",
@@ -30,6 +35,7 @@ __all__ = [
     "passes",
     "retrain_task_id",
     "task_for_step",
+    "validate_f1_threshold",
 ]
 
 #: Step names returned by :func:`next_step`.
@@ -38,6 +44,47 @@ PASS, RETRAIN, ALERT = "pass", "retrain", "alert"
 PASS_TASK, ALERT_TASK = "send_evaluation_results", "send_alert"
 #: Registry statuses a version may be deployed from.
 DEPLOYABLE = ("approved", "deployed")
+#: Largest accepted F1 threshold. F1 is at most 1, so a threshold in (1, 2] never passes:
+#: the documented way to force the retry-and-alert path (the DAG param's ``maximum``).
+F1_THRESHOLD_MAX = 2.0
+
+
+def validate_f1_threshold(value: Any, source: str) -> float:
+    """An F1 threshold as a float when it is finite and in [0, :data:`F1_THRESHOLD_MAX`].
+
+    The one check shared by ``MLOPS_F1_THRESHOLD`` (the Settings validator),
+    the evaluation DAG's param ``f1_threshold`` (its JSON schema cannot refuse
+    NaN: every comparison with NaN is false, so ``minimum``/``maximum`` pass it)
+    and the CLI's ``--f1-threshold``. A NaN threshold would fail every
+    evaluation and cause needless retraining and an alert.
+
+    Parameters
+    ----------
+    value : Any
+        The threshold (a fraction; above 1 forces the alert path).
+    source : str
+        Where it came from, named in the message, e.g. ``"MLOPS_F1_THRESHOLD"``,
+        ``"DAG param f1_threshold"`` or ``"--f1-threshold"``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ConfigError
+        When the value is not a number (bool included), is NaN or infinite, or
+        lies outside [0, 2]; the message names ``source`` and the fix.
+    """
+    fix = f"use a number from 0 to {F1_THRESHOLD_MAX:g} (above 1 forces the retrain-and-alert path)"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{source}={value!r} is not a number; {fix}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ConfigError(f"{source}={value!r} is not a finite number; {fix}")
+    if not 0.0 <= number <= F1_THRESHOLD_MAX:
+        raise ConfigError(f"{source}={value!r} is out of range; {fix}")
+    return number
 
 
 def passes(f1: float, f1_threshold: float) -> bool:

@@ -34,6 +34,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from daily_mlops.decisions import validate_f1_threshold
 from daily_mlops.errors import ConfigError
 
 __all__ = [
@@ -137,7 +138,9 @@ class Settings(BaseSettings):
     daily_rows: int = Field(default=10_000, ge=100, le=5_000_000, description="Rows sampled per logical date.")
 
     # --- evaluation loop ---------------------------------------------------
-    f1_threshold: float = Field(default=0.75, ge=0.0, le=1.0, description="F1 (positive class) a model must reach to pass.")
+    f1_threshold: float = Field(
+        default=0.75, description="F1 (positive class) a model must reach to pass; 0..2, above 1 forces the alert path."
+    )
     max_retrain_attempts: int = Field(default=3, ge=0, le=3, description="Fine-tuning attempts before an alert (the DAG unrolls 3).")
 
     # --- model hyperparameters (the seed's TabTransformer) -----------------
@@ -176,6 +179,16 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("f1_threshold", mode="after")
+    @classmethod
+    def _f1_threshold(cls, value: float) -> float:
+        # The check shared with the DAG param and --f1-threshold; a ValueError so that
+        # pydantic lists it with every other invalid variable.
+        try:
+            return validate_f1_threshold(value, "MLOPS_F1_THRESHOLD")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("reference_data", mode="after")
     @classmethod
@@ -247,8 +260,12 @@ def load_settings(**overrides: object) -> Settings:
             source = origin.get(str(err["loc"][0])) if err["loc"] else None
             if source is not None and source.startswith("yaml"):
                 variable += f" ({field} in {source[len('yaml ('):-1]})"
-            problems.append(f"{variable}: {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+            message = err["msg"].removeprefix("Value error, ")
+            # a message from the project's own checks already names the variable and its value
+            if not message.startswith(f"MLOPS_{field.upper()}"):
+                message = f"{variable}: {message} (got {err.get('input')!r})"
+            problems.append(message)
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 
 # --- the YAML file ---------------------------------------------------------

@@ -15,12 +15,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+import gridfs
+from bson import ObjectId
 from pymongo import MongoClient
 
 pytestmark = [pytest.mark.dags, pytest.mark.integration]
 
 DAILY_ROWS = 1200
-PASS_DAY, ALERT_DAY = "2026-03-01", "2026-03-02"
+PASS_DAY, ALERT_DAY, BROKEN_DAY = "2026-03-01", "2026-03-02", "2026-03-03"
 
 
 def _snapshot_day(db, home: Path, day: str) -> dict:
@@ -44,17 +46,8 @@ def _snapshot_day(db, home: Path, day: str) -> dict:
     }
 
 
-@pytest.fixture(scope="session")
-def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Run the whole story once per session; every test below only asserts on what it recorded.
-
-    Steps, each a ``daily-mlops`` subprocess against a fresh database on the session's server:
-    bootstrap twice; a passing day; an alert day (threshold 1.5); the passing day again; predict on good
-    and bad rows; the alert day again with a reachable threshold. After each step the relevant documents
-    are copied into the returned dict, so each test passes alone and in any order.
-    """
-    home = tmp_path_factory.mktemp("mlops_home")
-    db_name = f"e2e_{uuid.uuid4().hex[:8]}"
+def _cli(mongo_uri: str, home: Path, db_name: str):
+    """A function that runs ``daily-mlops`` in a subprocess with small settings against ``db_name``."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))},
         "MLOPS_HOME": str(home), "MLOPS_MONGO_URI": mongo_uri, "MLOPS_MONGO_DB": db_name,
@@ -66,6 +59,22 @@ def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(cli), *args], env=env, cwd=home, capture_output=True, text=True, timeout=900)
 
+    return run
+
+
+@pytest.fixture(scope="session")
+def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run the whole story once per session; every test below only asserts on what it recorded.
+
+    Steps, each a ``daily-mlops`` subprocess against a fresh database on the session's server:
+    bootstrap twice; a passing day; an alert day (threshold 1.5); the passing day again; predict on good
+    and bad rows; the alert day again with a reachable threshold; last, a day whose synthesizer file has
+    vanished from GridFS (a real task failure). After each step the relevant documents are copied into
+    the returned dict, so each test passes alone and in any order.
+    """
+    home = tmp_path_factory.mktemp("mlops_home")
+    db_name = f"e2e_{uuid.uuid4().hex[:8]}"
+    run = _cli(mongo_uri, home, db_name)
     client = MongoClient(mongo_uri, tz_aware=True)
     db = client[db_name]
     story: dict = {"home": home}
@@ -94,6 +103,10 @@ def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
         story["after_alert_day_again"] = _snapshot_day(db, home, ALERT_DAY)
         story["retrained_all"] = list(db.model_metadata.find(
             {"model_name": "tabtransformer", "parent_version": {"$exists": True}}, {"_id": 0}))
+        ref = db.model_metadata.find_one({"model_name": "synthesizer"})["artifacts"]["synthesizer"]
+        gridfs.GridFSBucket(db, bucket_name=ref["bucket"]).delete(ObjectId(ref["file_id"]))
+        story["synthesizer_file_left"] = db[f"{ref['bucket']}.files"].count_documents({"_id": ObjectId(ref["file_id"])})
+        story["broken_day"] = run("run", "--date", BROKEN_DAY)
         yield story
     finally:
         client.drop_database(db_name)
@@ -196,14 +209,14 @@ def test_retrained_versions_record_lineage_and_metrics(loop):
         assert len(doc["sha256"]["weights"]) == 64 and doc["n_parameters"] > 0
 
 
-def test_an_unexpected_task_failure_exits_non_zero(mongo_uri: str, tmp_path: Path):
-    """Without a bootstrapped model the data DAG's first task fails: run reports it and exits 1."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))},
-        "MLOPS_HOME": str(tmp_path), "MLOPS_MONGO_URI": mongo_uri, "MLOPS_MONGO_DB": f"empty_{uuid.uuid4().hex[:8]}",
-    }
-    cli = Path(sys.executable).parent / "daily-mlops"
-    done = subprocess.run([str(cli), "run", "--date", PASS_DAY], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=600)
+def test_an_unexpected_task_failure_exits_non_zero(loop):
+    """A real task failure is reported with exit 1: the synthesizer's GridFS file vanished after bootstrap.
+
+    ``run`` only checks the registry records before starting Airflow (running before bootstrap is a
+    user error, exit 2: tests/faults/test_user_errors.py), so here the data DAG's generate_data task runs,
+    cannot load the synthesizer (IntegrityError: the file is missing from its bucket) and fails.
+    """
+    assert loop["synthesizer_file_left"] == 0
+    done = loop["broken_day"]
     assert done.returncode == 1, done.stdout[-3000:]
     assert "UNEXPECTED FAILURE" in done.stdout and "data_pipeline_dag:generate_data" in done.stdout

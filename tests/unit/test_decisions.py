@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from daily_mlops.decisions import (
     challenger_status, choose_approved_version, choose_parent, day_as_designed, next_step, task_for_step,
+    validate_f1_threshold,
 )
+from daily_mlops.errors import ConfigError
 
 CASES = [
     # f1,   threshold, attempt, max_attempts, expected
@@ -146,3 +150,36 @@ DAGS = ("data", "evaluation", "deployment")
 def test_day_as_designed_table(runs: dict, expected: bool) -> None:
     """Only the evaluation DAG's send_alert may fail on a day that ran as designed (CLI exit 0, else 1)."""
     assert day_as_designed(runs, DAGS, "evaluation") is expected
+
+
+F1_THRESHOLDS = [
+    # value,        accepted as (None: refused), why
+    (0.75, 0.75, "the default"),
+    (0, 0.0, "lower bound; an int is a number"),
+    (1.0, 1.0, "perfect F1"),
+    (1.5, 1.5, "above 1: the documented way to force the alert path"),
+    (2, 2.0, "upper bound, the DAG param's maximum"),
+    (math.nan, None, "NaN: every comparison is false, so every evaluation would fail"),
+    (math.inf, None, "infinite"),
+    (-math.inf, None, "infinite"),
+    (-0.01, None, "negative"),
+    (2.0001, None, "above 2"),
+    (3.0, None, "above 2"),
+    (True, None, "a bool is not a threshold"),
+    ("0.5", None, "a string (the callers pass numbers; pydantic and typer parse text)"),
+    (None, None, "missing"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected", "why"), F1_THRESHOLDS)
+@pytest.mark.parametrize("source", ["MLOPS_F1_THRESHOLD", "DAG param f1_threshold", "--f1-threshold"])
+def test_validate_f1_threshold_table(value, expected, why: str, source: str) -> None:
+    """Finite numbers in [0, 2] come back as floats; anything else raises ConfigError naming the source."""
+    if expected is None:
+        with pytest.raises(ConfigError) as info:
+            validate_f1_threshold(value, source)
+        message = str(info.value)
+        assert message.startswith(f"{source}=") and "0 to 2" in message, why
+    else:
+        result = validate_f1_threshold(value, source)
+        assert type(result) is float and result == expected, why

@@ -82,7 +82,7 @@ def test_explicit_arguments_beat_environment(clean_env: Path, monkeypatch: pytes
     [
         ("MLOPS_DAILY_ROWS", "abc"),
         ("MLOPS_DAILY_ROWS", "5"),  # below the minimum of 100
-        ("MLOPS_F1_THRESHOLD", "1.5"),
+        ("MLOPS_F1_THRESHOLD", "2.5"),  # 0..2: above 1 forces the alert path, above 2 is refused
         ("MLOPS_F1_THRESHOLD", "-0.1"),
         ("MLOPS_MAX_RETRAIN_ATTEMPTS", "4"),  # the DAG unrolls 3
         ("MLOPS_DROPOUT", "1.0"),
@@ -124,7 +124,7 @@ def test_d_model_not_divisible_by_nhead(clean_env: Path, monkeypatch: pytest.Mon
 def test_every_problem_is_listed(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Several invalid variables are all reported in one ConfigError."""
     monkeypatch.setenv("MLOPS_DAILY_ROWS", "abc")
-    monkeypatch.setenv("MLOPS_F1_THRESHOLD", "1.5")
+    monkeypatch.setenv("MLOPS_F1_THRESHOLD", "2.5")
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "MLOPS_DAILY_ROWS" in str(info.value)

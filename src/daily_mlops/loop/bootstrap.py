@@ -14,12 +14,45 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from daily_mlops.settings import Settings
 
-__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap"]
+__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "require_bootstrapped"]
 
 #: Logical date of the bootstrap batch the initial model is trained on.
 BOOTSTRAP_DATE = dt.date(1970, 1, 1)
 #: Registry run key of everything bootstrap registers (makes a rerun a no-op).
 BOOTSTRAP_RUN_KEY = "bootstrap"
+
+
+def require_bootstrapped(db: "Database", *, where: str) -> None:
+    """Check that the loop can run: a champion model version, the synthesizer and the preprocessor exist.
+
+    ``daily-mlops run`` calls it before any Airflow work, so running before
+    ``daily-mlops bootstrap`` is one message, not a run of failing tasks.
+    Only the registry records are read (artifact integrity is checked by the
+    tasks that load them).
+
+    Parameters
+    ----------
+    where : str
+        The database as the user knows it, named in the message (no credentials).
+
+    Raises
+    ------
+    NotFoundError
+        When there is no approved or deployed ``tabtransformer`` version, or no
+        approved synthesizer or preprocessor; the fix is ``daily-mlops bootstrap``.
+    """
+    from daily_mlops.errors import NotFoundError
+    from daily_mlops.storage.registry import MODEL_NAME, PREPROCESSOR_NAME, SYNTHESIZER_NAME, ModelRegistry
+
+    registry = ModelRegistry(db)
+    checks = (("model", lambda: registry.champion(MODEL_NAME)),
+              (SYNTHESIZER_NAME, lambda: registry.latest(SYNTHESIZER_NAME, statuses=("approved",))),
+              (PREPROCESSOR_NAME, lambda: registry.latest(PREPROCESSOR_NAME, statuses=("approved",))))
+    for what, find in checks:
+        try:
+            find()
+        except NotFoundError:
+            raise NotFoundError(f"no {what} is registered in {where}; run `daily-mlops bootstrap` first") from None
 
 
 def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -69,7 +102,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     started = time.perf_counter()
     reference_path = settings.require_reference_data()
     say(f"reading reference data {reference_path}")
-    reference = read_csv(reference_path)
+    reference = read_csv(reference_path, what="MLOPS_REFERENCE_DATA")
     schema = infer_schema(reference, target_column=settings.target_column, positive_label=settings.positive_label)
     reference = validate_batch(reference, schema)
 

@@ -97,11 +97,14 @@ def evaluate_model(
 
     Raises
     ------
+    ConfigError
+        When ``f1_threshold`` (the DAG param) is NaN, infinite or outside [0, 2]; nothing is written.
     NotFoundError
         When the version or the day's test split does not exist.
     IntegrityError
         When the version's artifacts are missing or altered.
     """
+    f1_threshold = decisions.validate_f1_threshold(f1_threshold, "DAG param f1_threshold")
     from daily_mlops.storage.batches import load_split
     from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 

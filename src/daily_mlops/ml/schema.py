@@ -14,6 +14,7 @@ Sources
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from daily_mlops.errors import (
+    ConfigError,
     NotFoundError,
     SchemaError,
 )
@@ -45,13 +47,16 @@ EPOCH = pd.Timestamp("1970-01-01")
 # ---------------------------------------------------------------------------
 # CSV and schema
 # ---------------------------------------------------------------------------
-def read_csv(path: str | Path) -> pd.DataFrame:
+def read_csv(path: str | Path, *, what: str | None = None) -> pd.DataFrame:
     """Read a CSV file of rows with a header line.
 
     Parameters
     ----------
     path : str or Path
         The CSV file.
+    what : str, optional
+        Where the path came from (e.g. ``"--input"`` or ``"MLOPS_REFERENCE_DATA"``);
+        every message names it so the user knows which path to fix.
 
     Returns
     -------
@@ -61,26 +66,37 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     NotFoundError
-        If the file does not exist or is not a file.
+        If the file does not exist.
+    ConfigError
+        If the path is a directory or another non-file.
     SchemaError
         If the file is empty, has a header but no rows, cannot be parsed as
-        CSV, or is not UTF-8 text. The message names the file.
+        CSV, is not UTF-8 text, or names a column twice (pandas would
+        silently rename the second ``name.1``). The message names the file.
     """
     file = Path(path).expanduser()
+    label = f"{what}={file}" if what else f"CSV file {file}"
     if not file.exists():
-        raise NotFoundError(f"CSV file {file} does not exist; check the path (MLOPS_REFERENCE_DATA)")
+        raise NotFoundError(f"{label} does not exist; check the path")
+    if file.is_dir():
+        raise ConfigError(f"{label} is a directory; give the path of a CSV file inside it")
     if not file.is_file():
-        raise NotFoundError(f"{file} is not a file; point MLOPS_REFERENCE_DATA at a CSV file")
+        raise ConfigError(f"{label} is not a regular file; give the path of a CSV file")
     try:
         frame = pd.read_csv(file)
+        # The header as written: pandas 2 renames a repeated name ``a`` to ``a.1`` with no option to refuse it.
+        header = pd.read_csv(file, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
     except pd.errors.EmptyDataError as exc:
-        raise SchemaError(f"CSV file {file} is empty; it needs a header line and at least one row") from exc
+        raise SchemaError(f"{label} is empty; it needs a header line and at least one row") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise SchemaError(f"{label} could not be parsed as UTF-8 CSV ({exc}); fix or re-export the file") from exc
+    repeated = sorted(name for name, n in Counter(h for h in header if h != "").items() if n > 1)
+    if repeated:
         raise SchemaError(
-            f"CSV file {file} could not be parsed as UTF-8 CSV ({exc}); fix or re-export the file"
-        ) from exc
+            f"{label} names column(s) {repeated} more than once; give every column a unique name in the header line"
+        )
     if frame.shape[1] == 0 or frame.shape[0] == 0:
-        raise SchemaError(f"CSV file {file} has a header but no rows; it needs at least one data row")
+        raise SchemaError(f"{label} has a header but no rows; it needs at least one data row")
     return frame
 
 
