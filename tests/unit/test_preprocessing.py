@@ -324,6 +324,30 @@ def test_transform_before_fit_raises(schema: dict, reference: pd.DataFrame) -> N
         TabularPreprocessor(schema).transform(reference)
 
 
+def test_estimator_contract_get_params_check_is_fitted_fit_transform(
+    preprocessor: TabularPreprocessor, schema: dict, reference: pd.DataFrame
+) -> None:
+    """A BaseEstimator/TransformerMixin: get_params/clone see the parameters, check_is_fitted tells fitted
+    apart, and fit_transform returns the same EncodedBatch as fit then transform."""
+    from sklearn.base import BaseEstimator, TransformerMixin, clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    assert isinstance(preprocessor, BaseEstimator) and isinstance(preprocessor, TransformerMixin)
+    assert preprocessor.get_params() == {"schema": schema, "max_categories": 64}
+    fresh = clone(preprocessor).set_params(max_categories=8)
+    assert fresh.get_params()["max_categories"] == 8 and not hasattr(fresh, "column_transformer_")
+    check_is_fitted(preprocessor)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        check_is_fitted(fresh)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        fresh.signature()
+    encoded = TabularPreprocessor(schema).fit_transform(reference)
+    expected = preprocessor.transform(reference)
+    assert isinstance(encoded, EncodedBatch)
+    assert np.array_equal(encoded.x_cat, expected.x_cat) and np.array_equal(encoded.x_num, expected.x_num)
+
+
 # -------------------------------------------------------------- storage
 def test_round_trip_gives_identical_output(preprocessor: TabularPreprocessor, reference: pd.DataFrame) -> None:
     """from_bytes(to_bytes()) transforms exactly like the original and restores the learned attributes."""
@@ -373,7 +397,7 @@ def test_pickle_artifact_is_refused(preprocessor: TabularPreprocessor, monkeypat
     data = pickle.dumps(preprocessor)
     calls: list[bytes] = []
     monkeypatch.setattr(pickle, "loads", lambda *a, **k: calls.append(a[0]))
-    with pytest.raises(UnsafeArtifactError, match="pickle"):
+    with pytest.raises(UnsafeArtifactError, match="refused"):
         TabularPreprocessor.from_bytes(data, sha256=hashlib.sha256(data).hexdigest())
     assert calls == []
 

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from daily_mlops.dates import day_seed, logical_day
-from daily_mlops.ml.synthesis import Synthesizer
-from daily_mlops.errors import IntegrityError, MLOpsError
+from daily_mlops.errors import IntegrityError, MLOpsError, SchemaError, UnsafeArtifactError
+from daily_mlops.ml.serialization import frame_columns, frame_from_csv, frame_to_csv
+from daily_mlops.ml.synthesis import REFERENCE_FORMAT, Synthesizer
 
 REFERENCE_CSV = Path(__file__).resolve().parents[2] / "data" / "reference" / "german_credit.csv"
 TARGET = "creditability"
@@ -30,9 +31,14 @@ def model(reference: pd.DataFrame) -> Synthesizer:
 
 
 @pytest.fixture(scope="module")
-def stored(model: Synthesizer) -> tuple[bytes, str]:
-    data = model.to_bytes()
-    return data, hashlib.sha256(data).hexdigest()
+def stored(model: Synthesizer) -> tuple[bytes, str, dict]:
+    """What the registry keeps: the reference CSV, its sha256 and the JSON record."""
+    data = model.reference_csv()
+    return data, hashlib.sha256(data).hexdigest(), json.loads(json.dumps(model.storage_record()))
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------- day_seed
@@ -86,12 +92,32 @@ def test_fit_stores_metadata_columns_and_row_count(model: Synthesizer, reference
 
 
 def test_init_only_stores_parameters() -> None:
-    """__init__ stores the seed and learns nothing; generate before fit raises MLOpsError."""
+    """__init__ stores the seed and learns nothing; generate before fit raises NotFittedError."""
+    from sklearn.exceptions import NotFittedError
+
     fresh = Synthesizer(seed=3)
     assert fresh.seed == 3
     assert not hasattr(fresh, "synthesizer_")
-    with pytest.raises(MLOpsError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         fresh.generate(5, seed=1, logical_date="2024-01-01")
+
+
+def test_estimator_contract_get_params_and_check_is_fitted(model: Synthesizer) -> None:
+    """Synthesizer is a BaseEstimator: get_params/set_params/clone see `seed`; check_is_fitted tells fitted apart."""
+    from sklearn.base import BaseEstimator, clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    assert isinstance(model, BaseEstimator)
+    assert model.get_params() == {"seed": 42}
+    fresh = clone(model)
+    assert fresh.get_params() == {"seed": 42} and fresh is not model
+    assert fresh.set_params(seed=9).seed == 9
+    check_is_fitted(model)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(fresh)
+    with pytest.raises(NotFittedError):
+        fresh.reference_csv()
 
 
 def test_fit_rejects_empty_frame() -> None:
@@ -168,47 +194,121 @@ def test_generate_rejects_bad_row_counts(model: Synthesizer, n_rows: object) -> 
 
 
 # -------------------------------------------------------------- storage
-def test_round_trip_generates_same_rows(model: Synthesizer, stored: tuple[bytes, str]) -> None:
-    """from_bytes(to_bytes()) restores metadata and columns and samples the same rows per (seed, date)."""
-    data, digest = stored
-    loaded = Synthesizer.from_bytes(data, sha256=digest)
+def test_reference_rows_round_trip_refits_the_same_model(
+    model: Synthesizer, stored: tuple[bytes, str, dict]
+) -> None:
+    """from_reference(reference_csv(), record) refits on equal rows and samples the same rows per (seed, date)."""
+    data, digest, record = stored
+    loaded = Synthesizer.from_reference(data, sha256=digest, record=record)
+    assert record["reference_format"] == REFERENCE_FORMAT and record["fit_seed"] == 42
+    assert loaded.seed == 42
     assert loaded.columns_ == model.columns_
     assert loaded.metadata_ == model.metadata_
     assert loaded.n_reference_rows_ == model.n_reference_rows_
+    pd.testing.assert_frame_equal(loaded.reference_, model.reference_, check_exact=True)
     pd.testing.assert_frame_equal(
         loaded.generate(200, seed=5, logical_date="2024-07-01"),
         model.generate(200, seed=5, logical_date="2024-07-01"),
     )
 
 
-def test_tampered_bytes_raise_integrity_error_and_load_nothing(
-    stored: tuple[bytes, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Changed bytes fail the sha256 check before sdv.utils.load_synthesizer is ever called."""
-    import sdv.utils
+def test_stored_artifact_is_csv_text(stored: tuple[bytes, str, dict], reference: pd.DataFrame) -> None:
+    """The artifact is UTF-8 CSV with the reference header and one line per row; no serialized objects."""
+    data, _, record = stored
+    lines = data.decode("utf-8").splitlines()
+    assert lines[0].split(",") == list(reference.columns)
+    assert len(lines) == len(reference) + 1
+    assert not data.startswith(b"\x80")
+    assert [c["name"] for c in record["reference_columns"]] == list(reference.columns)
 
-    calls: list[str] = []
-    monkeypatch.setattr(sdv.utils, "load_synthesizer", lambda path: calls.append(path))
-    data, digest = stored
+
+def test_canonical_csv_keeps_nulls_dtypes_and_exact_floats() -> None:
+    """frame_to_csv/frame_from_csv restore floats bit for bit, ints, bools, datetimes, strings and nulls."""
+    frame = pd.DataFrame({
+        "x": [0.1, np.nan, -0.0, 1e-300, 2 / 3],
+        "n": np.array([1, -2, 3, 4, 2**40], dtype=np.int64),
+        "flag": [True, False, True, True, False],
+        "when": pd.to_datetime(
+            ["2020-01-01", None, "2021-06-30 12:00:01.5", "1970-01-01", "2024-02-29"], format="ISO8601"
+        ),
+        "text": ["a,b", 'say "hi"', np.nan, "NA", " padded "],
+    })
+    data = frame_to_csv(frame)
+    back = frame_from_csv(data, frame_columns(frame), what="test CSV")
+    pd.testing.assert_frame_equal(back, frame, check_exact=True)
+    assert np.signbit(back["x"][2]) and back["text"][3] == "NA"
+    assert frame_to_csv(back) == data
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series(["a", ""], name="c"),
+    pd.Series(["a", 3], name="c", dtype=object),
+    pd.Series(["a", "b"], name="c", dtype="category"),
+])
+def test_reference_csv_refuses_columns_it_cannot_store_exactly(column: pd.Series) -> None:
+    """An empty string, a non-string text value or a category dtype raises SchemaError naming the column."""
+    with pytest.raises(SchemaError, match="'c'"):
+        frame_to_csv(pd.DataFrame({"c": column, "y": [1.0, 2.0]}))
+
+
+def test_tampered_bytes_raise_integrity_error_and_parse_nothing(
+    stored: tuple[bytes, str, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changed bytes fail the sha256 check before the CSV is parsed or anything is refit."""
+    import daily_mlops.ml.serialization as serialization
+
+    calls: list[bytes] = []
+    monkeypatch.setattr(serialization, "frame_from_csv", lambda data, *a, **k: calls.append(data))
+    data, digest, record = stored
     tampered = bytearray(data)
-    tampered[len(tampered) // 2] ^= 0xFF
-    actual = hashlib.sha256(bytes(tampered)).hexdigest()
+    tampered[len(tampered) // 2] ^= 0x01
     with pytest.raises(IntegrityError) as excinfo:
-        Synthesizer.from_bytes(bytes(tampered), sha256=digest)
+        Synthesizer.from_reference(bytes(tampered), sha256=digest, record=record)
     message = str(excinfo.value)
-    assert digest in message and actual in message and "not loaded" in message
-    assert calls == []
-
-
-def test_wrong_sha_raises_integrity_error_and_loads_nothing(
-    stored: tuple[bytes, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Intact bytes with a wrong recorded digest are refused without unpickling."""
-    import sdv.utils
-
-    calls: list[str] = []
-    monkeypatch.setattr(sdv.utils, "load_synthesizer", lambda path: calls.append(path))
-    data, _ = stored
+    assert digest in message and _sha(bytes(tampered)) in message and "not loaded" in message
     with pytest.raises(IntegrityError, match="0{64}"):
-        Synthesizer.from_bytes(data, sha256="0" * 64)
+        Synthesizer.from_reference(data, sha256="0" * 64, record=record)
     assert calls == []
+
+
+def test_binary_artifact_with_matching_sha_is_refused(stored: tuple[bytes, str, dict]) -> None:
+    """Non-UTF-8 bytes (a serialized object) with a matching sha256 raise UnsafeArtifactError."""
+    _, _, record = stored
+    payload = b"\x80\x05\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x02io\x94.\xff"
+    with pytest.raises(UnsafeArtifactError, match="not UTF-8 CSV text"):
+        Synthesizer.from_reference(payload, sha256=_sha(payload), record=record)
+
+
+def test_record_from_the_old_format_is_refused(stored: tuple[bytes, str, dict]) -> None:
+    """A registry document without reference_format (stored by an older version) raises UnsafeArtifactError."""
+    data, digest, record = stored
+    old = {k: v for k, v in record.items() if k != "reference_format"}
+    with pytest.raises(UnsafeArtifactError, match="reference_format"):
+        Synthesizer.from_reference(data, sha256=digest, record=old)
+
+
+def test_non_canonical_or_mismatched_csv_is_refused(stored: tuple[bytes, str, dict]) -> None:
+    """CSV that parses but does not write back to the same bytes, or has other columns, raises SchemaError."""
+    data, _, record = stored
+    text = data.decode("utf-8")
+    header, first, rest = text.split("\n", 2)
+    cells = first.split(",")
+    numeric = next(i for i, c in enumerate(record["reference_columns"]) if c["dtype"] == "int64")
+    cells[numeric] = " " + cells[numeric]  # int(" 6") == 6, but the text is not canonical
+    respaced = "\n".join([header, ",".join(cells), rest]).encode("utf-8")
+    with pytest.raises(SchemaError, match="canonical"):
+        Synthesizer.from_reference(respaced, sha256=_sha(respaced), record=record)
+    renamed = text.replace(header.split(",")[0], "other", 1).encode("utf-8")
+    with pytest.raises(SchemaError, match="columns"):
+        Synthesizer.from_reference(renamed, sha256=_sha(renamed), record=record)
+
+
+@pytest.mark.parametrize("sdtype", ["__class__", "pystr", None, ["email"]])
+def test_metadata_naming_other_sdtypes_is_refused(stored: tuple[bytes, str, dict], sdtype: object) -> None:
+    """An sdtype outside ALLOWED_SDTYPES (it would name a Faker method) raises SchemaError before fitting."""
+    data, digest, record = stored
+    hostile = json.loads(json.dumps(record))
+    column = record["reference_columns"][0]["name"]
+    hostile["sdv_metadata"]["tables"]["reference"]["columns"][column]["sdtype"] = sdtype
+    with pytest.raises(SchemaError, match="sdtype"):
+        Synthesizer.from_reference(data, sha256=digest, record=hostile)

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 from daily_mlops.loop._common import hyperparameters, timed
 
 if TYPE_CHECKING:  # pragma: no cover
-    from daily_mlops.storage import Database
+    import pandas as pd
 
+    from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.settings import Settings
+    from daily_mlops.storage import Database
+    from daily_mlops.storage.registry import ModelRegistry
 
-__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "require_bootstrapped"]
+__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "register_synthesizer", "require_bootstrapped"]
 
 #: Logical date of the bootstrap batch the initial model is trained on.
 BOOTSTRAP_DATE = dt.date(1970, 1, 1)
@@ -55,6 +58,51 @@ def require_bootstrapped(db: "Database", *, where: str) -> None:
             raise NotFoundError(f"no {what} is registered in {where}; run `daily-mlops bootstrap` first") from None
 
 
+def register_synthesizer(
+    registry: "ModelRegistry", reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int
+) -> tuple["Synthesizer", dict[str, Any]]:
+    """Fit the synthesizer on the validated reference rows and register it (name ``synthesizer``, approved).
+
+    The artifact ``synthesizer`` is the canonical CSV of the rows it was fit
+    on; the document records ``reference_format``, ``fit_seed``,
+    ``reference_columns`` and ``sdv_metadata`` (:meth:`Synthesizer.storage_record`),
+    from which :meth:`Synthesizer.from_reference` refits it. Nothing stored
+    is code. Idempotent through the run key ``bootstrap``.
+
+    Parameters
+    ----------
+    reference : DataFrame of shape (n_rows, n_columns)
+        The reference rows after :func:`~daily_mlops.ml.schema.validate_batch`.
+    schema : dict
+        From :func:`~daily_mlops.ml.schema.infer_schema`.
+    seed : int
+        The fit seed (``MLOPS_SEED``).
+
+    Returns
+    -------
+    (Synthesizer, dict)
+        The fitted model and its registry document.
+
+    Raises
+    ------
+    SchemaError
+        When a reference column cannot be stored exactly as CSV (nothing is written).
+    """
+    from daily_mlops.ml.synthesis import Synthesizer
+    from daily_mlops.storage.registry import SYNTHESIZER_NAME
+
+    with timed("synthesizer fit") as t_synth:
+        synth = Synthesizer(seed=seed).fit(reference)
+    artifact, record = synth.reference_csv(), synth.storage_record()
+    doc = registry.register(
+        SYNTHESIZER_NAME, run_key=BOOTSTRAP_RUN_KEY, artifacts={"synthesizer": artifact}, status="approved",
+        hyperparameters={"synthesizer": "GaussianCopulaSynthesizer", "seed": seed},
+        trained_on=["reference"],
+        extra={**record, "schema": schema, "n_reference_rows": int(len(reference)), "fit_seconds": t_synth["seconds"]},
+    )
+    return synth, doc
+
+
 def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Fit the synthesizer and preprocessor, train model version 1, register it as approved.
 
@@ -80,7 +128,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     SchemaError
         When the reference CSV lacks the target column or its labels are not binary.
     """
-    from daily_mlops.storage.registry import MODEL_NAME, PREPROCESSOR_NAME, SYNTHESIZER_NAME, ModelRegistry
+    from daily_mlops.storage.registry import MODEL_NAME, PREPROCESSOR_NAME, ModelRegistry
 
     say = progress or (lambda message: None)
     registry = ModelRegistry(db)
@@ -95,7 +143,6 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     from daily_mlops.ml.preprocessing import TabularPreprocessor
     from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
     from daily_mlops.ml.splits import split_indices
-    from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.ml.training import finetune, predict_proba, pretrain_contrastive, seed_everything
     from daily_mlops.storage.events import record_training_event
 
@@ -107,15 +154,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     reference = validate_batch(reference, schema)
 
     say("fitting the SDV GaussianCopulaSynthesizer on the reference data")
-    with timed("synthesizer fit") as t_synth:
-        synth = Synthesizer(seed=settings.seed).fit(reference)
-    synth_doc = registry.register(
-        SYNTHESIZER_NAME, run_key=BOOTSTRAP_RUN_KEY, artifacts={"synthesizer": synth.to_bytes()}, status="approved",
-        hyperparameters={"synthesizer": "GaussianCopulaSynthesizer", "seed": settings.seed},
-        trained_on=["reference"],
-        extra={"sdv_metadata": synth.metadata_, "schema": schema, "n_reference_rows": int(len(reference)),
-               "fit_seconds": t_synth["seconds"]},
-    )
+    synth, synth_doc = register_synthesizer(registry, reference, schema, seed=settings.seed)
     say("fitting the preprocessor on the reference data")
     pre = TabularPreprocessor(schema).fit(reference)
     pre_doc = registry.register(

@@ -29,13 +29,23 @@ def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Datab
 
     ``MLOPS_DAILY_ROWS`` rows, seeded by (``MLOPS_SEED``, logical date): the
     same day always gives the same rows. The batch is validated against the
-    schema before anything is written. Two runs of one day at once converge:
-    one raw file stays and ``processing_metadata`` points at it.
+    schema before anything is written. The synthesizer is refit from its
+    stored reference rows (:meth:`Synthesizer.from_reference`); nothing
+    stored is loaded as code. Two runs of one day at once converge: one raw
+    file stays and ``processing_metadata`` points at it.
 
     Returns
     -------
     dict
         ``batch_id``, ``n_rows``, ``raw_sha256``.
+
+    Raises
+    ------
+    IntegrityError
+        When the synthesizer artifact's sha256 does not match its record.
+    UnsafeArtifactError, SchemaError
+        When the stored synthesizer is not reference rows in the recorded
+        format (nothing is written).
     """
     from daily_mlops.storage.batches import batch_id_for, record_raw_batch, store_raw_batch
     from daily_mlops.ml.schema import validate_batch
@@ -45,8 +55,8 @@ def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Datab
     day = logical_day(logical_date)
     registry = ModelRegistry(db)
     synth_doc = registry.latest(SYNTHESIZER_NAME, statuses=("approved",))
-    synth = Synthesizer.from_bytes(
-        registry.load_artifact(synth_doc, "synthesizer"), sha256=synth_doc["sha256"]["synthesizer"]
+    synth = Synthesizer.from_reference(
+        registry.load_artifact(synth_doc, "synthesizer"), sha256=synth_doc["sha256"]["synthesizer"], record=synth_doc
     )
     frame = validate_batch(synth.generate(settings.daily_rows, seed=settings.seed, logical_date=day), synth_doc["schema"])
     store_raw_batch(db, frame, logical_date=day)

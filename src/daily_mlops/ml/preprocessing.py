@@ -10,11 +10,7 @@ Sources
   ``max_categories`` groups infrequent categories), ``SimpleImputer``,
   ``MissingIndicator``, ``RobustScaler``; the estimator contract
   (``BaseEstimator``, ``TransformerMixin``, ``check_is_fitted``).
-- skops 0.16 ``skops.io`` (https://skops.readthedocs.io/en/stable/persistence.html):
-  ``dumps`` / ``loads(data, trusted=[...])``; ``get_untrusted_types``.
-  ``trusted`` *adds* to skops' defaults (which already include scikit-learn
-  estimators), so the artifact's full type list is also checked against
-  :data:`SKOPS_ALLOWED_TYPES` before loading.
+- Storage (JSON envelope with an allow-listed skops payload): :mod:`daily_mlops.ml.serialization`.
 - The TabTransformer input convention (categorical index 0 reserved for
   "unknown", continuous features separate): Huang et al. 2020,
   "TabTransformer: Tabular Data Modeling Using Contextual Embeddings".
@@ -22,51 +18,25 @@ Sources
 
 from __future__ import annotations
 
-import base64
-import io
-import json
-import zipfile
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
-from daily_mlops.errors import (
-    ConfigError,
-    SchemaError,
-    UnsafeArtifactError,
-)
+from daily_mlops.errors import ConfigError, SchemaError
 from daily_mlops.ml.encoded import EncodedBatch
 from daily_mlops.ml.schema import EPOCH, MISSING_CATEGORY, NULL_INDICATOR_SUFFIX, schema_parts, validate_batch
+from daily_mlops.ml.serialization import SKOPS_ALLOWED_TYPES
 
 __all__ = ["EncodedBatch", "TabularPreprocessor", "SKOPS_ALLOWED_TYPES"]
 
-ARTIFACT_FORMAT = "daily_mlops.TabularPreprocessor"
-ARTIFACT_FORMAT_VERSION = 1
-
-#: The scikit-learn estimators a fitted preprocessor is made of.
-_SKLEARN_TYPES: tuple[str, ...] = (
-    "sklearn.compose._column_transformer.ColumnTransformer",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.impute._base.SimpleImputer",
-    "sklearn.impute._base.MissingIndicator",
-    "sklearn.preprocessing._encoders.OrdinalEncoder",
-    "sklearn.preprocessing._data.RobustScaler",
-)
-#: Every type a fitted preprocessor's skops payload may contain; anything
-#: outside the list is refused before loading.
-SKOPS_ALLOWED_TYPES: tuple[str, ...] = (
-    *_SKLEARN_TYPES,
-    "numpy.dtype", "numpy.ndarray", "numpy.float64", "numpy.int64", "numpy.bool_",
-    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.slice", "builtins.str", "builtins.int",
-    "builtins.float", "builtins.bool",
-)
-#: The types passed to ``skops.io.loads(trusted=...)`` (skops does not trust
-#: ``numpy.dtype`` by default; the estimators are default-trusted and listed for clarity).
-SKOPS_TRUSTED_TYPES: list[str] = ["numpy.dtype", *_SKLEARN_TYPES]
+#: ``check_is_fitted`` message (``%(name)s`` is the class name).
+_NOT_FITTED = "this %(name)s is not fitted; call fit(training_rows) first"
 
 
-class TabularPreprocessor:
+class TabularPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Encode validated batches into categorical indices and scaled numbers.
 
     A scikit-learn ``ColumnTransformer``, fit once on training rows and reused
@@ -108,6 +78,15 @@ class TabularPreprocessor:
         ``len(numeric_features_)``.
     cardinalities_ : list of int
         Per categorical column, the number of indices including 0.
+
+    Notes
+    -----
+    Follows the scikit-learn estimator contract (``BaseEstimator``:
+    ``get_params`` / ``set_params``, ``__init__`` only stores parameters,
+    learned state ends in ``_``, ``check_is_fitted``) with one deviation:
+    :meth:`transform` (and so ``fit_transform``) returns an
+    :class:`EncodedBatch` (two arrays and the labels), not one array, so
+    ``set_output`` is disabled (``auto_wrap_output_keys=None``).
     """
 
     def __init__(self, schema: dict, *, max_categories: int = 64) -> None:
@@ -115,7 +94,7 @@ class TabularPreprocessor:
         self.max_categories = max_categories
 
     # ---------------------------------------------------------------- fit
-    def fit(self, df: pd.DataFrame) -> TabularPreprocessor:
+    def fit(self, df: pd.DataFrame, y: None = None) -> TabularPreprocessor:
         """Fit the imputers, encoders and scalers on training rows.
 
         Parameters
@@ -123,6 +102,8 @@ class TabularPreprocessor:
         df : DataFrame of shape (n_rows, n_columns)
             Training rows (validated with :func:`validate_batch`; the target
             is optional and not used).
+        y : None
+            Ignored; accepted for the scikit-learn API (``fit_transform``).
 
         Returns
         -------
@@ -236,7 +217,7 @@ class TabularPreprocessor:
         sklearn.exceptions.NotFittedError
             If called before :meth:`fit`.
         """
-        self._check_fitted()
+        check_is_fitted(self, "column_transformer_", msg=_NOT_FITTED)
         _, target = schema_parts(self.schema)
         frame = validate_batch(df, self.schema, require_target=False)
         n = len(frame)
@@ -270,7 +251,7 @@ class TabularPreprocessor:
         sklearn.exceptions.NotFittedError
             If called before :meth:`fit`.
         """
-        self._check_fitted()
+        check_is_fitted(self, "column_transformer_", msg=_NOT_FITTED)
         _, target = schema_parts(self.schema)
         return {
             "inputs": {
@@ -301,161 +282,35 @@ class TabularPreprocessor:
             },
         }
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "column_transformer_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("this TabularPreprocessor is not fitted; call fit(training_rows) first")
-
     # ------------------------------------------------------------- storage
     def to_bytes(self) -> bytes:
-        """Serialize without pickle: a JSON envelope holding a skops payload.
-
-        Returns
-        -------
-        bytes
-            UTF-8 JSON: format name and version, ``schema``, ``max_categories``,
-            the learned attributes, library versions and the fitted
-            ``ColumnTransformer`` as base64 of ``skops.io.dumps`` (zip, deflated).
+        """Serialize as a JSON envelope holding a skops payload (see :mod:`daily_mlops.ml.serialization`).
 
         Raises
         ------
         sklearn.exceptions.NotFittedError
             If called before :meth:`fit`.
         """
-        import sklearn
-        import skops
-        import skops.io as sio
+        from daily_mlops.ml.serialization import preprocessor_to_bytes
 
-        self._check_fitted()
-        envelope = {
-            "format": ARTIFACT_FORMAT,
-            "format_version": ARTIFACT_FORMAT_VERSION,
-            "params": {"schema": self.schema, "max_categories": self.max_categories},
-            "learned": {
-                "categorical_features_": self.categorical_features_,
-                "numeric_columns_": self.numeric_columns_,
-                "null_indicator_columns_": self.null_indicator_columns_,
-                "numeric_features_": self.numeric_features_,
-                "n_numeric_": self.n_numeric_,
-                "cardinalities_": self.cardinalities_,
-            },
-            "versions": {"scikit-learn": sklearn.__version__, "skops": skops.__version__},
-            "column_transformer_skops": base64.b64encode(
-                sio.dumps(self.column_transformer_, compression=zipfile.ZIP_DEFLATED)
-            ).decode("ascii"),
-        }
-        return json.dumps(envelope, sort_keys=True).encode("utf-8")
+        return preprocessor_to_bytes(self)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, sha256: str) -> TabularPreprocessor:
         """Load a preprocessor stored by :meth:`to_bytes`, after checking its sha256.
 
-        The digest is checked first; then every type in the skops payload is
-        checked against :data:`SKOPS_ALLOWED_TYPES`, and the payload is loaded
-        with ``skops.io.loads(trusted=SKOPS_TRUSTED_TYPES)`` (never
-        ``trusted=True``). Pickle is never used.
-
-        Parameters
-        ----------
-        data : bytes
-            The stored artifact.
-        sha256 : str
-            The hex sha256 recorded when the artifact was stored.
-
-        Returns
-        -------
-        TabularPreprocessor
-            Fitted, transforming exactly as the stored one did.
+        The digest is checked first, then every type in the skops payload
+        against :data:`~daily_mlops.ml.serialization.SKOPS_ALLOWED_TYPES`
+        (:func:`daily_mlops.ml.serialization.preprocessor_from_bytes`).
 
         Raises
         ------
         IntegrityError
             If ``sha256(data)`` differs from ``sha256`` (names both digests).
         UnsafeArtifactError
-            If the bytes are not this JSON format (e.g. a pickle), or the skops
-            payload holds a type outside the allowed list.
+            If the bytes are not this JSON format, or the skops payload holds a
+            type outside the allowed list.
         """
-        import skops.io as sio
-        from sklearn.compose import ColumnTransformer
-        from skops.io.exceptions import UntrustedTypesFoundException
+        from daily_mlops.ml.serialization import preprocessor_from_bytes
 
-        from daily_mlops.checksums import check_sha256
-
-        data = check_sha256(data, sha256, what="preprocessor artifact")
-        try:
-            envelope = json.loads(data.decode("utf-8"))
-            if envelope.get("format") != ARTIFACT_FORMAT:
-                raise ValueError(f"format {envelope.get('format')!r}")
-            if envelope.get("format_version") != ARTIFACT_FORMAT_VERSION:
-                raise ValueError(f"format_version {envelope.get('format_version')!r}")
-            payload = base64.b64decode(envelope["column_transformer_skops"], validate=True)
-            params, learned = envelope["params"], envelope["learned"]
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise UnsafeArtifactError(
-                f"preprocessor artifact is not a {ARTIFACT_FORMAT} v{ARTIFACT_FORMAT_VERSION} JSON document "
-                f"({exc}); it was refused (pickles are never loaded): re-create it with TabularPreprocessor.to_bytes"
-            ) from exc
-
-        found = _skops_type_paths(payload)
-        unexpected = sorted(found - set(SKOPS_ALLOWED_TYPES))
-        untrusted = sorted(set(sio.get_untrusted_types(data=payload)) - set(SKOPS_TRUSTED_TYPES))
-        if unexpected or untrusted:
-            raise UnsafeArtifactError(
-                f"preprocessor artifact holds unexpected type(s) {sorted(set(unexpected) | set(untrusted))}; "
-                "it was refused: re-create it with TabularPreprocessor.to_bytes"
-            )
-        try:
-            transformer = sio.loads(payload, trusted=list(SKOPS_TRUSTED_TYPES))
-        except UntrustedTypesFoundException as exc:
-            raise UnsafeArtifactError(f"preprocessor artifact was refused by skops: {exc}") from exc
-        if not isinstance(transformer, ColumnTransformer):
-            raise UnsafeArtifactError(
-                f"preprocessor artifact holds a {type(transformer).__name__}, not a ColumnTransformer; refused"
-            )
-
-        obj = cls(params["schema"], max_categories=int(params["max_categories"]))
-        obj.column_transformer_ = transformer
-        obj.categorical_features_ = list(learned["categorical_features_"])
-        obj.numeric_columns_ = list(learned["numeric_columns_"])
-        obj.null_indicator_columns_ = list(learned["null_indicator_columns_"])
-        obj.numeric_features_ = list(learned["numeric_features_"])
-        obj.n_numeric_ = int(learned["n_numeric_"])
-        obj.cardinalities_ = [int(c) for c in learned["cardinalities_"]]
-        return obj
-
-
-def _skops_type_paths(payload: bytes) -> set[str]:
-    """Every ``module.class`` named in a skops file's ``schema.json``.
-
-    Raises
-    ------
-    UnsafeArtifactError
-        If the payload is not a skops zip with a JSON schema.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
-            names = archive.namelist()
-            schema = json.loads(archive.read("schema.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise UnsafeArtifactError(
-            f"preprocessor artifact's skops payload is not a skops file ({exc}); refused"
-        ) from exc
-    odd = [n for n in names if n != "schema.json" and not n.endswith(".npy")]
-    if odd:
-        raise UnsafeArtifactError(f"preprocessor artifact's skops payload holds unexpected member(s) {odd}; refused")
-
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "__class__" in node:
-                found.add(f"{node.get('__module__')}.{node['__class__']}")
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(schema)
-    return found
+        return preprocessor_from_bytes(cls, data, sha256=sha256)

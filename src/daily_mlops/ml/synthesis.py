@@ -5,11 +5,18 @@ logical date then draws its own batch from it with :meth:`Synthesizer.generate`.
 A batch depends only on ``(seed, logical date)``, so a rerun of a DAG run for the
 same logical date produces the same rows (house style rule 5).
 
+Storage holds data, never code: the rows the synthesizer was fit on, as
+canonical CSV (:meth:`Synthesizer.reference_csv`), plus a JSON record of the
+fit seed, the column dtypes and the SDV metadata
+(:meth:`Synthesizer.storage_record`). :meth:`Synthesizer.from_reference`
+parses them and refits; fitting is deterministic, so the refit model samples
+the same rows as the original (about 1.5 s on the bundled data).
+
 Sources
 -------
 - SDV 2.0 single-table API: ``Metadata.detect_from_dataframes``,
-  ``GaussianCopulaSynthesizer``, ``fit({name: df})``, ``sample(n)`` returning
-  ``{name: df}``, ``save`` / ``sdv.utils.load_synthesizer`` (cloudpickle)
+  ``Metadata.load_from_dict``, ``GaussianCopulaSynthesizer``,
+  ``fit({name: df})``, ``sample(n)`` returning ``{name: df}``
   (https://docs.sdv.dev/sdv/modeling/single-table-synthesizers/gaussiancopulasynthesizer).
 - Sampling randomness, read from the installed SDV 2.0.0 source
   (``sdv/single_table/base.py``): ``reset_sampling()`` restores the RDT
@@ -19,28 +26,48 @@ Sources
   inside a context that swaps NumPy's global state in and restores it, so
   seeding ``numpy.random`` globally has no effect and the global state is left
   untouched.
+- The sdtypes metadata detection can produce, read from SDV 2.0.0
+  ``sdv/metadata/_single_table.py`` (``_SDTYPE_KWARGS``,
+  ``_REFERENCE_TO_SDTYPE``): :data:`ALLOWED_SDTYPES`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from daily_mlops.dates import LogicalDate, day_seed
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 
-__all__ = ["Synthesizer"]
+__all__ = ["ALLOWED_SDTYPES", "REFERENCE_FORMAT", "Synthesizer"]
 
 #: Name of the single SDV table the reference frame is registered under.
 TABLE_NAME = "reference"
+#: ``reference_format`` of a stored synthesizer: canonical CSV of the fit rows.
+REFERENCE_FORMAT = "daily_mlops.reference-csv/v1"
+#: sdtypes a stored SDV metadata may name: the basic ones, then the PII types
+#: SDV's detection infers from column names (sampled by RDT's built-in
+#: anonymizers). Any other sdtype would make RDT call a Faker method named by
+#: the stored document, so it is refused.
+ALLOWED_SDTYPES = frozenset({
+    "numerical", "datetime", "categorical", "ordinal", "boolean", "id", "unknown",
+    "phone_number", "email", "ssn", "first_name", "last_name", "country_code", "administrative_unit",
+    "state_abbr", "city", "postcode", "street_address", "secondary_address", "latitude", "longitude",
+    "ipv4_address", "ipv6_address", "mac_address", "user_agent_string", "iban", "swift11", "swift8",
+    "credit_card_number", "vin", "license_plate",
+})
+_NOT_FITTED = "this %(name)s is not fitted; call fit(reference) or load one with Synthesizer.from_reference"
+_REFIT_FIX = ("restore the artifact or re-register the synthesizer with `daily-mlops bootstrap` "
+              "on a fresh MLOPS_MONGO_DB")
+
 
 def _jsonable(value: Any) -> Any:
     """Round-trip ``value`` through JSON, turning NumPy scalars into Python ones."""
@@ -75,8 +102,44 @@ def _quiet_sdv() -> Iterator[None]:
         yield
 
 
-class Synthesizer:
+def _check_metadata(metadata: Any, columns: list[str], *, fix: str = _REFIT_FIX) -> dict:
+    """``metadata`` when it is one-table SDV metadata of ``columns`` with allowed sdtypes.
+
+    Raises
+    ------
+    SchemaError
+        Naming the first key, column or sdtype that is not allowed.
+    """
+    problem = None
+    if not isinstance(metadata, Mapping) or not set(metadata) <= {"tables", "relationships", "METADATA_SPEC_VERSION"}:
+        problem = "it is not a dict with keys tables, relationships, METADATA_SPEC_VERSION"
+    elif metadata.get("relationships") or not isinstance(metadata.get("tables"), Mapping) \
+            or list(metadata["tables"]) != [TABLE_NAME]:
+        problem = f"it must describe exactly one table {TABLE_NAME!r} and no relationships"
+    else:
+        table = metadata["tables"][TABLE_NAME]
+        described = table.get("columns") if isinstance(table, Mapping) else None
+        if not isinstance(described, Mapping) or not set(table) <= {"columns", "primary_key", "alternate_keys"}:
+            problem = f"table keys {sorted(table) if isinstance(table, Mapping) else table!r} are not allowed"
+        elif list(described) != columns:
+            problem = f"its columns {list(described)[:25]} differ from the reference columns {columns[:25]}"
+        else:
+            for name, column in described.items():
+                sdtype = column.get("sdtype") if isinstance(column, Mapping) else None
+                if not isinstance(sdtype, str) or sdtype not in ALLOWED_SDTYPES:
+                    problem = f"column {name!r} has sdtype {sdtype!r}, which is not in ALLOWED_SDTYPES"
+                    break
+    if problem:
+        raise SchemaError(f"the synthesizer's SDV metadata was refused: {problem}; {fix}")
+    return dict(metadata)
+
+
+class Synthesizer(BaseEstimator):
     """A Gaussian copula synthesizer of the reference data, sampled per logical date.
+
+    Follows the scikit-learn estimator contract (``BaseEstimator``:
+    ``get_params``, ``__init__`` only stores parameters, learned state ends in
+    ``_``, ``check_is_fitted``); it samples rather than predicts.
 
     Parameters
     ----------
@@ -94,9 +157,10 @@ class Synthesizer:
         (``Metadata.to_dict()``, JSON-able).
     columns_ : list of str
         The reference column order; generated batches use it.
-    n_reference_rows_ : int or None
-        Rows the synthesizer was fit on (``None`` if a loaded synthesizer
-        does not record it).
+    n_reference_rows_ : int
+        Rows the synthesizer was fit on.
+    reference_ : DataFrame of shape (n_reference_rows_, len(columns_))
+        The rows it was fit on (index ``0..n-1``); stored by :meth:`reference_csv`.
 
     Notes
     -----
@@ -108,14 +172,16 @@ class Synthesizer:
         self.seed = seed
 
     # ------------------------------------------------------------------ fit
-    def fit(self, reference: pd.DataFrame) -> Synthesizer:
+    def fit(self, reference: pd.DataFrame, y: None = None) -> Synthesizer:
         """Detect SDV metadata and fit a Gaussian copula to the reference rows.
 
         Parameters
         ----------
         reference : DataFrame of shape (n_rows, n_columns)
             Real rows, target column included (it is synthesized like any
-            other column).
+            other column). Column names become ``str``, the index ``0..n-1``.
+        y : None
+            Ignored; accepted for the scikit-learn API.
 
         Returns
         -------
@@ -137,12 +203,18 @@ class Synthesizer:
                 "one row and one column (check MLOPS_REFERENCE_DATA)"
             )
         from sdv.metadata import Metadata
+
+        frame = reference.copy().reset_index(drop=True)
+        frame.columns = [str(column) for column in frame.columns]
+        with _quiet_sdv():
+            metadata = Metadata.detect_from_dataframes({TABLE_NAME: frame})
+        return self._fit(frame, metadata)
+
+    def _fit(self, frame: pd.DataFrame, metadata: Any) -> Synthesizer:
+        """Fit the copula on ``frame`` (str columns, index 0..n-1) with SDV ``metadata``."""
         from sdv.single_table import GaussianCopulaSynthesizer
 
-        frame = reference.copy()
-        frame.columns = [str(column) for column in frame.columns]
         with _quiet_sdv(), _seeded_global_numpy(int(self.seed)):
-            metadata = Metadata.detect_from_dataframes({TABLE_NAME: frame})
             synthesizer = GaussianCopulaSynthesizer(metadata)
             synthesizer.fit({TABLE_NAME: frame})
 
@@ -150,6 +222,7 @@ class Synthesizer:
         self.metadata_ = _jsonable(metadata.to_dict())
         self.columns_ = list(frame.columns)
         self.n_reference_rows_ = int(len(frame))
+        self.reference_ = frame
         return self
 
     # ------------------------------------------------------------ generate
@@ -157,7 +230,7 @@ class Synthesizer:
         """Sample one logical date's batch.
 
         The same ``(seed, logical_date)`` always gives the same rows (also
-        after :meth:`to_bytes` / :meth:`from_bytes`); another date gives other
+        after storing and :meth:`from_reference`); another date gives other
         rows. Before sampling, SDV's sampling state is reset
         (``reset_sampling``) and the copula's generator is seeded with
         :func:`day_seed`; NumPy's global generator is not touched.
@@ -178,12 +251,14 @@ class Synthesizer:
 
         Raises
         ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
         MLOpsError
-            If the model is not fitted, ``n_rows`` is not a positive integer,
-            the seed or date cannot be read, or the installed SDV lacks the
-            sampling-seed hook.
+            If ``n_rows`` is not a positive integer, the seed or date cannot be
+            read, or the installed SDV lacks the sampling-seed hook.
         """
-        synthesizer = self._fitted_synthesizer()
+        check_is_fitted(self, "synthesizer_", msg=_NOT_FITTED)
+        synthesizer = self.synthesizer_
         if isinstance(n_rows, bool) or not isinstance(n_rows, int | np.integer) or n_rows < 1:
             raise MLOpsError(f"n_rows={n_rows!r} must be a positive integer (set MLOPS_DAILY_ROWS)")
         random_state = day_seed(seed, logical_date)
@@ -199,85 +274,138 @@ class Synthesizer:
         frame = sampled[TABLE_NAME] if isinstance(sampled, dict) else sampled
         return frame.loc[:, self.columns_].reset_index(drop=True)
 
+
     # ------------------------------------------------------------- storage
-    def to_bytes(self) -> bytes:
-        """Serialize the fitted synthesizer with SDV's ``save`` (cloudpickle).
+    def reference_csv(self) -> bytes:
+        """The rows the synthesizer was fit on, as canonical UTF-8 CSV (the stored artifact).
+
+        Checked before it is returned: parsing the bytes back with the
+        recorded dtypes gives exactly :attr:`reference_`.
 
         Returns
         -------
         bytes
-            The file ``synthesizer.save`` writes. It is a pickle: record its
-            sha256 and load it only through :meth:`from_bytes`.
+            :func:`daily_mlops.ml.serialization.frame_to_csv` of ``reference_``.
 
         Raises
         ------
-        MLOpsError
+        sklearn.exceptions.NotFittedError
             If the model is not fitted.
+        SchemaError
+            If a column cannot be stored exactly (a dtype other than float,
+            int, bool, str or ``datetime64[ns]``, an empty string, a non-string
+            value in a text column); names the column.
         """
-        synthesizer = self._fitted_synthesizer()
-        with tempfile.TemporaryDirectory(prefix="daily_mlops_synth_") as tmp:
-            path = Path(tmp) / "synthesizer.pkl"
-            with _quiet_sdv():
-                synthesizer.save(str(path))
-            return path.read_bytes()
+        from daily_mlops.ml.serialization import frame_columns, frame_difference, frame_from_csv, frame_to_csv
+
+        check_is_fitted(self, "reference_", msg=_NOT_FITTED)
+        data = frame_to_csv(self.reference_)
+        back = frame_from_csv(data, frame_columns(self.reference_), what="the synthesizer's reference CSV")
+        difference = frame_difference(back, self.reference_)
+        if difference:
+            raise SchemaError(
+                f"the synthesizer's reference rows do not survive CSV storage ({difference}); "
+                "fit on a frame from daily_mlops.ml.schema.validate_batch"
+            )
+        return data
+
+    def storage_record(self) -> dict[str, Any]:
+        """What :meth:`from_reference` needs besides the CSV (JSON-able, for the registry document).
+
+        Returns
+        -------
+        dict
+            ``reference_format`` (:data:`REFERENCE_FORMAT`), ``fit_seed``
+            (int), ``reference_columns`` (``[{"name", "dtype"}, ...]``) and
+            ``sdv_metadata`` (``metadata_``).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+        SchemaError
+            If a column's dtype cannot be stored, or the detected metadata
+            names an sdtype outside :data:`ALLOWED_SDTYPES`.
+        """
+        from daily_mlops.ml.serialization import frame_columns
+
+        check_is_fitted(self, "reference_", msg=_NOT_FITTED)
+        return {
+            "reference_format": REFERENCE_FORMAT,
+            "fit_seed": int(self.seed),
+            "reference_columns": frame_columns(self.reference_),
+            "sdv_metadata": _check_metadata(
+                self.metadata_, self.columns_, fix="rename or drop that column so SDV detects a basic sdtype"
+            ),
+        }
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, sha256: str) -> Synthesizer:
-        """Load a synthesizer saved by :meth:`to_bytes`, after checking its sha256.
+    def from_reference(cls, data: bytes, *, sha256: str, record: Mapping[str, Any]) -> Synthesizer:
+        """Rebuild a stored synthesizer: check, parse and refit its reference rows.
 
-        The digest is checked before anything is unpickled; on a mismatch the
-        bytes are never handed to ``sdv.utils.load_synthesizer``.
+        Nothing stored is deserialised as code: ``data`` is parsed as CSV with
+        the recorded column dtypes, the parsed frame must write back to the
+        same bytes (so it equals the frame fit at bootstrap), the SDV metadata
+        must pass :data:`ALLOWED_SDTYPES`, and the copula is refit with the
+        recorded seed, so it samples the rows the original did.
 
         Parameters
         ----------
         data : bytes
-            The stored synthesizer file.
+            The stored artifact (:meth:`reference_csv`).
         sha256 : str
             The hex sha256 recorded when the artifact was stored.
+        record : mapping
+            Holds the keys of :meth:`storage_record` (the registry document
+            itself can be passed).
 
         Returns
         -------
         Synthesizer
-            A fitted model (``seed`` keeps its default; it only affects fitting).
+            Fitted, ``seed`` set to the recorded fit seed.
 
         Raises
         ------
         IntegrityError
             If ``sha256(data)`` differs from ``sha256`` (names both digests).
         UnsafeArtifactError
-            If the verified bytes do not hold an SDV Gaussian copula synthesizer.
+            If the record is not in :data:`REFERENCE_FORMAT` (e.g. written by
+            an older version) or ``data`` is not UTF-8 CSV text.
+        SchemaError
+            If the columns, values or SDV metadata do not match the record.
         """
-        from daily_mlops.checksums import check_sha256
+        from sdv.errors import InvalidDataError, SynthesizerInputError
+        from sdv.metadata import Metadata
+        from sdv.metadata.errors import InvalidMetadataError
 
-        data = check_sha256(data, sha256, what="synthesizer artifact")
-        from sdv.single_table import GaussianCopulaSynthesizer
-        from sdv.utils import load_synthesizer
+        from daily_mlops.checksums import check_sha256, sha256_hex
+        from daily_mlops.ml.serialization import frame_from_csv, frame_to_csv
 
-        with tempfile.TemporaryDirectory(prefix="daily_mlops_synth_") as tmp:
-            path = Path(tmp) / "synthesizer.pkl"
-            path.write_bytes(data)
-            with _quiet_sdv():
-                synthesizer = load_synthesizer(str(path))
-        if not isinstance(synthesizer, GaussianCopulaSynthesizer):
+        what = "synthesizer artifact"
+        data = check_sha256(data, sha256, what=what)
+        if record.get("reference_format") != REFERENCE_FORMAT:
             raise UnsafeArtifactError(
-                f"synthesizer artifact holds a {type(synthesizer).__name__}, not a "
-                "GaussianCopulaSynthesizer; refit the synthesizer"
+                f"{what} has reference_format {record.get('reference_format')!r}, not {REFERENCE_FORMAT!r}; "
+                f"only reference rows are loaded (it may have been stored by an older daily-mlops): {_REFIT_FIX}"
             )
-
-        model = cls()
-        metadata = synthesizer.get_metadata()
-        model.synthesizer_ = synthesizer
-        model.metadata_ = _jsonable(metadata.to_dict())
-        model.columns_ = [str(column) for column in metadata.tables[TABLE_NAME].columns]
-        n_rows = getattr(synthesizer, "_num_rows", None)
-        model.n_reference_rows_ = int(n_rows) if n_rows is not None else None
+        seed = record.get("fit_seed")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise SchemaError(f"{what}: the recorded fit_seed {seed!r} is not an integer; {_REFIT_FIX}")
+        columns = record.get("reference_columns")
+        if not isinstance(columns, list) or not columns:
+            raise SchemaError(f"{what}: reference_columns {columns!r} is not a non-empty list; {_REFIT_FIX}")
+        frame = frame_from_csv(data, columns, what=what, fix=_REFIT_FIX)
+        if sha256_hex(frame_to_csv(frame)) != sha256_hex(data):
+            raise SchemaError(f"{what} is not canonical CSV (it does not write back to the same bytes); {_REFIT_FIX}")
+        if frame.empty:
+            raise SchemaError(f"{what} holds no rows; {_REFIT_FIX}")
+        recorded = _check_metadata(record.get("sdv_metadata"), list(frame.columns))
+        try:
+            with _quiet_sdv():
+                metadata = Metadata.load_from_dict(recorded)
+            model = cls(seed=seed)._fit(frame, metadata)
+        except (InvalidMetadataError, InvalidDataError, SynthesizerInputError, ValueError, KeyError, TypeError) as exc:
+            raise SchemaError(f"{what}: SDV refused the recorded metadata or rows ({exc}); {_REFIT_FIX}") from exc
+        if model.metadata_ != _jsonable(recorded):
+            raise SchemaError(f"{what}: the refit synthesizer's metadata differs from the recorded one; {_REFIT_FIX}")
         return model
-
-    # ------------------------------------------------------------- helpers
-    def _fitted_synthesizer(self) -> Any:
-        synthesizer = getattr(self, "synthesizer_", None)
-        if synthesizer is None:
-            raise MLOpsError(
-                "this Synthesizer is not fitted; call fit(reference) or load one with from_bytes"
-            )
-        return synthesizer

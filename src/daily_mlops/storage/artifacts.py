@@ -6,7 +6,7 @@ fitted synthesizer) is written with :func:`put_artifact`, which returns an
 sha256 and size. Whoever keeps the reference (the registry, the processing
 metadata) keeps the checksum; :func:`get_artifact` reads the bytes back and
 refuses them unless their sha256 matches the recorded one. Nothing loaded
-from storage is unpickled without that check.
+from storage is deserialised without that check.
 
 No orphan chunks
 ----------------
