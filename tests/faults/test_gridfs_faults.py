@@ -157,17 +157,14 @@ def test_failed_files_insert_leaves_no_chunks(mongo_uri, real_db):
 
 
 def _register_synthesizer(settings, db) -> None:
-    """Register the synthesizer the way loop/bootstrap.py does; generate_data needs nothing else."""
-    from daily_mlops.loop.bootstrap import BOOTSTRAP_RUN_KEY
+    """Register the synthesizer with loop/bootstrap.py's own function; generate_data needs nothing else."""
+    from daily_mlops.loop.bootstrap import register_synthesizer
     from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
-    from daily_mlops.ml.synthesis import Synthesizer
-    from daily_mlops.storage.registry import SYNTHESIZER_NAME, ModelRegistry
+    from daily_mlops.storage.registry import ModelRegistry
 
     reference = read_csv(settings.require_reference_data())
     schema = infer_schema(reference, target_column=settings.target_column, positive_label=settings.positive_label)
-    synth = Synthesizer(seed=settings.seed).fit(validate_batch(reference, schema))
-    ModelRegistry(db).register(SYNTHESIZER_NAME, run_key=BOOTSTRAP_RUN_KEY, artifacts={"synthesizer": synth.to_bytes()},
-                               status="approved", extra={"schema": schema})
+    register_synthesizer(ModelRegistry(db), validate_batch(reference, schema), schema, seed=settings.seed)
 
 
 def test_two_concurrent_runs_of_one_day_converge(mongo_uri, real_db, settings, tmp_path):
