@@ -163,6 +163,8 @@ def _summary_table(outcomes: list[Any]) -> Table:
             result = f"[green]deployed v{s['deployed_version']}[/]"
         elif s.get("deployment_status") == "already_deployed":
             result = f"[green]v{s['deployed_version']} already deployed (no-op)[/]"
+        elif s.get("deployment_status") == "superseded":
+            result = f"[yellow]v{s['deployed_version']} not deployed: a later day's version is in place[/]"
         else:
             result = "[yellow]no deployment[/]"
         if not o.as_designed:

@@ -173,7 +173,16 @@ class Settings(BaseSettings):
     dags_folder: Path = Field(default=BUNDLED_DAGS_FOLDER, description="DAG files used by `daily-mlops run` / `airflow`.")
 
     # --- deployment --------------------------------------------------------
-    deployment_dir: Path | None = Field(default=None, description="Where the approved model is copied. Unset: MLOPS_HOME/models/deployed.")
+    deployment_dir: Path | None = Field(
+        default=None,
+        description="Where the approved model is copied. Unset: MLOPS_HOME/models/deployed; relative: under MLOPS_HOME.",
+    )
+    deployment_keep_versions: int = Field(
+        default=5, ge=1, description="Version directories kept in MLOPS_DEPLOYMENT_DIR/versions for rollback (the current one included).",
+    )
+    deployment_file_mode: str = Field(
+        default="0644", description="Octal mode of deployed files, e.g. '0644'; directories get the matching execute bits.",
+    )
 
     @field_validator("home", mode="after")
     @classmethod
@@ -196,6 +205,27 @@ class Settings(BaseSettings):
         # Checked where it is read (require_reference_data), not here: DAG files build
         # Settings at parse time and must not fail on a file only bootstrap needs.
         return value.expanduser().resolve()
+
+    @field_validator("deployment_dir", mode="before")
+    @classmethod
+    def _deployment_dir_not_empty(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                "MLOPS_DEPLOYMENT_DIR is empty (it would deploy into the current directory); "
+                "unset it for MLOPS_HOME/models/deployed or give a directory"
+            )
+        return value
+
+    @field_validator("deployment_file_mode", mode="after")
+    @classmethod
+    def _octal_file_mode(cls, value: str) -> str:
+        digits = value.strip().removeprefix("0o").removeprefix("0") or "0"
+        if len(digits) > 3 or any(c not in "01234567" for c in digits) or int(digits, 8) & 0o600 != 0o600:
+            raise ValueError(
+                f"MLOPS_DEPLOYMENT_FILE_MODE={value!r} is not an octal file mode giving the owner read and write "
+                "(at most three octal digits, e.g. 0644, 0640 or 0600)"
+            )
+        return f"0{int(digits, 8):03o}"
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> "Settings":
@@ -223,8 +253,14 @@ class Settings(BaseSettings):
 
     @property
     def deployment_path(self) -> Path:
-        """Directory the deployment DAG writes ``current_model.pth`` into."""
-        return (self.deployment_dir or self.home / "models" / "deployed").expanduser().resolve()
+        """Absolute directory the deployment DAG deploys into (a relative MLOPS_DEPLOYMENT_DIR is under MLOPS_HOME)."""
+        path = (self.deployment_dir or Path("models") / "deployed").expanduser()
+        return (path if path.is_absolute() else self.home / path).resolve()
+
+    @property
+    def deployment_file_permissions(self) -> int:
+        """``deployment_file_mode`` as an int (``"0644"`` -> ``0o644``)."""
+        return int(self.deployment_file_mode, 8)
 
     @property
     def embedded_mongo_path(self) -> Path:

@@ -1,7 +1,9 @@
-"""Deployment against a real MongoDB-wire server: atomic files, lifecycle, events, safe loading.
+"""Deployment against a real MongoDB-wire server: versioned layout, lifecycle, events, safe loading.
 
 The registry keeps artifacts in GridFS, which mongomock 4.3 cannot do under
-pymongo 4.20, so these tests use ``real_db`` (SecantusDB).
+pymongo 4.20, so these tests use ``real_db`` (SecantusDB). The plain helpers
+(:func:`make_preprocessor`, :func:`tiny_network`, :func:`register_model`,
+:func:`build_registry`) are reused by ``tests/faults/test_deployment_faults.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import torch
 from daily_mlops.storage import deployment_dir
 from daily_mlops.loop.deployment import deploy_version, load_deployed
 from daily_mlops.ml.model_io import state_dict_to_bytes
-from daily_mlops.storage.deployment_dir import CONFIG_FILE, VERSION_FILE, WEIGHTS_FILE, deployed_version
+from daily_mlops.storage.deployment_dir import (
+    CONFIG_FILE, CURRENT_LINK, LOCK_FILE, RECORD_FILE, VERSION_FILE, VERSIONS_DIR, WEIGHTS_FILE, deployed_version,
+)
 from daily_mlops.ml.network import TabTransformer
 from daily_mlops.ml.preprocessing import TabularPreprocessor
 from daily_mlops.ml.schema import infer_schema, read_csv
@@ -37,6 +41,8 @@ POSITIVE = "bad"
 DAY = dt.date(2026, 11, 20)
 NEXT_DAY = dt.date(2026, 11, 21)
 FILES = (WEIGHTS_FILE, CONFIG_FILE, VERSION_FILE)
+#: Everything a deployment directory holds: the seed's three paths (symlinks), the switch, the lock, the versions.
+LAYOUT = sorted((*FILES, CURRENT_LINK, LOCK_FILE, VERSIONS_DIR))
 
 
 class _CreatesFile:
@@ -56,13 +62,19 @@ def frame() -> pd.DataFrame:
     return read_csv(BUNDLED_REFERENCE_DATA).head(200).reset_index(drop=True)
 
 
-@pytest.fixture(scope="module")
-def preprocessor(frame: pd.DataFrame) -> TabularPreprocessor:
+def make_preprocessor(frame: pd.DataFrame) -> TabularPreprocessor:
+    """A preprocessor fitted on ``frame``."""
     schema = infer_schema(frame, target_column=TARGET, positive_label=POSITIVE)
     return TabularPreprocessor(schema).fit(frame)
 
 
-def _network(pre: TabularPreprocessor, seed: int) -> TabTransformer:
+@pytest.fixture(scope="module")
+def preprocessor(frame: pd.DataFrame) -> TabularPreprocessor:
+    return make_preprocessor(frame)
+
+
+def tiny_network(pre: TabularPreprocessor, seed: int) -> TabTransformer:
+    """A one-layer TabTransformer (d_model 8) for ``pre``'s features, initialised from ``seed``."""
     torch.manual_seed(seed)
     return TabTransformer(
         cardinalities=pre.cardinalities_, n_numeric=pre.n_numeric_, d_model=8, nhead=2, num_layers=1,
@@ -73,24 +85,30 @@ def _network(pre: TabularPreprocessor, seed: int) -> TabTransformer:
 @pytest.fixture(scope="module")
 def networks(preprocessor: TabularPreprocessor) -> dict[int, TabTransformer]:
     """Two differently initialised networks (different weights, same architecture)."""
-    return {1: _network(preprocessor, 1), 2: _network(preprocessor, 2)}
+    return {1: tiny_network(preprocessor, 1), 2: tiny_network(preprocessor, 2)}
 
 
-@pytest.fixture
-def registry(real_db, preprocessor: TabularPreprocessor, networks) -> ModelRegistry:
-    """A registry with preprocessor v1 and tabtransformer v1 and v2, both approved."""
-    reg = ModelRegistry(real_db)
+def build_registry(db, preprocessor: TabularPreprocessor, networks: dict[int, TabTransformer]) -> ModelRegistry:
+    """A registry with preprocessor v1 and one approved tabtransformer version per network (1, 2, ...)."""
+    reg = ModelRegistry(db)
     pre_doc = reg.register(
         PREPROCESSOR_NAME, run_key="bootstrap", artifacts={"preprocessor": preprocessor.to_bytes()},
         status="approved", signature=preprocessor.signature(), extra={"schema": preprocessor.schema},
     )
     for version, net in networks.items():
-        doc = _register_model(reg, f"run-{version}", net, pre_doc["model_version"], status="approved")
+        doc = register_model(reg, f"run-{version}", net, pre_doc["model_version"], status="approved")
         assert doc["model_version"] == version
     return reg
 
 
-def _register_model(reg: ModelRegistry, run_key: str, net: TabTransformer, pre_version: int, *, status: str):
+@pytest.fixture
+def registry(real_db, preprocessor: TabularPreprocessor, networks) -> ModelRegistry:
+    """A registry with preprocessor v1 and tabtransformer v1 and v2, both approved."""
+    return build_registry(real_db, preprocessor, networks)
+
+
+def register_model(reg: ModelRegistry, run_key: str, net: TabTransformer, pre_version: int, *, status: str):
+    """Register ``net`` as the next tabtransformer version with ``status``."""
     return reg.register(
         MODEL_NAME, run_key=run_key, artifacts={"weights": state_dict_to_bytes(net)}, status=status,
         metrics={"f1": 0.8}, n_parameters=net.n_parameters,
@@ -113,7 +131,13 @@ def test_deploy_writes_three_files_marks_deployed_and_records_event(registry: Mo
     event = deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
     doc = registry.get(MODEL_NAME, 1)
 
-    assert _entries(target) == sorted(FILES)  # nothing else: no temporary files left behind
+    assert _entries(target) == LAYOUT  # nothing else: no temporary files left behind
+    assert os.readlink(target / CURRENT_LINK) == f"{VERSIONS_DIR}/1"
+    assert sorted(p.name for p in (target / VERSIONS_DIR).iterdir()) == ["1"]
+    assert sorted(p.name for p in (target / VERSIONS_DIR / "1").iterdir()) == sorted((*FILES, RECORD_FILE))
+    for name in FILES:  # the seed's paths still read, through current
+        assert os.readlink(target / name) == f"{CURRENT_LINK}/{name}"
+    assert json.loads((target / VERSIONS_DIR / "1" / RECORD_FILE).read_text())["logical_date"] == "2026-11-20"
     weights = (target / WEIGHTS_FILE).read_bytes()
     assert hashlib.sha256(weights).hexdigest() == doc["sha256"]["weights"]
     assert (target / VERSION_FILE).read_text().strip() == "1"
@@ -137,6 +161,7 @@ def test_deploy_writes_three_files_marks_deployed_and_records_event(registry: Mo
         assert ev["deployment_path"] == str(target / WEIGHTS_FILE)
         assert ev["sha256"] == doc["sha256"]["weights"]
         assert ev["status"] == "deployed"
+        assert ev["version_in_place"] == 1
         assert ev["logical_date"] == "2026-11-20"
         assert isinstance(ev["timestamp"], dt.datetime)
         assert ev["timestamp"].tzinfo is not None
@@ -165,7 +190,7 @@ def test_deploying_the_same_version_again_is_a_recorded_no_op(registry: ModelReg
     # a third call on the same day converges (upsert), it does not add documents
     deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
     assert events.count_documents({}) == 2
-    assert _entries(target) == sorted(FILES)
+    assert _entries(target) == LAYOUT
 
 
 def test_deploying_a_second_version_retires_the_first(registry: ModelRegistry, tmp_path: Path, networks):
@@ -185,34 +210,38 @@ def test_deploying_a_second_version_retires_the_first(registry: ModelRegistry, t
     assert v2["status"] == "deployed"
     assert [d["model_version"] for d in registry.list(MODEL_NAME) if d["status"] == "deployed"] == [2]
     assert registry.champion()["model_version"] == 2
-    assert _entries(target) == sorted(FILES)
+    assert _entries(target) == LAYOUT
+    assert os.readlink(target / CURRENT_LINK) == f"{VERSIONS_DIR}/2"
+    assert sorted(p.name for p in (target / VERSIONS_DIR).iterdir()) == ["1", "2"]  # v1 kept for rollback
 
 
-def test_interrupted_deploy_leaves_previous_model_intact(
-    registry: ModelRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("call, nth", [("fsync", 1), ("fsync", 4), ("symlink", 1), ("rename", 1), ("replace", 1)])
+def test_failed_step_keeps_previous_model_intact_and_leaves_no_temp_files(
+    registry: ModelRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, nth: int
 ):
-    """A crash between the temporary writes and os.replace keeps the old three files and no temp files."""
+    """An OSError at any step up to the switch of ``current`` serves the old version, byte-identical, and no temp file."""
     target = tmp_path / "deployed"
     deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
     before = _snapshot(target)
 
-    real_replace = os.replace
+    real = getattr(os, call)
     calls = {"n": 0}
 
-    def crash_first(src, dst, *args, **kwargs):
+    def fail_nth(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 1:
-            raise OSError("simulated crash before the first os.replace")
-        return real_replace(src, dst, *args, **kwargs)
+        if calls["n"] == nth:
+            raise OSError(f"simulated failure of os.{call} call {nth}")
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(deployment_dir.os, "replace", crash_first)
-    with pytest.raises(OSError, match="simulated crash"):
+    monkeypatch.setattr(deployment_dir.os, call, fail_nth)
+    with pytest.raises(OSError, match="simulated failure"):
         deploy_version(registry, MODEL_NAME, 2, directory=target, logical_date=NEXT_DAY)
-    monkeypatch.setattr(deployment_dir.os, "replace", real_replace)
+    monkeypatch.setattr(deployment_dir.os, call, real)
 
-    assert calls["n"] == 1
+    assert calls["n"] == nth
     assert _snapshot(target) == before  # byte-identical
-    assert _entries(target) == sorted(FILES)  # no .tmp files
+    assert _entries(target) == LAYOUT  # no temporary symlink
+    assert not [p.name for p in (target / VERSIONS_DIR).iterdir() if p.name.startswith(".")]  # no temporary directory
     assert deployed_version(target) == 1
     assert load_deployed(target).model_version == 1
     # nothing claims v2 went out
@@ -223,36 +252,60 @@ def test_interrupted_deploy_leaves_previous_model_intact(
     # the retry succeeds
     assert deploy_version(registry, MODEL_NAME, 2, directory=target, logical_date=NEXT_DAY)["status"] == "deployed"
     assert deployed_version(target) == 2
+    assert load_deployed(target).model_version == 2
 
 
-def test_crash_between_replaces_is_detected_and_repaired(
-    registry: ModelRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    """A crash after the weights were replaced but before the JSON is never served; the next deploy repairs it."""
+def test_flat_seed_layout_is_read_then_migrated_by_the_next_deploy(registry: ModelRegistry, tmp_path: Path):
+    """Real files at the three seed paths are served as they are; the next deploy turns them into symlinks."""
     target = tmp_path / "deployed"
     deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name in FILES:  # the seed's layout, with the seed writer's leftover temporary file
+        (flat / name).write_bytes((target / name).read_bytes())
+    (flat / ".current_model.pth.abc123.tmp").write_bytes(b"partial")
+    assert deployed_version(flat) == 1
+    assert load_deployed(flat).model_version == 1
 
-    real_replace = os.replace
-    calls = {"n": 0}
+    event = deploy_version(registry, MODEL_NAME, 2, directory=flat, logical_date=NEXT_DAY)
+    assert event["status"] == "deployed" and event["previous_version"] == 1
+    assert _entries(flat) == LAYOUT  # the leftover is gone too
+    assert all((flat / name).is_symlink() for name in FILES)
+    assert deployed_version(flat) == 2
+    assert load_deployed(flat).model_version == 2
 
-    def crash_second(src, dst, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError("simulated crash between replaces")
-        return real_replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(deployment_dir.os, "replace", crash_second)
-    with pytest.raises(OSError):
-        deploy_version(registry, MODEL_NAME, 2, directory=target, logical_date=NEXT_DAY)
-    monkeypatch.setattr(deployment_dir.os, "replace", real_replace)
-
-    assert _entries(target) == sorted(FILES)  # temp files removed
-    assert deployed_version(target) is None  # weights and JSON disagree: not a valid deployment
-    with pytest.raises(IntegrityError):
-        load_deployed(target)
+def test_older_logical_date_does_not_roll_back_a_newer_deployment(registry: ModelRegistry, tmp_path: Path):
+    """Deploying v1 for an earlier day over v2 of a later day records superseded and keeps v2 everywhere."""
+    target = tmp_path / "deployed"
     deploy_version(registry, MODEL_NAME, 2, directory=target, logical_date=NEXT_DAY)
+    event = deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
+    assert event["status"] == "superseded"
+    assert event["model_version"] == 1
+    assert event["version_in_place"] == 2
+    assert event["superseded_by"] == {"model_version": 2, "logical_date": NEXT_DAY.isoformat()}
     assert deployed_version(target) == 2
-    assert load_deployed(target).model_version == 2
+    assert registry.get(MODEL_NAME, 2)["status"] == "deployed"
+    assert registry.get(MODEL_NAME, 1)["status"] == "approved"
+    # the same day, or a later one, does deploy (a rerun of the day converges to its own approved version)
+    assert deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=NEXT_DAY)["status"] == "deployed"
+    assert deployed_version(target) == 1
+
+
+def test_old_versions_are_pruned_beyond_keep_versions_never_the_current_one(
+    registry: ModelRegistry, tmp_path: Path, preprocessor
+):
+    """With keep_versions=2 only the current and the previously deployed version directories remain."""
+    for seed in (3, 4):
+        register_model(registry, f"run-{seed}", tiny_network(preprocessor, seed), 1, status="approved")
+    target = tmp_path / "deployed"
+    for offset, version in enumerate((1, 2, 3)):
+        deploy_version(registry, MODEL_NAME, version, directory=target, logical_date=DAY + dt.timedelta(days=offset),
+                       keep_versions=2)
+    assert sorted(p.name for p in (target / VERSIONS_DIR).iterdir()) == ["2", "3"]
+    deploy_version(registry, MODEL_NAME, 4, directory=target, logical_date=DAY + dt.timedelta(days=3), keep_versions=1)
+    assert sorted(p.name for p in (target / VERSIONS_DIR).iterdir()) == ["4"]
+    assert load_deployed(target).model_version == 4
 
 
 @pytest.mark.parametrize("status", ["rejected", "candidate"])
@@ -260,7 +313,7 @@ def test_unapproved_version_cannot_be_deployed(
     registry: ModelRegistry, tmp_path: Path, preprocessor, status: str
 ):
     """A rejected (or candidate) version raises MLOpsError; no file and no event is written."""
-    doc = _register_model(registry, f"bad-{status}", _network(preprocessor, 3), 1, status=status)
+    doc = register_model(registry, f"bad-{status}", tiny_network(preprocessor, 3), 1, status=status)
     target = tmp_path / "deployed"
     with pytest.raises(MLOpsError, match=status):
         deploy_version(registry, MODEL_NAME, doc["model_version"], directory=target, logical_date=DAY)
@@ -274,7 +327,7 @@ def test_rejected_version_leaves_deployed_model_untouched(registry: ModelRegistr
     target = tmp_path / "deployed"
     deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
     before = _snapshot(target)
-    doc = _register_model(registry, "bad", _network(preprocessor, 4), 1, status="rejected")
+    doc = register_model(registry, "bad", tiny_network(preprocessor, 4), 1, status="rejected")
     with pytest.raises(MLOpsError):
         deploy_version(registry, MODEL_NAME, doc["model_version"], directory=target, logical_date=NEXT_DAY)
     assert _snapshot(target) == before

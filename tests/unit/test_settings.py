@@ -86,6 +86,11 @@ def test_explicit_arguments_beat_environment(clean_env: Path, monkeypatch: pytes
         ("MLOPS_F1_THRESHOLD", "-0.1"),
         ("MLOPS_MAX_RETRAIN_ATTEMPTS", "4"),  # the DAG unrolls 3
         ("MLOPS_DROPOUT", "1.0"),
+        ("MLOPS_DEPLOYMENT_DIR", ""),  # would deploy into the current directory
+        ("MLOPS_DEPLOYMENT_KEEP_VERSIONS", "0"),
+        ("MLOPS_DEPLOYMENT_FILE_MODE", "rw-r--r--"),
+        ("MLOPS_DEPLOYMENT_FILE_MODE", "0444"),  # the owner could not write the next deployment
+        ("MLOPS_DEPLOYMENT_FILE_MODE", "04755"),  # no setuid/sticky bits
     ],
 )
 def test_invalid_value_raises_config_error_naming_the_variable(
@@ -98,6 +103,25 @@ def test_invalid_value_raises_config_error_naming_the_variable(
     assert isinstance(info.value, MLOpsError)
     assert variable in str(info.value)
     assert info.value.__suppress_context__  # raised `from None`: the CLI shows one clean message
+
+
+def test_deployment_path_is_absolute_under_mlops_home(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative MLOPS_DEPLOYMENT_DIR is resolved against MLOPS_HOME, never the current directory."""
+    monkeypatch.setenv("MLOPS_HOME", str(clean_env / "state"))
+    monkeypatch.setenv("MLOPS_DEPLOYMENT_DIR", "served")
+    assert load_settings().deployment_path == (clean_env / "state" / "served").resolve()
+    monkeypatch.setenv("MLOPS_DEPLOYMENT_DIR", "/srv/models")
+    assert load_settings().deployment_path == Path("/srv/models")
+
+
+@pytest.mark.parametrize(("value", "bits"), [("0644", 0o644), ("640", 0o640), ("0o600", 0o600)])
+def test_deployment_file_mode_is_octal(clean_env: Path, monkeypatch: pytest.MonkeyPatch, value: str, bits: int) -> None:
+    """MLOPS_DEPLOYMENT_FILE_MODE is read as octal and normalised to four digits; the default is 0644, keep 5."""
+    assert (Settings().deployment_file_permissions, Settings().deployment_keep_versions) == (0o644, 5)
+    monkeypatch.setenv("MLOPS_DEPLOYMENT_FILE_MODE", value)
+    settings = load_settings()
+    assert settings.deployment_file_permissions == bits
+    assert settings.deployment_file_mode == f"0{bits:03o}"
 
 
 def test_missing_reference_file_message_names_the_path(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

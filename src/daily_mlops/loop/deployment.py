@@ -1,11 +1,16 @@
 """The tasks of ``model_deployment_pipeline``, and the one way to deploy and load a deployed model.
 
 :func:`deploy_version` is the single deployment mechanism (the DAG's
-``deploy_model`` task calls it): it reads the version's verified artifacts
-through the registry, writes them with
-:func:`daily_mlops.storage.deployment_dir.write_deployment`, moves registry
-statuses and records a ``deployment_events`` document.
-:func:`load_deployed` is the serving side (``daily-mlops predict``).
+``deploy_model`` task calls it): under the deployment directory's ``flock`` it
+writes the version's verified artifacts to ``versions/<n>`` and switches the
+``current`` symlink (:func:`daily_mlops.storage.deployment_dir.write_deployment`),
+moves registry statuses and records a ``deployment_events`` document, so
+concurrent deployments run one after another. A deployment killed after the
+switch but before the registry write leaves the directory ahead of the
+registry; its retry (same version) finds the version in place and completes the
+registry and event writes.
+:func:`load_deployed` is the serving side (``daily-mlops predict``): it reads
+``current`` once and every file from that one version directory.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from daily_mlops.dates import LogicalDate, logical_day
 from daily_mlops.errors import IntegrityError, MLOpsError
-from daily_mlops.loop._common import with_database
+from daily_mlops.loop._common import log, with_database
 
 if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
@@ -65,13 +70,63 @@ def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Databas
     return {"model_version": int(doc["model_version"]), "sha256": doc["sha256"]["weights"], "status": doc["status"]}
 
 
+def _require_deployable(doc: dict[str, Any]) -> None:
+    if doc["status"] not in ("approved", "deployed"):
+        raise MLOpsError(
+            f"{doc['model_name']} version {doc['model_version']} is {doc['status']!r}; "
+            "only an approved version can be deployed"
+        )
+
+
+def _payload(registry: "ModelRegistry", doc: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """The verified weights and the deployment JSON of ``doc`` (raises IntegrityError on a bad artifact)."""
+    from daily_mlops.ml.bundle import deployment_config
+    from daily_mlops.storage.registry import PREPROCESSOR_NAME
+
+    weights = registry.load_artifact(doc, "weights")
+    pre_doc = registry.get(PREPROCESSOR_NAME, doc["preprocessor_version"])
+    return weights, deployment_config(doc, pre_doc, registry.load_artifact(pre_doc, "preprocessor"))
+
+
+def _promote(registry: "ModelRegistry", model_name: str, model_version: int, logical_date: str, reason: str) -> None:
+    """Mark ``model_version`` deployed and retire every other deployed version."""
+    for old in registry.list(model_name):
+        if old["status"] == "deployed" and old["model_version"] != model_version:
+            registry.set_status(model_name, old["model_version"], "retired",
+                                reason=f"replaced by version {model_version}", logical_date=logical_date)
+    registry.set_status(model_name, model_version, "deployed", reason=reason, logical_date=logical_date)
+
+
 def deploy_version(
     registry: "ModelRegistry", model_name: str, model_version: int, *, directory: Path, logical_date: dt.date,
+    file_mode: int = 0o644, keep_versions: int = 5,
 ) -> dict[str, Any]:
     """Deploy ``model_version`` to ``directory`` and record a ``deployment_events`` document; return it.
 
-    Deploying the version already deployed there is a no-op, recorded with
-    ``status: "already_deployed"``. The previously deployed version is retired.
+    One deployer at a time: everything from reading the directory to the
+    registry and event writes runs under the directory's ``flock``
+    (:func:`daily_mlops.storage.deployment_dir.deployment_lock`), so the
+    directory, the registry's ``deployed`` version and the latest event agree
+    whichever of two concurrent deployments wins. The outcome is the event's
+    ``status``:
+
+    * ``deployed``: ``versions/<n>`` written (or reused), ``current`` switched to
+      it, the previously deployed version retired;
+    * ``already_deployed``: the version is in place and ``deployed`` already; no
+      model file changes (its recorded logical date moves forward if this one is later);
+    * ``superseded``: a deployment of another version for a later logical date
+      is in place; it is kept (``version_in_place``), nothing is rolled back. If
+      that version is still ``approved`` in the registry (its deployer was killed
+      after the switch), it is marked ``deployed`` now.
+
+    Every event carries ``version_in_place``, the version the directory holds afterwards.
+
+    Parameters
+    ----------
+    file_mode : int
+        Mode of the deployed files (directories get the matching execute bits), e.g. ``0o644``.
+    keep_versions : int
+        Version directories kept for rollback, the current one included (>= 1).
 
     Raises
     ------
@@ -79,47 +134,64 @@ def deploy_version(
         When the version is neither approved nor deployed (e.g. candidate, rejected, retired).
     IntegrityError
         When an artifact is missing or its sha256 does not match; nothing is written.
+    OSError
+        When writing fails (e.g. ENOSPC); temporary files are removed, the previous version stays served.
     """
-    from daily_mlops.ml.bundle import deployment_config
-    from daily_mlops.storage.deployment_dir import WEIGHTS_FILE, deployed_version, write_deployment
+    from daily_mlops.storage import deployment_dir as ddir
     from daily_mlops.storage.events import record_deployment, utcnow
-    from daily_mlops.storage.registry import PREPROCESSOR_NAME
 
+    day = logical_date.isoformat()
     doc = registry.get(model_name, model_version)
-    current = deployed_version(directory)
-    event: dict[str, Any] = {
-        "event_type": "model_deployed",
-        "model_id": f"{model_name}:v{model_version}",
-        "model_name": model_name,
-        "model_version": int(model_version),
-        "deployment_path": str(directory / WEIGHTS_FILE),
-        "sha256": doc["sha256"]["weights"],
-        "logical_date": logical_date.isoformat(),
-        "previous_version": current,
-    }
-    if current == model_version and doc["status"] == "deployed":
-        event.update(status="already_deployed", event_type="model_deployment_skipped", timestamp=utcnow())
-    else:
-        if doc["status"] not in ("approved", "deployed"):
-            raise MLOpsError(
-                f"{model_name} version {model_version} is {doc['status']!r}; only an approved version can be deployed"
-            )
-        weights = registry.load_artifact(doc, "weights")
-        pre_doc = registry.get(PREPROCESSOR_NAME, doc["preprocessor_version"])
-        preprocessor = registry.load_artifact(pre_doc, "preprocessor")
-        write_deployment(directory, weights=weights, config=deployment_config(doc, pre_doc, preprocessor),
-                         model_version=int(model_version))
-        for old in registry.list(model_name):
-            if old["status"] == "deployed" and old["model_version"] != model_version:
-                registry.set_status(model_name, old["model_version"], "retired", reason=f"replaced by version {model_version}",
-                                    logical_date=logical_date.isoformat())
-        registry.set_status(model_name, model_version, "deployed", reason="deployed", logical_date=logical_date.isoformat())
-        event.update(status="deployed", timestamp=utcnow())
-    return record_deployment(registry.db, event)
+    _require_deployable(doc)  # checked before anything is written, and again under the lock
+    payload = None
+    if ddir.deployed_version(directory) != model_version:  # a lock-free peek: verify artifacts before writing
+        payload = _payload(registry, doc)
+    with ddir.deployment_lock(directory, file_mode=file_mode) as leftovers:
+        if leftovers:
+            log.warning("removed leftovers of an interrupted deployment in %s: %s", directory, ", ".join(leftovers))
+        doc = registry.get(model_name, model_version)
+        current = ddir.deployed_version(directory)
+        record = ddir.deployment_record(directory)
+        event: dict[str, Any] = {
+            "event_type": "model_deployed",
+            "model_id": f"{model_name}:v{model_version}",
+            "model_name": model_name,
+            "model_version": int(model_version),
+            "deployment_path": str(directory / ddir.WEIGHTS_FILE),
+            "sha256": doc["sha256"]["weights"],
+            "logical_date": day,
+            "previous_version": current,
+        }
+        in_place_day = record["logical_date"] if record and record.get("model_version") == current else None
+        if current == model_version and doc["status"] == "deployed" and record is not None:
+            if in_place_day is None or in_place_day < day:
+                ddir.write_record(directory, model_version, day, file_mode=file_mode)
+            event.update(status="already_deployed", event_type="model_deployment_skipped", version_in_place=current)
+        elif current is not None and current != model_version and in_place_day is not None and in_place_day > day:
+            in_place = next((d for d in registry.list(model_name) if d["model_version"] == current), None)
+            if in_place is not None and in_place["status"] == "approved":  # its deployer died before the registry write
+                _promote(registry, model_name, current, in_place_day, reason=f"found deployed in {directory}")
+            event.update(status="superseded", event_type="model_deployment_skipped", version_in_place=current,
+                         superseded_by={"model_version": current, "logical_date": in_place_day})
+        else:
+            _require_deployable(doc)
+            weights, config = payload or _payload(registry, doc)
+            pruned = ddir.write_deployment(directory, weights=weights, config=config, model_version=int(model_version),
+                                           logical_date=day, file_mode=file_mode, keep_versions=keep_versions)
+            if pruned:
+                log.info("pruned version directories %s of %s (keeping %d)", pruned, directory, keep_versions)
+            _promote(registry, model_name, model_version, day, reason="deployed")
+            event.update(status="deployed", version_in_place=int(model_version))
+        event["timestamp"] = utcnow()
+        return record_deployment(registry.db, event)
 
 
 def load_deployed(directory: Path) -> "ModelBundle":
     """Load the deployed model from ``directory`` (``current_model.pth`` + ``current_model.json``).
+
+    Both files are read from the version directory ``directory/current``
+    pointed to when it was read (or from the seed's flat layout), so the
+    bundle is always one whole version, even during a deployment.
 
     Raises
     ------
@@ -153,13 +225,15 @@ def deploy_model(settings: "Settings", *, logical_date: LogicalDate, model_versi
     Returns
     -------
     dict
-        ``version``, ``status`` (``deployed`` or ``already_deployed``), ``deployment_path``, ``sha256``.
+        ``model_version``, ``status`` (``deployed``, ``already_deployed`` or ``superseded``),
+        ``deployment_path``, ``sha256``, ``version_in_place``.
     """
     from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 
     event = deploy_version(ModelRegistry(db), MODEL_NAME, model_version, directory=settings.deployment_path,
-                           logical_date=logical_day(logical_date))
-    return {k: event[k] for k in ("model_version", "status", "deployment_path", "sha256")}
+                           logical_date=logical_day(logical_date), file_mode=settings.deployment_file_permissions,
+                           keep_versions=settings.deployment_keep_versions)
+    return {k: event[k] for k in ("model_version", "status", "deployment_path", "sha256", "version_in_place")}
 
 
 @with_database
@@ -170,7 +244,8 @@ def notify_deployment_complete(
     from daily_mlops.storage.events import record_notification
 
     day = logical_day(logical_date)
-    verb = "deployed" if deployment["status"] == "deployed" else "was already deployed"
-    message = f"{day}: model version {deployment['model_version']} {verb} to {deployment['deployment_path']}"
+    verb = {"deployed": "deployed to", "already_deployed": "was already deployed to"}.get(
+        deployment["status"], f"not deployed: version {deployment.get('version_in_place')} of a later day is in")
+    message = f"{day}: model version {deployment['model_version']} {verb} {deployment['deployment_path']}"
     record_notification(db, "deployment_complete", logical_date=day, message=message, **deployment)
     return {"message": message}
