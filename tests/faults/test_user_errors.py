@@ -250,7 +250,8 @@ def _deploy_untrained_model(directory: Path) -> None:
     doc = {"model_name": "tabtransformer", "model_version": 1, "architecture": net.config,
            "decision_threshold": 0.5, "sha256": {"weights": sha256_hex(weights)}}
     pre_doc = {"model_version": 1, "sha256": {"preprocessor": sha256_hex(pre_bytes)}}
-    write_deployment(directory, weights=weights, config=deployment_config(doc, pre_doc, pre_bytes), model_version=1)
+    write_deployment(directory, weights=weights, config=deployment_config(doc, pre_doc, pre_bytes), model_version=1,
+                     logical_date="2026-03-01")
     assert base64.b64decode(json.loads((directory / "current_model.json").read_text())["preprocessor"]) == pre_bytes
 
 
