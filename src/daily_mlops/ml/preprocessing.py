@@ -36,6 +36,7 @@ from daily_mlops.errors import (
     SchemaError,
     UnsafeArtifactError,
 )
+from daily_mlops.ml._skops_warnings import skops_deprecations_silenced
 from daily_mlops.ml.encoded import EncodedBatch
 from daily_mlops.ml.schema import EPOCH, MISSING_CATEGORY, NULL_INDICATOR_SUFFIX, schema_parts, validate_batch
 
@@ -324,8 +325,10 @@ class TabularPreprocessor:
             If called before :meth:`fit`.
         """
         import sklearn
-        import skops
-        import skops.io as sio
+
+        with skops_deprecations_silenced():  # importing skops.io floods Airflow's deprecation warnings
+            import skops
+            import skops.io as sio
 
         self._check_fitted()
         envelope = {
@@ -341,10 +344,10 @@ class TabularPreprocessor:
                 "cardinalities_": self.cardinalities_,
             },
             "versions": {"scikit-learn": sklearn.__version__, "skops": skops.__version__},
-            "column_transformer_skops": base64.b64encode(
-                sio.dumps(self.column_transformer_, compression=zipfile.ZIP_DEFLATED)
-            ).decode("ascii"),
         }
+        with skops_deprecations_silenced():
+            payload = sio.dumps(self.column_transformer_, compression=zipfile.ZIP_DEFLATED)
+        envelope["column_transformer_skops"] = base64.b64encode(payload).decode("ascii")
         return json.dumps(envelope, sort_keys=True).encode("utf-8")
 
     @classmethod
@@ -376,9 +379,11 @@ class TabularPreprocessor:
             If the bytes are not this JSON format (e.g. a pickle), or the skops
             payload holds a type outside the allowed list.
         """
-        import skops.io as sio
         from sklearn.compose import ColumnTransformer
-        from skops.io.exceptions import UntrustedTypesFoundException
+
+        with skops_deprecations_silenced():  # importing skops.io floods Airflow's deprecation warnings
+            import skops.io as sio
+            from skops.io.exceptions import UntrustedTypesFoundException
 
         from daily_mlops.checksums import check_sha256
 
@@ -399,14 +404,16 @@ class TabularPreprocessor:
 
         found = _skops_type_paths(payload)
         unexpected = sorted(found - set(SKOPS_ALLOWED_TYPES))
-        untrusted = sorted(set(sio.get_untrusted_types(data=payload)) - set(SKOPS_TRUSTED_TYPES))
+        with skops_deprecations_silenced():
+            untrusted = sorted(set(sio.get_untrusted_types(data=payload)) - set(SKOPS_TRUSTED_TYPES))
         if unexpected or untrusted:
             raise UnsafeArtifactError(
                 f"preprocessor artifact holds unexpected type(s) {sorted(set(unexpected) | set(untrusted))}; "
                 "it was refused: re-create it with TabularPreprocessor.to_bytes"
             )
         try:
-            transformer = sio.loads(payload, trusted=list(SKOPS_TRUSTED_TYPES))
+            with skops_deprecations_silenced():
+                transformer = sio.loads(payload, trusted=list(SKOPS_TRUSTED_TYPES))
         except UntrustedTypesFoundException as exc:
             raise UnsafeArtifactError(f"preprocessor artifact was refused by skops: {exc}") from exc
         if not isinstance(transformer, ColumnTransformer):
