@@ -9,11 +9,12 @@ PYTEST_ARGS ?=
 
 .PHONY: install demo test test-fast airflow env compose-config bench clean-state
 
+# pip shows its progress (downloads, builds): a first install takes about a minute.
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --progress-bar on --upgrade pip
+	$(PY) -m pip install --progress-bar on "torch==2.13.0"
+	$(PY) -m pip install --progress-bar on -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,11 +22,14 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/daily-mlops demo
 
+# One line per test as it finishes (-v), the ten slowest at the end.
+PYTEST_PROGRESS := -v --durations=10
+
 test: install
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_PROGRESS) $(PYTEST_ARGS)
 
 test-fast: install
-	$(VENV)/bin/pytest -m "not slow and not dags" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not slow and not dags" $(PYTEST_PROGRESS) $(PYTEST_ARGS)
 
 airflow: install
 	$(VENV)/bin/daily-mlops airflow

@@ -8,6 +8,7 @@ from daily_mlops.orchestration.dags import (
     DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, SCHEDULE, START_DATE, TAGS, default_args, parse_time_settings,
     upstream_sensor,
 )
+from daily_mlops.orchestration.notifiers import log_skipped_deployment
 
 SETTINGS = parse_time_settings()
 
@@ -15,8 +16,8 @@ DOC_MD = """
 ### model_deployment_pipeline
 1. **wait_for_evaluation** waits for the same logical date's `send_evaluation_results` in
    `model_evaluation_pipeline`. When evaluation ended in an alert that task is skipped, so this
-   sensor (and the rest of the run) is skipped instead of waiting; it fails on a failed upstream and
-   times out after 6 hours.
+   sensor (and the rest of the run) is skipped instead of waiting, and its log says which version
+   stays deployed; it fails on a failed upstream and times out after 6 hours.
 2. **wait_for_model_ready** waits until the approved version is in the registry with an intact sha256.
 3. **deploy_model** copies it atomically to `MLOPS_DEPLOYMENT_DIR` (`current_model.pth`,
    `current_model.json`, `VERSION`), marks it deployed and records a `deployment_events` document.
@@ -31,7 +32,8 @@ DOC_MD = """
 )
 def model_deployment_pipeline():
     wait_for_evaluation = upstream_sensor("wait_for_evaluation", external_dag_id=EVALUATION_DAG_ID,
-                                          external_task_id="send_evaluation_results")
+                                          external_task_id="send_evaluation_results",
+                                          on_skipped_callback=log_skipped_deployment)
 
     @task.sensor(poke_interval=30, timeout=30 * 60, mode="reschedule")
     def wait_for_model_ready(**context) -> PokeReturnValue:

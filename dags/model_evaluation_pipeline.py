@@ -101,7 +101,7 @@ def model_evaluation_pipeline():
         alert = send_alert(load_settings(), logical_date=context["logical_date"], results=list(results),
                            f1_threshold=params["f1_threshold"], dag_id=context["dag"].dag_id,
                            run_id=context["run_id"])
-        raise AirflowFailException(alert["message"])
+        raise AirflowFailException(alert["reason"])
 
     model = load_latest_model()
     wait_for_data >> model

@@ -17,7 +17,6 @@ import contextlib
 import datetime as dt
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
@@ -151,25 +150,35 @@ def _parse_date(value: str) -> dt.date:
         raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
+def _outcome_text(s: dict[str, Any]) -> str:
+    """The summary's outcome cell (rich markup) for one day's summary (``runner.summarise_day``)."""
+    from daily_mlops.loop.deployment import stays_deployed
+
+    if s.get("alert"):
+        best, threshold = s.get("best_f1"), s.get("f1_threshold")
+        versus = f"best F1 {best:.4f} < threshold {threshold:.4f}" if best is not None and threshold is not None else ""
+        return (f"[red]ALERT[/] {s.get('alert_type') or ''}: {versus} after {s.get('retrain_attempts', 0)} retraining "
+                f"attempt(s), versions tried {', '.join(str(v) for v in s.get('versions_tried', []))}; "
+                f"nothing deployed, {stays_deployed(s.get('live_version'))}")
+    if s.get("deployment_status") == "deployed":
+        return f"[green]deployed v{s['deployed_version']}[/]"
+    if s.get("deployment_status") == "already_deployed":
+        return f"[green]v{s['deployed_version']} already deployed (no-op)[/]"
+    if s.get("deployment_status") == "superseded":
+        return f"[yellow]v{s['deployed_version']} not deployed: a later day's version is in place[/]"
+    return f"[yellow]no deployment[/]; {stays_deployed(s.get('live_version'))}"
+
+
 def _summary_table(outcomes: list[Any]) -> Table:
     table = Table(title="daily-mlops: one row per logical date")
     for col in ("logical date", "F1 threshold", "champion", "champion F1", "attempts", "best F1", "outcome"):
         table.add_column(col)
     for o in outcomes:
         s = o.summary
-        if s.get("alert"):
-            result = f"[red]ALERT[/] (versions tried {s['versions_tried']})"
-        elif s.get("deployment_status") == "deployed":
-            result = f"[green]deployed v{s['deployed_version']}[/]"
-        elif s.get("deployment_status") == "already_deployed":
-            result = f"[green]v{s['deployed_version']} already deployed (no-op)[/]"
-        elif s.get("deployment_status") == "superseded":
-            result = f"[yellow]v{s['deployed_version']} not deployed: a later day's version is in place[/]"
-        else:
-            result = "[yellow]no deployment[/]"
+        result = _outcome_text(s)
         if not o.as_designed:
-            result += " [bold red]UNEXPECTED FAILURE " + ", ".join(
-                f"{r.dag_id}:{t}" for r in o.runs for t in r.failed_tasks) + "[/]"
+            failed = [f"{r.dag_id}:{t}" for r in o.runs for t in r.tasks_in("failed")] or ["a DAG run did not finish"]
+            result = f"[bold red]UNEXPECTED FAILURE {', '.join(failed)}[/]; {result}"
         f1 = s.get("champion_f1")
         best = s.get("best_f1")
         table.add_row(
@@ -187,31 +196,61 @@ def _database_name(settings: Settings) -> str:
     return f"database {settings.mongo_db!r} ({server})"
 
 
+def _print_failures(outcomes: list[Any], log_path: Path) -> None:
+    """The traceback of each day's first unexpectedly failed task, read back from the run's log file.
+
+    Tasks that failed after it (e.g. sensors waiting on it) are named with the last line of theirs.
+    """
+    from rich.markup import escape
+
+    from daily_mlops.decisions import ALERT_TASK
+    from daily_mlops.orchestration.dags import EVALUATION_DAG_ID
+    from daily_mlops.orchestration.progress import ended_tasks, task_traceback
+
+    for o in outcomes:
+        failed = [(r.dag_id, t) for r in o.runs for t in r.tasks_in("failed")
+                  if not (r.dag_id == EVALUATION_DAG_ID and t == ALERT_TASK)]
+        if o.as_designed or not failed:
+            continue
+        order = ended_tasks(log_path, o.logical_date)
+        failed.sort(key=lambda key: order.index(key) if key in order else len(order))
+        traces = [task_traceback(log_path, o.logical_date, dag_id, task_id) for dag_id, task_id in failed]
+        (dag_id, task_id), trace = failed[0], traces[0]
+        console.rule(f"[bold red]{dag_id}.{task_id} failed on {o.logical_date}[/]")
+        console.print(escape(trace or f"(no traceback found in {log_path})"), highlight=False, soft_wrap=True)
+        for (dag_id, task_id), trace in zip(failed[1:], traces[1:]):
+            last = trace.splitlines()[-1] if trace else "see the log"
+            console.print(f"then [red]{dag_id}.{task_id}[/] failed: {escape(last)}", highlight=False, soft_wrap=True)
+
+
 def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *, bootstrap_first: bool) -> int:
     from daily_mlops.loop.bootstrap import require_bootstrapped
     from daily_mlops.orchestration.environment import configure_airflow
+    from daily_mlops.orchestration.progress import RunProgress, capture_output, log_path_for_run
     from daily_mlops.orchestration.runner import load_dags, run_day
     from daily_mlops.storage.mongo import connect, mongo_uri
 
     outcomes = []
+    log_path = log_path_for_run(settings.home)
     with mongo_uri(settings) as uri, connect(uri, settings.mongo_db) as db:
         if bootstrap_first:
             _do_bootstrap(settings, db)
         require_bootstrapped(db, where=_database_name(settings))  # before any Airflow work
-        configure_airflow(settings, uri)
-        dags = load_dags(settings)
-        for day, conf in days:
-            started = time.perf_counter()
-            console.rule(f"logical date {day.isoformat()}" + (f"  params {conf}" if conf else ""))
-            outcome = run_day(settings, db, day, evaluation_conf=conf, dags=dags)
-            for run in outcome.runs:
-                console.print(f"  {run.dag_id}: {run.state}"
-                              + (f" (failed: {', '.join(run.failed_tasks)})" if run.failed_tasks else ""))
-            console.print(f"  {time.perf_counter() - started:.1f} s")
-            outcomes.append(outcome)
+        with console.status("preparing the local Airflow"):
+            configure_airflow(settings, uri, say=console.print)
+        console.print(f"Airflow's logs of this run (task logs, dag.test output): {log_path}", highlight=False,
+                      soft_wrap=True)
+        with capture_output(log_path) as run_log:
+            # Live output goes to the terminal; Airflow's (imported by load_dags) goes to the log file.
+            live = Console(file=run_log.terminal, width=None if run_log.terminal.isatty() else 140)
+            dags = load_dags(settings)
+            with RunProgress(live, run_log) as progress:
+                for day, conf in days:
+                    outcomes.append(run_day(settings, db, day, evaluation_conf=conf, dags=dags, observer=progress))
     console.print(_summary_table(outcomes))
-    bad = [o for o in outcomes if not o.as_designed]
-    return 1 if bad else 0
+    _print_failures(outcomes, log_path)
+    console.print(f"Airflow's logs: {log_path}", highlight=False, soft_wrap=True)
+    return 0 if all(o.as_designed for o in outcomes) else 1
 
 
 @app.command()

@@ -9,6 +9,7 @@ batch settings so the whole module takes a few minutes on 2 cores.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -118,6 +119,13 @@ def _ok(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout
 
 
+def _run_log(out: str) -> str:
+    """The Airflow log file a ``run`` printed the path of (under MLOPS_HOME/logs)."""
+    found = re.search(r"Airflow's logs: (\S+)", out)
+    assert found, out[-2000:]
+    return Path(found.group(1)).read_text(encoding="utf-8")
+
+
 def test_bootstrap_registers_version_1_once(loop):
     """bootstrap on MLOPS_MONGO_URI registers tabtransformer v1 (approved); a second run adds nothing."""
     assert "registered tabtransformer version 1" in _ok(loop["bootstrap"])
@@ -149,9 +157,14 @@ def test_passing_day_deploys(loop):
 
 def test_unreachable_threshold_runs_three_attempts_and_alerts(loop):
     """Threshold above 1: exactly three attempts, one alert, and the deployment DAG deploys nothing."""
-    out = _ok(loop["alert_day"])  # an alert day exits 0
-    assert "ALERT" in out and "model_evaluation_pipeline: failed (failed: send_alert)" in out
-    assert "model_deployment_pipeline: success" in out
+    out = _ok(loop["alert_day"])  # an alert day exits 0, prints no traceback and says what stays deployed
+    assert "ALERT MODEL_PERFORMANCE_FAILURE" in out and "the deployed model stays v1" in out
+    assert "model_evaluation_pipeline: failed (send_alert raised the alert and failed the run, as designed" in out
+    assert "model_deployment_pipeline: success" in out and "Traceback" not in out
+    log = _run_log(out)  # Airflow's own view: the alert's message at INFO, then the failure with its traceback
+    assert "[info     ] Model performance below threshold on 2026-03-02" in log and "Traceback" in log
+    assert "ended in an alert (MODEL_PERFORMANCE_FAILURE); the deployed model stays v1" in log
+    assert sum("[warning" in line for line in log.splitlines()) <= 0.05 * len(log.splitlines())
     day = loop["after_alert_day"]
     assert sorted(d["attempt"] for d in day["performance_metrics"]) == [0, 1, 2, 3]
     retrained = day["retrained"]
@@ -220,3 +233,4 @@ def test_an_unexpected_task_failure_exits_non_zero(loop):
     done = loop["broken_day"]
     assert done.returncode == 1, done.stdout[-3000:]
     assert "UNEXPECTED FAILURE" in done.stdout and "data_pipeline_dag:generate_data" in done.stdout
+    assert "Traceback (most recent call last):" in done.stdout and "NotFoundError" in done.stdout  # from the log

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from daily_mlops.dates import LogicalDate, day_seed, logical_day
 from daily_mlops.errors import MLOpsError
-from daily_mlops.loop._common import with_database
+from daily_mlops.loop._common import log, with_database
 
 if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
@@ -64,6 +64,8 @@ def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Datab
         "status": "raw", "n_rows": int(len(frame)), "synthesizer_version": synth_doc["model_version"],
         "sampling_seed": day_seed(settings.seed, day),
     }, logical_date=day)
+    log.info("generated %s: %d rows from synthesizer v%s (seed %d), sha256 %s", batch_id_for(day), len(frame),
+             synth_doc["model_version"], day_seed(settings.seed, day), meta["raw_file"]["sha256"][:12])
     return {"batch_id": batch_id_for(day), "n_rows": int(len(frame)), "raw_sha256": meta["raw_file"]["sha256"]}
 
 
@@ -103,6 +105,8 @@ def preprocess_data(settings: "Settings", *, logical_date: LogicalDate, db: "Dat
     encoded = pre.transform(frame)
     splits = split_indices(encoded.y, seed=day_seed(settings.seed, day))
     counts = store_processed_batch(db, encoded, splits, logical_date=day)
+    log.info("preprocessed %s with preprocessor v%s: %s rows", batch_id_for(day), pre_doc["model_version"],
+             " / ".join(f"{name} {n}" for name, n in counts.items()))
     return {"batch_id": batch_id_for(day), "preprocessor_version": pre_doc["model_version"], "rows": counts}
 
 
@@ -142,4 +146,5 @@ def store_processing_metadata(settings: "Settings", *, logical_date: LogicalDate
         "positive_label": settings.positive_label,
         "target_column": settings.target_column,
     }, logical_date=day)
+    log.info("%s ready: %d rows, positive rate %.3f", batch_id, n_rows, doc["positive_rate"])
     return {"batch_id": batch_id, "n_rows": n_rows, "positive_rate": doc["positive_rate"]}

@@ -30,7 +30,45 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.settings import Settings
     from daily_mlops.storage.registry import ModelRegistry
 
-__all__ = ["deploy_model", "deploy_version", "load_deployed", "model_ready", "notify_deployment_complete"]
+__all__ = [
+    "deploy_model", "deploy_version", "explain_skipped_deployment", "live_version", "load_deployed", "model_ready",
+    "notify_deployment_complete", "stays_deployed",
+]
+
+
+def live_version(db: "Database") -> int | None:
+    """The model version the registry records as deployed (the one serving), or ``None`` before any deployment."""
+    from daily_mlops.errors import NotFoundError
+    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
+
+    try:
+        return int(ModelRegistry(db).latest(MODEL_NAME, statuses=("deployed",))["model_version"])
+    except NotFoundError:
+        return None
+
+
+def stays_deployed(version: int | None) -> str:
+    """``"the deployed model stays v5"``, or that no version is deployed yet (``version`` None)."""
+    return f"the deployed model stays v{version}" if version is not None else "no model version is deployed yet"
+
+
+@with_database
+def explain_skipped_deployment(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> str:
+    """Why the day's deployment run deploys nothing; logged at INFO and returned.
+
+    Called when the deployment DAG's sensor skips (the day's evaluation
+    approved no version), e.g. ``"evaluation for 2026-11-06 ended in an alert
+    (MODEL_PERFORMANCE_FAILURE); the deployed model stays v5"``.
+    """
+    from daily_mlops.storage.alerts import open_alert
+
+    day = logical_day(logical_date)
+    alert = open_alert(db, day)
+    why = (f"evaluation for {day} ended in an alert ({alert['alert_type']})" if alert
+           else f"evaluation for {day} approved no model version")
+    message = f"{why}; {stays_deployed(live_version(db))}"
+    log.info(message)
+    return message
 
 
 @with_database
@@ -56,6 +94,7 @@ def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Databas
     day = logical_day(logical_date)
     event = passed_evaluation(db, day)
     if event is None:
+        log.info("no model version approved for %s yet", day)
         return None
     registry = ModelRegistry(db)
     doc = registry.get(MODEL_NAME, event["approved_version"])
@@ -67,6 +106,8 @@ def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Databas
     problems = registry.verify(doc)
     if problems:
         raise IntegrityError("; ".join(problems))
+    log.info("%s v%s approved for %s is ready: artifacts intact, weights sha256 %s", MODEL_NAME,
+             doc["model_version"], day, doc["sha256"]["weights"][:12])
     return {"model_version": int(doc["model_version"]), "sha256": doc["sha256"]["weights"], "status": doc["status"]}
 
 
@@ -233,6 +274,15 @@ def deploy_model(settings: "Settings", *, logical_date: LogicalDate, model_versi
     event = deploy_version(ModelRegistry(db), MODEL_NAME, model_version, directory=settings.deployment_path,
                            logical_date=logical_day(logical_date), file_mode=settings.deployment_file_permissions,
                            keep_versions=settings.deployment_keep_versions)
+    if event["status"] == "deployed":
+        previous = event["previous_version"]
+        log.info("deployed v%s to %s (%s), sha256 %s", model_version, event["deployment_path"],
+                 f"replaces v{previous}" if previous is not None else "first deployment", event["sha256"][:12])
+    elif event["status"] == "superseded":
+        log.info("v%s not deployed: v%s of a later logical date is already in place", model_version,
+                 event.get("version_in_place"))
+    else:
+        log.info("v%s is already deployed at %s: nothing to do", model_version, event["deployment_path"])
     return {k: event[k] for k in ("model_version", "status", "deployment_path", "sha256", "version_in_place")}
 
 
@@ -248,4 +298,5 @@ def notify_deployment_complete(
         deployment["status"], f"not deployed: version {deployment.get('version_in_place')} of a later day is in")
     message = f"{day}: model version {deployment['model_version']} {verb} {deployment['deployment_path']}"
     record_notification(db, "deployment_complete", logical_date=day, message=message, **deployment)
+    log.info("notified: %s", message)
     return {"message": message}

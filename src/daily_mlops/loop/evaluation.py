@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from daily_mlops import decisions
 from daily_mlops.dates import LogicalDate, day_seed, logical_day
 from daily_mlops.errors import IntegrityError, MLOpsError
-from daily_mlops.loop._common import hyperparameters, load_model_version, timed, with_database
+from daily_mlops.loop._common import hyperparameters, load_model_version, log, timed, with_database
 
 if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.ml.bundle import ModelBundle
     from daily_mlops.settings import Settings
 
-__all__ = ["evaluate_model", "load_champion", "retrain_model", "send_alert", "send_evaluation_results"]
+__all__ = ["alert_reason", "evaluate_model", "load_champion", "retrain_model", "send_alert", "send_evaluation_results"]
 
 
 @with_database
@@ -50,6 +50,8 @@ def load_champion(settings: "Settings", *, db: "Database") -> dict[str, Any]:
     problems = registry.verify(doc)
     if problems:
         raise IntegrityError("; ".join(problems))
+    log.info("champion: %s v%s (%s), artifacts intact, weights sha256 %s", MODEL_NAME, doc["model_version"],
+             doc["status"], doc["sha256"]["weights"][:12])
     return {"model_name": MODEL_NAME, "model_version": int(doc["model_version"]), "status": doc["status"],
             "sha256": doc["sha256"]["weights"]}
 
@@ -112,8 +114,14 @@ def evaluate_model(
     registry = ModelRegistry(db)
     bundle = load_model_version(registry, registry.get(MODEL_NAME, model_version))
     metrics = _score(bundle, load_split(db, day, "test"))
-    return _record_evaluation(db, day=day, model_version=int(model_version), metrics=metrics, attempt=attempt,
-                              f1_threshold=f1_threshold, run_id=run_id)
+    result = _record_evaluation(db, day=day, model_version=int(model_version), metrics=metrics, attempt=attempt,
+                                f1_threshold=f1_threshold, run_id=run_id)
+    auc = "n/a" if result["roc_auc"] is None else f"{result['roc_auc']:.4f}"
+    log.info("%s v%s F1 %.4f %s threshold %.4f (ROC-AUC %s, %d test rows): %s",
+             "champion" if attempt == 0 else f"attempt {attempt}: version", model_version, result["f1"],
+             ">=" if result["passed"] else "<", f1_threshold, auc, metrics["n_samples"],
+             "pass" if result["passed"] else "below the threshold")
+    return result
 
 
 def retrain_run_key(day: dt.date, attempt: int) -> str:
@@ -195,6 +203,8 @@ def retrain_model(
                               losses=[float(x) for x in losses], epochs=len(losses), seconds=t["seconds"],
                               rows=int(len(data)), batch_id=batch_id_for(day), logical_date=day.isoformat(),
                               parent_version=parent_version, attempt=attempt)
+    else:
+        log.info("attempt %d: reusing v%s, registered by an earlier run of this attempt", attempt, doc["model_version"])
     metrics = doc["metrics"]["test"]
     result = _record_evaluation(db, day=day, model_version=int(doc["model_version"]), metrics=metrics, attempt=attempt,
                                 f1_threshold=f1_threshold, run_id=run_id)
@@ -202,6 +212,10 @@ def retrain_model(
     if new_status is not None:
         registry.set_status(MODEL_NAME, doc["model_version"], new_status, logical_date=day.isoformat(),
                             reason=f"F1 {result['f1']:.4f} vs threshold {f1_threshold:.4f} (run {run_id})")
+    outcome = (f"F1 {result['f1']:.4f} >= {f1_threshold:.4f}" if result["passed"]
+               else f"F1 {result['f1']:.4f} did not reach {f1_threshold:.4f}")
+    log.info("attempt %d: challenger v%s (fine-tuned from v%s) %s: %s", attempt, doc["model_version"],
+             parent_version, outcome, new_status or doc["status"])
     return {**result, "parent_version": parent_version}
 
 
@@ -251,7 +265,27 @@ def send_evaluation_results(
                         message=f"{day}: model version {version} approved with F1 {best['f1']:.4f} "
                                 f">= {f1_threshold:.4f} after {attempts} retraining attempt(s)",
                         approved_version=version, f1=best["f1"])
+    log.info("v%s approved for deployment: F1 %.4f >= threshold %.4f after %d retraining attempt(s)", version,
+             best["f1"], f1_threshold, attempts)
     return {"approved_version": version, "f1": best["f1"], "retrain_attempts": attempts}
+
+
+def alert_reason(alert: dict[str, Any], deployed_version: int | None) -> str:
+    """The one-line reason ``send_alert`` fails the run with (the Airflow UI shows it as the task's error).
+
+    Parameters
+    ----------
+    alert : dict
+        The alert document (``alert_type``, ``logical_date``, ``f1_score``, ``f1_threshold``,
+        ``retrain_attempts``).
+    deployed_version : int or None
+        The version that stays deployed (None when none is deployed yet).
+    """
+    from daily_mlops.loop.deployment import stays_deployed
+
+    return (f"{alert['alert_type']} on {alert['logical_date']}: best F1 {alert['f1_score']:.4f} < threshold "
+            f"{alert['f1_threshold']:.4f} after {alert['retrain_attempts']} retraining attempt(s); "
+            f"{stays_deployed(deployed_version)}")
 
 
 @with_database
@@ -261,19 +295,21 @@ def send_alert(
 ) -> dict[str, Any]:
     """Every attempt failed: write the ``MODEL_PERFORMANCE_FAILURE`` alert and its evaluation event.
 
-    The DAG task then fails the run (so the Airflow UI shows it red) and the
-    task's notifiers fire.
+    The alert's message is logged at INFO; the DAG task then fails the run
+    with ``reason`` (so the Airflow UI shows it red) and the task's notifiers fire.
 
     Returns
     -------
     dict
-        ``message``, ``f1_score``, ``retrain_attempts``, ``model_versions_tried``.
+        ``message`` (the alert document's), ``reason`` (one line, :func:`alert_reason`), ``f1_score``,
+        ``retrain_attempts``, ``model_versions_tried``.
 
     Raises
     ------
     MLOpsError
         When ``results`` holds no evaluation.
     """
+    from daily_mlops.loop.deployment import live_version
     from daily_mlops.storage.alerts import raise_performance_alert
     from daily_mlops.storage.events import record_evaluation_event
 
@@ -290,5 +326,6 @@ def send_alert(
     record_evaluation_event(db, "alert_raised", logical_date=day, model_version=None, f1=best["f1"],
                             f1_threshold=f1_threshold, retrain_attempts=attempts, versions_tried=versions,
                             message=alert["message"])
-    return {"message": alert["message"], "f1_score": best["f1"], "retrain_attempts": attempts,
-            "model_versions_tried": versions}
+    log.info("%s", alert["message"])
+    return {"message": alert["message"], "reason": alert_reason(alert, live_version(db)), "f1_score": best["f1"],
+            "retrain_attempts": attempts, "model_versions_tried": versions}

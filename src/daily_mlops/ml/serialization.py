@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from daily_mlops.ml._skops_warnings import skops_deprecations_silenced
 from daily_mlops.errors import SchemaError, UnsafeArtifactError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,9 +95,11 @@ def preprocessor_to_bytes(pre: "TabularPreprocessor") -> bytes:
         If ``pre`` is not fitted.
     """
     import sklearn
-    import skops
-    import skops.io as sio
     from sklearn.utils.validation import check_is_fitted
+
+    with skops_deprecations_silenced():  # importing skops.io floods Airflow's deprecation warnings
+        import skops
+        import skops.io as sio
 
     check_is_fitted(pre, "column_transformer_", msg="this %(name)s is not fitted; call fit(training_rows) first")
     envelope = {
@@ -105,10 +108,10 @@ def preprocessor_to_bytes(pre: "TabularPreprocessor") -> bytes:
         "params": {"schema": pre.schema, "max_categories": pre.max_categories},
         "learned": {name: getattr(pre, name) for name in _LEARNED},
         "versions": {"scikit-learn": sklearn.__version__, "skops": skops.__version__},
-        "column_transformer_skops": base64.b64encode(
-            sio.dumps(pre.column_transformer_, compression=zipfile.ZIP_DEFLATED)
-        ).decode("ascii"),
     }
+    with skops_deprecations_silenced():
+        payload = sio.dumps(pre.column_transformer_, compression=zipfile.ZIP_DEFLATED)
+    envelope["column_transformer_skops"] = base64.b64encode(payload).decode("ascii")
     return json.dumps(envelope, sort_keys=True).encode("utf-8")
 
 
@@ -141,9 +144,11 @@ def preprocessor_from_bytes(cls: type["TabularPreprocessor"], data: bytes, *, sh
         If the bytes are not this JSON format, or the skops payload holds a
         type outside the allowed list.
     """
-    import skops.io as sio
     from sklearn.compose import ColumnTransformer
-    from skops.io.exceptions import UntrustedTypesFoundException
+
+    with skops_deprecations_silenced():  # importing skops.io floods Airflow's deprecation warnings
+        import skops.io as sio
+        from skops.io.exceptions import UntrustedTypesFoundException
 
     from daily_mlops.checksums import check_sha256
 
@@ -165,14 +170,16 @@ def preprocessor_from_bytes(cls: type["TabularPreprocessor"], data: bytes, *, sh
 
     found = _skops_type_paths(payload)
     unexpected = sorted(found - set(SKOPS_ALLOWED_TYPES))
-    untrusted = sorted(set(sio.get_untrusted_types(data=payload)) - set(SKOPS_TRUSTED_TYPES))
+    with skops_deprecations_silenced():
+        untrusted = sorted(set(sio.get_untrusted_types(data=payload)) - set(SKOPS_TRUSTED_TYPES))
     if unexpected or untrusted:
         raise UnsafeArtifactError(
             f"preprocessor artifact holds unexpected type(s) {sorted(set(unexpected) | set(untrusted))}; "
             "it was refused: re-create it with TabularPreprocessor.to_bytes"
         )
     try:
-        transformer = sio.loads(payload, trusted=list(SKOPS_TRUSTED_TYPES))
+        with skops_deprecations_silenced():
+            transformer = sio.loads(payload, trusted=list(SKOPS_TRUSTED_TYPES))
     except UntrustedTypesFoundException as exc:
         raise UnsafeArtifactError(f"preprocessor artifact was refused by skops: {exc}") from exc
     if not isinstance(transformer, ColumnTransformer):

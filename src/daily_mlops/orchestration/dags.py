@@ -78,19 +78,21 @@ def default_args(settings: "Settings") -> dict[str, Any]:
     }
 
 
-def upstream_sensor(task_id: str, *, external_dag_id: str, external_task_id: str) -> "ExternalTaskSensor":
+def upstream_sensor(
+    task_id: str, *, external_dag_id: str, external_task_id: str, **kwargs: Any
+) -> "ExternalTaskSensor":
     """The ExternalTaskSensor both downstream DAGs use to wait for the same logical date upstream.
 
     Succeeds on ``success``; is skipped when the upstream task was skipped;
     fails on ``failed`` / ``upstream_failed`` instead of poking on (Airflow 3
     keeps poking a failed upstream unless told, STACK_NOTES); times out after
     :data:`SENSOR_TIMEOUT` seconds; ``reschedule`` mode frees the worker slot
-    between pokes.
+    between pokes. ``kwargs`` (e.g. ``on_skipped_callback``) go to the operator.
     """
     from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 
     return ExternalTaskSensor(
         task_id=task_id, external_dag_id=external_dag_id, external_task_id=external_task_id,
         allowed_states=["success"], failed_states=["failed", "upstream_failed"], skipped_states=["skipped"],
-        timeout=SENSOR_TIMEOUT, poke_interval=60, mode="reschedule",
+        timeout=SENSOR_TIMEOUT, poke_interval=60, mode="reschedule", **kwargs,
     )

@@ -82,8 +82,15 @@ def airflow_environment(settings: "Settings", mongo_uri: str) -> dict[str, str]:
     }
 
 
-def configure_airflow(settings: "Settings", mongo_uri: str, *, quiet: bool = True) -> dict[str, str]:
+def configure_airflow(
+    settings: "Settings", mongo_uri: str, *, quiet: bool = False, say: Callable[[str], None] | None = None,
+) -> dict[str, str]:
     """Export the local Airflow environment and create its metadata database on first use.
+
+    Airflow's console logs are plain text (no colours; ``daily-mlops run``
+    writes them to a log file), at INFO unless ``quiet`` (WARNING) or
+    ``AIRFLOW__LOGGING__LOGGING_LEVEL`` says otherwise. ``say`` hears that
+    the metadata database is being created (it takes a while).
 
     Raises
     ------
@@ -95,7 +102,8 @@ def configure_airflow(settings: "Settings", mongo_uri: str, *, quiet: bool = Tru
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     if quiet:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    migrate_metadata_db({**os.environ}, settings.airflow_home)
+    os.environ.setdefault("AIRFLOW__LOGGING__COLORED_CONSOLE_LOG", "False")
+    migrate_metadata_db({**os.environ}, settings.airflow_home, say=say)
     return env
 
 

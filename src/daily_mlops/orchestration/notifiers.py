@@ -1,6 +1,7 @@
 """Airflow notifiers of the loop: a record in MongoDB, and the user's own notifier resolved when it fires.
 
-Both are attached to ``send_alert`` as ``on_failure_callback``. Neither reads
+Both are attached to ``send_alert`` as ``on_failure_callback``; :func:`log_skipped_deployment` is
+the deployment sensor's ``on_skipped_callback``. Neither notifier reads
 settings nor imports a user's module at DAG parse time: the notifier named by
 ``MLOPS_ALERT_NOTIFIER`` is imported when the callback runs, so a typo there
 fails the callback (logged by Airflow), not the DAG file.
@@ -15,7 +16,10 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-__all__ = ["ConfiguredAlertNotifier", "MongoNotificationNotifier", "alert_notifiers", "resolve_notifier"]
+__all__ = [
+    "ConfiguredAlertNotifier", "MongoNotificationNotifier", "alert_notifiers", "log_skipped_deployment",
+    "resolve_notifier",
+]
 
 ALERT_MESSAGE = ("Model performance alert for {{ ds }}: every retraining attempt failed "
                  "(DAG run {{ run_id }}); see db.alerts")
@@ -87,3 +91,16 @@ class ConfiguredAlertNotifier(BaseNotifier):
 def alert_notifiers() -> list[BaseNotifier]:
     """The notifiers ``send_alert`` calls when it fails the run: MongoDB, then the configured one."""
     return [MongoNotificationNotifier(message=ALERT_MESSAGE), ConfiguredAlertNotifier()]
+
+
+def log_skipped_deployment(context: Any) -> None:
+    """``on_skipped_callback`` of the deployment DAG's sensor: log (INFO) why nothing is deployed that day.
+
+    The message, e.g. "evaluation for 2026-11-06 ended in an alert (MODEL_PERFORMANCE_FAILURE); the
+    deployed model stays v5", comes from
+    :func:`daily_mlops.loop.deployment.explain_skipped_deployment`.
+    """
+    from daily_mlops.loop.deployment import explain_skipped_deployment
+    from daily_mlops.settings import load_settings
+
+    explain_skipped_deployment(load_settings(), logical_date=context["logical_date"])

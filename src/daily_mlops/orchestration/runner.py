@@ -10,12 +10,20 @@ ExternalTaskSensors see the upstream DAG runs of the same logical date
 
 The Airflow environment must be set before ``airflow`` is first imported:
 call :func:`daily_mlops.orchestration.environment.configure_airflow` first.
+
+A :class:`RunObserver` passed to :func:`run_day` hears each DAG run and each
+task start and end: an Airflow listener (``on_task_instance_running`` /
+``_success`` / ``_failed`` / ``_skipped``, which the task runner calls inside
+``dag.test`` too; Airflow docs, "Listeners") forwards the task events. The
+console's live progress (:mod:`daily_mlops.orchestration.progress`) is one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +35,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from daily_mlops.settings import Settings
 
-__all__ = ["DagRunOutcome", "DayOutcome", "load_dags", "run_day", "summarise_day"]
+__all__ = ["DagRunOutcome", "DayOutcome", "RunObserver", "day_story", "load_dags", "run_day", "summarise_day"]
 
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +51,10 @@ class DagRunOutcome:
     @property
     def failed_tasks(self) -> list[str]:
         return sorted(t for t, s in self.tasks.items() if s in ("failed", "upstream_failed"))
+
+    def tasks_in(self, state: str) -> list[str]:
+        """The task ids whose final state is ``state`` (e.g. ``"failed"`` without ``"upstream_failed"``)."""
+        return sorted(t for t, s in self.tasks.items() if s == state)
 
 
 @dataclass
@@ -65,6 +78,77 @@ class DayOutcome:
         return day_as_designed({r.dag_id: (r.state, r.failed_tasks) for r in self.runs}, DAG_IDS, EVALUATION_DAG_ID)
 
 
+class RunObserver:
+    """Hears what :func:`run_day` runs; every method does nothing unless overridden.
+
+    Task events come from the Airflow task runner (through a listener), in
+    this process and thread, between :meth:`dag_started` and :meth:`dag_finished`.
+    Tasks that never run (skipped by a branch or a trigger rule) send no event.
+    """
+
+    def day_started(self, day: dt.date, conf: dict[str, Any] | None) -> None:
+        """Before the first DAG run of ``day`` (``conf`` is the evaluation run's conf)."""
+
+    def dag_started(self, dag_id: str) -> None:
+        """Before ``dag.test`` of ``dag_id``."""
+
+    def task_started(self, dag_id: str, task_id: str, try_number: int) -> None:
+        """A task instance started running (``try_number`` from 1)."""
+
+    def task_finished(self, dag_id: str, task_id: str, state: str, error: BaseException | str | None) -> None:
+        """A task instance ended ``success``, ``failed`` or ``skipped`` (``error`` set when failed)."""
+
+    def dag_finished(self, run: "DagRunOutcome") -> None:
+        """After ``dag.test`` of ``run.dag_id`` returned."""
+
+    def day_finished(self, outcome: "DayOutcome") -> None:
+        """After the day's three DAG runs and their summary."""
+
+
+def _task_listener(observer: RunObserver) -> Any:
+    """An Airflow listener object that forwards task instance events to ``observer``."""
+    from airflow.listeners import hookimpl
+
+    def ids(ti: Any) -> tuple[str, str]:
+        return str(ti.dag_id), str(ti.task_id)
+
+    class TaskEvents:
+        @hookimpl
+        def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+            observer.task_started(*ids(task_instance), int(getattr(task_instance, "try_number", 1) or 1))
+
+        @hookimpl
+        def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
+            observer.task_finished(*ids(task_instance), "success", None)
+
+        @hookimpl
+        def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
+            observer.task_finished(*ids(task_instance), "failed", error)
+
+        @hookimpl
+        def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:
+            observer.task_finished(*ids(task_instance), "skipped", None)
+
+    return TaskEvents()
+
+
+@contextlib.contextmanager
+def _listening(observer: RunObserver | None) -> Iterator[None]:
+    """Register a task listener for ``observer`` with the task runner's listener manager while the block runs."""
+    if observer is None:
+        yield
+        return
+    from airflow.sdk.listener import get_listener_manager
+
+    manager = get_listener_manager()
+    listener = _task_listener(observer)
+    manager.add_listener(listener)
+    try:
+        yield
+    finally:
+        manager.pm.unregister(listener)
+
+
 def load_dags(settings: "Settings") -> dict[str, Any]:
     from airflow.dag_processing.dagbag import DagBag
 
@@ -79,28 +163,42 @@ def load_dags(settings: "Settings") -> dict[str, Any]:
 
 def run_day(
     settings: "Settings", db: "Database", day: dt.date, *, evaluation_conf: dict[str, Any] | None = None,
-    dags: dict[str, Any] | None = None,
+    dags: dict[str, Any] | None = None, observer: RunObserver | None = None,
 ) -> DayOutcome:
     """Run the data, evaluation and deployment DAGs for ``day`` with ``dag.test``; summarise from MongoDB.
 
     ``evaluation_conf`` is the evaluation DAG run's conf (params such as
-    ``f1_threshold``), as the trigger form would pass it.
+    ``f1_threshold``), as the trigger form would pass it. ``observer`` hears
+    each DAG run and task (:class:`RunObserver`). The day's outcome is logged
+    at INFO (e.g. that an alert day keeps the deployed version).
     """
     dags = dags or load_dags(settings)
     logical = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
     outcome = DayOutcome(logical_date=day)
-    for dag_id in DAG_IDS:
-        conf = evaluation_conf if dag_id == EVALUATION_DAG_ID else None
-        _quiet_airflow_loggers()
-        dag_run = dags[dag_id].test(logical_date=logical, run_conf=conf or None)
-        tasks = {ti.task_id: (str(ti.state) if ti.state is not None else None) for ti in dag_run.get_task_instances()}
-        outcome.runs.append(DagRunOutcome(dag_id=dag_id, state=str(dag_run.state), tasks=tasks))
+    observer = observer or RunObserver()
+    observer.day_started(day, evaluation_conf)
+    with _listening(observer):
+        for dag_id in DAG_IDS:
+            conf = evaluation_conf if dag_id == EVALUATION_DAG_ID else None
+            observer.dag_started(dag_id)
+            dag_run = dags[dag_id].test(logical_date=logical, run_conf=conf or None)
+            tasks = {ti.task_id: (str(ti.state) if ti.state is not None else None)
+                     for ti in dag_run.get_task_instances()}
+            outcome.runs.append(DagRunOutcome(dag_id=dag_id, state=str(dag_run.state), tasks=tasks))
+            observer.dag_finished(outcome.runs[-1])
     outcome.summary = summarise_day(db, day)
+    log.info("%s", day_story(outcome.summary))
+    observer.day_finished(outcome)
     return outcome
 
 
 def summarise_day(db: "Database", day: dt.date) -> dict[str, Any]:
-    """What the loop recorded for ``day``: champion F1, attempts, best F1, alert or deployed version."""
+    """What the loop recorded for ``day``: champion F1, attempts, best F1, alert or deployed version.
+
+    ``live_version`` is the version deployed after the day (the one that
+    stays deployed on an alert day; None before any deployment).
+    """
+    from daily_mlops.loop.deployment import live_version
     from daily_mlops.storage.alerts import open_alert
     from daily_mlops.storage.events import evaluations_of_day, latest_deployment, latest_evaluation_run
 
@@ -117,11 +215,26 @@ def summarise_day(db: "Database", day: dt.date) -> dict[str, Any]:
         "versions_tried": [e["model_version"] for e in evals],
         "best_f1": max((e["f1"] for e in evals), default=None),
         "alert": alert["message"] if alert else None,
+        "alert_type": alert["alert_type"] if alert else None,
         "deployed_version": deployed["model_version"] if deployed else None,
         "deployment_status": deployed["status"] if deployed else None,
+        "live_version": live_version(db),
     }
 
 
-def _quiet_airflow_loggers() -> None:
-    for name in ("airflow", "airflow.task", "airflow.models.dagrun", "airflow.processor"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def day_story(summary: dict[str, Any]) -> str:
+    """One sentence on how a day ended, from its :func:`summarise_day` summary.
+
+    E.g. ``"evaluation for 2026-11-06 ended in an alert (MODEL_PERFORMANCE_FAILURE); the deployed model
+    stays v5"`` or ``"2026-11-05: v6 approved and deployed"``.
+    """
+    from daily_mlops.loop.deployment import stays_deployed
+
+    day, live = summary["logical_date"], stays_deployed(summary.get("live_version"))
+    if summary.get("alert"):
+        return f"evaluation for {day} ended in an alert ({summary['alert_type']}); {live}"
+    if summary.get("deployment_status") == "deployed":
+        return f"{day}: v{summary['deployed_version']} approved and deployed"
+    if summary.get("deployment_status") == "already_deployed":
+        return f"{day}: v{summary['deployed_version']} approved; it was already deployed"
+    return f"{day}: nothing deployed; {live}"

@@ -1,0 +1,170 @@
+"""What ``daily-mlops run`` shows and writes: the summary row, the live task lines, the run's log file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from daily_mlops.cli import _summary_table
+from daily_mlops.orchestration.progress import MARKER, RunLog, RunProgress, ended_tasks, task_traceback
+from daily_mlops.orchestration.runner import DagRunOutcome, DayOutcome, day_story
+
+DAY = dt.date(2026, 11, 6)
+ALERT_SUMMARY = {
+    "logical_date": "2026-11-06", "f1_threshold": 1.5, "champion_version": 5, "champion_f1": 0.4444,
+    "retrain_attempts": 3, "versions_tried": [5, 6, 7, 8], "best_f1": 0.4468,
+    "alert": "Model performance below threshold on 2026-11-06: ...", "alert_type": "MODEL_PERFORMANCE_FAILURE",
+    "deployed_version": None, "deployment_status": None, "live_version": 5,
+}
+
+
+def _alert_day() -> DayOutcome:
+    return DayOutcome(logical_date=DAY, summary=dict(ALERT_SUMMARY), runs=[
+        DagRunOutcome("data_pipeline_dag", "success", {"generate_data": "success"}),
+        DagRunOutcome("model_evaluation_pipeline", "failed",
+                      {"evaluate_model": "success", "send_alert": "failed", "send_evaluation_results": "skipped"}),
+        DagRunOutcome("model_deployment_pipeline", "success", {"wait_for_evaluation": "skipped"}),
+    ])
+
+
+def _text(renderable) -> str:
+    console = Console(record=True, width=400, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_alert_row_names_the_alert_the_best_f1_against_the_threshold_and_the_version_kept() -> None:
+    """An alert day's outcome cell: alert type, best F1 < threshold, nothing deployed, the version kept; no failure."""
+    outcome = _alert_day()
+    assert outcome.as_designed
+    text = _text(_summary_table([outcome]))
+    assert "ALERT MODEL_PERFORMANCE_FAILURE: best F1 0.4468 < threshold 1.5000 after 3 retraining attempt(s)" in text
+    assert "versions tried 5, 6, 7, 8; nothing deployed, the deployed model stays v5" in text
+    assert "UNEXPECTED" not in text
+
+
+def test_unexpected_failure_row_names_the_failed_task_not_its_upstream_failed_followers() -> None:
+    """A day with a failed data task is flagged with that task; upstream_failed tasks are not listed."""
+    outcome = DayOutcome(logical_date=DAY, summary={"logical_date": "2026-11-06", "live_version": None}, runs=[
+        DagRunOutcome("data_pipeline_dag", "failed", {"generate_data": "failed", "preprocess_data": "upstream_failed"}),
+    ])
+    text = _text(_summary_table([outcome]))
+    assert "UNEXPECTED FAILURE data_pipeline_dag:generate_data;" in text
+    assert "preprocess_data" not in text and "no model version is deployed yet" in text
+
+
+def test_day_story_of_an_alert_and_of_a_deployment() -> None:
+    """The runner's one-line story says which version stays deployed on an alert day, and what was deployed."""
+    assert day_story(ALERT_SUMMARY) == (
+        "evaluation for 2026-11-06 ended in an alert (MODEL_PERFORMANCE_FAILURE); the deployed model stays v5")
+    deployed = {**ALERT_SUMMARY, "alert": None, "deployment_status": "deployed", "deployed_version": 6}
+    assert day_story(deployed) == "2026-11-06: v6 approved and deployed"
+
+
+def test_progress_prints_the_alert_as_an_outcome_and_marks_each_task_in_the_log(tmp_path: Path) -> None:
+    """send_alert's failure shows as 'alert raised' with its reason, a real failure with its error; markers logged."""
+    out = io.StringIO()
+    log_path = tmp_path / "run.log"
+    with open(log_path, "a", encoding="utf-8") as log_file:
+        run_log = RunLog(path=log_path, terminal=out, file=log_file)
+        with RunProgress(Console(file=out, width=200), run_log) as progress:
+            progress.day_started(DAY, {"f1_threshold": 1.5})
+            progress.dag_started("model_evaluation_pipeline")
+            progress.task_started("model_evaluation_pipeline", "evaluate_model", 1)
+            progress.task_finished("model_evaluation_pipeline", "evaluate_model", "success", None)
+            progress.task_started("model_evaluation_pipeline", "send_alert", 1)
+            progress.task_finished("model_evaluation_pipeline", "send_alert", "failed",
+                                   RuntimeError("MODEL_PERFORMANCE_FAILURE on 2026-11-06: best F1 0.4468 < 1.5"))
+            progress.task_started("model_evaluation_pipeline", "retrain_attempt_1", 1)
+            progress.task_finished("model_evaluation_pipeline", "retrain_attempt_1", "failed", KeyError("f1"))
+            progress.dag_finished(_alert_day().runs[1])
+            progress.day_finished(_alert_day())
+    text = out.getvalue()
+    assert "! send_alert" in text and "alert raised" in text
+    assert "MODEL_PERFORMANCE_FAILURE on 2026-11-06: best F1 0.4468 < 1.5" in text
+    assert "RuntimeError" not in text  # the alert's reason, not an exception report
+    assert "✗ retrain_attempt_1" in text and "KeyError: 'f1'" in text
+    assert "send_alert raised the alert and failed the run, as designed" in text
+    assert "the deployed model stays v5" in text and "Traceback" not in text
+    assert ended_tasks(log_path, DAY) == [("model_evaluation_pipeline", "evaluate_model"),
+                                          ("model_evaluation_pipeline", "send_alert"),
+                                          ("model_evaluation_pipeline", "retrain_attempt_1")]
+    assert f"{MARKER} 2026-11-06 model_evaluation_pipeline.send_alert started (try 1)" in log_path.read_text()
+
+
+LOG = f"""2026-11-29T20:24:00.000000Z [info     ] something before
+{MARKER} 2026-11-06 data_pipeline_dag.generate_data started (try 1)
+2026-11-29T20:24:01.000000Z [info     ] generated batch-2026-11-06
+{MARKER} 2026-11-06 data_pipeline_dag.generate_data ended: success after 1.0 s
+{MARKER} 2026-11-06 data_pipeline_dag.preprocess_data started (try 1)
+2026-11-29T20:24:02.000000Z [error    ] Task failed with exception     [task]
+Traceback (most recent call last):
+  File "a.py", line 1, in f
+    g()
+KeyError: 'x'
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "b.py", line 2, in h
+daily_mlops.errors.SchemaError: column 'age' is missing
+2026-11-29T20:24:03.000000Z [info     ] ::group::Post Execute
+{MARKER} 2026-11-06 data_pipeline_dag.preprocess_data ended: failed after 0.5 s
+2026-11-29T20:24:04.000000Z [error    ] Task failed with exception     [task]
+Traceback (most recent call last):
+ValueError: outside any task
+"""
+
+
+def test_task_traceback_reads_the_failed_tasks_whole_chain_from_its_section(tmp_path: Path) -> None:
+    """The traceback comes from the task's own section, with its log line and the chained exception."""
+    path = tmp_path / "run.log"
+    path.write_text(LOG, encoding="utf-8")
+    trace = task_traceback(path, DAY, "data_pipeline_dag", "preprocess_data")
+    lines = trace.splitlines()
+    assert lines[0].endswith("Task failed with exception     [task]")
+    assert lines[1] == "Traceback (most recent call last):" and "KeyError: 'x'" in lines
+    assert lines[-1] == "daily_mlops.errors.SchemaError: column 'age' is missing"
+    assert "ValueError" not in trace and "Post Execute" not in trace
+    assert task_traceback(path, DAY, "data_pipeline_dag", "generate_data") is None
+    # No markers for the task: the file's last traceback.
+    fallback = task_traceback(path, DAY, "model_evaluation_pipeline", "evaluate_model")
+    assert fallback.endswith("ValueError: outside any task")
+
+
+CAPTURE_SCRIPT = """
+import logging, os, sys
+from pathlib import Path
+from daily_mlops.orchestration.progress import capture_output
+
+handler = logging.StreamHandler(sys.stdout)  # bound before the capture, like Airflow's
+logging.getLogger("demo").addHandler(handler)
+logging.getLogger("demo").setLevel(logging.INFO)
+print("before")
+with capture_output(Path(sys.argv[1])) as run_log:
+    print("printed inside")
+    logging.getLogger("demo").info("logged inside")
+    os.write(2, b"written to fd 2\\n")
+    run_log.mark("a marker")
+    run_log.terminal.write("shown on the terminal\\n")
+print("after")
+"""
+
+
+def test_capture_output_sends_stdout_stderr_and_early_handlers_to_the_file(tmp_path: Path) -> None:
+    """Inside the block prints, logging bound earlier and fd-2 writes reach the log; the terminal stream does not."""
+    log_path = tmp_path / "logs" / "run.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run([sys.executable, "-c", CAPTURE_SCRIPT, str(log_path)], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["before", "shown on the terminal", "after"]
+    assert done.stderr == ""
+    assert log_path.read_text().splitlines() == [
+        "printed inside", "logged inside", "written to fd 2", f"{MARKER} a marker"]
