@@ -175,6 +175,12 @@ class Settings(BaseSettings):
     # --- deployment --------------------------------------------------------
     deployment_dir: Path | None = Field(default=None, description="Where the approved model is copied. Unset: MLOPS_HOME/models/deployed.")
 
+    # --- serving (`daily-mlops serve`) ------------------------------------
+    serve_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body `daily-mlops serve` accepts, in bytes (413 above it).")
+    serve_reload_seconds: float = Field(
+        default=2.0, ge=0.0, description="Seconds between two checks of `daily-mlops serve` for a new deployment.")
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
