@@ -1,6 +1,6 @@
 """The ``daily-mlops`` command line (typer + rich).
 
-Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``doctor``, ``predict``, ``mongo``, ``airflow``, ``config``.
+Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``doctor``, ``predict``, ``report``, ``serve``, ``models``, ``mongo``, ``airflow``, ``config``.
 Without ``MLOPS_MONGO_URI`` every command starts the embedded MongoDB-wire
 server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
 
@@ -26,10 +26,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from daily_mlops.cli_models import models_app
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+app.add_typer(models_app, name="models")  # `daily-mlops models ...` (daily_mlops.cli_models)
 
 
 class _Console(Console):
@@ -397,6 +399,32 @@ def predict(
         console.print(table)
         console.print(f"{len(proba)} rows scored; decision threshold {bundle.decision_threshold:.3f}; "
                       f"mean P({settings.positive_label}) {float(proba.mean()):.4f}")
+
+
+@app.command()
+def report(out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write (self-contained)."),
+           days: int = typer.Option(30, "--days", min=1, help="The last N logical dates to show.")) -> None:
+    """Write an HTML report (F1, attempts, deployments, data quality, lineage, model card); print its path."""
+    from daily_mlops.loop.report import write_report
+    from daily_mlops.storage.mongo import open_database
+
+    settings = _settings()
+    try:
+        with open_database(settings) as db:
+            result = write_report(settings, db=db, out=out, days=days)
+    except MLOpsError as exc:
+        _fail(exc)
+    console.print(str(result["path"]), soft_wrap=True)
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0: every interface)."),
+          port: int = typer.Option(8000, min=1, max=65535, help="TCP port.")) -> None:
+    """Serve the deployed model over HTTP (/health, /model, /predict); picks up new deployments without a restart."""
+    import uvicorn
+    from daily_mlops.serving import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port)
 
 
 @app.command()

@@ -184,6 +184,12 @@ class Settings(BaseSettings):
         default="0644", description="Octal mode of deployed files, e.g. '0644'; directories get the matching execute bits.",
     )
 
+    # --- serving (`daily-mlops serve`) ------------------------------------
+    serve_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body `daily-mlops serve` accepts, in bytes (413 above it).")
+    serve_reload_seconds: float = Field(
+        default=2.0, ge=0.0, description="Seconds between two checks of `daily-mlops serve` for a new deployment.")
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

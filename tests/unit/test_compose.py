@@ -41,7 +41,10 @@ AIRFLOW_SERVICES = {
 #: One-shot helpers: they exit, so they have no healthcheck; others wait for
 #: them with ``condition: service_completed_successfully``.
 ONE_SHOT_SERVICES = {"airflow-init", "mongo-keyfile", "mongo-init", "check-secrets"}
+#: `daily-mlops serve`: HTTP serving of the deployed model, from the same image.
+MODEL_SERVER = "model-server"
 EXPECTED_SERVICES = AIRFLOW_SERVICES | {
+    MODEL_SERVER,
     "postgres",
     "redis",
     "mongo",
@@ -250,11 +253,31 @@ def test_service_set_is_exact():
 
 
 def test_airflow_components_share_the_built_image():
-    """Every Airflow component is built from ./Dockerfile (and nothing else is)."""
+    """Every Airflow component and the model server are built from ./Dockerfile (and nothing else is)."""
     built = {name for name, svc in _services().items() if "build" in svc}
-    assert built == AIRFLOW_SERVICES
-    for name in AIRFLOW_SERVICES:
+    assert built == AIRFLOW_SERVICES | {MODEL_SERVER}
+    for name in built:
         assert _services()[name]["build"] in (".", {"context": "."}), name
+    assert _services()[MODEL_SERVER]["image"] == _compose()["x-airflow-common"]["image"]
+
+
+def test_model_server_serves_the_deployment_read_only():
+    """model-server runs `daily-mlops serve --host 0.0.0.0` on the models volume mounted read-only, without secrets."""
+    svc = _services()[MODEL_SERVER]
+    common = _compose()["x-airflow-common"]
+    assert svc["entrypoint"][-1] == "daily-mlops"  # not the image's /entrypoint, which would prefix `airflow`
+    assert svc["command"][:3] == ["serve", "--host", "0.0.0.0"]
+    port = svc["command"][svc["command"].index("--port") + 1]
+    models = next(v for v in common["volumes"] if _mount_target(v) == "/opt/airflow/mlops/models")
+    assert svc["volumes"] == [f"{models}:ro"]  # the same volume the deployment task writes, read-only
+    env = _env(MODEL_SERVER)
+    assert env["MLOPS_DEPLOYMENT_DIR"] == common["environment"]["MLOPS_DEPLOYMENT_DIR"]
+    assert env["MLOPS_DEPLOYMENT_DIR"].removeprefix("${MLOPS_DEPLOYMENT_DIR:-").startswith("/opt/airflow/mlops/models/")
+    assert not any(SECRET_KEY_RE.search(key) for key in env), env  # no database, no secret
+    assert svc["ports"] == [f"127.0.0.1:${{MODEL_SERVER_HOST_PORT:-8000}}:{port}"]
+    assert f"localhost:{port}/health" in _healthcheck_text(MODEL_SERVER)
+    assert svc["depends_on"]["airflow-init"] == {"condition": "service_completed_successfully"}
+    assert svc["user"] == common["user"]
 
 
 def test_airflow_commands():

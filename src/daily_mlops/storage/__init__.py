@@ -5,7 +5,8 @@ embedded server), :mod:`~daily_mlops.storage.artifacts` (GridFS artifacts with
 sha256), :mod:`~daily_mlops.storage.registry` (model versions),
 :mod:`~daily_mlops.storage.batches` (daily batches),
 :mod:`~daily_mlops.storage.events` (metrics and events),
-:mod:`~daily_mlops.storage.alerts` (alerts) and
+:mod:`~daily_mlops.storage.alerts` (alerts),
+:mod:`~daily_mlops.storage.reports` (the read-only queries of reports and model cards) and
 :mod:`~daily_mlops.storage.deployment_dir` (the deployed model's directory).
 Never imports torch. ``Database`` is the driver's database type, for
 annotations elsewhere (``if TYPE_CHECKING: from daily_mlops.storage import Database``).

@@ -1,0 +1,261 @@
+"""A model card per model version, in Markdown (and HTML for the report).
+
+Sections after Mitchell et al., "Model Cards for Model Reporting", FAT* 2019
+(arXiv:1810.03993): model details, intended use, factors, metrics, training
+data, evaluation data, quantitative analyses, ethical considerations, caveats
+and recommendations. Written from the documents of
+:func:`daily_mlops.storage.reports.load_model_card_data` only (no database
+access here); a value the registry does not record is written as such, never guessed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+__all__ = ["markdown_to_html", "model_card_markdown"]
+
+#: Features of the bundled German credit data that describe protected or sensitive characteristics.
+SENSITIVE_FEATURES = ("personal_status_and_sex", "age_in_years", "foreign_worker")
+_METRICS = (("f1", "F1 (positive label)"), ("roc_auc", "ROC-AUC"), ("precision", "precision"),
+            ("recall", "recall"), ("accuracy", "accuracy"), ("n_samples", "rows"), ("positive_rate", "positive rate"))
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if isinstance(value, bool) or value is None:
+        return "-" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if isinstance(value, dt.datetime) else _num(value)
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _confusion(title: str, metrics: dict[str, Any], labels: list[str]) -> list[str]:
+    matrix = metrics.get("confusion_matrix")
+    if not matrix:
+        return []
+    (tn, fp), (fn, tp) = matrix
+    negative, positive = labels
+    return [f"Confusion matrix, {title} (rows: true label, columns: predicted):", ""] + _table(
+        ["", f"predicted {negative}", f"predicted {positive}"],
+        [[f"true {negative}", _num(tn), _num(fp)], [f"true {positive}", _num(fn), _num(tp)]])
+
+
+def _model_details(doc: dict[str, Any], data: dict[str, Any], target: dict[str, Any]) -> list[str]:
+    arch = doc.get("architecture") or {}
+    chain = [*doc.get("lineage", []), doc["model_version"]]
+    parent = doc.get("parent_version")
+    n_tokens = len(arch.get("cardinalities", [])) + int(arch.get("n_numeric", 0) or 0)
+    events = {e.get("stage"): e for e in data.get("training_events", [])}
+    hyper = doc.get("hyperparameters") or {}
+    if doc.get("run_key") == "bootstrap":
+        pre, ft = events.get("pretrain", {}), events.get("finetune", {})
+        training = (f"contrastive pretraining (NT-Xent on masked views) for {_num(pre.get('epochs'))} epoch(s) on "
+                    f"{_num(pre.get('rows'))} rows, then supervised fine-tuning for {_num(ft.get('epochs'))} "
+                    f"epoch(s) on {_num(ft.get('rows'))} rows of the bootstrap batch")
+    else:
+        rt = events.get("retrain", {})
+        training = (f"fine-tuned from version {parent} for {_num(rt.get('epochs', hyper.get('epochs')))} epoch(s) "
+                    f"on the fine-tune split of {rt.get('batch_id') or doc.get('logical_date')} "
+                    f"({_num(rt.get('rows'))} rows), seed {hyper.get('seed', '-')}; retraining attempt "
+                    f"{_num(doc.get('attempt'))} of its day")
+    pre_doc, syn_doc = data.get("preprocessor") or {}, data.get("synthesizer") or {}
+    rows = [
+        ["model", f"`{doc['model_name']}` version {doc['model_version']} (status **{doc.get('status')}**)"],
+        ["registered", f"{_when(doc.get('created_at'))}, run key `{doc.get('run_key')}`"],
+        ["logical date", doc.get("logical_date") or "-"],
+        ["lineage", " → ".join(f"v{v}" for v in chain) + (f" (parent v{parent})" if parent else " (a root version)")],
+        ["architecture", (f"TabTransformer (Huang et al. 2020, arXiv:2012.06678), numeric features embedded as "
+                          f"tokens too: {n_tokens} feature tokens of width {arch.get('d_model')}, "
+                          f"{arch.get('num_layers')} pre-norm transformer encoder layers with {arch.get('nhead')} "
+                          f"heads, feed-forward width {arch.get('dim_feedforward')}, dropout {arch.get('dropout')}, "
+                          f"mean pooling, {arch.get('n_classes')} output logits")],
+        ["parameters", _num(doc.get("n_parameters"))],
+        ["training", training],
+        ["hyperparameters", ", ".join(f"{k}={v}" for k, v in sorted(hyper.items())) or "-"],
+        ["weights sha256", f"`{(doc.get('sha256') or {}).get('weights', '-')}`"],
+        ["preprocessor", f"version {pre_doc.get('model_version', doc.get('preprocessor_version'))}, sha256 "
+                         f"`{(pre_doc.get('sha256') or {}).get('preprocessor', '-')}`"],
+        ["synthesizer", f"version {syn_doc.get('model_version', doc.get('synthesizer_version'))} (SDV "
+                        f"GaussianCopulaSynthesizer, fit on {_num(syn_doc.get('n_reference_rows'))} reference rows)"],
+    ]
+    inputs = (doc.get("signature") or {}).get("inputs") or {}
+    cat, num = inputs.get("x_cat") or {}, inputs.get("x_num") or {}
+    categorical = ", ".join(f"`{n}` ({c - 1} categories)" for n, c in zip(cat.get("features", []),
+                                                                           cat.get("cardinalities", [])))
+    lines = ["## Model details", ""] + _table(["field", "value"], rows)
+    lines += ["### Input and output", "",
+              "Input: one JSON object or CSV row per credit application with the raw columns below (the stored "
+              "preprocessor encodes them; unknown categories and missing values are allowed, extra columns ignored).",
+              "",
+              f"* categorical ({len(cat.get('features', []))}): {categorical or '-'}",
+              f"* numeric ({len(num.get('features', []))}): "
+              + (", ".join(f"`{n}`" for n in num.get("features", [])) or "-"),
+              "",
+              f"Output: the probability that `{target.get('column')}` is `{target.get('positive_label')}` "
+              f"(softmax of the two logits), in [0, 1]; the predicted label is `{target.get('positive_label')}` when "
+              f"it reaches the decision threshold {_num(doc.get('decision_threshold'))}, else "
+              f"`{_other(target)}`.", ""]
+    return lines
+
+
+def _other(target: dict[str, Any]) -> str:
+    labels = [str(x) for x in target.get("labels", [])]
+    return next((x for x in labels if x != str(target.get("positive_label"))), "the other label")
+
+
+def _splits(sizes: dict[str, Any] | None) -> str:
+    if not sizes:
+        return "not recorded"
+    order = ["pretrain", "finetune", "test"]
+    return ", ".join(f"{k} {int(sizes[k]):,}" for k in sorted(sizes, key=lambda k: (k not in order, order.index(k)
+                                                                                     if k in order else 0, k)))
+
+
+def _training_data(doc: dict[str, Any], data: dict[str, Any], reference: dict[str, Any]) -> list[str]:
+    rows = []
+    for batch in doc.get("trained_on", []):
+        meta = data.get("batches", {}).get(batch)
+        if meta:
+            rows.append([f"`{batch}`", _num(meta.get("n_rows")), _num(meta.get("positive_rate")),
+                         _splits(meta.get("splits"))])
+        elif batch == "batch-bootstrap":
+            sizes = doc.get("split_sizes") or (data["lineage"][0].get("split_sizes") if data.get("lineage") else None)
+            rows.append([f"`{batch}`", _num(sum(sizes.values())) if sizes else "-", "not recorded", _splits(sizes)])
+        else:
+            rows.append([f"`{batch}`", "-", "-", "no processing_metadata document"])
+    lines = ["## Training data", "",
+             "Every training row is synthetic: sampled for its logical date from the SDV GaussianCopulaSynthesizer "
+             "fit on the reference data, then encoded by the preprocessor fit on the same reference data. Batches "
+             "in this version's lineage (row counts and the fraction of positive labels from `processing_metadata`; "
+             "the bootstrap batch is not stored there):", ""]
+    lines += _table(["batch", "rows", "positive rate", "splits (rows)"], rows)
+    lines += [f"Reference data: `{reference.get('path', '-')}`"
+              + (f" ({_num((data.get('synthesizer') or {}).get('n_reference_rows'))} rows)." if data.get("synthesizer")
+                 else "."), ""]
+    attribution = reference.get("attribution") or []
+    if attribution:
+        lines += ["Source and licence (from the README beside it):", ""] + [f"> * {line}" for line in attribution] + [""]
+    else:
+        lines += ["No README with source and licence was found beside it: record them before sharing this card.", ""]
+    return lines
+
+
+def model_card_markdown(data: dict[str, Any], *, reference: dict[str, Any], generated_at: dt.datetime) -> str:
+    """The model card of ``data["model"]`` as Markdown.
+
+    Parameters
+    ----------
+    data : dict
+        From :func:`daily_mlops.storage.reports.load_model_card_data`.
+    reference : dict
+        ``path`` of the reference CSV and ``attribution`` (lines of source and
+        licence from the README beside it, may be empty).
+    generated_at : datetime
+        When the card is written (shown in its header).
+
+    Returns
+    -------
+    str
+        GitHub-flavoured Markdown (pipe tables), ending with a newline.
+    """
+    doc = data["model"]
+    target = (doc.get("signature") or {}).get("target") or {}
+    positive, other = target.get("positive_label", "positive"), _other(target)
+    metrics = doc.get("metrics") or {}
+    test, real = metrics.get("test") or {k: v for k, v in metrics.items() if not isinstance(v, dict)}, metrics.get("reference")
+    features = set(((doc.get("signature") or {}).get("inputs") or {}).get("x_cat", {}).get("features", []))
+    features |= set(((doc.get("signature") or {}).get("inputs") or {}).get("x_num", {}).get("features", []))
+    sensitive = [f"`{f}`" for f in SENSITIVE_FEATURES if f in features]
+    evaluated = ", ".join(f"`{b}`" for b in doc.get("evaluated_on", []) if b != "reference") or "-"
+    lines = [f"# Model card: {doc['model_name']} version {doc['model_version']}", "",
+             f"*Written by `daily-mlops models card` from the model registry on {_when(generated_at)}. Sections "
+             "after Mitchell et al., \"Model Cards for Model Reporting\", FAT\\* 2019 (arXiv:1810.03993).*", ""]
+    lines += _model_details(doc, data, target)
+    lines += ["## Intended use", "",
+              "* **Primary use:** a reference implementation of a daily MLOps loop (evaluation, champion/challenger "
+              "retraining, alerting, deployment) on tabular data; the model exists to exercise that loop.",
+              "* **Primary users:** ML engineers and students reading or extending the project.",
+              f"* **Out of scope:** any decision about a real person's credit. The model learnt from synthetic "
+              f"rows, its F1 for `{positive}` is modest, and no fairness assessment was made.", ""]
+    lines += ["## Factors", "",
+              ("The inputs include " + ", ".join(sensitive) + ": characteristics protected or sensitive in many "
+               "jurisdictions. Performance was **not** measured per group of them.") if sensitive else
+              "No per-group evaluation was made.", ""]
+    lines += ["## Metrics", "",
+              f"* **F1 of the positive label `{positive}`** (a defaulting borrower), the figure the loop's F1 floor "
+              f"(`f1_threshold`) applies to; precision, recall and accuracy at the decision threshold; ROC-AUC "
+              "(threshold-free).",
+              f"* **Decision threshold {_num(doc.get('decision_threshold'))}:** the probability cut-off that "
+              f"maximises F1 of `{positive}` on the fine-tune split (candidates from the precision-recall curve, ties "
+              "to the lowest; `daily_mlops.ml.metrics.choose_decision_threshold`). It is never chosen on the test "
+              "split, so test-split figures are not optimistic.", ""]
+    lines += _training_data(doc, data, reference)
+    lines += ["## Evaluation data", "",
+              f"* **Synthetic test split** of {evaluated}: {_num(test.get('n_samples'))} held-out rows, positive "
+              f"rate {_num(test.get('positive_rate'))}.",
+              (f"* **Real reference rows:** all {_num(real.get('n_samples'))} real rows (positive rate "
+               f"{_num(real.get('positive_rate'))}). The model never trained on them, but the synthesizer that "
+               "generated its training rows was fit on them.") if real else
+              "* **Real reference rows:** not measured for this version (bootstrap scores version 1 on them; "
+              "retrained versions are scored on their day's synthetic test split only).", ""]
+    lines += ["## Quantitative analyses", ""]
+    header = ["metric", "synthetic test split"] + (["real reference rows"] if real else [])
+    lines += _table(header, [[label, _num(test.get(key))] + ([_num(real.get(key))] if real else [])
+                             for key, label in _METRICS])
+    lines += _confusion("synthetic test split", test, [other, positive])
+    if real:
+        lines += _confusion("real reference rows", real, [other, positive])
+    if data.get("evaluations"):
+        lines += ["Daily evaluations of this version (`performance_metrics`):", ""]
+        lines += _table(["logical date", "attempt", "F1", "ROC-AUC", "F1 floor", "passed"],
+                        [[e["logical_date"], e.get("attempt"), _num(e.get("f1")), _num(e.get("roc_auc")),
+                          _num(e.get("f1_threshold"), 2), "yes" if e.get("passed") else "no"]
+                         for e in data["evaluations"]])
+    lines += ["## Ethical considerations", "",
+              "* Credit scoring decides who gets a loan: errors and biases fall on applicants. The reference data "
+              + ("(Statlog German Credit, 1994) reflects one bank's historical decisions"
+                 if any("Statlog" in line for line in reference.get("attribution") or [])
+                 else "reflects historical lending decisions") + " and may encode their biases.",
+              ("* " + ", ".join(sensitive) + " are model inputs. Using them in a real credit decision may be "
+               "unlawful (e.g. EU anti-discrimination law, the US Equal Credit Opportunity Act) and no group "
+               "fairness measure (demographic parity, equalised odds) was computed.") if sensitive else
+              "* No group fairness measure (demographic parity, equalised odds) was computed.",
+              f"* The training rows are synthetic; a GaussianCopula fit on "
+              f"{_num((data.get('synthesizer') or {}).get('n_reference_rows'))} real rows can still produce close "
+              "copies of real applicants, so treat the batches like the reference data.", ""]
+    lines += ["## Caveats and recommendations", "",
+              "* **The data is synthetic.** Test-split figures measure how well the model fits the synthesizer's "
+              "distribution, not real-world performance (a GaussianCopula keeps each column's distribution and "
+              "their correlations but blurs other interactions between features).",
+              f"* **F1 refers to the positive label `{positive}`** only. Accuracy is dominated by the majority label "
+              f"`{other}` and is not a measure of usefulness here.",
+              "* The decision threshold maximises F1; a lender would set it from the costs of each kind of error.",
+              "* Before any use on people: evaluate on recent real data, per group of the sensitive features, "
+              "and document the decision process around the model.", ""]
+    return "\n".join(lines)
+
+
+def markdown_to_html(text: str) -> str:
+    """Render Markdown (CommonMark + pipe tables) as an HTML fragment; raw HTML in ``text`` is escaped.
+
+    Source: markdown-it-py (https://markdown-it-py.readthedocs.io/).
+    """
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)

@@ -1,0 +1,162 @@
+"""The report page: one self-contained HTML file (figures, the days table, the current model card).
+
+plotly.js is embedded once, in the first figure (``include_plotlyjs=True``);
+every other figure is written with ``include_plotlyjs=False`` and uses that
+copy, so the file opens offline and loads no script from anywhere
+(plotly ``Figure.to_html``, https://plotly.com/python/interactive-html-export/).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import TYPE_CHECKING, Any
+
+from daily_mlops.reporting import figures
+from daily_mlops.reporting.model_card import markdown_to_html
+from daily_mlops.reporting.summary import day_rows
+
+if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
+
+__all__ = ["FIGURE_IDS", "build_report_html"]
+
+#: ``id`` of each figure's plot div, in page order (the data-quality one only when figures are recorded).
+FIGURE_IDS = ("fig-performance", "fig-attempts", "fig-deployments", "fig-data-quality", "fig-lineage")
+
+_STYLE = """
+body{font-family:"DejaVu Sans",Arial,sans-serif;color:#222;max-width:1280px;margin:0 auto;padding:24px 32px;
+line-height:1.45}
+h1{margin-bottom:4px}h2{margin-top:40px;border-bottom:2px solid #e5e8ec;padding-bottom:4px}
+.meta{color:#666;margin-top:0}.note{color:#555;max-width:1000px}
+table{border-collapse:collapse;margin:12px 0;font-size:14px}
+th,td{border:1px solid #d5d9de;padding:5px 10px;text-align:left;vertical-align:top}
+th{background:#f2f4f7}td.num{text-align:right;font-variant-numeric:tabular-nums}td.nowrap,td.num{white-space:nowrap}
+tr.alert td{background:#fdecea}tr.alert td.outcome{color:#a93226;font-weight:bold}
+dl.glossary{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;max-width:1100px}
+dl.glossary dt{font-weight:bold}dl.glossary dd{margin:0}
+.card{border:1px solid #d5d9de;border-radius:6px;padding:4px 24px;background:#fbfbfc}
+.card table{font-size:13px}.card h1{font-size:1.5em}.card h2{font-size:1.2em;margin-top:28px}
+.card h3{font-size:1.05em}.empty{color:#7f8c8d;font-style:italic}
+"""
+
+
+def _f(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+
+
+def _v(version: Any) -> str:
+    return f"v{version}" if version is not None else "-"
+
+
+def _days_table(rows: list[dict[str, Any]]) -> str:
+    head = ("logical date", "champion", "champion F1", "F1 floor", "attempts", "best F1", "outcome",
+            "deployed version")
+    out = ['<table id="days"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    for r in rows:
+        cells = (("nowrap", r["logical_date"]), ("", _v(r["champion_version"])), ("num", _f(r["champion_f1"])),
+                 ("num", _f(r["f1_threshold"], 2)), ("num", str(r["attempts"])), ("num", _f(r["best_f1"])),
+                 ("outcome", r["outcome"]), ("", _v(r["deployed_version"])))
+        out.append(f'<tr class="{"alert" if r["alert"] else "day"}">'
+                   + "".join(f'<td class="{c}">{html.escape(str(v))}</td>' for c, v in cells) + "</tr>")
+    return "\n".join(out) + "</tbody></table>"
+
+
+def _headline(rows: list[dict[str, Any]], current: dict[str, Any] | None) -> str:
+    if not rows:
+        return "<p>No logical date has been run yet: run <code>daily-mlops demo</code> or <code>daily-mlops run</code>.</p>"
+    alerts = sum(r["alert"] for r in rows)
+    deployed = [r for r in rows if r["deployment_status"] == "deployed"]
+    parts = [f"{len(rows)} logical date(s), {html.escape(rows[0]['logical_date'])} to "
+             f"{html.escape(rows[-1]['logical_date'])}", f"{alerts} alert day(s)",
+             f"{len(deployed)} deployment(s)"]
+    if current is not None:
+        f1 = (current.get("metrics") or {}).get("f1")
+        split = ("the bootstrap test split" if current.get("run_key") == "bootstrap"
+                 else f"the test split of {current.get('logical_date')}")
+        parts.append(f"current model: <b>{html.escape(current['model_name'])} v{current['model_version']}</b> "
+                     f"({html.escape(str(current.get('status')))}, F1 {_f(f1)} on {html.escape(split)})")
+    return "<p>" + "; ".join(parts) + ".</p>"
+
+
+_GLOSSARY = """<dl class="glossary">
+<dt>logical date</dt><dd>the day a run of the three DAGs is for; each day gets its own synthetic batch of rows.</dd>
+<dt>champion</dt><dd>the model in service when the day starts (the deployed version, else the newest approved one);
+it is scored first, as attempt 0.</dd>
+<dt>challenger</dt><dd>a new model version fine-tuned on the day's data when the champion scores below the F1 floor
+(retraining attempts 1 to 3); each is scored on the same test split.</dd>
+<dt>F1 floor</dt><dd>the <code>f1_threshold</code> of the day's run: the F1 of the positive label a model must reach to
+be approved and deployed.</dd>
+<dt>alert</dt><dd>every attempt stayed below the floor: a <code>MODEL_PERFORMANCE_FAILURE</code> alert is raised and
+the deployed model is left unchanged.</dd>
+</dl>"""
+
+
+def _figure_html(fig: "go.Figure", div_id: str, first: bool) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=first, div_id=div_id, default_width="100%",
+                       default_height=f"{int(fig.layout.height or 450)}px",
+                       config={"displaylogo": False, "responsive": True})
+
+
+def build_report_html(
+    data: dict[str, Any], *, card_markdown: str | None, generated_at: dt.datetime, source: str,
+) -> str:
+    """The whole report as one HTML document.
+
+    Parameters
+    ----------
+    data : dict
+        From :func:`daily_mlops.storage.reports.load_report_data`.
+    card_markdown : str or None
+        The model card of ``data["current"]`` (:func:`~daily_mlops.reporting.model_card.model_card_markdown`).
+    generated_at : datetime
+        Shown in the header.
+    source : str
+        The database the data came from, for the header (no credentials).
+
+    Returns
+    -------
+    str
+        UTF-8 HTML with plotly.js inlined once (about 4.8 MB) and no external resource.
+    """
+    rows = day_rows(data)
+    days = data["days"]
+    current = data.get("current")
+    quality = figures.data_quality_figure(data.get("processing", []), days)
+    sections: list[tuple[str, str, str, Any]] = [
+        ("F1 and ROC-AUC per logical date", "fig-performance",
+         "Each day the champion is scored on the day's held-out test split; when it falls below the F1 floor, up to "
+         "three challengers are fine-tuned and scored on the same split.",
+         figures.performance_figure(data.get("evaluations", []), days)),
+        ("Retraining attempts per logical date", "fig-attempts",
+         "0 attempts: the champion passed. Red: every attempt failed and an alert was raised.",
+         figures.attempts_figure(rows)),
+        ("Deployed model version", "fig-deployments",
+         "The version serving predictions at the end of each day (registry status history), with each deployment "
+         "marked.", figures.deployment_figure(rows, data.get("deployments", []))),
+        ("Data quality and drift", "fig-data-quality",
+         "Numeric figures recorded under <code>quality</code> and <code>drift</code> in "
+         "<code>processing_metadata</code> for each day's batch.", quality),
+        ("Lineage of the current model version", "fig-lineage",
+         "Each version was fine-tuned from the one before it; green is the current (deployed, else champion) "
+         "version.", figures.lineage_figure(current, data.get("versions", [])) if current else None),
+    ]
+    body = [f"<section id=\"overview\"><h1>daily-mlops report</h1><p class=\"meta\">generated "
+            f"{generated_at:%Y-%m-%d %H:%M UTC} from {html.escape(source)}</p>", _headline(rows, current), _GLOSSARY,
+            "</section>", '<section id="days-section"><h2>Logical dates</h2>',
+            _days_table(rows) if rows else '<p class="empty">no logical date recorded</p>', "</section>"]
+    first = True
+    for title, div_id, note, fig in sections:
+        body.append(f'<section id="{div_id[4:]}"><h2>{html.escape(title)}</h2><p class="note">{note}</p>')
+        if fig is None:
+            body.append('<p class="empty">' + ("no data-quality figures recorded" if div_id == "fig-data-quality"
+                                               else "no model version registered yet") + "</p>")
+        else:
+            body.append(_figure_html(fig, div_id, first))
+            first = False
+        body.append("</section>")
+    body.append('<section id="model-card"><h2>Model card of the current version</h2>')
+    body.append((f'<div class="card">{markdown_to_html(card_markdown)}</div>' if card_markdown
+                 else '<p class="empty">no model version registered yet</p>') + "</section>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>daily-mlops report</title>"
+            f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")

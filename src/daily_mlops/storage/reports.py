@@ -1,0 +1,131 @@
+"""Read-only queries behind ``daily-mlops report`` and ``daily-mlops models card``.
+
+Everything the report and the model card show is read here, in a few
+queries, and handed on as plain documents (no ``_id``); the figures and the
+Markdown are built from them by :mod:`daily_mlops.reporting`, which never
+touches MongoDB. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from daily_mlops.storage.registry import MODEL_NAME, PREPROCESSOR_NAME, SYNTHESIZER_NAME, ModelRegistry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymongo.database import Database
+
+__all__ = ["load_model_card_data", "load_report_data", "report_days"]
+
+#: Registry fields never needed by a report (GridFS references, per-artifact bookkeeping).
+_NO_ARTIFACTS = {"_id": 0, "artifacts": 0}
+#: processing_metadata fields a report does not show (the raw file reference).
+_NO_RAW_FILE = {"_id": 0, "raw_file": 0}
+#: The fields of a preprocessor or synthesizer version a model card names.
+_SUMMARY = {"_id": 0, "model_name": 1, "model_version": 1, "sha256": 1, "created_at": 1, "trained_on": 1,
+            "hyperparameters": 1, "n_reference_rows": 1, "fit_seed": 1, "reference_format": 1}
+
+
+def report_days(db: "Database", *, days: int | None) -> list[str]:
+    """The last ``days`` logical dates the loop ran (``YYYY-MM-DD``, oldest first).
+
+    A logical date counts when it has a daily batch (``processing_metadata``)
+    or an evaluation (``performance_metrics``). ``days=None`` returns all of them.
+    """
+    seen = set(db["processing_metadata"].distinct("logical_date"))
+    seen |= set(db["performance_metrics"].distinct("logical_date"))
+    ordered = sorted(str(day) for day in seen if day)
+    return ordered[-days:] if days else ordered
+
+
+def load_report_data(db: "Database", *, days: int | None, model_name: str = MODEL_NAME) -> dict[str, Any]:
+    """Everything :func:`daily_mlops.reporting.build_report_html` needs, for the last ``days`` logical dates.
+
+    Returns
+    -------
+    dict
+        ``days`` (logical dates, oldest first); ``evaluations``
+        (``performance_metrics`` of those days, by date then attempt);
+        ``passed`` (the day-level ``evaluation_passed`` events); ``alerts``;
+        ``deployments`` (every ``deployment_events`` document up to the last
+        day, oldest first: earlier ones tell which version was in place when
+        the window starts); ``processing`` (``processing_metadata`` without the
+        raw file reference); ``versions`` (every registry document of
+        ``model_name`` without artifact references, oldest first) and
+        ``current`` (the deployed version, else the champion; ``None`` before
+        ``daily-mlops bootstrap``).
+    """
+    from daily_mlops.errors import NotFoundError
+
+    window = report_days(db, days=days)
+    in_window = {"logical_date": {"$in": window}}
+    deployments: list[dict[str, Any]] = []
+    if window:
+        deployments = list(db["deployment_events"].find({"logical_date": {"$lte": window[-1]}}, {"_id": 0})
+                           .sort([("timestamp", 1)]))
+    try:
+        current = ModelRegistry(db).champion(model_name)
+        current.pop("artifacts", None)
+    except NotFoundError:
+        current = None
+    return {
+        "days": window,
+        "evaluations": list(db["performance_metrics"].find({**in_window, "model_name": model_name}, {"_id": 0})
+                            .sort([("logical_date", 1), ("attempt", 1)])),
+        "passed": list(db["evaluation_events"].find(
+            {**in_window, "event_type": "evaluation_passed", "model_version": None}, {"_id": 0})),
+        "alerts": list(db["alerts"].find(in_window, {"_id": 0}).sort([("logical_date", 1)])),
+        "deployments": deployments,
+        "processing": list(db["processing_metadata"].find(in_window, _NO_RAW_FILE).sort([("logical_date", 1)])),
+        "versions": list(db["model_metadata"].find({"model_name": model_name}, _NO_ARTIFACTS)
+                         .sort([("model_version", 1)])),
+        "current": current,
+    }
+
+
+def load_model_card_data(db: "Database", model_version: int, *, model_name: str = MODEL_NAME) -> dict[str, Any]:
+    """The documents a model card of ``model_version`` is written from.
+
+    Returns
+    -------
+    dict
+        ``model`` (its registry document without artifact references);
+        ``lineage`` (registry documents of its ancestors, root first);
+        ``preprocessor`` and ``synthesizer`` (their registry documents, or
+        ``None``); ``batches`` (``processing_metadata`` of every batch it was
+        trained or evaluated on, by batch id); ``training_events`` (its
+        pretraining / fine-tuning / retraining runs); ``evaluations`` (its
+        ``performance_metrics``, by logical date) and ``deployments`` (its
+        ``deployment_events``, oldest first).
+
+    Raises
+    ------
+    NotFoundError
+        When ``model_version`` is not in the registry (the message lists the versions that are).
+    """
+    registry = ModelRegistry(db)
+    model = registry.get(model_name, model_version)
+    model.pop("artifacts", None)
+    lineage = list(db["model_metadata"].find(
+        {"model_name": model_name, "model_version": {"$in": [int(v) for v in model.get("lineage", [])]}},
+        _NO_ARTIFACTS).sort([("model_version", 1)]))
+
+    def registered(name: str, version: Any) -> dict[str, Any] | None:
+        if version is None:
+            return None
+        return db["model_metadata"].find_one({"model_name": name, "model_version": int(version)}, _SUMMARY)
+
+    batch_ids = list(dict.fromkeys([*model.get("trained_on", []), *model.get("evaluated_on", [])]))
+    key = {"model_name": model_name, "model_version": int(model_version)}
+    return {
+        "model": model,
+        "lineage": lineage,
+        "preprocessor": registered(PREPROCESSOR_NAME, model.get("preprocessor_version")),
+        "synthesizer": registered(SYNTHESIZER_NAME, model.get("synthesizer_version")),
+        "batches": {doc["batch_id"]: doc for doc in db["processing_metadata"].find(
+            {"batch_id": {"$in": batch_ids}}, _NO_RAW_FILE)},
+        "training_events": list(db["training_events"].find(key, {"_id": 0}).sort([("timestamp", 1)])),
+        "evaluations": list(db["performance_metrics"].find(key, {"_id": 0}).sort([("logical_date", 1)])),
+        "deployments": list(db["deployment_events"].find(key, {"_id": 0})
+                            .sort([("timestamp", 1)])),
+    }
