@@ -13,102 +13,28 @@ commands that only print (``predict``, ``status``): they exit 0 quietly.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from daily_mlops.cli_models import models_app
-from daily_mlops.errors import ConfigError, MLOpsError
-from daily_mlops.settings import Settings, load_settings
+from daily_mlops.cli_output import (
+    _f1_threshold_option, _fail, _fmt, _metrics_table, _print_failures, _reader_may_stop_early, _settings,
+    _summary_table, console,
+)
+from daily_mlops.errors import MLOpsError
+from daily_mlops.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
 app.add_typer(models_app, name="models")  # `daily-mlops models ...` (daily_mlops.cli_models)
 
 
-class _Console(Console):
-    """rich's Console, with the exit status on a closed stdout chosen per command.
-
-    rich turns a ``BrokenPipeError`` into ``SystemExit(1)`` after pointing stdout
-    at ``os.devnull`` (Python docs, ``signal`` module, "Note on SIGPIPE"); this
-    keeps that and exits with :attr:`broken_pipe_exit` instead: 1 while a
-    command still has work to do, 0 inside :func:`_reader_may_stop_early`.
-    """
-
-    broken_pipe_exit = 1
-
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        raise SystemExit(self.broken_pipe_exit)
-
-
-console = _Console() if sys.stdout.isatty() else _Console(width=140)
-
-
-@contextlib.contextmanager
-def _reader_may_stop_early() -> Iterator[None]:
-    """Output that is all that is left to do: a reader closing the pipe (``| head``) ends the command with 0."""
-    console.broken_pipe_exit = 0
-    try:
-        yield
-    finally:
-        console.broken_pipe_exit = 1
-
-
 #: Per-day evaluation params of ``demo`` (see README "What the demo shows" for the measurements).
 DEMO_START = dt.date(2026, 11, 1)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except MLOpsError as exc:
-        _fail(exc)
-        raise  # unreachable
-
-
-def _fail(exc: BaseException) -> None:
-    """Print a user error as one line (no markup read from it, no wrapping) and exit 2."""
-    message = " ".join(str(exc).split())
-    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _f1_threshold_option(value: Optional[float]) -> Optional[float]:
-    """``--f1-threshold``: the same check as ``MLOPS_F1_THRESHOLD`` and the DAG param (exit 2 when refused)."""
-    from daily_mlops.decisions import validate_f1_threshold
-
-    if value is None:
-        return None
-    try:
-        return validate_f1_threshold(value, "--f1-threshold")
-    except ConfigError as exc:
-        _fail(exc)
-        raise  # unreachable
-
-
-def _metrics_table(title: str, metrics: dict[str, Any]) -> Table:
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key in ("f1", "roc_auc", "precision", "recall", "accuracy", "decision_threshold", "n_samples", "positive_rate"):
-        if key in metrics and metrics[key] is not None:
-            value = metrics[key]
-            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    if "confusion_matrix" in metrics:
-        (tn, fp), (fn, tp) = metrics["confusion_matrix"]
-        table.add_row("confusion (tn fp / fn tp)", f"{tn} {fp} / {fn} {tp}")
-    return table
 
 
 def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
@@ -152,77 +78,10 @@ def _parse_date(value: str) -> dt.date:
         raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
-def _outcome_text(s: dict[str, Any]) -> str:
-    """The summary's outcome cell (rich markup) for one day's summary (``runner.summarise_day``)."""
-    from daily_mlops.loop.deployment import stays_deployed
-
-    if s.get("alert"):
-        best, threshold = s.get("best_f1"), s.get("f1_threshold")
-        versus = f"best F1 {best:.4f} < threshold {threshold:.4f}" if best is not None and threshold is not None else ""
-        return (f"[red]ALERT[/] {s.get('alert_type') or ''}: {versus} after {s.get('retrain_attempts', 0)} retraining "
-                f"attempt(s), versions tried {', '.join(str(v) for v in s.get('versions_tried', []))}; "
-                f"nothing deployed, {stays_deployed(s.get('live_version'))}")
-    if s.get("deployment_status") == "deployed":
-        return f"[green]deployed v{s['deployed_version']}[/]"
-    if s.get("deployment_status") == "already_deployed":
-        return f"[green]v{s['deployed_version']} already deployed (no-op)[/]"
-    if s.get("deployment_status") == "superseded":
-        return f"[yellow]v{s['deployed_version']} not deployed: a later day's version is in place[/]"
-    return f"[yellow]no deployment[/]; {stays_deployed(s.get('live_version'))}"
-
-
-def _summary_table(outcomes: list[Any]) -> Table:
-    table = Table(title="daily-mlops: one row per logical date")
-    for col in ("logical date", "F1 threshold", "champion", "champion F1", "attempts", "best F1", "outcome"):
-        table.add_column(col)
-    for o in outcomes:
-        s = o.summary
-        result = _outcome_text(s)
-        if not o.as_designed:
-            failed = [f"{r.dag_id}:{t}" for r in o.runs for t in r.tasks_in("failed")] or ["a DAG run did not finish"]
-            result = f"[bold red]UNEXPECTED FAILURE {', '.join(failed)}[/]; {result}"
-        f1 = s.get("champion_f1")
-        best = s.get("best_f1")
-        table.add_row(
-            s["logical_date"], f"{s['f1_threshold']:.2f}" if s.get("f1_threshold") is not None else "-",
-            f"v{s['champion_version']}" if s.get("champion_version") else "-",
-            f"{f1:.4f}" if f1 is not None else "-", str(s.get("retrain_attempts", 0)),
-            f"{best:.4f}" if best is not None else "-", result,
-        )
-    return table
-
-
 def _database_name(settings: Settings) -> str:
     """The database as the user configured it, for messages (never the URI: it may hold a password)."""
     server = "MLOPS_MONGO_URI" if settings.mongo_uri else f"the embedded server under {settings.embedded_mongo_path}"
     return f"database {settings.mongo_db!r} ({server})"
-
-
-def _print_failures(outcomes: list[Any], log_path: Path) -> None:
-    """The traceback of each day's first unexpectedly failed task, read back from the run's log file.
-
-    Tasks that failed after it (e.g. sensors waiting on it) are named with the last line of theirs.
-    """
-    from rich.markup import escape
-
-    from daily_mlops.decisions import ALERT_TASK
-    from daily_mlops.orchestration.dags import EVALUATION_DAG_ID
-    from daily_mlops.orchestration.progress import ended_tasks, task_traceback
-
-    for o in outcomes:
-        failed = [(r.dag_id, t) for r in o.runs for t in r.tasks_in("failed")
-                  if not (r.dag_id == EVALUATION_DAG_ID and t == ALERT_TASK)]
-        if o.as_designed or not failed:
-            continue
-        order = ended_tasks(log_path, o.logical_date)
-        failed.sort(key=lambda key: order.index(key) if key in order else len(order))
-        traces = [task_traceback(log_path, o.logical_date, dag_id, task_id) for dag_id, task_id in failed]
-        (dag_id, task_id), trace = failed[0], traces[0]
-        console.rule(f"[bold red]{dag_id}.{task_id} failed on {o.logical_date}[/]")
-        console.print(escape(trace or f"(no traceback found in {log_path})"), highlight=False, soft_wrap=True)
-        for (dag_id, task_id), trace in zip(failed[1:], traces[1:]):
-            last = trace.splitlines()[-1] if trace else "see the log"
-            console.print(f"then [red]{dag_id}.{task_id}[/] failed: {escape(last)}", highlight=False, soft_wrap=True)
 
 
 def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *, bootstrap_first: bool) -> int:
@@ -367,10 +226,6 @@ def doctor(
     problems = len(report.problems)
     console.print("[green]healthy[/]" if not problems else f"[red]{problems} problem(s) remain[/]")
     raise typer.Exit(0 if report.healthy else 1)
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
 
 
 @app.command()

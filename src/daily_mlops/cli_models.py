@@ -24,7 +24,7 @@ def card(
     out: Optional[Path] = typer.Option(None, "--out", help="Markdown file to write (default: print it)."),
 ) -> None:
     """Write the model card of VERSION (Markdown, the sections of Mitchell et al. 2019)."""
-    from daily_mlops.cli import _fail, _reader_may_stop_early, _settings, console
+    from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console
     from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.report import model_card
     from daily_mlops.storage.mongo import open_database
