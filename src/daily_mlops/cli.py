@@ -29,7 +29,9 @@ from daily_mlops.cli_output import (
 from daily_mlops.errors import MLOpsError
 from daily_mlops.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
+    "daily-mlops: a daily MLOps loop on Airflow and MongoDB. Bootstrap a model, run days (synthetic data, "
+    "evaluation, retraining, deployment), then inspect, report on and serve the results."))
 app.add_typer(models_app, name="models")  # `daily-mlops models ...` (daily_mlops.cli_models)
 
 
