@@ -191,7 +191,7 @@ DAGS = ("data", "evaluation", "deployment")
     ({"data": ("success", []), "evaluation": ("success", []), "deployment": ("success", [])}, True),
     ({"data": ("success", []), "evaluation": ("failed", ["send_alert"]), "deployment": ("success", [])}, True),
     ({"data": ("failed", ["generate_data"]), "evaluation": ("failed", []), "deployment": ("failed", [])}, False),
-    ({"data": ("success", []), "evaluation": ("failed", ["retrain_attempt_1"]), "deployment": ("success", [])},
+    ({"data": ("success", []), "evaluation": ("failed", ["attempt_1.retrain_model"]), "deployment": ("success", [])},
      False),
     ({"data": ("success", []), "evaluation": ("failed", []), "deployment": ("success", [])}, False),
     ({"data": ("success", []), "evaluation": ("running", []), "deployment": ("success", [])}, False),
