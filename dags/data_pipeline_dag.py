@@ -1,53 +1,103 @@
-"""data_pipeline_dag: the day's synthetic batch, from sampling to processed rows in MongoDB."""
+"""data_pipeline_dag: the day's synthetic batch, then the day's evaluation and deployment runs."""
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import TriggerRule, dag, task
 
-from daily_mlops.orchestration.dags import DATA_DAG_ID, SCHEDULE, START_DATE, TAGS, default_args, parse_time_settings
+from daily_mlops.orchestration.dags import (
+    DATA_DAG_ID, DATA_SCHEDULE, DAY_PARAMS, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, START_DATE, TAGS, day_params,
+    day_run_id, default_args, logs_logical_date, parse_time_settings, trigger_day_run,
+)
 
 SETTINGS = parse_time_settings()
 
 DOC_MD = """
-### data_pipeline_dag
+### data_pipeline_dag: one click runs a day
+Trigger this DAG (or let the `@daily` schedule do it) and the whole day runs:
+
 1. **generate_data** samples `MLOPS_DAILY_ROWS` rows from the SDV GaussianCopulaSynthesizer (fit on the
    real reference data at bootstrap), seeded by the logical date, validates them against the schema and
    stores the raw batch as CSV in the GridFS bucket `raw_data`.
 2. **preprocess_data** applies the preprocessor fit at bootstrap and writes one `processed_data`
    document per row, split 70/15/15 into pretrain / finetune / test.
 3. **store_processing_metadata** checks the row counts and writes `processing_metadata` (status `ready`).
+4. **trigger_evaluation** and **trigger_deployment** create the runs of `model_evaluation_pipeline` and
+   `model_deployment_pipeline` for this logical date (run id `day__<date>`), passing on this run's params.
+   They run last, so a failed batch starts nothing downstream, and clearing the failed task here resumes
+   the day. A run that already exists for the date is left alone (the task is skipped).
 
-Rerunning a logical date replaces that date's documents; nothing is duplicated.
+The params are the day's: `f1_threshold` and `max_retrain_attempts` go to the evaluation run,
+`require_approval` to the deployment run. Rerunning a logical date replaces that date's documents;
+nothing is duplicated.
 """
+
+DOCS = {
+    "generate_data": """
+**Reads** the approved synthesizer (GridFS, sha256 checked) and the stored schema.
+**Writes** `raw_data/batch-<date>.csv` (GridFS bucket `raw_data`) and `processing_metadata` (status `raw`).
+**XCom**: `batch_id`, `n_rows`, `raw_sha256` (of the CSV).
+""",
+    "preprocess_data": """
+**Reads** the day's raw CSV (sha256 checked) and the bootstrap preprocessor.
+**Writes** the day's `processed_data` rows (replaced), split pretrain / finetune / test (70/15/15, stratified).
+**XCom**: `batch_id`, `preprocessor_version`, `rows` (row count per split).
+""",
+    "store_processing_metadata": """
+**Reads** the day's `processed_data` (an aggregation counts the rows per split).
+**Writes** `processing_metadata` with status `ready`, the split sizes and `positive_rate`.
+**XCom**: `batch_id`, `n_rows`, `positive_rate` (fraction of positive labels).
+""",
+    "trigger_evaluation": f"""
+**Creates** the `{EVALUATION_DAG_ID}` run for this logical date (run id `day__<date>`, conf
+`f1_threshold`, `max_retrain_attempts` from this run's params). Skipped when a run exists for the date.
+**XCom** `trigger_run_id`: the run id it created (the "Triggered DAG" link).
+""",
+    "trigger_deployment": f"""
+**Creates** the `{DEPLOYMENT_DAG_ID}` run for this logical date (run id `day__<date>`, conf
+`require_approval`), after the evaluation run exists so its sensor finds it. Skipped when a run exists
+for the date. **XCom** `trigger_run_id`: the run id it created.
+""",
+}
 
 
 @dag(
-    dag_id=DATA_DAG_ID, schedule=SCHEDULE, start_date=START_DATE, catchup=False, max_active_runs=1,
+    dag_id=DATA_DAG_ID, schedule=DATA_SCHEDULE, start_date=START_DATE, catchup=False, max_active_runs=1,
     default_args=default_args(SETTINGS), tags=[*TAGS, "data"], doc_md=DOC_MD,
+    description="Samples and preprocesses the day's batch, then triggers the day's evaluation and deployment runs.",
+    params=day_params(SETTINGS, tuple(DAY_PARAMS)), user_defined_macros={"day_run_id": day_run_id},
 )
 def data_pipeline_dag():
-    @task
+    @task(doc_md=DOCS["generate_data"])
+    @logs_logical_date
     def generate_data(**context) -> dict:
         from daily_mlops.loop.data import generate_data
         from daily_mlops.settings import load_settings
 
         return generate_data(load_settings(), logical_date=context["logical_date"])
 
-    @task
+    @task(doc_md=DOCS["preprocess_data"])
+    @logs_logical_date
     def preprocess_data(batch: dict, **context) -> dict:
         from daily_mlops.loop.data import preprocess_data
         from daily_mlops.settings import load_settings
 
         return preprocess_data(load_settings(), logical_date=context["logical_date"])
 
-    @task
+    @task(doc_md=DOCS["store_processing_metadata"])
+    @logs_logical_date
     def store_processing_metadata(processed: dict, **context) -> dict:
         from daily_mlops.loop.data import store_processing_metadata
         from daily_mlops.settings import load_settings
 
         return store_processing_metadata(load_settings(), logical_date=context["logical_date"])
 
-    store_processing_metadata(preprocess_data(generate_data()))
+    trigger_evaluation = trigger_day_run("trigger_evaluation", trigger_dag_id=EVALUATION_DAG_ID,
+                                         doc_md=DOCS["trigger_evaluation"])
+    # none_failed: an evaluation run that already existed (trigger skipped) still gets its deployment run.
+    trigger_deployment = trigger_day_run("trigger_deployment", trigger_dag_id=DEPLOYMENT_DAG_ID,
+                                         trigger_rule=TriggerRule.NONE_FAILED, doc_md=DOCS["trigger_deployment"])
+
+    store_processing_metadata(preprocess_data(generate_data())) >> trigger_evaluation >> trigger_deployment
 
 
 data_pipeline_dag()

@@ -2,56 +2,99 @@
 
 from __future__ import annotations
 
-from airflow.sdk import Label, Param, TriggerRule, dag, task
+from airflow.sdk import Label, TaskGroup, TriggerRule, dag, task
 
-from daily_mlops.decisions import F1_THRESHOLD_MAX
+from daily_mlops.decisions import CHECK_TASK, RETRAIN_TASK, attempt_group_id, result_task_id
 from daily_mlops.orchestration.dags import (
-    DATA_DAG_ID, EVALUATION_DAG_ID, MAX_ATTEMPTS, SCHEDULE, START_DATE, TAGS, default_args, parse_time_settings,
-    upstream_sensor,
+    DATA_DAG_ID, EVALUATION_DAG_ID, MAX_ATTEMPTS, START_DATE, TAGS, TRIGGERED_SCHEDULE, day_params, default_args,
+    logs_logical_date, parse_time_settings, upstream_sensor,
 )
 from daily_mlops.orchestration.notifiers import alert_notifiers
 
 SETTINGS = parse_time_settings()
 
-DOC_MD = """
+DOC_MD = f"""
 ### model_evaluation_pipeline
-Waits for the day's `data_pipeline_dag`, loads the champion (deployed, else newest approved version),
-scores it on the day's held-out test split (F1 of the positive class) and branches:
+Triggered by `{DATA_DAG_ID}` for its logical date (run id `day__<date>`); triggered alone for a date
+without a data run, it fails at once and says to trigger `{DATA_DAG_ID}` instead.
+
+Waits for the day's data, loads the champion (deployed, else newest approved version), scores it on the
+day's held-out test split (F1 of the positive class) and branches:
 
 * F1 >= `f1_threshold` -> **send_evaluation_results** (the version is approved for deployment);
-* otherwise **retrain_attempt_1..3**: each fine-tunes the best model so far on the day's fine-tune split,
-  registers a new model version with lineage, evaluates it and branches again;
+* otherwise task group **attempt_1..3**: `retrain_model` fine-tunes the best model so far on the day's
+  fine-tune split, registers a new model version with lineage and evaluates it; `check_model_performance`
+  branches again;
 * when the last allowed attempt fails -> **send_alert** writes a `MODEL_PERFORMANCE_FAILURE` alert,
   calls the notifiers and fails the run.
 
+XCom flows as a chain: each evaluation's result carries the best version so far (`best_version`,
+`best_f1`), `versions_tried` and the attempt count (`attempt`), so each task reads only the task before it.
 Params `f1_threshold` (0..2; above 1 forces the alert path; `evaluate_model` refuses NaN) and
 `max_retrain_attempts` override `MLOPS_F1_THRESHOLD` and `MLOPS_MAX_RETRAIN_ATTEMPTS` for one run.
 Every evaluation is in `performance_metrics` and `evaluation_events`.
 """
 
+RESULT = ("`model_version`, `attempt`, `f1`, `roc_auc`, `passed`, `f1_threshold`, and the chain: "
+          "`best_version`, `best_f1`, `versions_tried`")
+DOCS = {
+    "wait_for_data": f"""
+**Waits** for `{DATA_DAG_ID}.store_processing_metadata` at this logical date (poke every 30 s, reschedule
+mode, timeout 6 h). Fails at once when no `{DATA_DAG_ID}` run exists for the date, or when that task failed.
+**XCom**: none.
+""",
+    "load_latest_model": """
+**Reads** the registry (`model_metadata`): the deployed version, else the newest approved one, and checks the
+sha256 of its artifacts. **Writes** nothing. **XCom**: `model_name`, `model_version`, `status`, `sha256`.
+""",
+    "evaluate_model": f"""
+**Reads** the champion's artifacts and the day's `test` split of `processed_data`.
+**Writes** `performance_metrics` (attempt 0) and an `evaluation_events` document `model_evaluated`.
+**XCom**: {RESULT} (the chain starts here).
+""",
+    CHECK_TASK: """
+**Decides** pass / retrain / alert from the previous result's F1, `f1_threshold` and `max_retrain_attempts`
+(`decisions.next_step`). **Reads/writes** nothing. **XCom**: the id of the task it follows.
+""",
+    RETRAIN_TASK: f"""
+**Reads** the previous result only (its `best_version` is the parent), that version's artifacts and the day's
+`finetune` and `test` splits. **Writes** a new model version (`model_metadata`, GridFS `artifacts`, lineage,
+status approved or rejected), `training_events`, `performance_metrics` and `evaluation_events`; a rerun reuses
+the version. **XCom**: {RESULT}, `parent_version`.
+""",
+    "send_evaluation_results": """
+**Reads** this run's `performance_metrics`. **Writes** the day's `evaluation_passed` event (its
+`approved_version` is what `model_deployment_pipeline` deploys), resolves the day's open alerts, writes an
+`evaluation_results` notification. **XCom**: `approved_version`, `f1`, `retrain_attempts`.
+""",
+    "send_alert": """
+**Reads** the last result (XCom of the last evaluation that ran) and this run's `performance_metrics` for the
+per-version details. **Writes** the `MODEL_PERFORMANCE_FAILURE` alert (`alerts`) and an `alert_raised`
+event, then fails the run; its notifiers write `notifications` and call `MLOPS_ALERT_NOTIFIER`. **XCom**: none.
+""",
+}
+
 
 @dag(
-    dag_id=EVALUATION_DAG_ID, schedule=SCHEDULE, start_date=START_DATE, catchup=False, max_active_runs=1,
+    dag_id=EVALUATION_DAG_ID, schedule=TRIGGERED_SCHEDULE, start_date=START_DATE, catchup=False, max_active_runs=1,
     default_args=default_args(SETTINGS), tags=[*TAGS, "evaluation"], doc_md=DOC_MD,
-    params={
-        "f1_threshold": Param(SETTINGS.f1_threshold, type="number", minimum=0, maximum=F1_THRESHOLD_MAX,
-                              description="F1 (positive class) a model must reach; above 1 forces the alert path."),
-        "max_retrain_attempts": Param(SETTINGS.max_retrain_attempts, type="integer", minimum=0,
-                                      maximum=MAX_ATTEMPTS, description="Fine-tuning attempts before the alert."),
-    },
+    description="Scores the champion on the day's data, retrains up to 3 times, then approves a version or alerts.",
+    params=day_params(SETTINGS, ("f1_threshold", "max_retrain_attempts")),
 )
 def model_evaluation_pipeline():
     wait_for_data = upstream_sensor("wait_for_data", external_dag_id=DATA_DAG_ID,
-                                    external_task_id="store_processing_metadata")
+                                    external_task_id="store_processing_metadata", doc_md=DOCS["wait_for_data"])
 
-    @task
+    @task(doc_md=DOCS["load_latest_model"])
+    @logs_logical_date
     def load_latest_model() -> dict:
         from daily_mlops.loop.evaluation import load_champion
         from daily_mlops.settings import load_settings
 
         return load_champion(load_settings())
 
-    @task
+    @task(doc_md=DOCS["evaluate_model"])
+    @logs_logical_date
     def evaluate_model(model: dict, params: dict, **context) -> dict:
         from daily_mlops.loop.evaluation import evaluate_model
         from daily_mlops.settings import load_settings
@@ -61,7 +104,8 @@ def model_evaluation_pipeline():
                               run_id=context["run_id"])
 
     def check_performance(attempt: int):
-        @task.branch(task_id="check_model_performance" if attempt == 0 else f"check_attempt_{attempt}")
+        @task.branch(task_id=CHECK_TASK, doc_md=DOCS[CHECK_TASK])
+        @logs_logical_date
         def check(result: dict, params: dict) -> str:
             from daily_mlops.decisions import next_step, task_for_step
 
@@ -71,18 +115,19 @@ def model_evaluation_pipeline():
         return check
 
     def retrain_attempt(attempt: int):
-        @task(task_id=f"retrain_attempt_{attempt}")
-        def retrain(*previous: dict, params: dict, **context) -> dict:
+        @task(task_id=RETRAIN_TASK, doc_md=DOCS[RETRAIN_TASK])
+        @logs_logical_date
+        def retrain(previous: dict, params: dict, **context) -> dict:
             from daily_mlops.loop.evaluation import retrain_model
             from daily_mlops.settings import load_settings
 
             return retrain_model(load_settings(), logical_date=context["logical_date"], attempt=attempt,
-                                 previous=list(previous), f1_threshold=params["f1_threshold"],
-                                 run_id=context["run_id"])
+                                 previous=previous, f1_threshold=params["f1_threshold"], run_id=context["run_id"])
 
         return retrain
 
-    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, doc_md=DOCS["send_evaluation_results"])
+    @logs_logical_date
     def send_evaluation_results(params: dict, **context) -> dict:
         from daily_mlops.loop.evaluation import send_evaluation_results
         from daily_mlops.settings import load_settings
@@ -91,35 +136,40 @@ def model_evaluation_pipeline():
                                        f1_threshold=params["f1_threshold"], run_id=context["run_id"])
 
     # none_failed_min_one_success: with max_retrain_attempts < 3 the unused attempts are skipped.
-    @task(on_failure_callback=alert_notifiers(), retries=0, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-    def send_alert(*results: dict | None, params: dict, **context) -> None:
+    @task(on_failure_callback=alert_notifiers(), retries=0, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+          doc_md=DOCS["send_alert"])
+    @logs_logical_date
+    def send_alert(params: dict, **context) -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from daily_mlops.decisions import last_result
         from daily_mlops.loop.evaluation import send_alert
         from daily_mlops.settings import load_settings
 
-        alert = send_alert(load_settings(), logical_date=context["logical_date"], results=list(results),
+        results = context["ti"].xcom_pull(task_ids=[result_task_id(a) for a in range(MAX_ATTEMPTS + 1)])
+        alert = send_alert(load_settings(), logical_date=context["logical_date"], last=last_result(results),
                            f1_threshold=params["f1_threshold"], dag_id=context["dag"].dag_id,
                            run_id=context["run_id"])
         raise AirflowFailException(alert["reason"])
 
     model = load_latest_model()
     wait_for_data >> model
-    results = [evaluate_model(model)]
-    checks = []
-    for attempt in range(MAX_ATTEMPTS + 1):
-        check = check_performance(attempt)(results[-1])
-        checks.append(check)
-        if attempt < MAX_ATTEMPTS:
-            retrained = retrain_attempt(attempt + 1)(*results)
-            check >> Label(f"F1 below threshold: attempt {attempt + 1}") >> retrained
-            results.append(retrained)
+    result = evaluate_model(model)
+    check = check_performance(0)(result)
     passed = send_evaluation_results()
-    for check in checks:
-        check >> Label("F1 >= threshold") >> passed
-    alert = send_alert(*results)
-    for check in checks:
-        check >> Label("attempts exhausted") >> alert
+    alert = send_alert()
+    check >> Label("champion passes") >> passed
+    check >> Label("max_retrain_attempts = 0: alert at once") >> alert
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        with TaskGroup(attempt_group_id(attempt), tooltip=f"retraining attempt {attempt}: fine-tune, evaluate, check"):
+            retrained = retrain_attempt(attempt)(result)  # XCom chain: the previous result only
+            next_check = check_performance(attempt)(retrained)
+        check >> Label("F1 below threshold: retrain" if attempt == 1 else f"still below: attempt {attempt}") >> retrained
+        next_check >> Label(f"attempt {attempt} passes") >> passed
+        last = attempt == MAX_ATTEMPTS
+        next_check >> Label(f"all {attempt} attempts failed: alert" if last else
+                            f"max_retrain_attempts = {attempt}: alert") >> alert
+        check, result = next_check, retrained
 
 
 model_evaluation_pipeline()

@@ -4,8 +4,11 @@ Every choice the DAGs and the CLI make from numbers lives here, so each can be
 tested as a table (``tests/unit/test_decisions.py``):
 
 * :func:`next_step`: after an evaluation, pass, retrain or alert;
-* :func:`task_for_step`: which task of the evaluation DAG a step leads to;
+* :func:`task_for_step`: which task of the evaluation DAG a step leads to
+  (:func:`retrain_task_id`, :func:`check_task_id`: the task ids of the ``attempt_<n>`` task groups);
 * :func:`choose_parent`: which version a retraining attempt starts from;
+* :func:`carry_best`: the XCom result an evaluation passes down the chain (best version so far,
+  versions tried, attempt count); :func:`last_result`: the newest of them;
 * :func:`challenger_status`: the approve/reject rule for a retrained version;
 * :func:`choose_approved_version`: which evaluation of a day is deployed;
 * :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code);
@@ -24,15 +27,23 @@ __all__ = [
     "ALERT",
     "ALERT_TASK",
     "F1_THRESHOLD_MAX",
+    "CHECK_TASK",
+    "EVALUATE_TASK",
     "PASS",
     "PASS_TASK",
     "RETRAIN",
+    "RETRAIN_TASK",
+    "attempt_group_id",
+    "carry_best",
     "challenger_status",
+    "check_task_id",
     "choose_approved_version",
     "choose_parent",
     "day_as_designed",
+    "last_result",
     "next_step",
     "passes",
+    "result_task_id",
     "retrain_task_id",
     "task_for_step",
     "validate_f1_threshold",
@@ -42,6 +53,10 @@ __all__ = [
 PASS, RETRAIN, ALERT = "pass", "retrain", "alert"
 #: Task ids of the evaluation DAG's two ends.
 PASS_TASK, ALERT_TASK = "send_evaluation_results", "send_alert"
+#: The champion's evaluation and its check (attempt 0, outside any task group).
+EVALUATE_TASK, CHECK_TASK = "evaluate_model", "check_model_performance"
+#: The two tasks of each retraining attempt's task group ``attempt_<n>``.
+RETRAIN_TASK = "retrain_model"
 #: Registry statuses a version may be deployed from.
 DEPLOYABLE = ("approved", "deployed")
 #: Largest accepted F1 threshold. F1 is at most 1, so a threshold in (1, 2] never passes:
@@ -111,9 +126,27 @@ def next_step(f1: float, f1_threshold: float, attempt: int, max_attempts: int) -
     return RETRAIN if attempt < max_attempts else ALERT
 
 
+def attempt_group_id(attempt: int) -> str:
+    """Task group of retraining attempt ``attempt`` (1-based): ``attempt_<n>``."""
+    if attempt < 1:
+        raise ValueError(f"retraining attempts count from 1 (got {attempt})")
+    return f"attempt_{attempt}"
+
+
 def retrain_task_id(attempt: int) -> str:
-    """Task id of retraining attempt ``attempt`` (1-based): ``retrain_attempt_<n>``."""
-    return f"retrain_attempt_{attempt}"
+    """Task id of retraining attempt ``attempt`` (1-based): ``attempt_<n>.retrain_model``."""
+    return f"{attempt_group_id(attempt)}.{RETRAIN_TASK}"
+
+
+def check_task_id(attempt: int) -> str:
+    """Task id of the branch after the evaluation of ``attempt``: ``check_model_performance`` for the
+    champion (0), ``attempt_<n>.check_model_performance`` for retraining attempt ``n``."""
+    return CHECK_TASK if attempt == 0 else f"{attempt_group_id(attempt)}.{CHECK_TASK}"
+
+
+def result_task_id(attempt: int) -> str:
+    """Task id whose XCom holds the evaluation result of ``attempt``: ``evaluate_model`` or the retrain task."""
+    return EVALUATE_TASK if attempt == 0 else retrain_task_id(attempt)
 
 
 def task_for_step(step: str, attempt: int, max_unrolled: int) -> str:
@@ -150,6 +183,46 @@ def choose_parent(results: Iterable[Mapping[str, Any] | None]) -> Mapping[str, A
     if not tried:
         raise ValueError("no earlier evaluation to start a retraining attempt from")
     return max(tried, key=lambda r: (r["f1"], r["model_version"]))
+
+
+def carry_best(result: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The XCom result an evaluation passes on: ``result`` plus what the chain has seen so far.
+
+    Each evaluation task hands its result to the next task only, so the
+    result carries the whole story of the day's DAG run: ``best_version`` and
+    ``best_f1`` (highest F1 so far, ties to the newer version, as
+    :func:`choose_parent`), ``versions_tried`` (in attempt order) and
+    ``attempt`` (retraining attempts made: 0 for the champion).
+
+    Parameters
+    ----------
+    result : mapping
+        The evaluation just made: ``model_version``, ``f1`` (in [0, 1]), ``attempt``.
+    previous : mapping, optional
+        The chain result of the evaluation before it (``None`` for the champion).
+
+    Raises
+    ------
+    ValueError
+        When ``result`` is not the attempt right after ``previous``.
+    """
+    version, attempt = int(result["model_version"]), int(result["attempt"])
+    if previous is None:
+        best: Mapping[str, Any] = result
+        tried = [version]
+    else:
+        if attempt != int(previous["attempt"]) + 1:
+            raise ValueError(f"attempt {attempt} does not follow attempt {previous['attempt']}")
+        best = choose_parent([{"model_version": previous["best_version"], "f1": previous["best_f1"]}, result])
+        tried = [*(int(v) for v in previous["versions_tried"]), version]
+    return {**result, "best_version": int(best["model_version"]), "best_f1": float(best["f1"]),
+            "versions_tried": tried}
+
+
+def last_result(results: Iterable[Mapping[str, Any] | None]) -> Mapping[str, Any] | None:
+    """The chain result with the most attempts among ``results`` (``None`` for skipped tasks), or ``None``."""
+    tried = [r for r in results if r]
+    return max(tried, key=lambda r: int(r["attempt"])) if tried else None
 
 
 def challenger_status(f1: float, f1_threshold: float, current: str) -> str | None:

@@ -161,6 +161,16 @@ class Settings(BaseSettings):
     seed: int = Field(default=42, ge=0)
 
     task_retries: int = Field(default=2, ge=0, le=10, description="Airflow retries per task (exponential backoff from 1 min).")
+    owner: str = Field(default="ml-platform", min_length=1, description="Owner of every DAG task, shown in the Airflow UI.")
+
+    # --- deployment approval -----------------------------------------------
+    require_approval: bool = Field(
+        default=False,
+        description="Default of the deployment param require_approval: a reviewer approves the version before deploy_model.",
+    )
+    approval_timeout_hours: float = Field(
+        default=24.0, gt=0.0, le=24 * 30, description="Hours the approval step waits for a reviewer before it fails.",
+    )
 
     # --- alerting ----------------------------------------------------------
     alert_notifier: str | None = Field(

@@ -58,16 +58,21 @@ def test_dag_ids(dagbag) -> None:
     assert set(dagbag.dag_ids) == DAG_IDS
 
 
-def test_schedule_start_date_and_catchup_are_shared(dagbag) -> None:
-    """All three DAGs run @daily from the same start date without catch-up, so sensor logical dates line up."""
+def test_only_the_data_dag_is_scheduled(dagbag) -> None:
+    """data_pipeline_dag runs @daily; the other two have no schedule (it triggers them), one start date, no catch-up.
+
+    A scheduled day then gets exactly one run of each DAG: the schedule creates the data run, whose
+    trigger tasks create the other two for the same logical date.
+    """
     dags = [dagbag.dags[d] for d in sorted(DAG_IDS)]
     for dag in dags:
-        assert dag.schedule == "@daily", dag.dag_id
         assert dag.catchup is False, dag.dag_id
         assert dag.start_date is not None and dag.start_date.tzinfo is not None, dag.dag_id
         assert dag.max_active_runs == 1, dag.dag_id
     assert len({dag.start_date for dag in dags}) == 1
-    assert len({repr(dag.timetable) for dag in dags}) == 1
+    assert dagbag.dags["data_pipeline_dag"].schedule == "@daily"
+    assert dagbag.dags["model_evaluation_pipeline"].schedule is None
+    assert dagbag.dags["model_deployment_pipeline"].schedule is None
 
 
 def test_retries_tags_and_docs(dagbag) -> None:
@@ -82,38 +87,162 @@ def test_retries_tags_and_docs(dagbag) -> None:
         assert len(dag.tags) >= 2, dag_id  # the shared tag plus the DAG's own
         assert isinstance(dag.doc_md, str) and dag_id in dag.doc_md, dag_id
         for task in dag.tasks:
-            if task.task_id != "send_alert":
+            if task.task_id not in ("send_alert", "approve_deployment"):  # never retried (alert, reviewer)
                 assert task.retries == args["retries"], (dag_id, task.task_id)
 
 
-def test_data_pipeline_is_a_chain(dagbag) -> None:
-    """data_pipeline_dag runs generate_data -> preprocess_data -> store_processing_metadata."""
+def test_ui_guidance_description_task_docs_and_owner(dagbag) -> None:
+    """Every DAG has a one-line description; every task a doc_md saying what it reads/writes and its XCom;
+    the owner is MLOPS_OWNER's default."""
+    for dag_id in DAG_IDS:
+        dag = dagbag.dags[dag_id]
+        assert isinstance(dag.description, str) and 20 < len(dag.description) <= 120, dag_id
+        assert "\n" not in dag.description, dag_id
+        for task in dag.tasks:
+            assert isinstance(task.doc_md, str), (dag_id, task.task_id)
+            assert "XCom" in task.doc_md, (dag_id, task.task_id)
+            assert task.owner == "ml-platform", (dag_id, task.task_id)
+
+
+def test_owner_follows_mlops_owner(tmp_path: Path) -> None:
+    """MLOPS_OWNER sets the owner of every task (read when the DAG file is parsed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))}
+    env.update(AIRFLOW_HOME=str(tmp_path / "airflow"), AIRFLOW__CORE__LOAD_EXAMPLES="False", MLOPS_OWNER="data-team")
+    probe = ("import sys\nfrom airflow.dag_processing.dagbag import DagBag\n"
+             "dag = DagBag(sys.argv[1]).dags['data_pipeline_dag']\n"
+             "print('OWNERS=' + ','.join(sorted({t.owner for t in dag.tasks})))")
+    done = subprocess.run([sys.executable, "-c", probe, str(DAGS / "data_pipeline_dag.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "OWNERS=data-team" in done.stdout
+
+
+@pytest.mark.parametrize(("dag_id", "names"), [
+    ("data_pipeline_dag", {"f1_threshold", "max_retrain_attempts", "require_approval"}),
+    ("model_evaluation_pipeline", {"f1_threshold", "max_retrain_attempts"}),
+    ("model_deployment_pipeline", {"require_approval"}),
+])
+def test_params_describe_their_resolved_defaults(dagbag, dag_id: str, names: set[str]) -> None:
+    """Each DAG's params have a description ending with the default in effect and its MLOPS_* variable."""
+    params = dagbag.dags[dag_id].params
+    assert set(params.keys()) == names
+    for name in names:
+        param = params.get_param(name)
+        assert f"Default here: {param.value!r} (MLOPS_{name.upper()})." in param.description, name
+
+
+def test_data_pipeline_is_a_chain_that_triggers_the_day(dagbag) -> None:
+    """generate_data -> preprocess_data -> store_processing_metadata -> trigger_evaluation -> trigger_deployment.
+
+    The triggers run last (a failed batch starts nothing downstream), the deployment run is created after the
+    evaluation run (its sensor must find it), and still when the evaluation run already existed (none_failed).
+    """
     dag = dagbag.dags["data_pipeline_dag"]
-    assert set(dag.task_ids) == {"generate_data", "preprocess_data", "store_processing_metadata"}
+    assert set(dag.task_ids) == {"generate_data", "preprocess_data", "store_processing_metadata",
+                                 "trigger_evaluation", "trigger_deployment"}
     assert dag.get_task("generate_data").downstream_task_ids == {"preprocess_data"}
     assert dag.get_task("preprocess_data").downstream_task_ids == {"store_processing_metadata"}
-    assert dag.get_task("store_processing_metadata").downstream_task_ids == set()
+    assert dag.get_task("store_processing_metadata").downstream_task_ids == {"trigger_evaluation"}
+    assert dag.get_task("trigger_evaluation").downstream_task_ids == {"trigger_deployment"}
+    assert dag.get_task("trigger_deployment").trigger_rule == "none_failed"
+
+
+@pytest.mark.parametrize(("task_id", "target", "forwarded"), [
+    ("trigger_evaluation", "model_evaluation_pipeline", ("f1_threshold", "max_retrain_attempts")),
+    ("trigger_deployment", "model_deployment_pipeline", ("require_approval",)),
+])
+def test_trigger_tasks(dagbag, task_id: str, target: str, forwarded: tuple) -> None:
+    """Each trigger is a TriggerDagRunOperator for the same logical date with a readable run id, fire-and-forget,
+    skipping when the run exists, forwarding the params its target declares."""
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    task = dagbag.dags["data_pipeline_dag"].get_task(task_id)
+    assert isinstance(task, TriggerDagRunOperator)
+    assert task.trigger_dag_id == target and target in DAG_IDS
+    assert task.wait_for_completion is False
+    assert task.skip_when_already_exists is True
+    assert task.logical_date == "{{ logical_date.isoformat() }}"
+    assert task.trigger_run_id == "{{ day_run_id(logical_date) }}"
+    assert task.forward_params == forwarded
+    assert set(forwarded) <= set(dagbag.dags[target].params.keys())
+
+
+def test_trigger_templates_render_the_day(dagbag) -> None:
+    """The trigger's templates render to the data run's logical date and the run id day__<date>."""
+    import pendulum
+
+    dag = dagbag.dags["data_pipeline_dag"]
+    env = dag.get_template_env()
+    logical_date = pendulum.datetime(2026, 11, 6, tz="UTC")
+    task = dag.get_task("trigger_evaluation")
+    assert env.from_string(task.trigger_run_id).render(logical_date=logical_date) == "day__2026-11-06"
+    assert env.from_string(task.logical_date).render(logical_date=logical_date) == "2026-11-06T00:00:00+00:00"
 
 
 # --------------------------------------------------------------------------- evaluation DAG
-def test_evaluation_has_unrolled_attempts(evaluation) -> None:
-    """The evaluation DAG unrolls retrain_attempt_1..3, each followed by its own check."""
+def _edges(dag) -> list[tuple[str, str]]:
+    return [(t.task_id, d) for t in dag.tasks for d in sorted(t.downstream_task_ids)]
+
+
+def _label(dag, upstream: str, downstream: str) -> str | None:
+    """The label the Graph view draws on a task edge: Airflow's own ``dag_edges`` (what the UI renders).
+
+    An edge leaving a task group is drawn through the group's ``downstream_join_id`` node, which
+    then carries the label.
+    """
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.dag_edges import dag_edges
+
+    drawn = {(e["source_id"], e["target_id"]): e.get("label")
+             for e in dag_edges(DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag)))}
+    if (upstream, downstream) in drawn:
+        return drawn[(upstream, downstream)]
+    join = upstream.rsplit(".", 1)[0] + ".downstream_join_id"
+    assert (upstream, join) in drawn and (join, downstream) in drawn, f"{upstream} -> {downstream} is not drawn"
+    return drawn[(join, downstream)]
+
+
+def test_evaluation_has_unrolled_attempt_groups(evaluation) -> None:
+    """attempt_1..3 are task groups of retrain_model -> check_model_performance."""
     ids = set(evaluation.task_ids)
     for attempt in (1, 2, 3):
-        assert f"retrain_attempt_{attempt}" in ids
-        assert f"check_attempt_{attempt}" in ids
-        assert evaluation.get_task(f"retrain_attempt_{attempt}").downstream_task_ids >= {f"check_attempt_{attempt}"}
-    assert "retrain_attempt_4" not in ids
+        group = evaluation.task_group_dict[f"attempt_{attempt}"]
+        assert {t.task_id for t in group} == {f"attempt_{attempt}.retrain_model",
+                                            f"attempt_{attempt}.check_model_performance"}
+        retrain = evaluation.get_task(f"attempt_{attempt}.retrain_model")
+        assert f"attempt_{attempt}.check_model_performance" in retrain.downstream_task_ids
+    assert "attempt_4.retrain_model" not in ids
     assert {"wait_for_data", "load_latest_model", "evaluate_model", "check_model_performance",
             "send_evaluation_results", "send_alert"} <= ids
 
 
+def test_evaluation_graph_is_legible(evaluation) -> None:
+    """At most 22 task-level edges, and no task but the two join tasks has more than 2 upstream tasks."""
+    edges = _edges(evaluation)
+    assert len(edges) <= 22, len(edges)
+    crowded = {t.task_id: sorted(t.upstream_task_ids) for t in evaluation.tasks
+               if len(t.upstream_task_ids) > 2 and t.task_id not in ("send_evaluation_results", "send_alert")}
+    assert crowded == {}
+
+
+def test_xcom_flows_as_a_chain(evaluation) -> None:
+    """Each retrain_model reads only the evaluation just before it (data edge) after its branch."""
+    assert evaluation.get_task("attempt_1.retrain_model").upstream_task_ids == {
+        "evaluate_model", "check_model_performance"}
+    for attempt in (2, 3):
+        assert evaluation.get_task(f"attempt_{attempt}.retrain_model").upstream_task_ids == {
+            f"attempt_{attempt - 1}.retrain_model", f"attempt_{attempt - 1}.check_model_performance"}
+    checks = {"check_model_performance", *(f"attempt_{a}.check_model_performance" for a in (1, 2, 3))}
+    assert evaluation.get_task("send_alert").upstream_task_ids == checks  # it pulls the last result itself
+    assert evaluation.get_task("send_evaluation_results").upstream_task_ids == checks
+
+
 def test_branch_tasks_are_branch_operators(evaluation) -> None:
-    """check_model_performance and check_attempt_1..3 are branch operators (they skip the paths not taken)."""
+    """check_model_performance and attempt_1..3.check_model_performance are branch operators."""
     from airflow.providers.standard.operators.python import BranchPythonOperator
     from airflow.sdk.bases.branch import BaseBranchOperator
 
-    branches = ["check_model_performance", "check_attempt_1", "check_attempt_2", "check_attempt_3"]
+    branches = ["check_model_performance", *(f"attempt_{a}.check_model_performance" for a in (1, 2, 3))]
     for task_id in branches:
         task = evaluation.get_task(task_id)
         assert isinstance(task, BaseBranchOperator), task_id
@@ -125,23 +254,34 @@ def test_branch_tasks_are_branch_operators(evaluation) -> None:
 @pytest.mark.parametrize(
     ("branch", "targets"),
     [
-        ("check_model_performance", {"retrain_attempt_1", "send_evaluation_results", "send_alert"}),
-        ("check_attempt_1", {"retrain_attempt_2", "send_evaluation_results", "send_alert"}),
-        ("check_attempt_2", {"retrain_attempt_3", "send_evaluation_results", "send_alert"}),
-        ("check_attempt_3", {"send_evaluation_results", "send_alert"}),
+        ("check_model_performance", {"attempt_1.retrain_model", "send_evaluation_results", "send_alert"}),
+        ("attempt_1.check_model_performance", {"attempt_2.retrain_model", "send_evaluation_results", "send_alert"}),
+        ("attempt_2.check_model_performance", {"attempt_3.retrain_model", "send_evaluation_results", "send_alert"}),
+        ("attempt_3.check_model_performance", {"send_evaluation_results", "send_alert"}),
     ],
 )
 def test_branch_targets_are_its_direct_downstream_tasks(evaluation, branch: str, targets: set[str]) -> None:
     """Every task id a branch may return is directly downstream of it (Airflow only follows those)."""
+    from daily_mlops.decisions import ALERT, PASS, RETRAIN, task_for_step
+
     assert evaluation.get_task(branch).downstream_task_ids == targets
+    attempt = 0 if branch == "check_model_performance" else int(branch.split("_")[1].split(".")[0])
+    assert {task_for_step(step, attempt, 3) for step in (PASS, RETRAIN, ALERT)} == targets
 
 
-def test_branch_edges_are_labelled(evaluation) -> None:
-    """Edges out of each branch carry a label (pass / retrain attempt / attempts exhausted)."""
-    assert evaluation.get_edge_info("check_model_performance", "retrain_attempt_1")["label"].endswith("attempt 1")
-    for branch in ("check_model_performance", "check_attempt_1", "check_attempt_2", "check_attempt_3"):
-        assert evaluation.get_edge_info(branch, "send_evaluation_results").get("label")
-        assert evaluation.get_edge_info(branch, "send_alert").get("label")
+def test_branch_edges_carry_distinct_labels(evaluation) -> None:
+    """Every branch edge is labelled, no label repeats, and the direct check -> send_alert edge says it is for
+    max_retrain_attempts 0; data edges (the XCom chain) carry none."""
+    labels = {}
+    branches = ["check_model_performance", *(f"attempt_{a}.check_model_performance" for a in (1, 2, 3))]
+    for branch in branches:
+        for target in evaluation.get_task(branch).downstream_task_ids:
+            labels[(branch, target)] = _label(evaluation, branch, target)
+    assert all(labels.values()), labels
+    assert len(set(labels.values())) == len(labels), labels
+    assert "max_retrain_attempts = 0" in labels[("check_model_performance", "send_alert")]
+    assert _label(evaluation, "evaluate_model", "attempt_1.retrain_model") is None
+    assert _label(evaluation, "attempt_1.retrain_model", "attempt_2.retrain_model") is None
 
 
 def test_join_and_alert_tasks(evaluation) -> None:
@@ -160,32 +300,37 @@ def test_join_and_alert_tasks(evaluation) -> None:
 
 
 def test_send_alert_runs_when_fewer_than_three_attempts_are_allowed(evaluation) -> None:
-    """send_alert tolerates skipped upstream attempts: with max_retrain_attempts 0..2 it is reached early.
+    """send_alert tolerates skipped upstream checks: with max_retrain_attempts 0..2 it is reached early.
 
-    With the default all_success rule the unused retrain_attempt_N / check_attempt_N upstreams are
-    skipped, so send_alert would be skipped too and no alert raised (checked with dag.test on a
-    DAG of the same shape).
+    With the default all_success rule the unused attempt_N checks are skipped, so send_alert would be
+    skipped too and no alert raised.
     """
     alert = evaluation.get_task("send_alert")
-    skippable = {"retrain_attempt_1", "retrain_attempt_2", "retrain_attempt_3",
-                 "check_attempt_1", "check_attempt_2", "check_attempt_3"}
+    skippable = {f"attempt_{a}.check_model_performance" for a in (1, 2, 3)}
     assert skippable <= alert.upstream_task_ids  # the situation exists ...
     assert alert.trigger_rule == "none_failed_min_one_success"  # ... so all_success would skip the alert
 
 
-def test_wait_for_data_targets_the_data_pipeline(dagbag, evaluation) -> None:
-    """wait_for_data waits for data_pipeline_dag.store_processing_metadata, with a timeout and fail/skip states."""
+def _check_sensor(dagbag, sensor, *, external_dag_id: str, external_task_id: str) -> None:
     from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 
-    sensor = evaluation.get_task("wait_for_data")
-    assert isinstance(sensor, ExternalTaskSensor)
-    assert sensor.external_dag_id == "data_pipeline_dag"
-    assert sensor.external_task_id == "store_processing_metadata"
-    assert dagbag.dags["data_pipeline_dag"].has_task(sensor.external_task_id)
+    from daily_mlops.orchestration.operators import UpstreamRunSensor
+
+    assert isinstance(sensor, ExternalTaskSensor) and isinstance(sensor, UpstreamRunSensor)
+    assert sensor.external_dag_id == external_dag_id
+    assert sensor.external_task_id == external_task_id
+    assert dagbag.dags[external_dag_id].has_task(sensor.external_task_id)
     assert 0 < _seconds(sensor.timeout) < SEVEN_DAYS
-    assert "failed" in sensor.failed_states
-    assert sensor.skipped_states
+    assert set(sensor.failed_states) >= {"failed"}
+    assert set(sensor.skipped_states) >= {"skipped"}
+    assert sensor.allowed_states == ["success"]
     assert sensor.mode == "reschedule"
+
+
+def test_wait_for_data_targets_the_data_pipeline(dagbag, evaluation) -> None:
+    """wait_for_data checks a data_pipeline_dag run exists, then waits for store_processing_metadata."""
+    sensor = evaluation.get_task("wait_for_data")
+    _check_sensor(dagbag, sensor, external_dag_id="data_pipeline_dag", external_task_id="store_processing_metadata")
     assert sensor.downstream_task_ids == {"load_latest_model"}
 
 
@@ -203,29 +348,43 @@ def test_evaluation_params(evaluation) -> None:
 
 # --------------------------------------------------------------------------- deployment DAG
 def test_wait_for_evaluation_targets_send_evaluation_results(dagbag, deployment) -> None:
-    """wait_for_evaluation waits for model_evaluation_pipeline.send_evaluation_results with a < 7 day timeout."""
-    from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
-
+    """wait_for_evaluation checks a model_evaluation_pipeline run exists, then waits for send_evaluation_results."""
     sensor = deployment.get_task("wait_for_evaluation")
-    assert isinstance(sensor, ExternalTaskSensor)
-    assert sensor.external_dag_id == "model_evaluation_pipeline"
-    assert sensor.external_task_id == "send_evaluation_results"
-    assert dagbag.dags["model_evaluation_pipeline"].has_task(sensor.external_task_id)
-    assert 0 < _seconds(sensor.timeout) < SEVEN_DAYS
-    assert set(sensor.failed_states) >= {"failed"}
-    assert set(sensor.skipped_states) >= {"skipped"}
-    assert sensor.allowed_states == ["success"]
+    _check_sensor(dagbag, sensor, external_dag_id="model_evaluation_pipeline",
+                  external_task_id="send_evaluation_results")
 
 
 def test_deployment_order(deployment) -> None:
-    """wait_for_evaluation -> wait_for_model_ready -> deploy_model -> notify_deployment_complete."""
-    assert set(deployment.task_ids) == {
-        "wait_for_evaluation", "wait_for_model_ready", "deploy_model", "notify_deployment_complete"}
+    """wait_for_evaluation -> wait_for_model_ready -> approve_deployment -> deploy_model -> notify_deployment_complete.
+
+    deploy_model also reads wait_for_model_ready's XCom, and runs when the approval step is skipped
+    (require_approval false) but not when it failed (timeout): none_failed_min_one_success.
+    """
+    assert set(deployment.task_ids) == {"wait_for_evaluation", "wait_for_model_ready", "approve_deployment",
+                                        "deploy_model", "notify_deployment_complete"}
     assert deployment.get_task("wait_for_evaluation").downstream_task_ids == {"wait_for_model_ready"}
-    assert deployment.get_task("wait_for_model_ready").downstream_task_ids == {"deploy_model"}
+    assert deployment.get_task("wait_for_model_ready").downstream_task_ids == {"approve_deployment", "deploy_model"}
+    assert deployment.get_task("approve_deployment").downstream_task_ids == {"deploy_model"}
     assert deployment.get_task("deploy_model").downstream_task_ids == {"notify_deployment_complete"}
+    assert deployment.get_task("deploy_model").trigger_rule == "none_failed_min_one_success"
     ready = deployment.get_task("wait_for_model_ready")
     assert 0 < _seconds(ready.timeout) < SEVEN_DAYS
+
+
+def test_approval_step(deployment) -> None:
+    """approve_deployment is the standard provider's HITL ApprovalOperator: 24 h timeout, never retried,
+    require_approval off by default."""
+    import datetime as _dt
+
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    task = deployment.get_task("approve_deployment")
+    assert isinstance(task, ApprovalOperator)
+    assert task.response_timeout == _dt.timedelta(hours=24)
+    assert task.retries == 0
+    assert task.options == ["Approve", "Reject"]
+    assert "wait_for_model_ready" in task.subject
+    assert deployment.params.get_param("require_approval").value is False
 
 
 # --------------------------------------------------------------------------- parse-time imports

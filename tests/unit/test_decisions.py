@@ -7,8 +7,8 @@ import math
 import pytest
 
 from daily_mlops.decisions import (
-    challenger_status, choose_approved_version, choose_parent, day_as_designed, next_step, task_for_step,
-    validate_f1_threshold,
+    carry_best, challenger_status, check_task_id, choose_approved_version, choose_parent, day_as_designed,
+    last_result, next_step, result_task_id, retrain_task_id, task_for_step, validate_f1_threshold,
 )
 from daily_mlops.errors import ConfigError
 
@@ -65,8 +65,8 @@ def test_returns_only_known_step_names() -> None:
 @pytest.mark.parametrize(("step", "attempt", "expected"), [
     ("pass", 0, "send_evaluation_results"),
     ("pass", 3, "send_evaluation_results"),
-    ("retrain", 0, "retrain_attempt_1"),
-    ("retrain", 2, "retrain_attempt_3"),
+    ("retrain", 0, "attempt_1.retrain_model"),
+    ("retrain", 2, "attempt_3.retrain_model"),
     ("retrain", 3, "send_alert"),  # past the unrolled attempts
     ("alert", 0, "send_alert"),
     ("alert", 3, "send_alert"),
@@ -80,6 +80,60 @@ def test_task_for_step_refuses_unknown_steps() -> None:
     """An unknown step name is a programming error, not a silent alert."""
     with pytest.raises(ValueError, match="unknown step"):
         task_for_step("deploy", 0, 3)
+
+
+@pytest.mark.parametrize(("attempt", "check", "result"), [
+    (0, "check_model_performance", "evaluate_model"),
+    (1, "attempt_1.check_model_performance", "attempt_1.retrain_model"),
+    (3, "attempt_3.check_model_performance", "attempt_3.retrain_model"),
+])
+def test_task_ids_of_an_attempt(attempt: int, check: str, result: str) -> None:
+    """Attempt n's tasks live in task group attempt_<n>; the champion's are outside any group."""
+    assert check_task_id(attempt) == check
+    assert result_task_id(attempt) == result
+    if attempt:
+        assert retrain_task_id(attempt) == result
+
+
+def test_attempts_count_from_one() -> None:
+    """There is no retraining attempt 0 (that is the champion's evaluation)."""
+    with pytest.raises(ValueError, match="count from 1"):
+        retrain_task_id(0)
+
+
+def _e(version: int, f1: float, attempt: int) -> dict:
+    return {"model_version": version, "f1": f1, "attempt": attempt}
+
+
+def test_carry_best_walks_a_day() -> None:
+    """The chain result carries the best version (highest F1, ties to the newer), versions tried and attempts."""
+    champion = carry_best(_e(1, 0.40, 0))
+    assert (champion["best_version"], champion["best_f1"], champion["versions_tried"]) == (1, 0.40, [1])
+    worse = carry_best(_e(2, 0.35, 1), champion)
+    assert (worse["best_version"], worse["best_f1"], worse["versions_tried"]) == (1, 0.40, [1, 2])
+    tie = carry_best(_e(3, 0.40, 2), worse)
+    assert (tie["best_version"], tie["versions_tried"], tie["attempt"]) == (3, [1, 2, 3], 2)
+    better = carry_best(_e(4, 0.45, 3), tie)
+    assert (better["best_version"], better["best_f1"], better["f1"]) == (4, 0.45, 0.45)
+    assert champion["versions_tried"] == [1]  # earlier results are not changed
+
+
+def test_carry_best_refuses_a_gap_in_the_chain() -> None:
+    """A result must follow the attempt just before it (a skipped link would lose versions)."""
+    with pytest.raises(ValueError, match="does not follow"):
+        carry_best(_e(3, 0.4, 2), carry_best(_e(1, 0.4, 0)))
+
+
+@pytest.mark.parametrize(("results", "expected"), [
+    ([None, None, None, None], None),
+    ([_e(1, 0.4, 0), None, None, None], 0),  # max_retrain_attempts 0
+    ([_e(1, 0.4, 0), _e(2, 0.3, 1), None, None], 1),
+    ([_e(1, 0.4, 0), _e(2, 0.3, 1), _e(3, 0.3, 2), _e(4, 0.3, 3)], 3),
+])
+def test_last_result_is_the_latest_attempt(results: list, expected: int | None) -> None:
+    """send_alert reads the last result: the one with the most attempts; skipped tasks (None) are ignored."""
+    last = last_result(results)
+    assert (last["attempt"] if last else None) == expected
 
 
 def _r(version: int, f1: float) -> dict:
@@ -140,7 +194,7 @@ DAGS = ("data", "evaluation", "deployment")
     ({"data": ("success", []), "evaluation": ("success", []), "deployment": ("success", [])}, True),
     ({"data": ("success", []), "evaluation": ("failed", ["send_alert"]), "deployment": ("success", [])}, True),
     ({"data": ("failed", ["generate_data"]), "evaluation": ("failed", []), "deployment": ("failed", [])}, False),
-    ({"data": ("success", []), "evaluation": ("failed", ["retrain_attempt_1"]), "deployment": ("success", [])},
+    ({"data": ("success", []), "evaluation": ("failed", ["attempt_1.retrain_model"]), "deployment": ("success", [])},
      False),
     ({"data": ("success", []), "evaluation": ("failed", []), "deployment": ("success", [])}, False),
     ({"data": ("success", []), "evaluation": ("running", []), "deployment": ("success", [])}, False),

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "deploy_model", "deploy_version", "explain_skipped_deployment", "live_version", "load_deployed", "model_ready",
-    "notify_deployment_complete", "stays_deployed",
+    "notify_deployment_complete", "record_rejection", "stays_deployed",
 ]
 
 
@@ -78,7 +78,8 @@ def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Databas
     Returns
     -------
     dict or None
-        ``model_version``, ``sha256`` (of the weights), ``status``.
+        ``model_version``, ``sha256`` (of the weights), ``status``, and the evaluation that approved it:
+        ``f1`` and ``f1_threshold`` (shown to a reviewer when approval is required).
 
     Raises
     ------
@@ -108,7 +109,8 @@ def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Databas
         raise IntegrityError("; ".join(problems))
     log.info("%s v%s approved for %s is ready: artifacts intact, weights sha256 %s", MODEL_NAME,
              doc["model_version"], day, doc["sha256"]["weights"][:12])
-    return {"model_version": int(doc["model_version"]), "sha256": doc["sha256"]["weights"], "status": doc["status"]}
+    return {"model_version": int(doc["model_version"]), "sha256": doc["sha256"]["weights"], "status": doc["status"],
+            "f1": event.get("f1"), "f1_threshold": event.get("f1_threshold")}
 
 
 def _require_deployable(doc: dict[str, Any]) -> None:
@@ -300,3 +302,28 @@ def notify_deployment_complete(
     record_notification(db, "deployment_complete", logical_date=day, message=message, **deployment)
     log.info("notified: %s", message)
     return {"message": message}
+
+
+@with_database
+def record_rejection(
+    settings: "Settings", *, logical_date: LogicalDate, model_version: int, reviewer: str | None,
+    responded_at: dt.datetime | None = None, dag_id: str | None = None, run_id: str | None = None, db: "Database",
+) -> dict[str, Any]:
+    """A reviewer rejected deploying ``model_version``: record it, deploy nothing.
+
+    Called by the deployment DAG's approval step. Writes one
+    ``deployment_events`` document with ``status: "rejected_by_reviewer"``
+    (:func:`daily_mlops.storage.events.record_rejected_deployment`); the
+    deployed model, its directory and the registry statuses are left alone.
+
+    Returns
+    -------
+    dict
+        The ``deployment_events`` document.
+    """
+    from daily_mlops.storage.events import record_rejected_deployment
+    from daily_mlops.storage.registry import MODEL_NAME
+
+    return record_rejected_deployment(db, logical_date=logical_day(logical_date), model_name=MODEL_NAME,
+                                      model_version=model_version, reviewer=reviewer, responded_at=responded_at,
+                                      dag_id=dag_id, run_id=run_id)

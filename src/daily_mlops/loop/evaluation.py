@@ -4,7 +4,10 @@ Each function is what one Airflow task calls: load through
 :mod:`daily_mlops.storage`, a pure step from :mod:`daily_mlops.ml` or
 :mod:`daily_mlops.decisions`, save through :mod:`daily_mlops.storage`. Every
 write is keyed by (logical date, model version), so a rerun of the same DAG
-run converges to the same documents. Results are small JSON values for XCom.
+run converges to the same documents. Results are small JSON values for XCom,
+passed as a chain: each evaluation's result carries the best version so far,
+the versions tried and the attempt count (:func:`daily_mlops.decisions.carry_best`),
+so each task needs only the result of the one before it.
 """
 
 from __future__ import annotations
@@ -95,7 +98,9 @@ def evaluate_model(
     Returns
     -------
     dict
-        ``model_version``, ``attempt``, ``f1``, ``roc_auc`` (floats in [0, 1]), ``passed``, ``f1_threshold``.
+        ``model_version``, ``attempt``, ``f1``, ``roc_auc`` (floats in [0, 1]), ``passed``, ``f1_threshold``,
+        and the chain fields of :func:`daily_mlops.decisions.carry_best` (``best_version``, ``best_f1``,
+        ``versions_tried``), which start here.
 
     Raises
     ------
@@ -121,7 +126,7 @@ def evaluate_model(
              "champion" if attempt == 0 else f"attempt {attempt}: version", model_version, result["f1"],
              ">=" if result["passed"] else "<", f1_threshold, auc, metrics["n_samples"],
              "pass" if result["passed"] else "below the threshold")
-    return result
+    return decisions.carry_best(result)
 
 
 def retrain_run_key(day: dt.date, attempt: int) -> str:
@@ -131,13 +136,14 @@ def retrain_run_key(day: dt.date, attempt: int) -> str:
 
 @with_database
 def retrain_model(
-    settings: "Settings", *, logical_date: LogicalDate, attempt: int, previous: list[dict[str, Any] | None],
+    settings: "Settings", *, logical_date: LogicalDate, attempt: int, previous: dict[str, Any] | None,
     f1_threshold: float, run_id: str | None = None, db: "Database",
 ) -> dict[str, Any]:
     """One retraining attempt: fine-tune the best model so far on the day's fine-tune split.
 
-    The parent is :func:`daily_mlops.decisions.choose_parent` of ``previous``
-    (the XCom results of the champion's evaluation and earlier attempts). The
+    The parent is ``previous["best_version"]``: ``previous`` is the XCom
+    result of the evaluation just before (the champion's, or attempt
+    ``attempt - 1``), which carries the best version of the chain so far. The
     challenger is scored on the day's test split, registered as a new version
     with its metrics, ``parent_version`` and lineage, and moved by
     :func:`daily_mlops.decisions.challenger_status`. The attempt's seed is the
@@ -149,12 +155,12 @@ def retrain_model(
     Returns
     -------
     dict
-        As :func:`evaluate_model`, plus ``parent_version``.
+        As :func:`evaluate_model` (the chain carried on from ``previous``), plus ``parent_version``.
 
     Raises
     ------
     MLOpsError
-        When ``previous`` holds no evaluation to start from.
+        When ``previous`` is missing or is not the result of attempt ``attempt - 1``.
     """
     from daily_mlops.ml.bundle import ModelBundle
     from daily_mlops.ml.metrics import choose_decision_threshold
@@ -165,11 +171,10 @@ def retrain_model(
     from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 
     day = logical_day(logical_date)
-    try:
-        parent = decisions.choose_parent(previous)
-    except ValueError:
-        raise MLOpsError(f"retraining attempt {attempt} on {day} got no earlier evaluation to start from") from None
-    parent_version = int(parent["model_version"])
+    if not previous or "best_version" not in previous or int(previous.get("attempt", -1)) != attempt - 1:
+        raise MLOpsError(f"retraining attempt {attempt} on {day} needs the result of attempt {attempt - 1} "
+                         f"(got {previous!r}); clear the evaluation DAG run from evaluate_model")
+    parent_version = int(previous["best_version"])
     registry = ModelRegistry(db)
     run_key = retrain_run_key(day, attempt)
     doc = registry.find_run(MODEL_NAME, run_key)
@@ -216,7 +221,7 @@ def retrain_model(
                else f"F1 {result['f1']:.4f} did not reach {f1_threshold:.4f}")
     log.info("attempt %d: challenger v%s (fine-tuned from v%s) %s: %s", attempt, doc["model_version"],
              parent_version, outcome, new_status or doc["status"])
-    return {**result, "parent_version": parent_version}
+    return decisions.carry_best({**result, "parent_version": parent_version}, previous)
 
 
 @with_database
@@ -290,42 +295,57 @@ def alert_reason(alert: dict[str, Any], deployed_version: int | None) -> str:
 
 @with_database
 def send_alert(
-    settings: "Settings", *, logical_date: LogicalDate, results: list[dict[str, Any] | None], f1_threshold: float,
+    settings: "Settings", *, logical_date: LogicalDate, last: dict[str, Any] | None, f1_threshold: float,
     dag_id: str | None = None, run_id: str | None = None, db: "Database",
 ) -> dict[str, Any]:
     """Every attempt failed: write the ``MODEL_PERFORMANCE_FAILURE`` alert and its evaluation event.
 
-    The alert's message is logged at INFO; the DAG task then fails the run
-    with ``reason`` (so the Airflow UI shows it red) and the task's notifiers fire.
+    ``last`` is the chain result of the day's last evaluation (see
+    :func:`daily_mlops.decisions.carry_best`): it gives the best F1, the
+    attempt count and the versions tried. The per-version F1 of this DAG run
+    (``run_id``) is read from ``performance_metrics`` for the message's
+    details; when ``last`` is missing (its XCom was cleared) the summary is
+    rebuilt from those records. The alert's message is logged at INFO; the
+    DAG task then fails the run with ``reason`` (so the Airflow UI shows it
+    red) and the task's notifiers fire.
 
     Returns
     -------
     dict
         ``message`` (the alert document's), ``reason`` (one line, :func:`alert_reason`), ``f1_score``,
-        ``retrain_attempts``, ``model_versions_tried``.
+        ``retrain_attempts``, ``model_versions_tried``, ``details`` (``"v<version>: F1 <f1>"`` per
+        evaluation of the run).
 
     Raises
     ------
     MLOpsError
-        When ``results`` holds no evaluation.
+        When there is neither a result nor a recorded evaluation of this run.
     """
     from daily_mlops.loop.deployment import live_version
     from daily_mlops.storage.alerts import raise_performance_alert
-    from daily_mlops.storage.events import record_evaluation_event
+    from daily_mlops.storage.events import evaluations_of_day, record_evaluation_event
 
     day = logical_day(logical_date)
-    tried = [r for r in results if r]
-    if not tried:
-        raise MLOpsError(f"send_alert on {day} got no evaluation results")
-    best = max(tried, key=lambda r: r["f1"])
-    attempts = max(r["attempt"] for r in tried)
-    versions = [r["model_version"] for r in tried]
-    alert = raise_performance_alert(db, logical_date=day, f1_score=best["f1"], f1_threshold=f1_threshold,
+    recorded = evaluations_of_day(db, day, run_id=run_id) if run_id is not None else []
+    if last is None and recorded:
+        best = decisions.choose_parent(recorded)
+        last = {"attempt": max(int(d["attempt"]) for d in recorded), "best_f1": best["f1"],
+                "versions_tried": [d["model_version"] for d in recorded]}
+    if not last:
+        raise MLOpsError(f"send_alert on {day} found no evaluation result for DAG run {run_id}; "
+                         "clear the run from evaluate_model")
+    attempts = int(last["attempt"])
+    versions = [int(v) for v in last["versions_tried"]]
+    best_f1 = float(last["best_f1"])
+    details = [f"v{doc['model_version']}: F1 {doc['f1']:.4f}" for doc in recorded if doc["model_version"] in versions]
+    log.info("alert for %s: best F1 %.4f < %.4f after %d attempt(s); %s", day, best_f1, f1_threshold, attempts,
+             ", ".join(details) or "no per-version records")
+    alert = raise_performance_alert(db, logical_date=day, f1_score=best_f1, f1_threshold=f1_threshold,
                                     retrain_attempts=attempts, model_versions_tried=versions, dag_id=dag_id,
                                     run_id=run_id)
-    record_evaluation_event(db, "alert_raised", logical_date=day, model_version=None, f1=best["f1"],
+    record_evaluation_event(db, "alert_raised", logical_date=day, model_version=None, f1=best_f1,
                             f1_threshold=f1_threshold, retrain_attempts=attempts, versions_tried=versions,
                             message=alert["message"])
     log.info("%s", alert["message"])
-    return {"message": alert["message"], "reason": alert_reason(alert, live_version(db)), "f1_score": best["f1"],
-            "retrain_attempts": attempts, "model_versions_tried": versions}
+    return {"message": alert["message"], "reason": alert_reason(alert, live_version(db)), "f1_score": best_f1,
+            "retrain_attempts": attempts, "model_versions_tried": versions, "details": details}

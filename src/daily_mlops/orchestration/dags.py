@@ -1,35 +1,58 @@
-"""What the three DAG files share: DAG ids, schedule, default args, the sensor factory, parse-time settings.
+"""What the three DAG files share: DAG ids, schedules, default args, params, run ids and the task factories.
 
-Imported at DAG parse time, so it imports nothing heavy (no torch, sdv,
-pandas, scikit-learn or the MongoDB driver) and validates no file: only the standard
-library, pendulum and the settings model. A ``tests/dags`` test proves it and
-``scripts/benchmark.py`` prints what each DAG file adds to a parse.
+Imported at DAG parse time (and by ``daily-mlops run`` before Airflow is
+configured), so it imports nothing heavy (no torch, sdv, pandas, scikit-learn
+or the MongoDB driver) and no ``airflow`` module at import time: the factories
+import Airflow and :mod:`daily_mlops.orchestration.operators` when called. A
+``tests/dags`` test proves it and ``scripts/benchmark.py`` prints what each DAG
+file adds to a parse.
+
+How a day runs: only ``data_pipeline_dag`` is scheduled (``@daily``). Its last
+two tasks trigger ``model_evaluation_pipeline`` and
+``model_deployment_pipeline`` for its own logical date (run id
+:func:`day_run_id`), forwarding the day's params, so one trigger (UI, REST or
+the schedule) runs the whole day and the ExternalTaskSensors find their
+upstream run at the same logical date.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pendulum
 
 if TYPE_CHECKING:  # pragma: no cover
-    from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
+    from airflow.sdk import Param
 
+    from daily_mlops.orchestration.operators import DayRunTrigger, DeploymentApproval, UpstreamRunSensor
     from daily_mlops.settings import Settings
 
 __all__ = [
+    "APPROVAL_TASK_ID",
     "DAG_IDS",
     "DATA_DAG_ID",
+    "DATA_SCHEDULE",
+    "DAY_PARAMS",
     "DEPLOYMENT_DAG_ID",
     "EVALUATION_DAG_ID",
     "MAX_ATTEMPTS",
-    "SCHEDULE",
     "SENSOR_TIMEOUT",
     "START_DATE",
     "TAGS",
+    "TRIGGERED_SCHEDULE",
+    "announce_logical_date",
+    "approval_step",
+    "day_params",
+    "day_run_id",
     "default_args",
+    "logs_logical_date",
+    "missing_upstream_message",
     "parse_time_settings",
+    "trigger_day_run",
     "upstream_sensor",
 ]
 
@@ -39,18 +62,36 @@ DEPLOYMENT_DAG_ID = "model_deployment_pipeline"
 #: The DAGs of one day, in the order they run.
 DAG_IDS = (DATA_DAG_ID, EVALUATION_DAG_ID, DEPLOYMENT_DAG_ID)
 
-#: All three DAGs share schedule and start date so ExternalTaskSensor logical dates line up.
-SCHEDULE = "@daily"
+#: The data DAG's schedule: the scheduler starts each day there.
+DATA_SCHEDULE = "@daily"
+#: The evaluation and deployment DAGs have no schedule of their own: ``data_pipeline_dag`` triggers
+#: them for its logical date, so a scheduled day still gets exactly one run of each DAG.
+TRIGGERED_SCHEDULE = None
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 TAGS = ["daily-mlops"]
 #: How long a sensor waits for the upstream DAG before failing (seconds).
 SENSOR_TIMEOUT = 6 * 60 * 60
+#: Seconds between two pokes of the ExternalTaskSensors (reschedule mode frees the slot in between).
+SENSOR_POKE_INTERVAL = 30
 #: Retraining attempts unrolled as distinct tasks (Airflow DAGs cannot loop); the param can lower, not raise, it.
 MAX_ATTEMPTS = 3
+#: Task id of the deployment DAG's human approval step.
+APPROVAL_TASK_ID = "approve_deployment"
+#: The params of a day and the DAG that reads each; ``data_pipeline_dag`` offers them all and forwards them.
+DAY_PARAMS = {
+    "f1_threshold": EVALUATION_DAG_ID,
+    "max_retrain_attempts": EVALUATION_DAG_ID,
+    "require_approval": DEPLOYMENT_DAG_ID,
+}
+#: Prefix of the run ids this project creates (:func:`day_run_id`).
+DAY_RUN_PREFIX = "day__"
+
+log = logging.getLogger("daily_mlops.orchestration")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def parse_time_settings() -> "Settings":
-    """The settings the DAG files read while parsing (param defaults, retries).
+    """The settings the DAG files read while parsing (param defaults, retries, owner, approval timeout).
 
     Reads the YAML config and ``MLOPS_*`` variables like every other
     :class:`~daily_mlops.settings.Settings`, and checks no file: a missing
@@ -67,10 +108,74 @@ def parse_time_settings() -> "Settings":
     return load_settings()
 
 
+def day_run_id(logical_date: dt.datetime) -> str:
+    """The readable run id of a day's DAG runs: ``day__2026-11-06`` (``day__<ISO time>`` off midnight UTC).
+
+    Used by ``data_pipeline_dag``'s trigger tasks for the runs they create,
+    and by the REST examples and tests for the runs they trigger, so the
+    three runs of a day share one id in the UI.
+
+    Parameters
+    ----------
+    logical_date : datetime.datetime
+        The run's logical date (timezone-aware; naive is read as UTC).
+    """
+    value = logical_date if logical_date.tzinfo is not None else logical_date.replace(tzinfo=dt.timezone.utc)
+    value = value.astimezone(dt.timezone.utc)
+    if value.time() == dt.time(0, 0):
+        return f"{DAY_RUN_PREFIX}{value.date().isoformat()}"
+    return f"{DAY_RUN_PREFIX}{value.replace(tzinfo=None).isoformat()}Z"
+
+
+def missing_upstream_message(dag_id: str, upstream_dag_id: str, logical_date: Any) -> str:
+    """Why a run started alone fails at once, and which DAG to trigger instead."""
+    when = logical_date.isoformat() if hasattr(logical_date, "isoformat") else str(logical_date)
+    return (
+        f"{dag_id} found no {upstream_dag_id} run for logical date {when}: this DAG does not run on its own. "
+        f"Trigger {DATA_DAG_ID} for logical date {when} instead; it creates the runs of "
+        f"{EVALUATION_DAG_ID} and {DEPLOYMENT_DAG_ID} for that date itself."
+    )
+
+
+def announce_logical_date(context: Mapping[str, Any]) -> None:
+    """Log the run's logical date (and run, task, try) as the task body's first line.
+
+    Called first by every task of the three DAGs (:func:`logs_logical_date`
+    for ``@task`` functions, ``execute`` of the project's operators), so the
+    logical date is the first line of each task log after Airflow's
+    collapsed "pre task execution" group.
+    """
+    ti = context.get("ti")
+    logical_date = context.get("logical_date")
+    where = (f"{getattr(ti, 'dag_id', '?')} run {context.get('run_id')} task {getattr(ti, 'task_id', '?')} "
+             f"try {getattr(ti, 'try_number', '?')}")
+    if logical_date is None:
+        log.warning("no logical date (%s): trigger %s with a logical date", where, DATA_DAG_ID)
+    else:
+        log.info("logical date %s (%s)", logical_date.isoformat(), where)
+
+
+def logs_logical_date(fn: F) -> F:
+    """Decorate a task function so its first log line is the logical date (:func:`announce_logical_date`).
+
+    Put it under ``@task``: the signature is kept (``functools.wraps``), so
+    Airflow still passes the same context keys.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from airflow.sdk import get_current_context
+
+        announce_logical_date(get_current_context())
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def default_args(settings: "Settings") -> dict[str, Any]:
-    """Task defaults: ``MLOPS_TASK_RETRIES`` retries with exponential backoff from 1 to 10 minutes."""
+    """Task defaults: owner ``MLOPS_OWNER``; ``MLOPS_TASK_RETRIES`` retries, exponential backoff from 1 to 10 min."""
     return {
-        "owner": "daily-mlops",
+        "owner": settings.owner,
         "retries": settings.task_retries,
         "retry_delay": dt.timedelta(minutes=1),
         "retry_exponential_backoff": True,
@@ -78,21 +183,103 @@ def default_args(settings: "Settings") -> dict[str, Any]:
     }
 
 
-def upstream_sensor(
-    task_id: str, *, external_dag_id: str, external_task_id: str, **kwargs: Any
-) -> "ExternalTaskSensor":
+def day_params(settings: "Settings", names: tuple[str, ...]) -> dict[str, "Param"]:
+    """The trigger-form params ``names`` (keys of :data:`DAY_PARAMS`), defaults and bounds from ``settings``.
+
+    Each description ends with the default in effect and the setting it came
+    from, so the trigger form tells where a value comes from.
+    """
+    from airflow.sdk import Param
+
+    from daily_mlops.decisions import F1_THRESHOLD_MAX
+
+    def resolved(field: str) -> str:
+        return f" Default here: {getattr(settings, field)!r} (MLOPS_{field.upper()})."
+
+    known = {
+        "f1_threshold": lambda: Param(
+            settings.f1_threshold, type="number", minimum=0, maximum=F1_THRESHOLD_MAX, title="F1 threshold",
+            description="F1 of the positive class a model must reach to be deployed; above 1 forces the "
+                        "retrain-and-alert path." + resolved("f1_threshold")),
+        "max_retrain_attempts": lambda: Param(
+            settings.max_retrain_attempts, type="integer", minimum=0, maximum=MAX_ATTEMPTS,
+            title="Retraining attempts",
+            description=f"Fine-tuning attempts (0 to {MAX_ATTEMPTS}) before the alert." + resolved(
+                "max_retrain_attempts")),
+        "require_approval": lambda: Param(
+            settings.require_approval, type="boolean", title="Require approval",
+            description="A reviewer approves the model version (Required actions in the UI) before "
+                        f"deploy_model; no answer within {settings.approval_timeout_hours:g} h "
+                        "(MLOPS_APPROVAL_TIMEOUT_HOURS) fails the step." + resolved("require_approval")),
+    }
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown day params {unknown}; known: {sorted(known)}")
+    return {name: known[name]() for name in names}
+
+
+def upstream_sensor(task_id: str, *, external_dag_id: str, external_task_id: str,
+                    doc_md: str | None = None, **kwargs: Any) -> "UpstreamRunSensor":
     """The ExternalTaskSensor both downstream DAGs use to wait for the same logical date upstream.
 
-    Succeeds on ``success``; is skipped when the upstream task was skipped;
-    fails on ``failed`` / ``upstream_failed`` instead of poking on (Airflow 3
-    keeps poking a failed upstream unless told, STACK_NOTES); times out after
-    :data:`SENSOR_TIMEOUT` seconds; ``reschedule`` mode frees the worker slot
-    between pokes. ``kwargs`` (e.g. ``on_skipped_callback``) go to the operator.
+    First checks that a run of ``external_dag_id`` exists for the logical
+    date and fails at once (no retry) naming the DAG to trigger when it does
+    not (:class:`~daily_mlops.orchestration.operators.UpstreamRunSensor`).
+    Then: succeeds on ``success``; is skipped when the upstream task was
+    skipped; fails on ``failed`` / ``upstream_failed`` instead of poking on
+    (Airflow 3 keeps poking a failed upstream unless told, STACK_NOTES); times
+    out after :data:`SENSOR_TIMEOUT` seconds; ``reschedule`` mode frees the
+    worker slot between pokes. ``kwargs`` (e.g. ``on_skipped_callback``) go to the operator.
     """
-    from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
+    from daily_mlops.orchestration.operators import UpstreamRunSensor
 
-    return ExternalTaskSensor(
+    return UpstreamRunSensor(
         task_id=task_id, external_dag_id=external_dag_id, external_task_id=external_task_id,
         allowed_states=["success"], failed_states=["failed", "upstream_failed"], skipped_states=["skipped"],
-        timeout=SENSOR_TIMEOUT, poke_interval=60, mode="reschedule", **kwargs,
+        timeout=SENSOR_TIMEOUT, poke_interval=SENSOR_POKE_INTERVAL, mode="reschedule", doc_md=doc_md, **kwargs,
+    )
+
+
+def trigger_day_run(task_id: str, *, trigger_dag_id: str, doc_md: str | None = None, **kwargs: Any) -> "DayRunTrigger":
+    """A TriggerDagRunOperator that creates ``trigger_dag_id``'s run of this logical date, once.
+
+    Run id :func:`day_run_id` (templated from ``logical_date``), the
+    :data:`DAY_PARAMS` that DAG reads forwarded as its conf,
+    ``wait_for_completion=False`` (the downstream sensors order the day), and
+    ``skip_when_already_exists=True``; a run of that DAG at the same logical
+    date under another run id (the UI, REST) also skips it
+    (:class:`~daily_mlops.orchestration.operators.DayRunTrigger`).
+    """
+    from daily_mlops.orchestration.operators import DayRunTrigger
+
+    return DayRunTrigger(
+        task_id=task_id, trigger_dag_id=trigger_dag_id,
+        trigger_run_id="{{ day_run_id(logical_date) }}", logical_date="{{ logical_date.isoformat() }}",
+        forward_params=tuple(name for name, dag_id in DAY_PARAMS.items() if dag_id == trigger_dag_id),
+        wait_for_completion=False, skip_when_already_exists=True, doc_md=doc_md, **kwargs,
+    )
+
+
+def approval_step(settings: "Settings", *, ready_task_id: str, doc_md: str | None = None) -> "DeploymentApproval":
+    """The deployment DAG's human approval step (HITL ``ApprovalOperator``), skipped unless ``require_approval``.
+
+    Waits at most ``MLOPS_APPROVAL_TIMEOUT_HOURS``; never retried (a retry
+    would ask the reviewer again). See
+    :class:`~daily_mlops.orchestration.operators.DeploymentApproval`.
+    """
+    from daily_mlops.orchestration.operators import DeploymentApproval
+
+    version = f"{{{{ (ti.xcom_pull(task_ids='{ready_task_id}') or {{}}).get('model_version') }}}}"
+    f1 = f"{{{{ '%.4f' | format((ti.xcom_pull(task_ids='{ready_task_id}') or {{}}).get('f1') or 0) }}}}"
+    threshold = f"{{{{ (ti.xcom_pull(task_ids='{ready_task_id}') or {{}}).get('f1_threshold') }}}}"
+    return DeploymentApproval(
+        task_id=APPROVAL_TASK_ID, ready_task_id=ready_task_id,
+        subject=f"Deploy tabtransformer version {version} for {{{{ ds }}}}?",
+        body=(f"Model version **{version}** passed evaluation on {{{{ ds }}}} with F1 **{f1}** "
+              f"(threshold {threshold}); its artifacts' sha256 were verified.\n\n"
+              "* **Approve**: `deploy_model` copies it to the deployment directory.\n"
+              "* **Reject**: nothing is deployed; a `deployment_events` document with status "
+              "`rejected_by_reviewer` records your decision.\n\n"
+              f"No answer within {settings.approval_timeout_hours:g} h fails this step and deploys nothing."),
+        response_timeout=dt.timedelta(hours=settings.approval_timeout_hours), retries=0, doc_md=doc_md,
     )

@@ -8,6 +8,13 @@ process, in dependency order, against that metadata database, so the
 ExternalTaskSensors see the upstream DAG runs of the same logical date
 (Airflow docs, "Testing DAGs with dag.test()").
 
+``data_pipeline_dag``'s trigger tasks run too: they create queued runs of the
+other two DAGs for the date (or are skipped when runs exist), which nothing
+executes here; the next ``dag.test`` replaces each with the run it executes
+(``dag.test`` deletes a DAG's run at the same logical date first), so a day
+still ends with one run per DAG. A human approval step cannot be answered
+here: ``MLOPS_REQUIRE_APPROVAL=true`` is refused (use ``daily-mlops airflow``).
+
 The Airflow environment must be set before ``airflow`` is first imported:
 call :func:`daily_mlops.orchestration.environment.configure_airflow` first.
 
@@ -27,8 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from daily_mlops.errors import MLOpsError
-from daily_mlops.orchestration.dags import DAG_IDS, EVALUATION_DAG_ID
+from daily_mlops.errors import ConfigError, MLOpsError
+from daily_mlops.orchestration.dags import DAG_IDS, DATA_DAG_ID, EVALUATION_DAG_ID
 
 if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
@@ -168,10 +175,20 @@ def run_day(
     """Run the data, evaluation and deployment DAGs for ``day`` with ``dag.test``; summarise from MongoDB.
 
     ``evaluation_conf`` is the evaluation DAG run's conf (params such as
-    ``f1_threshold``), as the trigger form would pass it. ``observer`` hears
-    each DAG run and task (:class:`RunObserver`). The day's outcome is logged
-    at INFO (e.g. that an alert day keeps the deployed version).
+    ``f1_threshold``), as the trigger form would pass it; the data DAG run
+    gets it too, as one click on ``data_pipeline_dag`` would. ``observer``
+    hears each DAG run and task (:class:`RunObserver`). The day's outcome is
+    logged at INFO (e.g. that an alert day keeps the deployed version).
+
+    Raises
+    ------
+    ConfigError
+        When ``MLOPS_REQUIRE_APPROVAL`` is true: ``dag.test`` would wait for a
+        reviewer forever.
     """
+    if settings.require_approval:
+        raise ConfigError("MLOPS_REQUIRE_APPROVAL=true needs a reviewer in the Airflow UI, which `daily-mlops run` "
+                          "does not have; unset it for `run`, or use `daily-mlops airflow`")
     dags = dags or load_dags(settings)
     logical = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
     outcome = DayOutcome(logical_date=day)
@@ -179,7 +196,7 @@ def run_day(
     observer.day_started(day, evaluation_conf)
     with _listening(observer):
         for dag_id in DAG_IDS:
-            conf = evaluation_conf if dag_id == EVALUATION_DAG_ID else None
+            conf = evaluation_conf if dag_id in (DATA_DAG_ID, EVALUATION_DAG_ID) else None
             observer.dag_started(dag_id)
             dag_run = dags[dag_id].test(logical_date=logical, run_conf=conf or None)
             tasks = {ti.task_id: (str(ti.state) if ti.state is not None else None)

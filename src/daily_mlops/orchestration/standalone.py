@@ -29,6 +29,7 @@ scheduler, and a transient failure should be retried as in production.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import json
 import os
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daily_mlops.errors import ConfigError, MLOpsError
-from daily_mlops.orchestration.dags import DAG_IDS, EVALUATION_DAG_ID
+from daily_mlops.orchestration.dags import DAG_IDS, DATA_DAG_ID, day_run_id
 from daily_mlops.orchestration.environment import migrate_metadata_db, standalone_environment
 from daily_mlops.orchestration.processes import (
     bind_error, default_sigint, exited, free_port, on_sigterm, stop_process_tree,
@@ -259,11 +260,11 @@ def _banner(airflow: StandaloneAirflow, seconds: float) -> str:
     token = (f"TOKEN=$(curl -s -X POST {airflow.base_url}/auth/token -H 'Content-Type: application/json' "
              f"-d '{{\"username\": \"{airflow.username}\", \"password\": \"{airflow.password}\"}}' "
              "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
-    trigger = "\n".join(
-        f"  curl -X POST {api}/dags/{dag_id}/dagRuns -H \"Authorization: Bearer $TOKEN\" "
-        f"-H 'Content-Type: application/json' -d '{{\"logical_date\": \"2026-11-01T00:00:00Z\""
-        + (', "conf": {"f1_threshold": 0.0}' if dag_id == EVALUATION_DAG_ID else "") + "}'"
-        for dag_id in DAG_IDS
+    example = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    trigger = (
+        f"  curl -X POST {api}/dags/{DATA_DAG_ID}/dagRuns -H \"Authorization: Bearer $TOKEN\" "
+        f"-H 'Content-Type: application/json' -d '{{\"logical_date\": \"2026-11-01T00:00:00Z\", "
+        f"\"dag_run_id\": \"{day_run_id(example)}\", \"conf\": {{\"f1_threshold\": 0.0}}}}'"
     )
     return (
         f"\n[bold green]Airflow is ready[/] after {seconds:.0f} s\n"
@@ -272,12 +273,12 @@ def _banner(airflow: StandaloneAirflow, seconds: float) -> str:
         f"  password:  [bold]{airflow.password}[/]   (stored in {airflow.airflow_home / PASSWORDS_FILE})\n"
         f"  MongoDB:   {airflow.mongo_uri}\n"
         f"  log:       {airflow.log_path}\n\n"
-        "The DAGs are unpaused and scheduled @daily, so the scheduler also runs the latest day by itself.\n"
-        "To run a day yourself, trigger all three for the same logical date: in the UI, Trigger on\n"
-        "data_pipeline_dag, model_evaluation_pipeline (params f1_threshold, max_retrain_attempts) and\n"
-        "model_deployment_pipeline; or with the REST API:\n"
+        f"The DAGs are unpaused and {DATA_DAG_ID} is scheduled @daily, so the scheduler also runs the latest\n"
+        "day by itself. To run a day yourself, trigger only data_pipeline_dag (UI: Trigger, with the day's\n"
+        "params f1_threshold, max_retrain_attempts, require_approval): it triggers model_evaluation_pipeline\n"
+        "and model_deployment_pipeline for the same logical date. With the REST API:\n"
         f"  {token}\n{trigger}\n"
-        "The sensors poke every 30-60 s, so a day takes a few minutes. Stop with Ctrl-C.\n"
+        "The sensors poke every 30 s, so a day takes a few minutes. Stop with Ctrl-C.\n"
     )
 
 

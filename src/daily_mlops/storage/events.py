@@ -26,6 +26,7 @@ __all__ = [
     "record_evaluation_event",
     "record_notification",
     "record_performance",
+    "record_rejected_deployment",
     "record_training_event",
     "utcnow",
 ]
@@ -108,6 +109,32 @@ def record_deployment(db: "Database", event: dict[str, Any]) -> dict[str, Any]:
     db["deployment_events"].replace_one(key, doc, upsert=True)
     doc.pop("_id", None)
     return doc
+
+
+def record_rejected_deployment(
+    db: "Database", *, logical_date: dt.date, model_name: str, model_version: int, reviewer: str | None,
+    responded_at: dt.datetime | None = None, dag_id: str | None = None, run_id: str | None = None,
+) -> dict[str, Any]:
+    """Record that a reviewer rejected deploying ``model_version`` for ``logical_date``; return the document.
+
+    A ``deployment_events`` document with ``status: "rejected_by_reviewer"``
+    (event type ``model_deployment_rejected``), upserted by
+    :func:`record_deployment`'s key (logical date, version, status), so
+    rejecting the same day's version again replaces it. Nothing else changes:
+    the deployed model and the registry statuses stay as they are.
+    """
+    return record_deployment(db, {
+        "event_type": "model_deployment_rejected",
+        "status": "rejected_by_reviewer",
+        "model_id": f"{model_name}:v{int(model_version)}",
+        "model_name": model_name,
+        "model_version": int(model_version),
+        "logical_date": logical_date.isoformat(),
+        "reviewer": reviewer,
+        "responded_at": responded_at,
+        "dag_id": dag_id,
+        "run_id": run_id,
+    })
 
 
 def evaluations_of_day(db: "Database", logical_date: dt.date, *, run_id: str | None = None) -> list[dict[str, Any]]:
