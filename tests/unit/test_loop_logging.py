@@ -7,15 +7,16 @@ import logging
 
 import pytest
 
+from daily_mlops.decisions import carry_best
 from daily_mlops.loop.deployment import explain_skipped_deployment, live_version, stays_deployed
 from daily_mlops.loop.evaluation import alert_reason, send_alert
 
 DAY = dt.date(2026, 11, 6)
-RESULTS = [
-    {"model_version": 5, "attempt": 0, "f1": 0.4433, "roc_auc": 0.7, "passed": False, "f1_threshold": 1.5},
+#: The chain result of the day's last evaluation (champion v5, then attempt 1's v7), as the DAG passes it on.
+LAST = carry_best(
     {"model_version": 7, "attempt": 1, "f1": 0.4612, "roc_auc": 0.7, "passed": False, "f1_threshold": 1.5},
-    None,  # a skipped attempt
-]
+    carry_best({"model_version": 5, "attempt": 0, "f1": 0.4433, "roc_auc": 0.7, "passed": False, "f1_threshold": 1.5}),
+)
 
 
 def _deploy(db, version: int) -> None:
@@ -26,9 +27,9 @@ def test_send_alert_logs_the_alert_message_and_returns_a_one_line_reason(mock_db
     """send_alert logs the alert document's message at INFO; its reason names the type, F1s and the kept version."""
     _deploy(mock_db, 5)
     caplog.set_level(logging.INFO, logger="daily_mlops.loop")
-    result = send_alert(settings, logical_date=DAY, results=RESULTS, f1_threshold=1.5, db=mock_db)
+    result = send_alert(settings, logical_date=DAY, last=LAST, f1_threshold=1.5, db=mock_db)
     stored = mock_db.alerts.find_one({}, {"_id": 0})
-    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [stored["message"]]
+    assert stored["message"] in [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert result["reason"] == ("MODEL_PERFORMANCE_FAILURE on 2026-11-06: best F1 0.4612 < threshold 1.5000 after "
                                 "1 retraining attempt(s); the deployed model stays v5")
     assert "\n" not in result["reason"]
@@ -44,7 +45,7 @@ def test_alert_reason_before_any_deployment() -> None:
 def test_skipped_deployment_explains_the_alert_and_the_version_that_stays(mock_db, settings, caplog) -> None:
     """The deployment sensor's skip callback logs that the day ended in an alert and which version stays deployed."""
     _deploy(mock_db, 5)
-    send_alert(settings, logical_date=DAY, results=RESULTS, f1_threshold=1.5, db=mock_db)
+    send_alert(settings, logical_date=DAY, last=LAST, f1_threshold=1.5, db=mock_db)
     caplog.set_level(logging.INFO, logger="daily_mlops.loop")
     caplog.clear()
     message = explain_skipped_deployment(settings, logical_date=DAY, db=mock_db)
