@@ -1,6 +1,7 @@
 """The ``daily-mlops`` command line (typer + rich).
 
-Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``doctor``, ``predict``, ``report``, ``serve``, ``models``, ``mongo``, ``airflow``, ``config``.
+Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``rollback``, ``doctor``, ``predict``, ``report``, ``serve``,
+``models``, ``mongo``, ``airflow``, ``config``.
 Without ``MLOPS_MONGO_URI`` every command starts the embedded MongoDB-wire
 server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
 
@@ -51,7 +52,7 @@ def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
     if not result["created"]:
         console.print(f"model version {result['model_version']} already exists (bootstrap ran before); nothing was trained")
     else:
-        console.print(f"[green]registered tabtransformer version {result['model_version']} (approved)[/] "
+        console.print(f"[green]registered {settings.model_name} version {result['model_version']} (approved)[/] "
                       f"in {result['seconds']:.1f} s, {result['n_parameters']} parameters, "
                       f"decision threshold {result['decision_threshold']:.3f}")
     console.print(_metrics_table("bootstrap test split (synthetic)", result["metrics"]))
@@ -61,11 +62,22 @@ def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
 
 
 @app.command()
-def bootstrap() -> None:
+def bootstrap(
+    model_name: Optional[str] = typer.Option(
+        None, "--model-name", help="Model family to create (default MLOPS_MODEL_NAME); each has its own synthesizer."),
+    reference_data: Optional[Path] = typer.Option(
+        None, "--reference-data", help="CSV of real rows (MLOPS_REFERENCE_DATA)."),
+    target_column: Optional[str] = typer.Option(
+        None, "--target-column", help="Its target column (MLOPS_TARGET_COLUMN)."),
+    positive_label: Optional[str] = typer.Option(
+        None, "--positive-label", help="Target value counted as positive (MLOPS_POSITIVE_LABEL)."),
+) -> None:
     """Fit the synthesizer, train and register model version 1 (approved). Safe to rerun."""
     from daily_mlops.storage.mongo import open_database
 
-    settings = _settings()
+    given = {"model_name": model_name, "reference_data": reference_data, "target_column": target_column,
+             "positive_label": positive_label}
+    settings = _settings(**{k: v for k, v in given.items() if v is not None})
     try:
         with open_database(settings) as db:
             _do_bootstrap(settings, db)
@@ -98,7 +110,7 @@ def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *,
     with mongo_uri(settings) as uri, connect(uri, settings.mongo_db) as db:
         if bootstrap_first:
             _do_bootstrap(settings, db)
-        require_bootstrapped(db, where=_database_name(settings))  # before any Airflow work
+        require_bootstrapped(db, where=_database_name(settings), model_name=settings.model_name)  # before Airflow
         with console.status("preparing the local Airflow"):
             configure_airflow(settings, uri, say=console.print)
         console.print(f"Airflow's logs of this run (task logs, dag.test output): {log_path}", highlight=False,
@@ -159,20 +171,21 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
     """Print model versions, the latest metrics, alerts and deployments."""
     from daily_mlops.storage.alerts import recent_alerts
     from daily_mlops.storage.events import recent_deployments, recent_evaluations
+    from daily_mlops.loop.model_versions import version_date
     from daily_mlops.storage.mongo import open_database
-    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
+    from daily_mlops.storage.registry import ModelRegistry
 
     settings = _settings()
     try:
         with _reader_may_stop_early(), open_database(settings) as db:  # read-only: stopping early harms nothing
-            versions = Table(title="model versions (tabtransformer)")
+            versions = Table(title=f"model versions ({settings.model_name})")
             for col in ("version", "status", "parent", "F1", "ROC-AUC", "trained on", "logical date"):
                 versions.add_column(col)
-            for doc in ModelRegistry(db).list(MODEL_NAME)[-limit:]:
+            for doc in ModelRegistry(db).list(settings.model_name)[-limit:]:
                 m = doc.get("metrics", {})
                 versions.add_row(str(doc["model_version"]), doc["status"], str(doc.get("parent_version", "-")),
                                  _fmt(m.get("f1")), _fmt(m.get("roc_auc")), ", ".join(doc.get("trained_on", [])),
-                                 str(doc.get("logical_date") or "-"))
+                                 version_date(doc))
             console.print(versions)
             perf = Table(title="latest evaluations (performance_metrics)")
             for col in ("logical date", "version", "attempt", "F1", "ROC-AUC", "F1 threshold", "passed"):
@@ -192,8 +205,10 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
             for col in ("logical date", "version", "status", "path", "sha256"):
                 deps.add_column(col)
             for doc in recent_deployments(db, limit):
-                deps.add_row(doc["logical_date"], str(doc["model_version"]), doc["status"], doc["deployment_path"],
-                             doc["sha256"][:12])
+                rolled_back = doc.get("event_type") == "model_rolled_back"
+                deps.add_row(doc["logical_date"], str(doc["model_version"]),
+                             doc["status"] + (f" (rollback from v{doc.get('from_version')})" if rolled_back else ""),
+                             doc["deployment_path"], doc["sha256"][:12])
             console.print(deps)
     except MLOpsError as exc:
         _fail(exc)
@@ -210,7 +225,7 @@ def doctor(
     settings = _settings()
     try:
         with open_database(settings) as db:
-            report = check_storage(db, settings.deployment_path, repair=repair)
+            report = check_storage(db, settings.deployment_path, repair=repair, model_name=settings.model_name)
     except MLOpsError as exc:
         _fail(exc)
     table = Table(title="daily-mlops doctor" + (" --repair" if repair else ""))
@@ -234,28 +249,61 @@ def doctor(
 def predict(
     input: Path = typer.Option(..., "--input", exists=False, help="CSV of raw rows (the target column is optional)."),
     limit: int = typer.Option(20, help="Rows to print."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Also write every row to this CSV (row, probability, label)."),
 ) -> None:
     """Score raw rows with the deployed model (loaded without pickle); print probabilities."""
     from daily_mlops.loop.deployment import load_deployed
-    from daily_mlops.ml.schema import read_csv
+    from daily_mlops.loop.report import write_predictions
+    from daily_mlops.ml.schema import read_csv, schema_parts
 
     settings = _settings()
     try:
         frame = read_csv(input, what="--input")  # the user's file first: its errors name --input
         bundle = load_deployed(settings.deployment_path)
         proba = bundle.predict_proba(frame)
+        _, target = schema_parts(bundle.preprocessor.schema)
+        positive = str(target["positive_label"])
+        negative = next((str(x) for x in target["labels"] if str(x) != positive), "other")
+        written = output and write_predictions(output, proba, decision_threshold=bundle.decision_threshold,
+                                               positive_label=positive, negative_label=negative)
     except MLOpsError as exc:
         _fail(exc)
-    table = Table(title=f"{bundle.model_name} v{bundle.model_version}: P({settings.positive_label}) for {input}")
+    table = Table(title=f"{bundle.model_name} v{bundle.model_version} predictions",
+                  caption=f"P({positive}) per row of {input}; label {positive} when P >= "
+                          f"{bundle.decision_threshold:.3f}")
     table.add_column("row", justify="right")
-    table.add_column(f"P({settings.positive_label})", justify="right")
+    table.add_column(f"P({positive})", justify="right")
     table.add_column("prediction")
     for i, p in enumerate(proba[:limit]):
-        table.add_row(str(i), f"{p:.4f}", settings.positive_label if p >= bundle.decision_threshold else "other")
+        table.add_row(str(i), f"{p:.4f}", positive if p >= bundle.decision_threshold else negative)
     with _reader_may_stop_early():
         console.print(table)
         console.print(f"{len(proba)} rows scored; decision threshold {bundle.decision_threshold:.3f}; "
-                      f"mean P({settings.positive_label}) {float(proba.mean()):.4f}")
+                      f"mean P({positive}) {float(proba.mean()):.4f}")
+        if written:
+            console.print(f"wrote {len(proba)} rows to {written}", soft_wrap=True)
+
+
+@app.command()
+def rollback(
+    to: Optional[int] = typer.Option(None, "--to", min=1, help="Version to deploy (default: the one deployed before)."),
+    reason: str = typer.Option("", "--reason", help="Why; recorded in deployment_events and the status history."),
+    force: bool = typer.Option(False, "--force", help="Allow a version that was rejected by its evaluation."),
+) -> None:
+    """Redeploy the previously deployed model version (or --to VERSION) atomically; record who and why."""
+    from daily_mlops.loop.rollback import rollback as roll_back
+    from daily_mlops.storage.mongo import open_database
+
+    settings = _settings()
+    try:
+        with open_database(settings) as db:
+            event = roll_back(settings, db=db, to_version=to, reason=reason, force=force)
+    except MLOpsError as exc:
+        _fail(exc)
+    console.print(f"[green]rolled back {settings.model_name} from v{event.get('from_version')} to "
+                  f"v{event['model_version']}[/] ({event['status']}) in {settings.deployment_path}; recorded as "
+                  f"{event['event_type']} for {event['logical_date']} by {event.get('user')}: {event.get('reason')}",
+                  soft_wrap=True)
 
 
 @app.command()

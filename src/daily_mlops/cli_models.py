@@ -1,5 +1,8 @@
 """``daily-mlops models ...``: commands about model versions in the registry (a typer sub-app).
 
+``card``, ``list``, ``show``, ``export`` and ``import``; their logic lives in
+:mod:`daily_mlops.loop.report` and :mod:`daily_mlops.loop.model_versions`.
+
 Kept beside :mod:`daily_mlops.cli` (which mounts it with ``app.add_typer``) so
 that registry commands can be added here without growing the main CLI module.
 The shared helpers (settings, one-line user errors, the console) come from
@@ -40,3 +43,124 @@ def card(
             console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True, end="")
         else:
             console.print(str(path), soft_wrap=True)
+
+
+@models_app.command("list")
+def list_(model_name: Optional[str] = typer.Option(None, "--model-name", help="Only this model family.")) -> None:
+    """Every model family and version with its status, F1 and created / deployed dates."""
+    from rich.table import Table
+
+    from daily_mlops.cli_output import _fail, _fmt, _reader_may_stop_early, _settings, console
+    from daily_mlops.errors import MLOpsError
+    from daily_mlops.loop.model_versions import list_versions
+    from daily_mlops.storage.mongo import open_database
+    from daily_mlops.storage.registry import ModelRegistry
+
+    settings = _settings()
+    try:
+        with open_database(settings) as db:
+            rows = list_versions(ModelRegistry(db), model_name)
+    except MLOpsError as exc:
+        _fail(exc)
+    table = Table(title="model versions in the registry")
+    for col in ("model", "version", "status", "F1", "ROC-AUC", "date", "created (UTC)", "deployed (UTC)"):
+        table.add_column(col, no_wrap=col != "model")
+    for r in rows:
+        table.add_row(r["model_name"], str(r["model_version"]), r["status"], _fmt(r["f1"]), _fmt(r["roc_auc"]),
+                      r["date"], r["created"], r["deployed"])
+    with _reader_may_stop_early():
+        console.print(table)
+        if not rows:
+            console.print("no model versions yet; run `daily-mlops bootstrap`")
+
+
+@models_app.command("show")
+def show(
+    model_name: str = typer.Argument(..., help="Model family, e.g. tabtransformer."),
+    version: str = typer.Argument(..., help="A version number, 'latest' or 'best'."),
+    metric: str = typer.Option("f1", "--metric", help="Metric 'best' maximises (test split), e.g. f1 or roc_auc."),
+) -> None:
+    """Print one model version: status, dates, metrics, architecture, hyperparameters, lineage, history."""
+    from rich.table import Table
+
+    from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console
+    from daily_mlops.errors import MLOpsError
+    from daily_mlops.loop.model_versions import version_rows
+    from daily_mlops.storage.mongo import open_database
+    from daily_mlops.storage.registry import ModelRegistry
+
+    settings = _settings()
+    try:
+        with open_database(settings) as db:
+            doc = ModelRegistry(db).resolve(model_name, version, metric=metric)
+    except MLOpsError as exc:
+        _fail(exc)
+    table = Table(title=f"{doc['model_name']} version {doc['model_version']}", show_header=False)
+    table.add_column("field", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for field, value in version_rows(doc):
+        table.add_row(field, value)
+    with _reader_may_stop_early():
+        console.print(table, markup=False, highlight=False)
+
+
+@models_app.command("export")
+def export(
+    model_name: str = typer.Argument(..., help="Model family, e.g. tabtransformer."),
+    version: str = typer.Argument(..., help="A version number, 'latest' or 'best'."),
+    out: Path = typer.Option(..., "--out", help="YAML file to write, e.g. model.yaml."),
+    metric: str = typer.Option("f1", "--metric", help="Metric 'best' maximises."),
+) -> None:
+    """Write a version's architecture, hyperparameters, signature, schema, metrics and lineage as YAML (no weights)."""
+    from daily_mlops.cli_output import _fail, _settings, console
+    from daily_mlops.errors import MLOpsError
+    from daily_mlops.loop.model_versions import export_model, write_model_file
+    from daily_mlops.storage.mongo import open_database
+    from daily_mlops.storage.registry import ModelRegistry
+
+    settings = _settings()
+    try:
+        with open_database(settings) as db:
+            document = export_model(ModelRegistry(db), model_name, version, metric=metric)
+        path = write_model_file(document, out)
+    except MLOpsError as exc:
+        _fail(exc)
+    console.print(f"{document['model_name']} version {document['model_version']} -> {path}", soft_wrap=True)
+
+
+@models_app.command("import")
+def import_(
+    path: Path = typer.Argument(..., help="A model file written by `models export`."),
+    model_name: Optional[str] = typer.Option(None, "--model-name", help="Family to bootstrap (default: the file's)."),
+    reference_data: Optional[Path] = typer.Option(None, "--reference-data", help="CSV of real rows to train on."),
+    target_column: Optional[str] = typer.Option(None, "--target-column", help="Its target (default: the file's)."),
+    positive_label: Optional[str] = typer.Option(None, "--positive-label", help="Positive value (default: the file's)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only print the settings the bootstrap would use."),
+) -> None:
+    """Bootstrap a new model family with a model file's architecture and hyperparameters; print the settings used."""
+    from daily_mlops.cli import _database_name, _do_bootstrap
+    from daily_mlops.cli_output import _fail, _settings, console
+    from daily_mlops.errors import MLOpsError
+    from daily_mlops.loop.model_versions import bootstrap_overrides, read_model_file, require_new_family
+    from daily_mlops.storage.mongo import open_database
+
+    try:
+        document = read_model_file(path)
+    except MLOpsError as exc:
+        _fail(exc)
+    given = {"model_name": model_name, "reference_data": reference_data, "target_column": target_column,
+             "positive_label": positive_label}
+    overrides = {**bootstrap_overrides(document), "model_name": document["model_name"],
+                 **{k: v for k, v in given.items() if v is not None}}
+    settings = _settings(**overrides)
+    console.print(f"settings from {path} (they override MLOPS_* for this bootstrap):", soft_wrap=True)
+    for key, value in overrides.items():
+        console.print(f"  MLOPS_{key.upper()}={getattr(settings, key)}", markup=False, highlight=False, soft_wrap=True)
+    if dry_run:
+        return
+    try:
+        with open_database(settings) as db:
+            require_new_family(db, settings.model_name, where=_database_name(settings))
+            _do_bootstrap(settings, db)
+    except MLOpsError as exc:
+        _fail(exc)

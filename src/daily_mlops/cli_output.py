@@ -55,9 +55,10 @@ def _reader_may_stop_early() -> Iterator[None]:
         console.broken_pipe_exit = 1
 
 
-def _settings() -> Settings:
+def _settings(**overrides: Any) -> Settings:
+    """The settings in effect, with command-line ``overrides`` (highest priority); a bad value exits 2."""
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except MLOpsError as exc:
         _fail(exc)
         raise  # unreachable

@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("."), description="Root of local state: models/, data/, the embedded server's files, the local Airflow home.")
 
     # --- data --------------------------------------------------------------
+    model_name: str = Field(default="tabtransformer", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                            description="Model family the DAGs and commands work on (registry name).")
     reference_data: Path = Field(default=BUNDLED_REFERENCE_DATA, description="CSV of real rows the synthesizer is fit on.")
     target_column: str = Field(default="creditability", min_length=1)
     positive_label: str = Field(default="bad", min_length=1, description="Target value counted as the positive class for F1.")

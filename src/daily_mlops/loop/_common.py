@@ -71,9 +71,9 @@ def load_model_version(registry: "ModelRegistry", doc: dict[str, Any]) -> "Model
         When the weights or preprocessor carry anything but tensors / allowed types.
     """
     from daily_mlops.ml.bundle import assemble
-    from daily_mlops.storage.registry import PREPROCESSOR_NAME
+    from daily_mlops.storage.registry import preprocessor_name
 
-    pre_doc = registry.get(PREPROCESSOR_NAME, doc["preprocessor_version"])
+    pre_doc = registry.get(preprocessor_name(doc["model_name"]), doc["preprocessor_version"])
     return assemble(
         architecture=doc["architecture"],
         weights=registry.load_artifact(doc, "weights"),

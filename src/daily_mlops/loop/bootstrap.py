@@ -25,7 +25,7 @@ BOOTSTRAP_DATE = dt.date(1970, 1, 1)
 BOOTSTRAP_RUN_KEY = "bootstrap"
 
 
-def require_bootstrapped(db: "Database", *, where: str) -> None:
+def require_bootstrapped(db: "Database", *, where: str, model_name: str | None = None) -> None:
     """Check that the loop can run: a champion model version, the synthesizer and the preprocessor exist.
 
     ``daily-mlops run`` calls it before any Airflow work, so running before
@@ -37,31 +37,40 @@ def require_bootstrapped(db: "Database", *, where: str) -> None:
     ----------
     where : str
         The database as the user knows it, named in the message (no credentials).
+    model_name : str, optional
+        The model family (``MLOPS_MODEL_NAME``; default ``tabtransformer``).
 
     Raises
     ------
     NotFoundError
-        When there is no approved or deployed ``tabtransformer`` version, or no
-        approved synthesizer or preprocessor; the fix is ``daily-mlops bootstrap``.
+        When there is no approved or deployed version of the family, or no
+        approved synthesizer or preprocessor of it; the fix is ``daily-mlops bootstrap``.
     """
     from daily_mlops.errors import NotFoundError
-    from daily_mlops.storage.registry import MODEL_NAME, PREPROCESSOR_NAME, SYNTHESIZER_NAME, ModelRegistry
+    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry, preprocessor_name, synthesizer_name
 
+    name = model_name or MODEL_NAME
     registry = ModelRegistry(db)
-    checks = (("model", lambda: registry.champion(MODEL_NAME)),
-              (SYNTHESIZER_NAME, lambda: registry.latest(SYNTHESIZER_NAME, statuses=("approved",))),
-              (PREPROCESSOR_NAME, lambda: registry.latest(PREPROCESSOR_NAME, statuses=("approved",))))
+    synth, pre = synthesizer_name(name), preprocessor_name(name)
+    checks = ((f"{name} model", lambda: registry.champion(name)),
+              (synth, lambda: registry.latest(synth, statuses=("approved",))),
+              (pre, lambda: registry.latest(pre, statuses=("approved",))))
+    fix = "daily-mlops bootstrap" + ("" if name == MODEL_NAME else f" --model-name {name}")
     for what, find in checks:
         try:
             find()
         except NotFoundError:
-            raise NotFoundError(f"no {what} is registered in {where}; run `daily-mlops bootstrap` first") from None
+            raise NotFoundError(f"no {what} is registered in {where}; run `{fix}` first") from None
 
 
 def register_synthesizer(
-    registry: "ModelRegistry", reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int
+    registry: "ModelRegistry", reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int,
+    model_name: str | None = None,
 ) -> tuple["Synthesizer", dict[str, Any]]:
-    """Fit the synthesizer on the validated reference rows and register it (name ``synthesizer``, approved).
+    """Fit the synthesizer on the validated reference rows and register it (approved).
+
+    Its registry name is :func:`~daily_mlops.storage.registry.synthesizer_name` of
+    ``model_name`` (``synthesizer`` for the default family ``tabtransformer``).
 
     The artifact ``synthesizer`` is the canonical CSV of the rows it was fit
     on; the document records ``reference_format``, ``fit_seed``,
@@ -89,13 +98,14 @@ def register_synthesizer(
         When a reference column cannot be stored exactly as CSV (nothing is written).
     """
     from daily_mlops.ml.synthesis import Synthesizer
-    from daily_mlops.storage.registry import SYNTHESIZER_NAME
+    from daily_mlops.storage.registry import MODEL_NAME, synthesizer_name
 
     with timed("synthesizer fit") as t_synth:
         synth = Synthesizer(seed=seed).fit(reference)
     artifact, record = synth.reference_csv(), synth.storage_record()
     doc = registry.register(
-        SYNTHESIZER_NAME, run_key=BOOTSTRAP_RUN_KEY, artifacts={"synthesizer": artifact}, status="approved",
+        synthesizer_name(model_name or MODEL_NAME), run_key=BOOTSTRAP_RUN_KEY, artifacts={"synthesizer": artifact},
+        status="approved",
         hyperparameters={"synthesizer": "GaussianCopulaSynthesizer", "seed": seed},
         trained_on=["reference"],
         extra={**record, "schema": schema, "n_reference_rows": int(len(reference)), "fit_seconds": t_synth["seconds"]},
@@ -112,7 +122,12 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     batch (``MLOPS_DAILY_ROWS`` rows, logical date 1970-01-01) and split it
     70/15/15; contrastive pretraining on the pretrain split, fine-tuning on the
     fine-tune split; evaluate on the test split and on every real reference
-    row; register ``tabtransformer`` version 1 with status ``approved``.
+    row; register ``MLOPS_MODEL_NAME`` (``tabtransformer``) version 1 with status ``approved``.
+
+    Several model families live in one registry: a family other than
+    ``tabtransformer`` gets its own synthesizer and preprocessor, named
+    ``<model_name>:synthesizer`` and ``<model_name>:preprocessor``
+    (:func:`~daily_mlops.storage.registry.synthesizer_name`), fit on its own reference data.
 
     Idempotent: when version 1 exists (run key ``bootstrap``) nothing is
     trained or written and its record is returned with ``created: False``.
@@ -128,11 +143,13 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     SchemaError
         When the reference CSV lacks the target column or its labels are not binary.
     """
-    from daily_mlops.storage.registry import MODEL_NAME, PREPROCESSOR_NAME, ModelRegistry
+    from daily_mlops.storage.registry import ModelRegistry, preprocessor_name
 
+    name = settings.model_name
+    pre_name = preprocessor_name(name)  # refuses a name that cannot be a family before anything is read
     say = progress or (lambda message: None)
     registry = ModelRegistry(db)
-    existing = registry.find_run(MODEL_NAME, BOOTSTRAP_RUN_KEY)
+    existing = registry.find_run(name, BOOTSTRAP_RUN_KEY)
     if existing is not None:
         return {"model_version": existing["model_version"], "created": False, "metrics": existing["metrics"].get("test", {}),
                 "real_metrics": existing["metrics"].get("reference", {}), "seconds": 0.0}
@@ -154,11 +171,11 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     reference = validate_batch(reference, schema)
 
     say("fitting the SDV GaussianCopulaSynthesizer on the reference data")
-    synth, synth_doc = register_synthesizer(registry, reference, schema, seed=settings.seed)
+    synth, synth_doc = register_synthesizer(registry, reference, schema, seed=settings.seed, model_name=name)
     say("fitting the preprocessor on the reference data")
     pre = TabularPreprocessor(schema).fit(reference)
     pre_doc = registry.register(
-        PREPROCESSOR_NAME, run_key=BOOTSTRAP_RUN_KEY, artifacts={"preprocessor": pre.to_bytes()}, status="approved",
+        pre_name, run_key=BOOTSTRAP_RUN_KEY, artifacts={"preprocessor": pre.to_bytes()}, status="approved",
         trained_on=["reference"], signature=pre.signature(), extra={"schema": schema},
     )
 
@@ -200,7 +217,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     real_metrics = classification_metrics(real.y, predict_proba(model, real.x_cat, real.x_num), decision_threshold=threshold)
 
     doc = registry.register(
-        MODEL_NAME, run_key=BOOTSTRAP_RUN_KEY, artifacts={"weights": state_dict_to_bytes(model)}, status="approved",
+        name, run_key=BOOTSTRAP_RUN_KEY, artifacts={"weights": state_dict_to_bytes(model)}, status="approved",
         hyperparameters=hyperparameters(settings),
         metrics={**test_metrics, "test": test_metrics, "reference": real_metrics},
         trained_on=["batch-bootstrap"], evaluated_on=["batch-bootstrap", "reference"],
@@ -214,7 +231,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     for stage, losses, secs, rows in (("pretrain", pre_losses, t_pre["seconds"], len(part["pretrain"])),
                                       ("finetune", ft_losses, t_ft["seconds"], len(part["finetune"]))):
         record_training_event(
-            db, model_name=MODEL_NAME, model_version=doc["model_version"], stage=stage, losses=[float(x) for x in losses],
+            db, model_name=name, model_version=doc["model_version"], stage=stage, losses=[float(x) for x in losses],
             epochs=len(losses), seconds=secs, rows=int(rows), batch_id="batch-bootstrap", logical_date=None,
         )
     return {"model_version": doc["model_version"], "created": True, "metrics": test_metrics, "real_metrics": real_metrics,

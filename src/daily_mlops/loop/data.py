@@ -25,7 +25,10 @@ __all__ = ["generate_data", "preprocess_data", "store_processing_metadata"]
 
 @with_database
 def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> dict[str, Any]:
-    """Sample the day's batch from the synthesizer and store it in the GridFS bucket ``raw_data``.
+    """Sample the day's batch from the family's synthesizer and store it in the GridFS bucket ``raw_data``.
+
+    The synthesizer is the one bootstrap registered for ``MLOPS_MODEL_NAME``
+    (:func:`~daily_mlops.storage.registry.synthesizer_name`).
 
     ``MLOPS_DAILY_ROWS`` rows, seeded by (``MLOPS_SEED``, logical date): the
     same day always gives the same rows. The batch is validated against the
@@ -50,11 +53,11 @@ def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Datab
     from daily_mlops.storage.batches import batch_id_for, record_raw_batch, store_raw_batch
     from daily_mlops.ml.schema import validate_batch
     from daily_mlops.ml.synthesis import Synthesizer
-    from daily_mlops.storage.registry import SYNTHESIZER_NAME, ModelRegistry
+    from daily_mlops.storage.registry import ModelRegistry, synthesizer_name
 
     day = logical_day(logical_date)
     registry = ModelRegistry(db)
-    synth_doc = registry.latest(SYNTHESIZER_NAME, statuses=("approved",))
+    synth_doc = registry.latest(synthesizer_name(settings.model_name), statuses=("approved",))
     synth = Synthesizer.from_reference(
         registry.load_artifact(synth_doc, "synthesizer"), sha256=synth_doc["sha256"]["synthesizer"], record=synth_doc
     )
@@ -73,7 +76,8 @@ def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Datab
 def preprocess_data(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> dict[str, Any]:
     """Validate the day's raw batch, apply the fitted preprocessor, split, store ``processed_data``.
 
-    The preprocessor is the one fit at bootstrap (registry ``preprocessor``),
+    The preprocessor is the one fit at bootstrap (registry ``preprocessor``, or
+    ``<MLOPS_MODEL_NAME>:preprocessor`` for another family),
     reused unchanged. The split is stratified 70/15/15 pretrain / finetune /
     test, seeded by the day.
 
@@ -93,12 +97,12 @@ def preprocess_data(settings: "Settings", *, logical_date: LogicalDate, db: "Dat
     from daily_mlops.ml.preprocessing import TabularPreprocessor
     from daily_mlops.ml.schema import validate_batch
     from daily_mlops.ml.splits import split_indices
-    from daily_mlops.storage.registry import PREPROCESSOR_NAME, ModelRegistry
+    from daily_mlops.storage.registry import ModelRegistry, preprocessor_name
 
     day = logical_day(logical_date)
     registry = ModelRegistry(db)
     meta = load_processing_metadata(db, day)
-    pre_doc = registry.latest(PREPROCESSOR_NAME, statuses=("approved",))
+    pre_doc = registry.latest(preprocessor_name(settings.model_name), statuses=("approved",))
     pre = TabularPreprocessor.from_bytes(registry.load_artifact(pre_doc, "preprocessor"),
                                          sha256=pre_doc["sha256"]["preprocessor"])
     frame = validate_batch(load_raw_batch(db, meta["raw_file"]), pre.schema)

@@ -36,13 +36,16 @@ __all__ = [
 ]
 
 
-def live_version(db: "Database") -> int | None:
-    """The model version the registry records as deployed (the one serving), or ``None`` before any deployment."""
+def live_version(db: "Database", model_name: str | None = None) -> int | None:
+    """The version the registry records as deployed (the one serving), or ``None`` before any deployment.
+
+    ``model_name`` is the model family (default ``tabtransformer``, ``MLOPS_MODEL_NAME``'s default).
+    """
     from daily_mlops.errors import NotFoundError
     from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 
     try:
-        return int(ModelRegistry(db).latest(MODEL_NAME, statuses=("deployed",))["model_version"])
+        return int(ModelRegistry(db).latest(model_name or MODEL_NAME, statuses=("deployed",))["model_version"])
     except NotFoundError:
         return None
 
@@ -66,7 +69,7 @@ def explain_skipped_deployment(settings: "Settings", *, logical_date: LogicalDat
     alert = open_alert(db, day)
     why = (f"evaluation for {day} ended in an alert ({alert['alert_type']})" if alert
            else f"evaluation for {day} approved no model version")
-    message = f"{why}; {stays_deployed(live_version(db))}"
+    message = f"{why}; {stays_deployed(live_version(db, settings.model_name))}"
     log.info(message)
     return message
 
@@ -90,24 +93,25 @@ def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Databas
         (the sensor fails instead of waiting).
     """
     from daily_mlops.storage.events import passed_evaluation
-    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
+    from daily_mlops.storage.registry import ModelRegistry
 
+    name = settings.model_name
     day = logical_day(logical_date)
     event = passed_evaluation(db, day)
     if event is None:
         log.info("no model version approved for %s yet", day)
         return None
     registry = ModelRegistry(db)
-    doc = registry.get(MODEL_NAME, event["approved_version"])
+    doc = registry.get(name, event["approved_version"])
     if doc["status"] not in ("approved", "deployed"):
         raise MLOpsError(
-            f"{MODEL_NAME} version {doc['model_version']} was approved for {day} but is now {doc['status']!r}; "
+            f"{name} version {doc['model_version']} was approved for {day} but is now {doc['status']!r}; "
             "rerun model_evaluation_pipeline for that logical date"
         )
     problems = registry.verify(doc)
     if problems:
         raise IntegrityError("; ".join(problems))
-    log.info("%s v%s approved for %s is ready: artifacts intact, weights sha256 %s", MODEL_NAME,
+    log.info("%s v%s approved for %s is ready: artifacts intact, weights sha256 %s", name,
              doc["model_version"], day, doc["sha256"]["weights"][:12])
     return {"model_version": int(doc["model_version"]), "sha256": doc["sha256"]["weights"], "status": doc["status"],
             "f1": event.get("f1"), "f1_threshold": event.get("f1_threshold")}
@@ -124,10 +128,10 @@ def _require_deployable(doc: dict[str, Any]) -> None:
 def _payload(registry: "ModelRegistry", doc: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     """The verified weights and the deployment JSON of ``doc`` (raises IntegrityError on a bad artifact)."""
     from daily_mlops.ml.bundle import deployment_config
-    from daily_mlops.storage.registry import PREPROCESSOR_NAME
+    from daily_mlops.storage.registry import preprocessor_name
 
     weights = registry.load_artifact(doc, "weights")
-    pre_doc = registry.get(PREPROCESSOR_NAME, doc["preprocessor_version"])
+    pre_doc = registry.get(preprocessor_name(doc["model_name"]), doc["preprocessor_version"])
     return weights, deployment_config(doc, pre_doc, registry.load_artifact(pre_doc, "preprocessor"))
 
 
@@ -142,7 +146,8 @@ def _promote(registry: "ModelRegistry", model_name: str, model_version: int, log
 
 def deploy_version(
     registry: "ModelRegistry", model_name: str, model_version: int, *, directory: Path, logical_date: dt.date,
-    file_mode: int = 0o644, keep_versions: int = 5,
+    file_mode: int = 0o644, keep_versions: int = 5, force_replace: bool = False, reason: str = "deployed",
+    event_fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Deploy ``model_version`` to ``directory`` and record a ``deployment_events`` document; return it.
 
@@ -170,6 +175,17 @@ def deploy_version(
         Mode of the deployed files (directories get the matching execute bits), e.g. ``0o644``.
     keep_versions : int
         Version directories kept for rollback, the current one included (>= 1).
+    force_replace : bool
+        Used only by ``daily-mlops rollback`` (:func:`daily_mlops.loop.rollback.rollback`): never
+        ``superseded``, the version replaces whatever is in place even when that was deployed for a
+        later logical date. ``deployment.json`` then keeps the logical date of the deployment it
+        replaces (``logical_date`` when none was recorded), so the DAG's position in time does not
+        move: its next logical date deploys as usual, earlier ones stay superseded. The event
+        records ``logical_date`` and ``from_version`` (the version replaced, read under the lock).
+    reason : str
+        The ``status_history`` reason of the move to ``deployed``.
+    event_fields : dict, optional
+        Extra fields of the ``deployment_events`` document (e.g. ``event_type``, ``reason``, ``user``).
 
     Raises
     ------
@@ -206,11 +222,15 @@ def deploy_version(
             "previous_version": current,
         }
         in_place_day = record["logical_date"] if record and record.get("model_version") == current else None
+        if force_replace:
+            event.update(from_version=current, to_version=int(model_version))
+        event.update(event_fields or {})
         if current == model_version and doc["status"] == "deployed" and record is not None:
             if in_place_day is None or in_place_day < day:
                 ddir.write_record(directory, model_version, day, file_mode=file_mode)
             event.update(status="already_deployed", event_type="model_deployment_skipped", version_in_place=current)
-        elif current is not None and current != model_version and in_place_day is not None and in_place_day > day:
+        elif (not force_replace and current is not None and current != model_version and in_place_day is not None
+              and in_place_day > day):
             in_place = next((d for d in registry.list(model_name) if d["model_version"] == current), None)
             if in_place is not None and in_place["status"] == "approved":  # its deployer died before the registry write
                 _promote(registry, model_name, current, in_place_day, reason=f"found deployed in {directory}")
@@ -219,11 +239,12 @@ def deploy_version(
         else:
             _require_deployable(doc)
             weights, config = payload or _payload(registry, doc)
+            record_day = (in_place_day or day) if force_replace else day
             pruned = ddir.write_deployment(directory, weights=weights, config=config, model_version=int(model_version),
-                                           logical_date=day, file_mode=file_mode, keep_versions=keep_versions)
+                                           logical_date=record_day, file_mode=file_mode, keep_versions=keep_versions)
             if pruned:
                 log.info("pruned version directories %s of %s (keeping %d)", pruned, directory, keep_versions)
-            _promote(registry, model_name, model_version, day, reason="deployed")
+            _promote(registry, model_name, model_version, day, reason=reason)
             event.update(status="deployed", version_in_place=int(model_version))
         event["timestamp"] = utcnow()
         return record_deployment(registry.db, event)
@@ -271,9 +292,9 @@ def deploy_model(settings: "Settings", *, logical_date: LogicalDate, model_versi
         ``model_version``, ``status`` (``deployed``, ``already_deployed`` or ``superseded``),
         ``deployment_path``, ``sha256``, ``version_in_place``.
     """
-    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
+    from daily_mlops.storage.registry import ModelRegistry
 
-    event = deploy_version(ModelRegistry(db), MODEL_NAME, model_version, directory=settings.deployment_path,
+    event = deploy_version(ModelRegistry(db), settings.model_name, model_version, directory=settings.deployment_path,
                            logical_date=logical_day(logical_date), file_mode=settings.deployment_file_permissions,
                            keep_versions=settings.deployment_keep_versions)
     if event["status"] == "deployed":

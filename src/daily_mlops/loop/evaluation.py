@@ -32,7 +32,9 @@ __all__ = ["alert_reason", "evaluate_model", "load_champion", "retrain_model", "
 
 @with_database
 def load_champion(settings: "Settings", *, db: "Database") -> dict[str, Any]:
-    """The champion: the deployed version, else the newest approved one; its integrity checked.
+    """The champion of ``MLOPS_MODEL_NAME``: the deployed version, else the newest approved one; integrity checked.
+
+    After ``daily-mlops rollback`` the rolled-back version is the deployed one, so it is the next day's champion.
 
     Returns
     -------
@@ -46,30 +48,30 @@ def load_champion(settings: "Settings", *, db: "Database") -> dict[str, Any]:
     IntegrityError
         When its artifacts are missing or altered.
     """
-    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
+    from daily_mlops.storage.registry import ModelRegistry
 
     registry = ModelRegistry(db)
-    doc = registry.champion(MODEL_NAME)
+    name = settings.model_name
+    doc = registry.champion(name)
     problems = registry.verify(doc)
     if problems:
         raise IntegrityError("; ".join(problems))
-    log.info("champion: %s v%s (%s), artifacts intact, weights sha256 %s", MODEL_NAME, doc["model_version"],
+    log.info("champion: %s v%s (%s), artifacts intact, weights sha256 %s", name, doc["model_version"],
              doc["status"], doc["sha256"]["weights"][:12])
-    return {"model_name": MODEL_NAME, "model_version": int(doc["model_version"]), "status": doc["status"],
+    return {"model_name": name, "model_version": int(doc["model_version"]), "status": doc["status"],
             "sha256": doc["sha256"]["weights"]}
 
 
 def _record_evaluation(
-    db: "Database", *, day: dt.date, model_version: int, metrics: dict[str, Any], attempt: int,
+    db: "Database", *, model_name: str, day: dt.date, model_version: int, metrics: dict[str, Any], attempt: int,
     f1_threshold: float, run_id: str | None,
 ) -> dict[str, Any]:
     """Write ``performance_metrics`` and the ``model_evaluated`` event; return the XCom result."""
     from daily_mlops.storage.batches import batch_id_for
     from daily_mlops.storage.events import record_evaluation_event, record_performance
-    from daily_mlops.storage.registry import MODEL_NAME
 
     passed = decisions.passes(metrics["f1"], f1_threshold)
-    record_performance(db, logical_date=day, model_name=MODEL_NAME, model_version=model_version, metrics=metrics,
+    record_performance(db, logical_date=day, model_name=model_name, model_version=model_version, metrics=metrics,
                        attempt=attempt, f1_threshold=f1_threshold, batch_id=batch_id_for(day), run_id=run_id)
     record_evaluation_event(db, "model_evaluated", logical_date=day, model_version=int(model_version),
                             attempt=attempt, f1=metrics["f1"], roc_auc=metrics["roc_auc"], f1_threshold=f1_threshold,
@@ -113,13 +115,13 @@ def evaluate_model(
     """
     f1_threshold = decisions.validate_f1_threshold(f1_threshold, "DAG param f1_threshold")
     from daily_mlops.storage.batches import load_split
-    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
+    from daily_mlops.storage.registry import ModelRegistry
 
     day = logical_day(logical_date)
     registry = ModelRegistry(db)
-    bundle = load_model_version(registry, registry.get(MODEL_NAME, model_version))
+    bundle = load_model_version(registry, registry.get(settings.model_name, model_version))
     metrics = _score(bundle, load_split(db, day, "test"))
-    result = _record_evaluation(db, day=day, model_version=int(model_version), metrics=metrics, attempt=attempt,
+    result = _record_evaluation(db, model_name=settings.model_name, day=day, model_version=int(model_version), metrics=metrics, attempt=attempt,
                                 f1_threshold=f1_threshold, run_id=run_id)
     auc = "n/a" if result["roc_auc"] is None else f"{result['roc_auc']:.4f}"
     log.info("%s v%s F1 %.4f %s threshold %.4f (ROC-AUC %s, %d test rows): %s",
@@ -168,8 +170,9 @@ def retrain_model(
     from daily_mlops.ml.training import finetune, predict_proba, seed_everything
     from daily_mlops.storage.batches import batch_id_for, load_split
     from daily_mlops.storage.events import record_training_event
-    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
+    from daily_mlops.storage.registry import ModelRegistry
 
+    name = settings.model_name
     day = logical_day(logical_date)
     if not previous or "best_version" not in previous or int(previous.get("attempt", -1)) != attempt - 1:
         raise MLOpsError(f"retraining attempt {attempt} on {day} needs the result of attempt {attempt - 1} "
@@ -177,9 +180,9 @@ def retrain_model(
     parent_version = int(previous["best_version"])
     registry = ModelRegistry(db)
     run_key = retrain_run_key(day, attempt)
-    doc = registry.find_run(MODEL_NAME, run_key)
+    doc = registry.find_run(name, run_key)
     if doc is None:
-        parent_doc = registry.get(MODEL_NAME, parent_version)
+        parent_doc = registry.get(name, parent_version)
         bundle = load_model_version(registry, parent_doc)
         data = load_split(db, day, "finetune")
         seed = day_seed(settings.seed, day) + attempt
@@ -189,10 +192,10 @@ def retrain_model(
                               batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=seed)
         threshold = choose_decision_threshold(data.y, predict_proba(bundle.model, data.x_cat, data.x_num))
         challenger = ModelBundle(model=bundle.model, preprocessor=bundle.preprocessor, decision_threshold=threshold,
-                                 model_name=MODEL_NAME, model_version=None)
+                                 model_name=name, model_version=None)
         metrics = _score(challenger, load_split(db, day, "test"))
         doc = registry.register(
-            MODEL_NAME, run_key=run_key, artifacts={"weights": state_dict_to_bytes(bundle.model)},
+            name, run_key=run_key, artifacts={"weights": state_dict_to_bytes(bundle.model)},
             status="candidate", parent_version=parent_version,
             hyperparameters={**hyperparameters(settings), "seed": seed, "epochs": settings.retrain_epochs},
             metrics={**metrics, "test": metrics},
@@ -204,18 +207,18 @@ def retrain_model(
                    "preprocessor_version": parent_doc["preprocessor_version"],
                    "synthesizer_version": parent_doc.get("synthesizer_version"), "attempt": attempt},
         )
-        record_training_event(db, model_name=MODEL_NAME, model_version=doc["model_version"], stage="retrain",
+        record_training_event(db, model_name=name, model_version=doc["model_version"], stage="retrain",
                               losses=[float(x) for x in losses], epochs=len(losses), seconds=t["seconds"],
                               rows=int(len(data)), batch_id=batch_id_for(day), logical_date=day.isoformat(),
                               parent_version=parent_version, attempt=attempt)
     else:
         log.info("attempt %d: reusing v%s, registered by an earlier run of this attempt", attempt, doc["model_version"])
     metrics = doc["metrics"]["test"]
-    result = _record_evaluation(db, day=day, model_version=int(doc["model_version"]), metrics=metrics, attempt=attempt,
-                                f1_threshold=f1_threshold, run_id=run_id)
+    result = _record_evaluation(db, model_name=name, day=day, model_version=int(doc["model_version"]), metrics=metrics,
+                                attempt=attempt, f1_threshold=f1_threshold, run_id=run_id)
     new_status = decisions.challenger_status(result["f1"], f1_threshold, doc["status"])
     if new_status is not None:
-        registry.set_status(MODEL_NAME, doc["model_version"], new_status, logical_date=day.isoformat(),
+        registry.set_status(name, doc["model_version"], new_status, logical_date=day.isoformat(),
                             reason=f"F1 {result['f1']:.4f} vs threshold {f1_threshold:.4f} (run {run_id})")
     outcome = (f"F1 {result['f1']:.4f} >= {f1_threshold:.4f}" if result["passed"]
                else f"F1 {result['f1']:.4f} did not reach {f1_threshold:.4f}")
@@ -347,5 +350,5 @@ def send_alert(
                             f1_threshold=f1_threshold, retrain_attempts=attempts, versions_tried=versions,
                             message=alert["message"])
     log.info("%s", alert["message"])
-    return {"message": alert["message"], "reason": alert_reason(alert, live_version(db)), "f1_score": best_f1,
-            "retrain_attempts": attempts, "model_versions_tried": versions, "details": details}
+    return {"message": alert["message"], "reason": alert_reason(alert, live_version(db, settings.model_name)),
+            "f1_score": best_f1, "retrain_attempts": attempts, "model_versions_tried": versions, "details": details}

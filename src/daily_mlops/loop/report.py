@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.settings import Settings
     from daily_mlops.storage import Database
 
-__all__ = ["model_card", "reference_attribution", "write_report"]
+__all__ = ["model_card", "reference_attribution", "write_predictions", "write_report"]
 
 
 def reference_attribution(path: Path) -> dict[str, Any]:
@@ -45,10 +45,10 @@ def reference_attribution(path: Path) -> dict[str, Any]:
     return {"path": str(path), "attribution": bullets}
 
 
-def _write_atomically(out: Path, text: str, *, option: str) -> Path:
+def _write_atomically(out: Path, text: str, *, option: str, example: str = "report.html") -> Path:
     out = Path(out).expanduser().resolve()
     if out.is_dir():
-        raise ConfigError(f"{option} {out} is a directory; give a file name, e.g. {out / 'report.html'}")
+        raise ConfigError(f"{option} {out} is a directory; give a file name, e.g. {out / example}")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
@@ -86,7 +86,7 @@ def model_card(settings: "Settings", *, db: "Database", model_version: int, out:
     from daily_mlops.reporting.model_card import model_card_markdown
     from daily_mlops.storage.reports import load_model_card_data
 
-    data = load_model_card_data(db, model_version)
+    data = load_model_card_data(db, model_version, model_name=settings.model_name)
     text = model_card_markdown(data, reference=reference_attribution(settings.reference_data),
                                generated_at=now or dt.datetime.now(dt.timezone.utc))
     return text, (_write_atomically(out, text, option="--out") if out is not None else None)
@@ -112,12 +112,40 @@ def write_report(settings: "Settings", *, db: "Database", out: Path, days: int |
     from daily_mlops.storage.reports import load_model_card_data, load_report_data
 
     now = now or dt.datetime.now(dt.timezone.utc)
-    data = load_report_data(db, days=days)
+    data = load_report_data(db, days=days, model_name=settings.model_name)
     card = None
     if data["current"] is not None:
-        card = model_card_markdown(load_model_card_data(db, data["current"]["model_version"]),
+        card = model_card_markdown(load_model_card_data(db, data["current"]["model_version"],
+                                                        model_name=settings.model_name),
                                    reference=reference_attribution(settings.reference_data), generated_at=now)
     page = build_report_html(data, card_markdown=card, generated_at=now, source=_source(settings))
     path = _write_atomically(out, page, option="--out")
     return {"path": path, "size_bytes": path.stat().st_size, "days": data["days"],
             "current_version": data["current"]["model_version"] if data["current"] else None}
+
+
+def write_predictions(out: Path, probabilities: Any, *, decision_threshold: float, positive_label: str,
+                      negative_label: str) -> Path:
+    """Write ``predict --output``: a CSV with columns ``row``, ``probability``, ``label``; return its absolute path.
+
+    Parameters
+    ----------
+    probabilities : array of shape (n_rows,)
+        P(positive label) per input row, in [0, 1].
+    decision_threshold : float
+        A row is labelled ``positive_label`` when its probability is >= this, else ``negative_label``.
+
+    Raises
+    ------
+    ConfigError
+        When ``out`` is a directory. The file is written atomically (never half-written).
+    """
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["row", "probability", "label"])
+    for i, p in enumerate(probabilities):
+        writer.writerow([i, f"{float(p):.6f}", positive_label if p >= decision_threshold else negative_label])
+    return _write_atomically(out, buffer.getvalue(), option="--output", example="predictions.csv")

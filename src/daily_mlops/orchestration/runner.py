@@ -203,17 +203,18 @@ def run_day(
                      for ti in dag_run.get_task_instances()}
             outcome.runs.append(DagRunOutcome(dag_id=dag_id, state=str(dag_run.state), tasks=tasks))
             observer.dag_finished(outcome.runs[-1])
-    outcome.summary = summarise_day(db, day)
+    outcome.summary = summarise_day(db, day, model_name=settings.model_name)
     log.info("%s", day_story(outcome.summary))
     observer.day_finished(outcome)
     return outcome
 
 
-def summarise_day(db: "Database", day: dt.date) -> dict[str, Any]:
+def summarise_day(db: "Database", day: dt.date, *, model_name: str | None = None) -> dict[str, Any]:
     """What the loop recorded for ``day``: champion F1, attempts, best F1, alert or deployed version.
 
     ``live_version`` is the version deployed after the day (the one that
-    stays deployed on an alert day; None before any deployment).
+    stays deployed on an alert day; None before any deployment) of the family
+    ``model_name`` (default ``tabtransformer``).
     """
     from daily_mlops.loop.deployment import live_version
     from daily_mlops.storage.alerts import open_alert
@@ -235,7 +236,7 @@ def summarise_day(db: "Database", day: dt.date) -> dict[str, Any]:
         "alert_type": alert["alert_type"] if alert else None,
         "deployed_version": deployed["model_version"] if deployed else None,
         "deployment_status": deployed["status"] if deployed else None,
-        "live_version": live_version(db),
+        "live_version": live_version(db, model_name),
     }
 
 

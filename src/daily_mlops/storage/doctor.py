@@ -75,6 +75,7 @@ class DoctorReport:
 
 def check_storage(
     db: "Database", deployment_path: Path, *, repair: bool = False, stale_after: float = STALE_UPLOAD_SECONDS,
+    model_name: str = MODEL_NAME,
 ) -> DoctorReport:
     """Run every check in :data:`CHECKS`; with ``repair``, delete orphan chunks and stale journal entries.
 
@@ -85,6 +86,8 @@ def check_storage(
     stale_after : float
         Seconds after which a journalled upload counts as abandoned even when
         its writer cannot be probed (another host).
+    model_name : str
+        The model family deployed there (``MLOPS_MODEL_NAME``).
 
     Returns
     -------
@@ -94,7 +97,7 @@ def check_storage(
     report = DoctorReport()
     _check_gridfs(db, report, repair=repair, stale_after=stale_after)
     _check_artifacts(db, report)
-    _check_deployment(db, deployment_path, report)
+    _check_deployment(db, deployment_path, report, model_name)
     return report
 
 
@@ -159,9 +162,9 @@ def _check_artifacts(db: "Database", report: DoctorReport) -> None:
     report.checked["missing artifact"] = report.checked["sha256 mismatch"] = n_refs
 
 
-def _check_deployment(db: "Database", deployment_path: Path, report: DoctorReport) -> None:
+def _check_deployment(db: "Database", deployment_path: Path, report: DoctorReport, model_name: str) -> None:
     try:
-        registered: int | None = int(ModelRegistry(db).latest(MODEL_NAME, statuses=("deployed",))["model_version"])
+        registered: int | None = int(ModelRegistry(db).latest(model_name, statuses=("deployed",))["model_version"])
     except NotFoundError:
         registered = None
     on_disk = deployed_version(deployment_path)
@@ -169,7 +172,7 @@ def _check_deployment(db: "Database", deployment_path: Path, report: DoctorRepor
     if registered != on_disk:
         report.findings.append(Finding(
             "deployment", str(deployment_path),
-            f"the registry's deployed {MODEL_NAME} version is {registered if registered is not None else 'none'}, "
+            f"the registry's deployed {model_name} version is {registered if registered is not None else 'none'}, "
             f"the directory holds {f'version {on_disk}' if on_disk is not None else 'no valid model'}; "
             "rerun model_deployment_pipeline for the approved version",
         ))

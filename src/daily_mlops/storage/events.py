@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "evaluations_of_day",
     "latest_evaluation_run",
+    "last_deployment_of",
     "latest_deployment",
     "passed_evaluation",
     "recent_deployments",
@@ -164,6 +165,17 @@ def latest_deployment(db: "Database", logical_date: dt.date) -> dict[str, Any] |
     """The newest ``deployment_events`` document of ``logical_date``, or ``None``."""
     return db["deployment_events"].find_one({"logical_date": logical_date.isoformat()}, {"_id": 0},
                                             sort=[("timestamp", -1)])
+
+
+def last_deployment_of(db: "Database", model_name: str, model_version: int) -> dict[str, Any] | None:
+    """The newest ``deployment_events`` document that put ``model_version`` of ``model_name`` in place, or ``None``.
+
+    Of status ``deployed`` (a DAG deployment or a rollback); its ``previous_version`` is the version it replaced.
+    """
+    return db["deployment_events"].find_one(
+        {"model_name": model_name, "model_version": int(model_version), "status": "deployed"}, {"_id": 0},
+        sort=[("timestamp", -1)],
+    )
 
 
 def recent_evaluations(db: "Database", limit: int) -> list[dict[str, Any]]:

@@ -35,14 +35,44 @@ from daily_mlops.errors import MLOpsError, NotFoundError
 if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
-__all__ = ["MODEL_NAME", "PREPROCESSOR_NAME", "SYNTHESIZER_NAME", "STATUSES", "TRANSITIONS", "ModelRegistry"]
+__all__ = [
+    "MODEL_NAME", "PREPROCESSOR_NAME", "SYNTHESIZER_NAME", "STATUSES", "TRANSITIONS", "ModelRegistry",
+    "is_model_family", "preprocessor_name", "synthesizer_name",
+]
 
-#: Registry name of the TabTransformer classifier.
+#: Registry name of the TabTransformer classifier: the default model family (``MLOPS_MODEL_NAME``).
 MODEL_NAME = "tabtransformer"
-#: Registry name of the fitted SDV synthesizer.
+#: Registry name of the default family's fitted SDV synthesizer.
 SYNTHESIZER_NAME = "synthesizer"
-#: Registry name of the fitted preprocessor (fit once at bootstrap, reused by every model version).
+#: Registry name of the default family's fitted preprocessor (fit once at bootstrap, reused by every version).
 PREPROCESSOR_NAME = "preprocessor"
+_AUXILIARY = (SYNTHESIZER_NAME, PREPROCESSOR_NAME)
+
+
+def _family(model_name: str) -> str:
+    if model_name in _AUXILIARY or ":" in model_name:
+        raise MLOpsError(f"{model_name!r} cannot name a model family (the names {', '.join(_AUXILIARY)} and names "
+                         "with ':' are the registry's own); set MLOPS_MODEL_NAME / --model-name to another name")
+    return model_name
+
+
+def synthesizer_name(model_name: str = MODEL_NAME) -> str:
+    """Registry name of the synthesizer bootstrapped for family ``model_name``.
+
+    ``synthesizer`` for the default family (the name existing databases use), ``<model_name>:synthesizer``
+    for any other. Raises MLOpsError for a name that cannot be a family (``synthesizer``, ``preprocessor``, ``a:b``).
+    """
+    return SYNTHESIZER_NAME if _family(model_name) == MODEL_NAME else f"{model_name}:{SYNTHESIZER_NAME}"
+
+
+def preprocessor_name(model_name: str = MODEL_NAME) -> str:
+    """Registry name of the preprocessor of family ``model_name`` (as :func:`synthesizer_name`)."""
+    return PREPROCESSOR_NAME if _family(model_name) == MODEL_NAME else f"{model_name}:{PREPROCESSOR_NAME}"
+
+
+def is_model_family(model_name: str) -> bool:
+    """Whether registry name ``model_name`` is a classifier family (not a synthesizer or preprocessor)."""
+    return model_name not in _AUXILIARY and not model_name.endswith((f":{SYNTHESIZER_NAME}", f":{PREPROCESSOR_NAME}"))
 
 STATUSES = ("candidate", "approved", "rejected", "deployed", "retired")
 TRANSITIONS: dict[str, set[str]] = {
@@ -212,6 +242,29 @@ class ModelRegistry:
     def list(self, model_name: str) -> list[dict[str, Any]]:
         """All versions of ``model_name``, oldest first."""
         return list(self._coll.find({"model_name": model_name}, {"_id": 0}).sort("model_version", 1))
+
+    def model_names(self) -> list[str]:
+        """The model families in the registry (synthesizers and preprocessors left out), sorted."""
+        return sorted(name for name in self._coll.distinct("model_name") if is_model_family(name))
+
+    def resolve(self, model_name: str, selector: str | int, *, metric: str = "f1") -> dict[str, Any]:
+        """The version ``selector`` names: a number, ``latest`` (highest) or ``best`` (highest ``metrics[metric]``).
+
+        Raises
+        ------
+        NotFoundError
+            When the version does not exist (the message lists those that do).
+        MLOpsError
+            When ``selector`` is none of a number, ``latest``, ``best``.
+        """
+        text = str(selector).strip().lower()
+        if text == "latest":
+            return self.latest(model_name)
+        if text == "best":
+            return self.best(model_name, metric=metric)
+        if not text.removeprefix("v").isdigit():
+            raise MLOpsError(f"{selector!r} is not a model version; give a number (e.g. 3), 'latest' or 'best'")
+        return self.get(model_name, int(text.removeprefix("v")))
 
     def latest(self, model_name: str, *, statuses: tuple[str, ...] | None = None) -> dict[str, Any]:
         """The highest version (optionally among ``statuses``).

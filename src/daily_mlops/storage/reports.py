@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from daily_mlops.storage.registry import MODEL_NAME, PREPROCESSOR_NAME, SYNTHESIZER_NAME, ModelRegistry
+from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry, preprocessor_name, synthesizer_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
@@ -120,8 +120,8 @@ def load_model_card_data(db: "Database", model_version: int, *, model_name: str 
     return {
         "model": model,
         "lineage": lineage,
-        "preprocessor": registered(PREPROCESSOR_NAME, model.get("preprocessor_version")),
-        "synthesizer": registered(SYNTHESIZER_NAME, model.get("synthesizer_version")),
+        "preprocessor": registered(preprocessor_name(model_name), model.get("preprocessor_version")),
+        "synthesizer": registered(synthesizer_name(model_name), model.get("synthesizer_version")),
         "batches": {doc["batch_id"]: doc for doc in db["processing_metadata"].find(
             {"batch_id": {"$in": batch_ids}}, _NO_RAW_FILE)},
         "training_events": list(db["training_events"].find(key, {"_id": 0}).sort([("timestamp", 1)])),
