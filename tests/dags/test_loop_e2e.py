@@ -233,4 +233,4 @@ def test_an_unexpected_task_failure_exits_non_zero(loop):
     done = loop["broken_day"]
     assert done.returncode == 1, done.stdout[-3000:]
     assert "UNEXPECTED FAILURE" in done.stdout and "data_pipeline_dag:generate_data" in done.stdout
-    assert "Traceback (most recent call last):" in done.stdout and "NotFoundError" in done.stdout  # from the log
+    assert "Traceback (most recent call last):" in done.stdout and "IntegrityError" in done.stdout  # from the log
