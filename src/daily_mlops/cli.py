@@ -375,7 +375,7 @@ def airflow(
 @app.command()
 def config() -> None:
     """Print every setting: its MLOPS_* variable, the value in effect (secrets redacted) and its source."""
-    from daily_mlops.settings import describe_settings
+    from daily_mlops.settings_sources import describe_settings
 
     settings = _settings()
     try:
