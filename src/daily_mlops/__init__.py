@@ -18,7 +18,6 @@ from typing import Any
 
 from daily_mlops.decisions import next_step
 from daily_mlops.errors import ConfigError, IntegrityError, MLOpsError, NotFoundError, SchemaError, UnsafeArtifactError
-from daily_mlops.settings import Settings, load_settings
 
 try:
     __version__ = version("daily-mlops")
@@ -27,6 +26,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree th
 
 #: Lazily imported public names: attribute -> module that defines it.
 _LAZY: dict[str, str] = {
+    "Settings": "daily_mlops.settings",
+    "load_settings": "daily_mlops.settings",
     "ModelRegistry": "daily_mlops.storage.registry",
     "ModelBundle": "daily_mlops.ml.bundle",
     "load_deployed": "daily_mlops.loop.deployment",

@@ -15,7 +15,6 @@ field defaults. :func:`settings_sources` tells which of them gave each value
 from __future__ import annotations
 
 import difflib
-import os
 import types
 import typing
 from pathlib import Path
@@ -31,6 +30,7 @@ from pydantic_settings import (
 )
 
 from daily_mlops.decisions import validate_f1_threshold
+from daily_mlops.config_file import BUNDLED_CONFIG, CONFIG_VARIABLE, config_file
 from daily_mlops.errors import ConfigError
 
 __all__ = [
@@ -48,10 +48,6 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_REFERENCE_DATA = _PROJECT_ROOT / "data" / "reference" / "german_credit.csv"
 #: The project's DAG files (used by ``daily-mlops run`` and ``daily-mlops airflow``).
 BUNDLED_DAGS_FOLDER = _PROJECT_ROOT / "dags"
-#: The project's YAML file of settings: every field with its default (a test keeps them equal).
-BUNDLED_CONFIG = _PROJECT_ROOT / "config" / "daily-mlops.yaml"
-#: Environment variable naming another YAML file of settings.
-CONFIG_VARIABLE = "MLOPS_CONFIG"
 
 
 class Settings(BaseSettings):
@@ -318,34 +314,6 @@ def load_settings(**overrides: object) -> Settings:
 
 
 # --- the YAML file ---------------------------------------------------------
-
-
-def config_file() -> Path | None:
-    """The YAML file of settings in effect: ``MLOPS_CONFIG``, else the bundled one (``None`` when absent).
-
-    ``MLOPS_CONFIG`` is read from the process environment (not from ``.env``
-    or the YAML file itself); unset or empty means the bundled
-    ``config/daily-mlops.yaml``. An installed package (no source checkout)
-    has no bundled file: the defaults apply, which is what that file says.
-
-    Raises
-    ------
-    ConfigError
-        When ``MLOPS_CONFIG`` names a path that does not exist or is a
-        directory; names the variable and the fix.
-    """
-    named = os.environ.get(CONFIG_VARIABLE, "").strip()
-    if not named:
-        return BUNDLED_CONFIG if BUNDLED_CONFIG.is_file() else None
-    path = Path(named).expanduser()
-    if path.is_dir():
-        raise ConfigError(f"{CONFIG_VARIABLE}={named} is a directory; point it at a YAML file "
-                          f"(a copy of {BUNDLED_CONFIG.relative_to(_PROJECT_ROOT)})")
-    if not path.is_file():
-        raise ConfigError(f"{CONFIG_VARIABLE}={named} does not exist; point it at a YAML file "
-                          f"(e.g. a copy of {BUNDLED_CONFIG.relative_to(_PROJECT_ROOT)}) or unset it "
-                          "to use the bundled defaults")
-    return path.resolve()
 
 
 def _is_path_field(name: str) -> bool:

@@ -398,3 +398,32 @@ def test_cli_config_exits_2_for_a_missing_mlops_config(clean_env: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "MLOPS_CONFIG" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("env", [
+    {},
+    {"MLOPS_F1_THRESHOLD": "0.4", "MLOPS_TASK_RETRIES": "0", "MLOPS_REQUIRE_APPROVAL": "true"},
+    {"MLOPS_MAX_RETRAIN_ATTEMPTS": "1", "MLOPS_OWNER": "team-a", "MLOPS_APPROVAL_TIMEOUT_HOURS": "2.5"},
+])
+def test_parse_time_settings_agree_with_settings(clean_env: Path, monkeypatch: pytest.MonkeyPatch, env: dict) -> None:
+    """The DAG files' cheap parse-time reader gives the same values as the full Settings for every field it reads."""
+    from daily_mlops.orchestration.dags import PARSE_TIME_FIELDS, parse_time_settings
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cheap, full = parse_time_settings(), load_settings()
+    assert {f: getattr(cheap, f) for f in PARSE_TIME_FIELDS} == {f: getattr(full, f) for f in PARSE_TIME_FIELDS}
+
+
+@pytest.mark.parametrize(("variable", "value"), [("MLOPS_F1_THRESHOLD", "nan"), ("MLOPS_TASK_RETRIES", "two"),
+                                                 ("MLOPS_REQUIRE_APPROVAL", "maybe")])
+def test_parse_time_settings_refuse_what_settings_refuse(clean_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         variable: str, value: str) -> None:
+    """A value the full Settings refuses is refused at parse time too, naming the variable."""
+    from daily_mlops.orchestration.dags import parse_time_settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        parse_time_settings()
+    with pytest.raises(ConfigError, match=variable):
+        load_settings()

@@ -17,6 +17,7 @@ upstream run at the same logical date.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -28,7 +29,9 @@ import pendulum
 if TYPE_CHECKING:  # pragma: no cover
     from airflow.sdk import Param
 
-    from daily_mlops.orchestration.operators import DayRunTrigger, DeploymentApproval, UpstreamRunSensor
+    from daily_mlops.orchestration.approval import DeploymentApproval
+    from daily_mlops.orchestration.operators import UpstreamRunSensor
+    from daily_mlops.orchestration.triggers import DayRunTrigger
     from daily_mlops.settings import Settings
 
 __all__ = [
@@ -51,6 +54,8 @@ __all__ = [
     "default_args",
     "logs_logical_date",
     "missing_upstream_message",
+    "PARSE_TIME_FIELDS",
+    "DagSettings",
     "parse_time_settings",
     "trigger_day_run",
     "upstream_sensor",
@@ -90,22 +95,87 @@ log = logging.getLogger("daily_mlops.orchestration")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def parse_time_settings() -> "Settings":
-    """The settings the DAG files read while parsing (param defaults, retries, owner, approval timeout).
+#: The settings the DAG files read while parsing, with their types; tasks read the rest at run time.
+PARSE_TIME_FIELDS: dict[str, type] = {
+    "owner": str, "task_retries": int, "f1_threshold": float, "max_retrain_attempts": int,
+    "require_approval": bool, "approval_timeout_hours": float,
+}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
-    Reads the YAML config and ``MLOPS_*`` variables like every other
-    :class:`~daily_mlops.settings.Settings`, and checks no file: a missing
-    ``MLOPS_REFERENCE_DATA`` fails the task that needs it, at run time, not
-    the DAG file.
+
+@dataclasses.dataclass(frozen=True)
+class DagSettings:
+    """The few settings a DAG file needs while it is parsed (:data:`PARSE_TIME_FIELDS`)."""
+
+    owner: str
+    task_retries: int
+    f1_threshold: float
+    max_retrain_attempts: int
+    require_approval: bool
+    approval_timeout_hours: float
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    from daily_mlops.errors import ConfigError
+
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in _TRUE | _FALSE:
+                raise ValueError("not a boolean")
+            return text in _TRUE
+        if kind is int and isinstance(value, float) or isinstance(value, bool):
+            raise ValueError("not an integer")
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"MLOPS_{name.upper()}: {exc} (got {value!r}); set a valid {kind.__name__}") from None
+
+
+def parse_time_settings() -> "DagSettings":
+    """The settings the DAG files read while parsing: param defaults, retries, owner, approval timeout.
+
+    The same sources and order as :class:`~daily_mlops.settings.Settings`
+    (``MLOPS_*`` variables over the YAML file), read without building the
+    pydantic model: importing and validating it costs more than the 0.1 s a
+    DAG file may add to a parse (``scripts/benchmark.py parse``). The tasks
+    build the full ``Settings`` at run time, which validates everything; here
+    the F1 threshold gets the same check (:func:`daily_mlops.decisions.validate_f1_threshold`).
+    It falls back to the full ``Settings`` when a ``.env`` file is in the
+    working directory or the YAML file lacks one of the fields. No file is
+    checked: a missing ``MLOPS_REFERENCE_DATA`` fails the task that needs it,
+    at run time, not the DAG file.
 
     Raises
     ------
     ConfigError
         When a value is invalid (names the ``MLOPS_*`` variable).
     """
-    from daily_mlops.settings import load_settings
+    import os
+    from pathlib import Path
 
-    return load_settings()
+    from daily_mlops.config_file import config_file
+    from daily_mlops.decisions import validate_f1_threshold
+
+    path = config_file()
+    data: dict[str, Any] = {}
+    if path is not None and not Path(".env").is_file():
+        import yaml
+
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    values = {}
+    for name, kind in PARSE_TIME_FIELDS.items():
+        raw = os.environ.get(f"MLOPS_{name.upper()}")
+        value = raw if raw is not None else data.get(name) if isinstance(data, dict) else None
+        if value is None:  # no YAML, a .env file, or a field the YAML leaves out: the full model decides
+            from daily_mlops.settings import load_settings
+
+            full = load_settings()
+            return DagSettings(**{field: getattr(full, field) for field in PARSE_TIME_FIELDS})
+        values[name] = _coerce(name, value, kind)
+    values["f1_threshold"] = validate_f1_threshold(values["f1_threshold"], "MLOPS_F1_THRESHOLD")
+    return DagSettings(**values)
 
 
 def day_run_id(logical_date: dt.datetime) -> str:
@@ -172,7 +242,7 @@ def logs_logical_date(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def default_args(settings: "Settings") -> dict[str, Any]:
+def default_args(settings: "DagSettings | Settings") -> dict[str, Any]:
     """Task defaults: owner ``MLOPS_OWNER``; ``MLOPS_TASK_RETRIES`` retries, exponential backoff from 1 to 10 min."""
     return {
         "owner": settings.owner,
@@ -183,7 +253,7 @@ def default_args(settings: "Settings") -> dict[str, Any]:
     }
 
 
-def day_params(settings: "Settings", names: tuple[str, ...]) -> dict[str, "Param"]:
+def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> dict[str, "Param"]:
     """The trigger-form params ``names`` (keys of :data:`DAY_PARAMS`), defaults and bounds from ``settings``.
 
     Each description ends with the default in effect and the setting it came
@@ -248,9 +318,9 @@ def trigger_day_run(task_id: str, *, trigger_dag_id: str, doc_md: str | None = N
     ``wait_for_completion=False`` (the downstream sensors order the day), and
     ``skip_when_already_exists=True``; a run of that DAG at the same logical
     date under another run id (the UI, REST) also skips it
-    (:class:`~daily_mlops.orchestration.operators.DayRunTrigger`).
+    (:class:`~daily_mlops.orchestration.triggers.DayRunTrigger`).
     """
-    from daily_mlops.orchestration.operators import DayRunTrigger
+    from daily_mlops.orchestration.triggers import DayRunTrigger
 
     return DayRunTrigger(
         task_id=task_id, trigger_dag_id=trigger_dag_id,
@@ -260,14 +330,14 @@ def trigger_day_run(task_id: str, *, trigger_dag_id: str, doc_md: str | None = N
     )
 
 
-def approval_step(settings: "Settings", *, ready_task_id: str, doc_md: str | None = None) -> "DeploymentApproval":
+def approval_step(settings: "DagSettings | Settings", *, ready_task_id: str, doc_md: str | None = None) -> "DeploymentApproval":
     """The deployment DAG's human approval step (HITL ``ApprovalOperator``), skipped unless ``require_approval``.
 
     Waits at most ``MLOPS_APPROVAL_TIMEOUT_HOURS``; never retried (a retry
     would ask the reviewer again). See
-    :class:`~daily_mlops.orchestration.operators.DeploymentApproval`.
+    :class:`~daily_mlops.orchestration.approval.DeploymentApproval`.
     """
-    from daily_mlops.orchestration.operators import DeploymentApproval
+    from daily_mlops.orchestration.approval import DeploymentApproval
 
     version = f"{{{{ (ti.xcom_pull(task_ids='{ready_task_id}') or {{}}).get('model_version') }}}}"
     f1 = f"{{{{ '%.4f' | format((ti.xcom_pull(task_ids='{ready_task_id}') or {{}}).get('f1') or 0) }}}}"
