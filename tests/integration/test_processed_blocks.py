@@ -155,7 +155,9 @@ def _unchunked_splits(pre, raw, seed: int) -> dict[str, EncodedBatch]:
 
 
 def test_one_chunk_day_stores_the_batch_of_before(settings, real_db, registered):
-    """daily_rows <= chunk: the raw CSV is byte-identical to the unchunked batch, the splits equal its encoding."""
+    """daily_rows <= chunk: the raw rows render to the same CSV bytes as the unchunked batch; splits equal its encoding."""
+    import pandas as pd
+
     from daily_mlops.loop import data
     from daily_mlops.ml.schema import validate_batch
     from daily_mlops.storage.batches import load_raw_batch
@@ -166,13 +168,30 @@ def test_one_chunk_day_stores_the_batch_of_before(settings, real_db, registered)
     meta = data.store_processing_metadata(settings, logical_date=DAY, db=real_db)
     raw_file = real_db.processing_metadata.find_one({})["raw_file"]
     before = validate_batch(synth.generate(settings.daily_rows, seed=settings.seed, logical_date=DAY), schema)
-    assert get_artifact(real_db, raw_file) == before.to_csv(index=False).encode("utf-8")
-    expected = _unchunked_splits(pre, load_raw_batch(real_db, raw_file), settings.seed)
+    raw = load_raw_batch(real_db, raw_file)
+    assert raw_file["filename"] == f"batch-{DAY}.parquet"
+    assert raw.to_csv(index=False).encode("utf-8") == before.to_csv(index=False).encode("utf-8")  # the raw CSV of before
+    pd.testing.assert_frame_equal(validate_batch(raw, schema), before)
+    expected = _unchunked_splits(pre, raw, settings.seed)
     for name, part in expected.items():
         got = load_split(real_db, DAY, name)
         assert np.array_equal(got.x_cat, part.x_cat) and np.array_equal(got.x_num, part.x_num)
         assert np.array_equal(got.y, part.y)
     assert meta["n_rows"] == settings.daily_rows
+
+
+def test_a_raw_csv_of_before_is_still_read(real_db):
+    """A raw batch stored as <batch_id>.csv by an earlier version loads, in chunks too."""
+    import pandas as pd
+
+    from daily_mlops.storage.artifacts import put_artifact
+    from daily_mlops.storage.batches import load_raw_batch, read_raw_batch
+
+    frame = pd.DataFrame({"a": [1.5, 2.0, None], "creditability": ["good", "bad", "good"]})
+    ref = put_artifact(real_db, "raw_data", f"batch-{DAY}.csv", frame.to_csv(index=False).encode(), replace=True)
+    pd.testing.assert_frame_equal(load_raw_batch(real_db, ref), frame)
+    with read_raw_batch(real_db, ref, chunk_rows=2) as chunks:
+        assert [list(c.index) for c in chunks] == [[0, 1], [2]]
 
 
 def test_a_chunked_day_is_deterministic_and_encodes_like_one_piece(settings, real_db, registered):
@@ -197,11 +216,12 @@ def test_a_chunked_day_is_deterministic_and_encodes_like_one_piece(settings, rea
 
 def test_doctor_re_hashes_the_split_files(real_db, tmp_path):
     """`doctor` checks every split file the index records: a deleted one is reported as a missing artifact."""
-    from daily_mlops.storage.artifacts import put_artifact
-    from daily_mlops.storage.batches import record_raw_batch
+    import pandas as pd
+
+    from daily_mlops.storage.batches import record_raw_batch, store_raw_batch
     from daily_mlops.storage.doctor import check_storage
 
-    put_artifact(real_db, "raw_data", f"batch-{DAY}.csv", b"a,y\n1,0\n", replace=True)
+    store_raw_batch(real_db, pd.DataFrame({"a": [1, 2], "y": ["x", None]}), logical_date=DAY)
     record_raw_batch(real_db, {"status": "raw", "n_rows": 300}, logical_date=DAY)
     encoded, splits = _encoded()
     store_processed_batch(real_db, encoded, splits, logical_date=DAY)

@@ -36,8 +36,8 @@ def generate_data(
     same day always gives the same rows. They are sampled and validated
     ``chunk_rows`` at a time (:meth:`Synthesizer.generate_chunks`; a day of
     at most ``chunk_rows`` rows is exactly :meth:`Synthesizer.generate`'s
-    batch) and appended to a temporary CSV; the whole batch is validated
-    against the schema before anything is written. The synthesizer is refit from its
+    batch) and appended to a temporary Parquet file; the whole batch is
+    validated against the schema before anything is written. The synthesizer is refit from its
     stored reference rows (:meth:`Synthesizer.from_reference`); nothing
     stored is loaded as code. Two runs of one day at once converge: one raw
     file stays and ``processing_metadata`` points at it.
@@ -89,7 +89,7 @@ def preprocess_data(
     """Validate the day's raw batch, apply the fitted preprocessor, split, store the splits in ``processed_data``.
 
     The preprocessor is the one fit at bootstrap (registry ``preprocessor``),
-    reused unchanged. The raw CSV is read, validated and encoded
+    reused unchanged. The raw batch is read, validated and encoded
     ``chunk_rows`` rows at a time into a temporary Parquet file; then the
     stratified 70/15/15 pretrain / finetune / test split (seeded by the day)
     writes one Parquet file per split to the GridFS bucket ``processed_data``,
@@ -108,7 +108,7 @@ def preprocess_data(
         When the raw file's sha256 does not match the one recorded.
     """
     from daily_mlops.storage.batches import (
-        BlockSpool, batch_id_for, load_processing_metadata, open_raw_batch, read_raw_chunks, store_processed_splits,
+        BlockSpool, batch_id_for, load_processing_metadata, read_raw_batch, store_processed_splits,
     )
     from daily_mlops.ml.preprocessing import TabularPreprocessor
     from daily_mlops.ml.schema import schema_parts, validate_batch
@@ -121,12 +121,13 @@ def preprocess_data(
     pre_doc = registry.latest(PREPROCESSOR_NAME, statuses=("approved",))
     pre = TabularPreprocessor.from_bytes(registry.load_artifact(pre_doc, "preprocessor"),
                                          sha256=pre_doc["sha256"]["preprocessor"])
-    features, target = schema_parts(pre.schema)
-    text = {f["name"]: str for f in features if f["kind"] in ("categorical", "datetime")} | {target["column"]: str}
-    with open_raw_batch(db, meta["raw_file"]) as raw, \
+    target = schema_parts(pre.schema)[1]["column"]
+    with read_raw_batch(db, meta["raw_file"], chunk_rows=chunk_rows) as chunks, \
             BlockSpool(x_cat=pre.categorical_features_, x_num=pre.numeric_features_) as spool:
-        for chunk in read_raw_chunks(raw, chunk_rows=chunk_rows, dtype=text):
-            spool.append(pre.transform(validate_batch(chunk, pre.schema)))
+        for chunk in chunks:
+            if target not in chunk.columns:  # transform validates the rest (and the target when present)
+                validate_batch(chunk, pre.schema)  # raises SchemaError naming every missing column
+            spool.append(pre.transform(chunk))
         splits = split_indices(spool.y, seed=day_seed(settings.seed, day))
         processed = store_processed_splits(db, spool, splits, logical_date=day, raw_file=meta["raw_file"],
                                            extra={"preprocessor_version": pre_doc["model_version"]})

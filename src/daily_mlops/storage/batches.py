@@ -2,9 +2,11 @@
 
 Storage contract (one logical date = one batch, ``batch_id = "batch-YYYY-MM-DD"``):
 
-* GridFS bucket ``raw_data``: ``<batch_id>.csv``, the synthetic rows exactly as
-  sampled (CSV, UTF-8), with ``logical_date``, ``n_rows`` and ``sha256`` in its
-  metadata. A rerun replaces the file; when two runs of one day write at
+* GridFS bucket ``raw_data``: ``<batch_id>.parquet``, the synthetic rows as
+  sampled and validated (Parquet, zstd, one row group per sampling chunk;
+  text columns as strings), with ``logical_date``, ``n_rows`` and ``sha256`` in
+  its metadata. Files named ``<batch_id>.csv`` (written before) are still
+  read. A rerun replaces the file; when two runs of one day write at
   once, the newest file survives (:func:`daily_mlops.storage.artifacts.keep_newest`)
   and :func:`record_raw_batch` points ``processing_metadata`` at it.
 * GridFS bucket ``processed_data``: ``<batch_id>.<split>.parquet``, one
@@ -17,7 +19,7 @@ Storage contract (one logical date = one batch, ``batch_id = "batch-YYYY-MM-DD"`
   size). :func:`split_counts` reads it; :func:`load_split` downloads one
   split's file only, verifying its sha256.
 
-Writing streams: the raw CSV and the Parquet files are written to temporary
+Writing streams: the raw and processed Parquet files are written to temporary
 files chunk by chunk and uploaded from there (:func:`put_artifact` hashes and
 streams a file), so memory does not grow with the day's rows. Only this module
 reads and writes those places.
@@ -27,14 +29,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from daily_mlops.errors import IntegrityError, NotFoundError
+from daily_mlops.errors import IntegrityError, NotFoundError, SchemaError
 from daily_mlops.storage.artifacts import (
     ArtifactRef, download_artifact, get_artifact, newest_file, put_artifact,
 )
@@ -43,21 +44,23 @@ from daily_mlops.storage.mongo import PROCESSED_DATA_BUCKET, RAW_DATA_BUCKET
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    import pyarrow as pa
     from pymongo.database import Database
 
     from daily_mlops.ml.encoded import EncodedBatch
 
 __all__ = [
     "BLOCK_FORMAT",
+    "RAW_FORMAT",
     "BlockSpool",
     "batch_id_for",
     "load_processing_metadata",
     "load_raw_batch",
     "load_split",
-    "open_raw_batch",
     "processed_file_problems",
     "raw_batch_file",
-    "read_raw_chunks",
+    "raw_filename",
+    "read_raw_batch",
     "record_raw_batch",
     "split_counts",
     "store_processed_batch",
@@ -66,8 +69,12 @@ __all__ = [
     "store_raw_batch",
 ]
 
+#: Format (and file name suffix) of the raw batch in ``raw_data``.
+RAW_FORMAT = "parquet"
 #: Temporary files stay in memory up to this size (bytes), then spill to disk.
 _SPOOL_BYTES = 32 * 1024 * 1024
+#: Chunk size that reads a whole raw batch at once (:func:`load_raw_batch`).
+_WHOLE = 1 << 40
 
 
 def batch_id_for(logical_date: dt.date) -> str:
@@ -76,17 +83,31 @@ def batch_id_for(logical_date: dt.date) -> str:
 
 
 # -- the raw batch -----------------------------------------------------------
+def raw_filename(logical_date: dt.date) -> str:
+    """The raw batch's file name in ``raw_data``, e.g. ``batch-2026-11-20.parquet``."""
+    return f"{batch_id_for(logical_date)}.{RAW_FORMAT}"
+
+
+def _arrow_schema(frame: "pd.DataFrame") -> "pa.Schema":
+    """Arrow types of a validated frame's columns: object columns as strings, the rest from their NumPy dtype."""
+    import pyarrow as pa
+
+    return pa.schema([(str(name), pa.string() if dtype == object else pa.from_numpy_dtype(dtype))
+                      for name, dtype in frame.dtypes.items()])
+
+
 def store_raw_batch(
     db: "Database", frames: "pd.DataFrame | Iterable[pd.DataFrame]", *, logical_date: dt.date
 ) -> ArtifactRef:
-    """Write a day's raw batch as CSV to the ``raw_data`` bucket, replacing that day's file.
+    """Write a day's raw batch as Parquet to the ``raw_data`` bucket, replacing that day's file.
 
     Parameters
     ----------
-    frames : DataFrame, or iterable of DataFrames with the same columns
-        The batch, or its consecutive chunks: each chunk is appended to a
-        temporary file (header once), which is then uploaded, so one chunk at
-        a time is in memory. The bytes equal ``pd.concat(chunks).to_csv(index=False)``.
+    frames : DataFrame, or iterable of DataFrames with the same columns and dtypes
+        The batch, or its consecutive chunks: each chunk becomes one row group
+        of a temporary Parquet file (zstd), which is then uploaded, so one
+        chunk at a time is in memory. Object columns are stored as strings
+        (null stays null), the others with their dtype.
 
     Returns
     -------
@@ -95,23 +116,31 @@ def store_raw_batch(
         concurrent run of the same day (same seed and date, same bytes).
     """
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    chunks = [frames] if isinstance(frames, pd.DataFrame) else frames
-    n_rows = 0
+    n_rows, writer = 0, None
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as file:
-        for i, chunk in enumerate(chunks):
-            file.write(chunk.to_csv(index=False, header=i == 0).encode("utf-8"))
-            n_rows += len(chunk)
+        try:
+            for chunk in [frames] if isinstance(frames, pd.DataFrame) else frames:
+                if writer is None:
+                    schema = _arrow_schema(chunk)
+                    writer = pq.ParquetWriter(file, schema, compression="zstd")
+                writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+                n_rows += len(chunk)
+        finally:
+            if writer is not None:
+                writer.close()
         return put_artifact(
-            db, RAW_DATA_BUCKET, f"{batch_id_for(logical_date)}.csv", file,
-            metadata={"logical_date": logical_date.isoformat(), "n_rows": int(n_rows), "format": "csv"},
+            db, RAW_DATA_BUCKET, raw_filename(logical_date), file,
+            metadata={"logical_date": logical_date.isoformat(), "n_rows": int(n_rows), "format": RAW_FORMAT},
             replace=True,
         )
 
 
 def raw_batch_file(db: "Database", logical_date: dt.date) -> ArtifactRef | None:
     """The reference of the day's raw file in ``raw_data`` (the newest of that name), or ``None``."""
-    return newest_file(db, RAW_DATA_BUCKET, f"{batch_id_for(logical_date)}.csv")
+    return newest_file(db, RAW_DATA_BUCKET, raw_filename(logical_date))
 
 
 def record_raw_batch(db: "Database", document: dict[str, Any], *, logical_date: dt.date) -> dict[str, Any]:
@@ -134,7 +163,7 @@ def record_raw_batch(db: "Database", document: dict[str, Any], *, logical_date: 
     for _ in range(10):
         if ref is None:
             raise IntegrityError(
-                f"{batch_id_for(logical_date)}.csv is missing from GridFS bucket {RAW_DATA_BUCKET!r}; "
+                f"{raw_filename(logical_date)} is missing from GridFS bucket {RAW_DATA_BUCKET!r}; "
                 "rerun generate_data for this logical date"
             )
         doc = store_processing_metadata(db, {**document, "raw_file": ref}, logical_date=logical_date)
@@ -142,61 +171,74 @@ def record_raw_batch(db: "Database", document: dict[str, Any], *, logical_date: 
         if survivor == ref:
             return doc
         ref = survivor
-    raise IntegrityError(
-        f"{batch_id_for(logical_date)}.csv kept changing while its metadata was written; rerun the task"
-    )
+    raise IntegrityError(f"{raw_filename(logical_date)} kept changing while its metadata was written; rerun the task")
 
 
 def load_raw_batch(db: "Database", ref: ArtifactRef | dict[str, Any]) -> "pd.DataFrame":
-    """Read a whole raw batch back, verifying its sha256 first.
+    """Read a whole raw batch back (index ``0..n-1``), verifying its sha256 first.
 
     Raises
     ------
     IntegrityError
         When the file is missing or altered.
+    SchemaError
+        When the file cannot be parsed.
     """
     import pandas as pd
 
-    return pd.read_csv(io.BytesIO(get_artifact(db, ref)))
+    with read_raw_batch(db, ref, chunk_rows=_WHOLE) as chunks:
+        parts = list(chunks)
+    return pd.concat(parts) if len(parts) != 1 else parts[0]
 
 
 @contextlib.contextmanager
-def open_raw_batch(db: "Database", ref: ArtifactRef | dict[str, Any]) -> Iterator[IO[bytes]]:
-    """Download a raw batch into a temporary file, verify its sha256, yield the file (rewound).
+def read_raw_batch(
+    db: "Database", ref: ArtifactRef | dict[str, Any], *, chunk_rows: int
+) -> Iterator[Iterator["pd.DataFrame"]]:
+    """Download a raw batch to a temporary file, verify its sha256, yield an iterator of its chunks.
+
+    Memory holds one GridFS chunk while downloading and one batch chunk
+    while parsing. A file named ``*.csv`` (written before raw batches were
+    Parquet) is parsed as CSV.
+
+    Yields
+    ------
+    iterator of DataFrame of shape (<= chunk_rows, n_columns)
+        Consecutive rows, indexed by their row number in the batch.
 
     Raises
     ------
     IntegrityError
         When the file is missing or altered (before anything is yielded).
+    SchemaError
+        While iterating, when the bytes are not a Parquet (or CSV) table.
     """
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as file:
         download_artifact(db, ref, file)
         file.seek(0)
-        yield file
+        yield _raw_chunks(file, str(ref["filename"]), chunk_rows)
 
 
-def read_raw_chunks(
-    file: IO[bytes], *, chunk_rows: int, dtype: dict[str, Any] | None = None
-) -> Iterator["pd.DataFrame"]:
-    """Parse the raw CSV in ``file`` (from :func:`open_raw_batch`) in chunks of ``chunk_rows`` rows.
-
-    Parameters
-    ----------
-    dtype : dict, optional
-        ``pandas.read_csv`` dtypes by column (columns absent from the file
-        are ignored). Give text columns ``str``, so a chunk does not infer
-        another type than its neighbours.
-
-    Yields
-    ------
-    DataFrame of shape (<= chunk_rows, n_columns)
-        Indexed by row number in the batch.
-    """
+def _raw_chunks(file: IO[bytes], filename: str, chunk_rows: int) -> Iterator["pd.DataFrame"]:
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    file.seek(0)
-    with pd.read_csv(file, chunksize=chunk_rows, dtype=dtype) as reader:
-        yield from reader
+    if filename.endswith(".csv"):
+        with pd.read_csv(file, chunksize=chunk_rows) as reader:
+            yield from reader
+        return
+    try:
+        batches = pq.ParquetFile(file).iter_batches(batch_size=chunk_rows)
+        start = 0
+        for batch in batches:
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            start += len(frame)
+            yield frame
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SchemaError(f"raw batch {filename} is not a readable Parquet table ({exc}); "
+                          "rerun generate_data for this logical date") from exc
 
 
 # -- the processed splits ----------------------------------------------------
