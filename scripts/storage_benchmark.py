@@ -252,7 +252,9 @@ def work_run(uri: str, server_pid: str, rows: str, day: str, profile: str = "") 
                 print(f"cProfile, {int(rows):,} rows, top {top} by {order}:")
                 pstats.Stats(profiler, stream=sys.stdout).strip_dirs().sort_stats(order).print_stats(top)
     assert loaded == int(rows), f"loaded {loaded} rows of {rows}"
-    return {"rows": int(rows), "stages": meter.stages, "spent": spent, "imports": imports,
+    index = db.processing_metadata.find_one({"logical_date": day})
+    sizes = {"raw": index["raw_file"]["size"], "splits": sum(e["file"]["size"] for e in index["processed"]["splits"].values())}
+    return {"rows": int(rows), "stages": meter.stages, "spent": spent, "imports": imports, "bytes": sizes,
             "peak_rss_mib": _peak_rss_mib()}
 
 
@@ -324,7 +326,8 @@ def _print_runs(runs: list[dict]) -> None:
         stages = "; ".join(f"{k} {v['wall']:.1f} s (ours {v['cpu']:.1f} / server {v['server_cpu']:.1f} CPU s)"
                            for k, v in r["stages"].items() if k != "total")
         spent = ", ".join(f"{k} {v:.1f} s" for k, v in r["spent"].items())
-        print(f"  {r['rows']:,} rows: {stages}\n      inside: {spent}; before the clock: imports {r['imports']:.1f} s")
+        print(f"  {r['rows']:,} rows: {stages}\n      inside: {spent}; before the clock: imports {r['imports']:.1f} s"
+              f"\n      GridFS: raw file {r['bytes']['raw'] / 2**20:.1f} MiB, split files {r['bytes']['splits'] / 2**20:.1f} MiB")
 
 
 def _spread(values: list[float]) -> float:
@@ -379,6 +382,11 @@ def storage(argv: list[str]) -> None:
               f"{_verdict(_spread(per_row) <= GOAL_SPREAD)}")
         print(f"  per-row cost spread, µs/row* {100 * _spread(per_row_var):7.0f} %     goal <= {100 * GOAL_SPREAD:.0f} %      "
               f"{_verdict(_spread(per_row_var) <= GOAL_SPREAD)}")
+        walls = [r["stages"]["total"]["wall"] for r in runs]
+        marginal = [(walls[i + 1] - walls[i]) / (SIZES[i + 1] - SIZES[i]) for i in range(len(SIZES) - 1)]
+        steps = ", ".join(f"{SIZES[i]:,}->{SIZES[i + 1]:,}: {1e6 * m:.1f}" for i, m in enumerate(marginal))
+        print(f"  marginal µs/row ({steps}) spread {100 * _spread(marginal):.0f} %  (cost of each extra row; "
+              f"the spread goal applies to µs/row)")
         probe = _worker("_compare", uri, server.pid, PROBE_ROWS, "2026-11-10", "1")
         original_probe = sum(v["wall"] for k, v in probe["stages"].items() if k.startswith("original"))
         expected = original_probe * COMPARE_ROWS / PROBE_ROWS

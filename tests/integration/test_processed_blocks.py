@@ -16,7 +16,6 @@ from bson import Binary, ObjectId
 
 from daily_mlops.errors import IntegrityError, NotFoundError
 from daily_mlops.ml.encoded import EncodedBatch
-from daily_mlops.storage.artifacts import get_artifact
 from daily_mlops.storage.batches import (
     load_split, processed_file_problems, split_counts, store_processed_batch, store_processing_metadata,
 )
@@ -116,6 +115,21 @@ def test_splits_that_do_not_cover_every_row_are_refused(real_db):
     store_processing_metadata(real_db, {"status": "raw", "n_rows": len(encoded)}, logical_date=DAY)
     with pytest.raises(ValueError, match="exactly once"):
         store_processed_batch(real_db, encoded, {**splits, "test": splits["test"][1:]}, logical_date=DAY)
+    assert real_db[f"{PROCESSED_DATA_BUCKET}.files"].count_documents({}) == 0
+
+
+def test_no_index_or_another_raw_file_writes_nothing(real_db):
+    """Without the day's processing_metadata: NotFoundError; with a raw file other than recorded: IntegrityError.
+
+    Either way no split file is uploaded.
+    """
+    encoded, splits = _encoded()
+    with pytest.raises(NotFoundError, match="data_pipeline_dag"):
+        store_processed_batch(real_db, encoded, splits, logical_date=DAY)
+    store_processing_metadata(real_db, {"status": "raw", "n_rows": 300, "raw_file": {"sha256": "a" * 64}},
+                              logical_date=DAY)
+    with pytest.raises(IntegrityError, match="changed while it was preprocessed"):
+        store_processed_batch(real_db, encoded, splits, logical_date=DAY, raw_file={"sha256": "b" * 64})
     assert real_db[f"{PROCESSED_DATA_BUCKET}.files"].count_documents({}) == 0
 
 

@@ -39,7 +39,7 @@ from daily_mlops.errors import IntegrityError, NotFoundError, SchemaError
 from daily_mlops.storage.artifacts import (
     ArtifactRef, download_artifact, get_artifact, newest_file, put_artifact,
 )
-from daily_mlops.storage.blocks import BLOCK_FORMAT, READ_ROWS, BlockSpool, decode_block
+from daily_mlops.storage.blocks import BLOCK_FORMAT, BlockSpool, decode_block
 from daily_mlops.storage.mongo import PROCESSED_DATA_BUCKET, RAW_DATA_BUCKET
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,8 +73,6 @@ __all__ = [
 RAW_FORMAT = "parquet"
 #: Temporary files stay in memory up to this size (bytes), then spill to disk.
 _SPOOL_BYTES = 32 * 1024 * 1024
-#: Chunk size that reads a whole raw batch at once (:func:`load_raw_batch`).
-_WHOLE = 1 << 40
 
 
 def batch_id_for(logical_date: dt.date) -> str:
@@ -186,7 +184,7 @@ def load_raw_batch(db: "Database", ref: ArtifactRef | dict[str, Any]) -> "pd.Dat
     """
     import pandas as pd
 
-    with read_raw_batch(db, ref, chunk_rows=_WHOLE) as chunks:
+    with read_raw_batch(db, ref, chunk_rows=1 << 40) as chunks:  # one chunk: the whole batch
         parts = list(chunks)
     return pd.concat(parts) if len(parts) != 1 else parts[0]
 
@@ -282,6 +280,7 @@ def store_processed_splits(
         concurrent run): rerun preprocess_data.
     """
     batch_id = batch_id_for(logical_date)
+    _index_query(db, logical_date, raw_file)  # fails before anything is written
     for name, part in spool.write_splits(splits).items():
         with part["path"].open("rb") as file:
             put_artifact(db, PROCESSED_DATA_BUCKET, f"{batch_id}.{name}.parquet", file, replace=True, metadata={
@@ -292,16 +291,29 @@ def store_processed_splits(
                           raw_file=raw_file, extra=extra or {})
 
 
+def _index_query(db: "Database", logical_date: dt.date, raw_file: ArtifactRef | dict[str, Any] | None) -> dict:
+    """The filter of the day's index, checked to match (and to point at ``raw_file`` when given)."""
+    batch_id = batch_id_for(logical_date)
+    query: dict[str, Any] = {"batch_id": batch_id}
+    if raw_file is not None:
+        query["raw_file.sha256"] = raw_file["sha256"]
+    if db["processing_metadata"].count_documents(query, limit=1) == 0:
+        if raw_file is None or db["processing_metadata"].count_documents({"batch_id": batch_id}, limit=1) == 0:
+            raise NotFoundError(f"no batch for logical date {logical_date.isoformat()}; "
+                                "run data_pipeline_dag for that date first")
+        raise IntegrityError(f"the raw batch of {batch_id} changed while it was preprocessed; "
+                             "rerun preprocess_data for this logical date")
+    return query
+
+
 def _record_blocks(
     db: "Database", logical_date: dt.date, names: list[str], *, columns: dict[str, list[str]],
     raw_file: ArtifactRef | dict[str, Any] | None, extra: dict[str, Any],
 ) -> dict[str, Any]:
     """Point the day's index at the surviving file of each split (as :func:`record_raw_batch` does for raw)."""
     batch_id = batch_id_for(logical_date)
-    query: dict[str, Any] = {"batch_id": batch_id}
-    if raw_file is not None:
-        query["raw_file.sha256"] = raw_file["sha256"]
     for _ in range(10):
+        query = _index_query(db, logical_date, raw_file)
         entries: dict[str, Any] = {}
         for name in names:
             filename = f"{batch_id}.{name}.parquet"
@@ -317,11 +329,7 @@ def _record_blocks(
         processed = {"format": BLOCK_FORMAT, "columns": columns, "splits": entries}
         if db["processing_metadata"].update_one(query, {"$set": {**extra, "processed": processed,
                                                                   "status": "processed"}}).matched_count == 0:
-            if db["processing_metadata"].count_documents({"batch_id": batch_id}, limit=1) == 0:
-                raise NotFoundError(f"no batch for logical date {logical_date.isoformat()}; "
-                                    "run data_pipeline_dag for that date first")
-            raise IntegrityError(f"the raw batch of {batch_id} changed while it was preprocessed; "
-                                 "rerun preprocess_data for this logical date")
+            continue  # the index changed between the check and the write: _index_query raises next round
         survivors = {name: newest_file(db, PROCESSED_DATA_BUCKET, f"{batch_id}.{name}.parquet") for name in names}
         if all(survivors[name] == entries[name]["file"] for name in names):
             return processed
@@ -335,22 +343,14 @@ def store_processed_batch(
 ) -> dict[str, int]:
     """Store a whole processed batch in one call (:func:`store_processed_splits`); return rows written per split.
 
-    Parameters
-    ----------
-    encoded : EncodedBatch
-        ``x_cat`` (n, n_cat) int64, ``x_num`` (n, n_num) float32, ``y`` (n,) int64.
-    splits : dict of str to ndarray of int
-        Row indices per split name (``pretrain``, ``finetune``, ``test``).
-    x_cat, x_num : list of str, optional
-        Feature names; default ``"0"``, ``"1"``, ...
-    raw_file, extra
-        As in :func:`store_processed_splits`.
+    ``encoded``: ``x_cat`` (n, n_cat) int64, ``x_num`` (n, n_num) float32, ``y``
+    (n,) int64; ``x_cat``, ``x_num``: feature names (default ``"0"``, ``"1"``, ...);
+    ``splits``, ``raw_file``, ``extra``: as in :func:`store_processed_splits`.
     """
     x_cat = x_cat if x_cat is not None else [str(j) for j in range(encoded.x_cat.shape[1])]
     x_num = x_num if x_num is not None else [str(j) for j in range(encoded.x_num.shape[1])]
     with BlockSpool(x_cat=x_cat, x_num=x_num) as spool:
-        for start in range(0, len(encoded), READ_ROWS):
-            spool.append(encoded.subset(np.arange(start, min(start + READ_ROWS, len(encoded)))))
+        spool.append(encoded)
         processed = store_processed_splits(db, spool, splits, logical_date=logical_date, raw_file=raw_file,
                                            extra=extra)
     return {name: entry["rows"] for name, entry in processed["splits"].items()}
