@@ -396,6 +396,8 @@ def storage(argv: list[str]) -> None:
             _print_compare(probe, original=True)
             _print_compare(_worker("_compare", uri, server.pid, COMPARE_ROWS, "2026-11-11", "0"), original=False)
         else:
+            print(f"  the original pattern took {original_probe:.1f} s at {PROBE_ROWS:,} rows, so about {expected:.0f} s "
+                  f"at {COMPARE_ROWS:,} (<= {ORIGINAL_LIMIT_SECONDS:.0f} s): compared at {COMPARE_ROWS:,} rows")
             _print_compare(_worker("_compare", uri, server.pid, COMPARE_ROWS, "2026-11-11", "1"), original=True)
         print(f"  load average at end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
