@@ -17,9 +17,10 @@ Trigger this DAG (or let the `@daily` schedule do it) and the whole day runs:
 
 1. **generate_data** samples `MLOPS_DAILY_ROWS` rows from the SDV GaussianCopulaSynthesizer (fit on the
    real reference data at bootstrap), seeded by the logical date, validates them against the schema and
-   stores the raw batch as CSV in the GridFS bucket `raw_data`.
-2. **preprocess_data** applies the preprocessor fit at bootstrap and writes one `processed_data`
-   document per row, split 70/15/15 into pretrain / finetune / test.
+   stores the raw batch as Parquet in the GridFS bucket `raw_data`.
+2. **preprocess_data** applies the preprocessor fit at bootstrap, splits 70/15/15 into pretrain /
+   finetune / test and writes one Parquet file per split to the GridFS bucket `processed_data`,
+   indexed in `processing_metadata`.
 3. **store_processing_metadata** checks the row counts and writes `processing_metadata` (status `ready`).
 4. **trigger_evaluation** and **trigger_deployment** create the runs of `model_evaluation_pipeline` and
    `model_deployment_pipeline` for this logical date (run id `day__<date>`), passing on this run's params.
@@ -35,7 +36,7 @@ DOCS = {
     "generate_data": """
 **Reads** the approved synthesizer (GridFS, sha256 checked) and the stored schema.
 **Writes** `raw_data/batch-<date>.csv` (GridFS bucket `raw_data`) and `processing_metadata` (status `raw`).
-**XCom**: `batch_id`, `n_rows`, `raw_sha256` (of the CSV).
+**XCom**: `batch_id`, `n_rows`, `raw_sha256` (of the Parquet file).
 """,
     "preprocess_data": """
 **Reads** the day's raw CSV (sha256 checked) and the bootstrap preprocessor.

@@ -1,7 +1,8 @@
 """Print speed and memory figures of the loop on this machine, each next to its goal.
 
 Speed targets live here, never in timed tests. Run with ``make bench``
-(``python scripts/benchmark.py [parse|steps|all]``).
+(``python scripts/benchmark.py [parse|steps|storage|all]``;
+``storage --profile ROWS`` prints cProfile's top entries of one pipeline run).
 
 * ``parse``: what each DAG file adds to a parse, measured in a fresh
   interpreter against the baseline Airflow's DAG processor already pays
@@ -12,6 +13,15 @@ Speed targets live here, never in timed tests. Run with ``make bench``
   charged to the DAG file. Median of 5 runs per file; goal at most 0.1 s.
 * ``steps``: seconds per heavy step (wall clock, ``time.perf_counter``) and the
   peak resident memory of the process (``resource.getrusage``, MiB).
+* ``storage``: a day's data path at 10k, 100k and 1M rows (``generate_data``
+  -> ``preprocess_data`` -> ``store_processing_metadata`` -> ``load_split`` of
+  every split), each size in a fresh process, against the embedded SecantusDB
+  server running in its own process: wall clock, our process's CPU
+  (``resource.getrusage``) and the server's (``psutil``), per-row cost and
+  its spread across sizes, peak resident memory. Then the storage stages
+  alone (store raw, store processed, load back) against the original
+  one-document-per-row pattern (``scripts/original_reference.py``) on the
+  same server. Details in ``scripts/storage_benchmark.py``.
 """
 
 from __future__ import annotations
@@ -94,12 +104,16 @@ def print_parse_times() -> None:
 
 def main() -> None:
     which = sys.argv[1] if len(sys.argv) > 1 else "all"
-    if which not in ("parse", "steps", "all"):
-        raise SystemExit("usage: benchmark.py [parse|steps|all]")
+    if which not in ("parse", "steps", "storage", "all"):
+        raise SystemExit("usage: benchmark.py [parse|steps|storage [--profile ROWS]|all]")
     if which in ("parse", "all"):
         print_parse_times()
     if which in ("steps", "all"):
         steps()
+    if which in ("storage", "all"):
+        from storage_benchmark import storage
+
+        storage(sys.argv[2:])
 
 
 def steps() -> None:

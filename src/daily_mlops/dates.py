@@ -14,7 +14,7 @@ from typing import Any
 
 from daily_mlops.errors import MLOpsError
 
-__all__ = ["LogicalDate", "day_seed", "logical_day"]
+__all__ = ["LogicalDate", "chunk_seed", "day_seed", "logical_day"]
 
 LogicalDate = dt.date | dt.datetime | str
 
@@ -90,4 +90,20 @@ def day_seed(seed: int, logical_date: LogicalDate) -> int:
         raise MLOpsError(f"seed {seed!r} is not an integer; set MLOPS_SEED to an integer")
     day = logical_day(logical_date)
     digest = hashlib.sha256(f"{int(seed)}:{day.isoformat()}".encode("ascii")).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def chunk_seed(random_state: int, k: int) -> int:
+    """The sampling seed of chunk ``k >= 1`` of a day sampled in chunks (chunk 0 uses ``random_state`` itself).
+
+    The first 4 bytes (big-endian) of ``sha256(f"{random_state}:chunk:{k}")``,
+    where ``random_state`` is the day's :func:`day_seed`: stable across
+    processes and a valid NumPy ``RandomState`` seed.
+
+    Returns
+    -------
+    int
+        A seed in ``[0, 2**32 - 1]``.
+    """
+    digest = hashlib.sha256(f"{int(random_state)}:chunk:{int(k)}".encode("ascii")).digest()
     return int.from_bytes(digest[:4], "big")

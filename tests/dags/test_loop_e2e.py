@@ -30,9 +30,10 @@ def _snapshot_day(db, home: Path, day: str) -> dict:
     """What the loop recorded for one logical date, copied out so later steps cannot change it."""
     deployed = home / "models" / "deployed"
     return {
-        "processed_rows": db.processed_data.count_documents({"logical_date": day}),
+        "processed_rows": sum(f["metadata"]["n_rows"]
+                              for f in db["processed_data.files"].find({"metadata.logical_date": day})),
         "processing_metadata": db.processing_metadata.find_one({"logical_date": day}, {"_id": 0}),
-        "raw_files": db["raw_data.files"].count_documents({"filename": f"batch-{day}.csv"}),
+        "raw_files": db["raw_data.files"].count_documents({"filename": f"batch-{day}.parquet"}),
         "performance_metrics": list(db.performance_metrics.find({"logical_date": day}, {"_id": 0})),
         "evaluation_events": list(db.evaluation_events.find({"logical_date": day}, {"_id": 0})),
         "alerts": list(db.alerts.find({"logical_date": day}, {"_id": 0})),

@@ -181,7 +181,7 @@ def test_two_concurrent_runs_of_one_day_converge(mongo_uri, real_db, settings, t
         assert child.returncode == 0, f"a writer failed:\n{out}\n{err[-3000:]}"
     results = [json.loads(line[7:]) for out, _ in outputs for line in out.splitlines() if line.startswith("RESULT ")]
     nofile = sum(out.count("NOFILE") for out, _ in outputs)
-    files = list(real_db[f"{RAW_DATA_BUCKET}.files"].find({"filename": f"batch-{day}.csv"}))
+    files = list(real_db[f"{RAW_DATA_BUCKET}.files"].find({"filename": f"batch-{day}.parquet"}))
     metas = list(real_db.processing_metadata.find({"batch_id": f"batch-{day}"}))
     print(f"\nrow 7: exit codes {[c.returncode for c in children]}, NoFile raised and tolerated {nofile}x, "
           f"raw files {len(files)}, processing_metadata documents {len(metas)}, "

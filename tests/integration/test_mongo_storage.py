@@ -7,7 +7,7 @@ import os
 import pytest
 
 from daily_mlops.storage.artifacts import get_artifact, put_artifact
-from daily_mlops.storage.mongo import INDEXES, ensure_schema
+from daily_mlops.storage.mongo import BUCKETS, INDEXES, ensure_schema
 from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 from daily_mlops.errors import IntegrityError
 
@@ -20,6 +20,21 @@ def test_gridfs_round_trip_of_a_large_artifact(real_db):
     ref = put_artifact(real_db, "raw_data", "batch-2026-01-01.csv", data, metadata={"logical_date": "2026-01-01"})
     assert ref["size"] == len(data)
     assert get_artifact(real_db, ref) == data
+
+
+def test_an_artifact_streamed_from_a_file_equals_its_bytes(real_db, tmp_path):
+    """put_artifact of an open file records the same sha256 and size as of its bytes; download_artifact streams it back."""
+    import io
+
+    from daily_mlops.storage.artifacts import download_artifact
+
+    data = os.urandom(2 * 1024 * 1024 + 17)
+    (tmp_path / "blob").write_bytes(data)
+    with (tmp_path / "blob").open("rb") as file:
+        ref = put_artifact(real_db, "processed_data", "blob.parquet", file)
+    assert ref["sha256"] == put_artifact(real_db, "artifacts", "blob", data)["sha256"] and ref["size"] == len(data)
+    sink = io.BytesIO()
+    assert download_artifact(real_db, ref, sink) == len(data) and sink.getvalue() == data
 
 
 def test_replace_keeps_one_file_per_name(real_db):
@@ -49,12 +64,16 @@ def test_registry_reports_a_tampered_version(real_db):
 
 
 def test_index_creation_is_idempotent(real_db):
-    """ensure_schema twice leaves the same indexes and all collections."""
+    """ensure_schema twice leaves the same indexes, all collections and the GridFS buckets' files/chunks."""
     first = {name: real_db[name].index_information() for name, _, _ in INDEXES}
     ensure_schema(real_db)
     second = {name: real_db[name].index_information() for name, _, _ in INDEXES}
     assert first == second
     assert "model_name_1_run_key_1" in second["model_metadata"]
     assert second["model_metadata"]["model_name_1_run_key_1"].get("unique") is True
-    for name in ("alerts", "deployment_events", "processed_data", "notifications"):
-        assert name in real_db.list_collection_names()
+    names = real_db.list_collection_names()
+    for name in ("alerts", "deployment_events", "processing_metadata", "notifications"):
+        assert name in names
+    for bucket in BUCKETS:
+        assert f"{bucket}.files" in names and f"{bucket}.chunks" in names
+    assert "processed_data" not in names  # the bucket replaced the per-row collection

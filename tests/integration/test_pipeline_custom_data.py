@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from daily_mlops.loop import bootstrap as boot_mod, data, evaluation
-from daily_mlops.storage.artifacts import put_artifact
+from daily_mlops.storage.batches import record_raw_batch, store_raw_batch
 from daily_mlops.errors import SchemaError
 from daily_mlops.settings import Settings
 
@@ -67,16 +67,16 @@ def test_another_csv_runs_through_the_loop(messy_settings, real_db):
 
 
 def test_a_bad_raw_batch_is_rejected_and_nothing_is_written(messy_settings, real_db):
-    """A raw batch missing a column fails preprocess_data with the column's name; no rows are stored."""
+    """A raw batch missing a column fails preprocess_data with the column's name; no split file is stored."""
     boot_mod.bootstrap(messy_settings, db=real_db)
     data.generate_data(messy_settings, logical_date=DAY, db=real_db)
-    meta = real_db.processing_metadata.find_one({"logical_date": DAY.isoformat()})
-    bad = pd.read_csv(messy_settings.reference_data).drop(columns=["income"]).to_csv(index=False).encode()
-    ref = put_artifact(real_db, "raw_data", meta["raw_file"]["filename"], bad, replace=True)
-    real_db.processing_metadata.update_one({"_id": meta["_id"]}, {"$set": {"raw_file": ref}})
+    bad = pd.read_csv(messy_settings.reference_data).drop(columns=["income"])
+    store_raw_batch(real_db, bad, logical_date=DAY)
+    record_raw_batch(real_db, {"status": "raw", "n_rows": len(bad)}, logical_date=DAY)
     with pytest.raises(SchemaError, match="income"):
         data.preprocess_data(messy_settings, logical_date=DAY, db=real_db)
-    assert real_db.processed_data.count_documents({"logical_date": DAY.isoformat()}) == 0
+    assert real_db["processed_data.files"].count_documents({"metadata.logical_date": DAY.isoformat()}) == 0
+    assert "processed" not in real_db.processing_metadata.find_one({"logical_date": DAY.isoformat()})
 
 
 def test_a_tampered_raw_batch_is_refused(messy_settings, real_db):
@@ -88,4 +88,4 @@ def test_a_tampered_raw_batch_is_refused(messy_settings, real_db):
     real_db["raw_data.chunks"].update_many({}, {"$set": {"data": b"x"}})
     with pytest.raises(IntegrityError):
         data.preprocess_data(messy_settings, logical_date=DAY, db=real_db)
-    assert real_db.processed_data.count_documents({"logical_date": DAY.isoformat()}) == 0
+    assert real_db["processed_data.files"].count_documents({"metadata.logical_date": DAY.isoformat()}) == 0

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daily_mlops.dates import day_seed, logical_day
+from daily_mlops.dates import chunk_seed, day_seed, logical_day
 from daily_mlops.errors import IntegrityError, MLOpsError, SchemaError, UnsafeArtifactError
 from daily_mlops.ml.serialization import frame_columns, frame_from_csv, frame_to_csv
-from daily_mlops.ml.synthesis import REFERENCE_FORMAT, Synthesizer
+from daily_mlops.ml.synthesis import REFERENCE_FORMAT, TABLE_NAME, Synthesizer
 
 REFERENCE_CSV = Path(__file__).resolve().parents[2] / "data" / "reference" / "german_credit.csv"
 TARGET = "creditability"
@@ -191,6 +191,47 @@ def test_generate_rejects_bad_row_counts(model: Synthesizer, n_rows: object) -> 
     """A non-positive or non-integer row count raises MLOpsError."""
     with pytest.raises(MLOpsError, match="n_rows"):
         model.generate(n_rows, seed=1, logical_date="2024-01-01")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------ generate_chunks
+def _sampled_as_before(model: Synthesizer, n_rows: int, seed: int, day: str) -> pd.DataFrame:
+    """The batch as generate() drew it before chunking existed: reset, seed the copula with day_seed, sample."""
+    sdv = model.synthesizer_
+    sdv.reset_sampling()
+    sdv._set_random_state(day_seed(seed, day))
+    return sdv.sample(n_rows)[TABLE_NAME].loc[:, model.columns_].reset_index(drop=True)
+
+
+def test_a_day_within_one_chunk_is_the_batch_sampled_before(model: Synthesizer) -> None:
+    """daily_rows <= chunk_rows: one chunk, equal to the unchunked SDV draw and to generate()."""
+    chunks = list(model.generate_chunks(700, seed=42, logical_date="2026-11-01", chunk_rows=700))
+    chunks_big = list(model.generate_chunks(700, seed=42, logical_date="2026-11-01", chunk_rows=100_000))
+    before = _sampled_as_before(model, 700, 42, "2026-11-01")
+    assert len(chunks) == 1 and len(chunks_big) == 1
+    pd.testing.assert_frame_equal(chunks[0], before)
+    pd.testing.assert_frame_equal(chunks_big[0], before)
+    pd.testing.assert_frame_equal(model.generate(700, seed=42, logical_date="2026-11-01"), before)
+
+
+def test_a_larger_day_is_a_deterministic_stream_of_distinct_chunks(model: Synthesizer) -> None:
+    """1200 rows in chunks of 500: sizes 500/500/200, row numbers continue, the same stream twice, no chunk repeats."""
+    first = list(model.generate_chunks(1200, seed=42, logical_date="2026-11-01", chunk_rows=500))
+    model.generate(50, seed=1, logical_date="2024-01-01")  # another draw in between changes nothing
+    again = list(model.generate_chunks(1200, seed=42, logical_date="2026-11-01", chunk_rows=500))
+    assert [len(c) for c in first] == [500, 500, 200]
+    assert [c.index[0] for c in first] == [0, 500, 1000] and first[-1].index[-1] == 1199
+    for a, b in zip(first, again, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    numeric = first[0].select_dtypes("number").columns
+    assert (first[0][numeric].to_numpy() != first[1][numeric].to_numpy()).mean() > 0.5
+    assert chunk_seed(day_seed(42, "2026-11-01"), 1) != chunk_seed(day_seed(42, "2026-11-01"), 2)
+
+
+@pytest.mark.parametrize("chunk_rows", [0, -1, 2.5, True])
+def test_generate_chunks_rejects_bad_chunk_sizes(model: Synthesizer, chunk_rows: object) -> None:
+    """A non-positive or non-integer chunk size raises MLOpsError naming chunk_rows."""
+    with pytest.raises(MLOpsError, match="chunk_rows"):
+        next(model.generate_chunks(10, seed=1, logical_date="2024-01-01", chunk_rows=chunk_rows))  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------- storage

@@ -20,19 +20,27 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from daily_mlops.settings import Settings
 
-__all__ = ["generate_data", "preprocess_data", "store_processing_metadata"]
+__all__ = ["CHUNK_ROWS", "generate_data", "preprocess_data", "store_processing_metadata"]
+
+#: Rows sampled, validated and encoded at a time: memory holds one chunk, not the day's batch.
+CHUNK_ROWS = 100_000
 
 
 @with_database
-def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> dict[str, Any]:
+def generate_data(
+    settings: "Settings", *, logical_date: LogicalDate, db: "Database", chunk_rows: int = CHUNK_ROWS
+) -> dict[str, Any]:
     """Sample the day's batch from the family's synthesizer and store it in the GridFS bucket ``raw_data``.
 
     The synthesizer is the one bootstrap registered for ``MLOPS_MODEL_NAME``
     (:func:`~daily_mlops.storage.registry.synthesizer_name`).
 
     ``MLOPS_DAILY_ROWS`` rows, seeded by (``MLOPS_SEED``, logical date): the
-    same day always gives the same rows. The batch is validated against the
-    schema before anything is written. The synthesizer is refit from its
+    same day always gives the same rows. They are sampled and validated
+    ``chunk_rows`` at a time (:meth:`Synthesizer.generate_chunks`; a day of
+    at most ``chunk_rows`` rows is exactly :meth:`Synthesizer.generate`'s
+    batch) and appended to a temporary Parquet file; the whole batch is
+    validated against the schema before anything is written. The synthesizer is refit from its
     stored reference rows (:meth:`Synthesizer.from_reference`); nothing
     stored is loaded as code. Two runs of one day at once converge: one raw
     file stays and ``processing_metadata`` points at it.
@@ -61,25 +69,37 @@ def generate_data(settings: "Settings", *, logical_date: LogicalDate, db: "Datab
     synth = Synthesizer.from_reference(
         registry.load_artifact(synth_doc, "synthesizer"), sha256=synth_doc["sha256"]["synthesizer"], record=synth_doc
     )
-    frame = validate_batch(synth.generate(settings.daily_rows, seed=settings.seed, logical_date=day), synth_doc["schema"])
-    store_raw_batch(db, frame, logical_date=day)
+    sampled = {"rows": 0}
+
+    def validated_chunks():
+        for chunk in synth.generate_chunks(settings.daily_rows, seed=settings.seed, logical_date=day,
+                                           chunk_rows=chunk_rows):
+            sampled["rows"] += len(chunk)
+            yield validate_batch(chunk, synth_doc["schema"])
+
+    store_raw_batch(db, validated_chunks(), logical_date=day)
     meta = record_raw_batch(db, {
-        "status": "raw", "n_rows": int(len(frame)), "synthesizer_version": synth_doc["model_version"],
-        "sampling_seed": day_seed(settings.seed, day),
+        "status": "raw", "n_rows": sampled["rows"], "synthesizer_version": synth_doc["model_version"],
+        "sampling_seed": day_seed(settings.seed, day), "sampling_chunk_rows": int(chunk_rows),
     }, logical_date=day)
-    log.info("generated %s: %d rows from synthesizer v%s (seed %d), sha256 %s", batch_id_for(day), len(frame),
+    log.info("generated %s: %d rows from synthesizer v%s (seed %d), sha256 %s", batch_id_for(day), sampled["rows"],
              synth_doc["model_version"], day_seed(settings.seed, day), meta["raw_file"]["sha256"][:12])
-    return {"batch_id": batch_id_for(day), "n_rows": int(len(frame)), "raw_sha256": meta["raw_file"]["sha256"]}
+    return {"batch_id": batch_id_for(day), "n_rows": sampled["rows"], "raw_sha256": meta["raw_file"]["sha256"]}
 
 
 @with_database
-def preprocess_data(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> dict[str, Any]:
-    """Validate the day's raw batch, apply the fitted preprocessor, split, store ``processed_data``.
+def preprocess_data(
+    settings: "Settings", *, logical_date: LogicalDate, db: "Database", chunk_rows: int = CHUNK_ROWS
+) -> dict[str, Any]:
+    """Validate the day's raw batch, apply the fitted preprocessor, split, store the splits in ``processed_data``.
 
     The preprocessor is the one fit at bootstrap (registry ``preprocessor``, or
-    ``<MLOPS_MODEL_NAME>:preprocessor`` for another family),
-    reused unchanged. The split is stratified 70/15/15 pretrain / finetune /
-    test, seeded by the day.
+    ``<MLOPS_MODEL_NAME>:preprocessor`` for another family), reused unchanged.
+    The raw batch is read, validated and encoded ``chunk_rows`` rows at a time
+    into a temporary Parquet file; then the stratified 70/15/15 pretrain /
+    finetune / test split (seeded by the day) writes one Parquet file per split
+    to the GridFS bucket ``processed_data``, recorded in the day's
+    ``processing_metadata``.
 
     Returns
     -------
@@ -93,9 +113,11 @@ def preprocess_data(settings: "Settings", *, logical_date: LogicalDate, db: "Dat
     IntegrityError
         When the raw file's sha256 does not match the one recorded.
     """
-    from daily_mlops.storage.batches import batch_id_for, load_processing_metadata, load_raw_batch, store_processed_batch
+    from daily_mlops.storage.batches import (
+        BlockSpool, batch_id_for, load_processing_metadata, read_raw_batch, store_processed_splits,
+    )
     from daily_mlops.ml.preprocessing import TabularPreprocessor
-    from daily_mlops.ml.schema import validate_batch
+    from daily_mlops.ml.schema import schema_parts, validate_batch
     from daily_mlops.ml.splits import split_indices
     from daily_mlops.storage.registry import ModelRegistry, preprocessor_name
 
@@ -105,10 +127,17 @@ def preprocess_data(settings: "Settings", *, logical_date: LogicalDate, db: "Dat
     pre_doc = registry.latest(preprocessor_name(settings.model_name), statuses=("approved",))
     pre = TabularPreprocessor.from_bytes(registry.load_artifact(pre_doc, "preprocessor"),
                                          sha256=pre_doc["sha256"]["preprocessor"])
-    frame = validate_batch(load_raw_batch(db, meta["raw_file"]), pre.schema)
-    encoded = pre.transform(frame)
-    splits = split_indices(encoded.y, seed=day_seed(settings.seed, day))
-    counts = store_processed_batch(db, encoded, splits, logical_date=day)
+    target = schema_parts(pre.schema)[1]["column"]
+    with read_raw_batch(db, meta["raw_file"], chunk_rows=chunk_rows) as chunks, \
+            BlockSpool(x_cat=pre.categorical_features_, x_num=pre.numeric_features_) as spool:
+        for chunk in chunks:
+            if target not in chunk.columns:  # transform validates the rest (and the target when present)
+                validate_batch(chunk, pre.schema)  # raises SchemaError naming every missing column
+            spool.append(pre.transform(chunk))
+        splits = split_indices(spool.y, seed=day_seed(settings.seed, day))
+        processed = store_processed_splits(db, spool, splits, logical_date=day, raw_file=meta["raw_file"],
+                                           extra={"preprocessor_version": pre_doc["model_version"]})
+    counts = {name: entry["rows"] for name, entry in processed["splits"].items()}
     log.info("preprocessed %s with preprocessor v%s: %s rows", batch_id_for(day), pre_doc["model_version"],
              " / ".join(f"{name} {n}" for name, n in counts.items()))
     return {"batch_id": batch_id_for(day), "preprocessor_version": pre_doc["model_version"], "rows": counts}
@@ -116,7 +145,10 @@ def preprocess_data(settings: "Settings", *, logical_date: LogicalDate, db: "Dat
 
 @with_database
 def store_processing_metadata(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> dict[str, Any]:
-    """Check the stored rows and write the day's ``processing_metadata`` (status ``ready``).
+    """Check the day's split files and write its ``processing_metadata`` (status ``ready``).
+
+    The split sizes come from the index; each recorded file must exist in
+    the GridFS bucket ``processed_data`` with the recorded sha256 and row count.
 
     Returns
     -------
@@ -126,9 +158,9 @@ def store_processing_metadata(settings: "Settings", *, logical_date: LogicalDate
     Raises
     ------
     MLOpsError
-        When the rows in ``processed_data`` do not add up to the raw batch.
+        When the split files do not add up to the raw batch, or one is missing or differs from the index.
     """
-    from daily_mlops.storage.batches import batch_id_for, load_processing_metadata, split_counts
+    from daily_mlops.storage.batches import batch_id_for, load_processing_metadata, processed_file_problems, split_counts
     from daily_mlops.storage.batches import store_processing_metadata as store
 
     day = logical_day(logical_date)
@@ -136,10 +168,11 @@ def store_processing_metadata(settings: "Settings", *, logical_date: LogicalDate
     meta = load_processing_metadata(db, day)
     per_split = split_counts(db, day)
     n_rows = sum(d["rows"] for d in per_split.values())
-    if n_rows != meta["n_rows"]:
+    problems = processed_file_problems(db, day)
+    if n_rows != meta["n_rows"] or problems:
         raise MLOpsError(
-            f"{batch_id}: processed_data holds {n_rows} rows but the raw batch has {meta['n_rows']}; "
-            "rerun preprocess_data for this logical date"
+            f"{batch_id}: the processed_data split files hold {n_rows} rows, the raw batch {meta['n_rows']}"
+            + "".join(f"; {p}" for p in problems) + "; rerun preprocess_data for this logical date"
         )
     positives = sum(d["positives"] for d in per_split.values())
     doc = store(db, {

@@ -44,7 +44,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from daily_mlops.dates import LogicalDate, day_seed
+from daily_mlops.dates import LogicalDate, chunk_seed, day_seed
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 
 __all__ = ["ALLOWED_SDTYPES", "REFERENCE_FORMAT", "Synthesizer"]
@@ -257,10 +257,43 @@ class Synthesizer(BaseEstimator):
             If ``n_rows`` is not a positive integer, the seed or date cannot be
             read, or the installed SDV lacks the sampling-seed hook.
         """
+        return next(self.generate_chunks(n_rows, seed=seed, logical_date=logical_date, chunk_rows=n_rows))
+
+    def generate_chunks(
+        self, n_rows: int, *, seed: int, logical_date: LogicalDate, chunk_rows: int
+    ) -> Iterator[pd.DataFrame]:
+        """Sample one logical date's batch as consecutive chunks of at most ``chunk_rows`` rows.
+
+        Memory holds one chunk at a time. SDV's sampling state is reset once;
+        chunk ``k`` seeds the copula with :func:`day_seed` (``k = 0``) or
+        :func:`chunk_seed` of it (``k >= 1``). So for ``n_rows <= chunk_rows``
+        the one chunk is :meth:`generate`'s batch; larger days depend only on
+        ``(seed, logical_date, n_rows, chunk_rows)``. Two streams of one
+        synthesizer must not interleave (they share SDV's sampling state).
+
+        Parameters
+        ----------
+        n_rows, seed, logical_date
+            As in :meth:`generate`.
+        chunk_rows : int
+            Rows per chunk, >= 1 (the last chunk may be shorter).
+
+        Yields
+        ------
+        DataFrame of shape (<= chunk_rows, len(columns_))
+            Columns in the reference order; the index is the row number in
+            the batch (``start..start+len-1``).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError, MLOpsError
+            As :meth:`generate`, and when ``chunk_rows`` is not a positive integer.
+        """
         check_is_fitted(self, "synthesizer_", msg=_NOT_FITTED)
         synthesizer = self.synthesizer_
-        if isinstance(n_rows, bool) or not isinstance(n_rows, int | np.integer) or n_rows < 1:
-            raise MLOpsError(f"n_rows={n_rows!r} must be a positive integer (set MLOPS_DAILY_ROWS)")
+        for name, value in (("n_rows", n_rows), ("chunk_rows", chunk_rows)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise MLOpsError(f"{name}={value!r} must be a positive integer (MLOPS_DAILY_ROWS sets n_rows)")
         random_state = day_seed(seed, logical_date)
         if not hasattr(synthesizer, "_set_random_state"):
             raise MLOpsError(
@@ -269,11 +302,15 @@ class Synthesizer(BaseEstimator):
             )
         with _quiet_sdv():
             synthesizer.reset_sampling()
-            synthesizer._set_random_state(random_state)  # SDV 2.0: the copula's RandomState
-            sampled = synthesizer.sample(int(n_rows))
-        frame = sampled[TABLE_NAME] if isinstance(sampled, dict) else sampled
-        return frame.loc[:, self.columns_].reset_index(drop=True)
-
+        for k, start in enumerate(range(0, int(n_rows), int(chunk_rows))):
+            size = min(int(chunk_rows), int(n_rows) - start)
+            with _quiet_sdv():
+                synthesizer._set_random_state(random_state if k == 0 else chunk_seed(random_state, k))  # SDV 2.0
+                sampled = synthesizer.sample(size)
+            frame = sampled[TABLE_NAME] if isinstance(sampled, dict) else sampled
+            frame = frame.loc[:, self.columns_].reset_index(drop=True)
+            frame.index = pd.RangeIndex(start, start + size)
+            yield frame
 
     # ------------------------------------------------------------- storage
     def reference_csv(self) -> bytes:

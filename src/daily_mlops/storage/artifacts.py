@@ -1,12 +1,14 @@
 """The one way to store an artifact: GridFS files with a recorded sha256, and no orphan chunks.
 
-Every artifact (a raw daily batch, model weights, a fitted preprocessor, the
-fitted synthesizer) is written with :func:`put_artifact`, which returns an
+Every artifact (a raw daily batch, a processed split, model weights, a fitted
+preprocessor, the fitted synthesizer) is written with :func:`put_artifact`
+(from bytes, or streamed from a binary file), which returns an
 :class:`ArtifactRef`: a small JSON-able record of bucket, file id, filename,
 sha256 and size. Whoever keeps the reference (the registry, the processing
-metadata) keeps the checksum; :func:`get_artifact` reads the bytes back and
-refuses them unless their sha256 matches the recorded one. Nothing loaded
-from storage is deserialised without that check.
+metadata) keeps the checksum; :func:`get_artifact` reads the bytes back
+(:func:`download_artifact` streams them into a file) and refuses them unless
+their sha256 matches the recorded one. Nothing loaded from storage is
+deserialised without that check.
 
 No orphan chunks
 ----------------
@@ -52,10 +54,12 @@ Source: GridFS specification, pymongo ``gridfs.GridFSBucket``
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import logging
 import os
 import socket
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import IO, TYPE_CHECKING, Any, TypedDict
 
 from daily_mlops.checksums import check_sha256, sha256_hex
 from daily_mlops.errors import IntegrityError
@@ -65,7 +69,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
 __all__ = [
-    "STALE_UPLOAD_SECONDS", "ArtifactRef", "OrphanChunks", "abandoned_uploads", "check_sha256", "get_artifact",
+    "STALE_UPLOAD_SECONDS", "ArtifactRef", "OrphanChunks", "abandoned_uploads", "check_sha256", "download_artifact",
+    "get_artifact",
     "keep_newest", "newest_file", "orphan_chunks", "put_artifact", "remove_abandoned_uploads",
     "remove_orphan_chunks", "remove_other_files", "sha256_hex", "verify_artifact",
 ]
@@ -74,6 +79,8 @@ log = logging.getLogger(__name__)
 
 #: Age (seconds) after which a journalled upload counts as abandoned even if its writer cannot be probed.
 STALE_UPLOAD_SECONDS = 3600.0
+#: Bytes read at a time when hashing or copying a streamed artifact.
+_STREAM_BLOCK = 1 << 20
 
 
 class ArtifactRef(TypedDict):
@@ -104,7 +111,7 @@ class OrphanChunks(TypedDict):
 
 
 def put_artifact(
-    db: "Database", bucket: str, filename: str, data: bytes, *, metadata: dict[str, Any] | None = None,
+    db: "Database", bucket: str, filename: str, data: bytes | IO[bytes], *, metadata: dict[str, Any] | None = None,
     replace: bool = False,
 ) -> ArtifactRef:
     """Upload ``data`` to GridFS bucket ``bucket`` and return its reference.
@@ -115,8 +122,11 @@ def put_artifact(
 
     Parameters
     ----------
-    data : bytes
+    data : bytes or binary file
         The artifact; its sha256 and size (bytes) go into the file's metadata.
+        A file (seekable, e.g. a temporary file) is hashed from its start,
+        rewound and streamed to GridFS, so the artifact never has to fit in
+        memory.
     replace : bool
         When true, keep only the newest file named ``filename`` once this one
         is written (:func:`keep_newest`), so a rerun converges to one file and
@@ -131,9 +141,12 @@ def put_artifact(
     import gridfs
     from bson import ObjectId
 
-    digest = sha256_hex(data)
+    if isinstance(data, bytes | bytearray | memoryview):
+        digest, size = sha256_hex(bytes(data)), len(data)
+    else:
+        digest, size = _hash_file(data)
     fs = gridfs.GridFSBucket(db, bucket_name=bucket)
-    meta = {**(metadata or {}), "sha256": digest, "size": len(data)}
+    meta = {**(metadata or {}), "sha256": digest, "size": size}
     remove_abandoned_uploads(db, bucket=bucket, filename=filename)
     file_id = ObjectId()
     db[UPLOADS_JOURNAL].insert_one({
@@ -146,10 +159,21 @@ def put_artifact(
         _discard_upload(db, bucket, file_id)
         raise
     db[UPLOADS_JOURNAL].delete_one({"_id": file_id})
-    ref = ArtifactRef(bucket=bucket, file_id=str(file_id), filename=filename, sha256=digest, size=len(data))
+    ref = ArtifactRef(bucket=bucket, file_id=str(file_id), filename=filename, sha256=digest, size=size)
     if replace:
         return keep_newest(db, bucket, filename) or ref
     return ref
+
+
+def _hash_file(file: IO[bytes]) -> tuple[str, int]:
+    """sha256 hex digest and size (bytes) of ``file`` from its start; leaves it rewound to the start."""
+    file.seek(0)
+    digest, size = hashlib.sha256(), 0
+    while block := file.read(_STREAM_BLOCK):
+        digest.update(block)
+        size += len(block)
+    file.seek(0)
+    return digest.hexdigest(), size
 
 
 def _discard_upload(db: "Database", bucket: str, file_id: Any) -> None:
@@ -221,12 +245,39 @@ def get_artifact(db: "Database", ref: ArtifactRef | dict[str, Any]) -> bytes:
         When the file is missing from its bucket or its bytes do not hash to
         ``ref["sha256"]``. The message names the file and both digests.
     """
+    buffer = io.BytesIO()
+    download_artifact(db, ref, buffer)
+    return buffer.getvalue()
+
+
+def download_artifact(db: "Database", ref: ArtifactRef | dict[str, Any], file: IO[bytes]) -> int:
+    """Stream an artifact into the binary ``file``, hashing as it goes; verify the sha256 recorded in ``ref``.
+
+    Memory stays at one GridFS chunk whatever the artifact's size. The bytes
+    are written before the digest is known: on an error, discard ``file``.
+
+    Returns
+    -------
+    int
+        Bytes written.
+
+    Raises
+    ------
+    IntegrityError
+        When the file is missing from its bucket or its bytes do not hash to
+        ``ref["sha256"]``. The message names the file and both digests.
+    """
     import gridfs
     from bson import ObjectId
 
     fs = gridfs.GridFSBucket(db, bucket_name=ref["bucket"])
+    digest, size = hashlib.sha256(), 0
     try:
-        data = fs.open_download_stream(ObjectId(ref["file_id"])).read()
+        with fs.open_download_stream(ObjectId(ref["file_id"])) as stream:
+            while block := stream.readchunk():
+                digest.update(block)
+                file.write(block)
+                size += len(block)
     except gridfs.errors.NoFile:
         raise IntegrityError(
             f"artifact {ref['filename']!r} (id {ref['file_id']}) is missing from GridFS bucket "
@@ -237,14 +288,14 @@ def get_artifact(db: "Database", ref: ArtifactRef | dict[str, Any]) -> bytes:
             f"artifact {ref['filename']!r} (id {ref['file_id']}) in bucket {ref['bucket']!r} is corrupt ({exc}); "
             f"its sha256 cannot match the recorded {ref['sha256']} and it was not loaded. Re-create it from its source."
         ) from None
-    actual = sha256_hex(data)
+    actual = digest.hexdigest()
     if actual != ref["sha256"]:
         raise IntegrityError(
             f"artifact {ref['filename']!r} (id {ref['file_id']}) in bucket {ref['bucket']!r} has sha256 "
             f"{actual}, but {ref['sha256']} was recorded; it was not loaded. The stored file was altered or "
             "corrupted: re-create it from its source."
         )
-    return data
+    return size
 
 
 def verify_artifact(db: "Database", ref: ArtifactRef | dict[str, Any]) -> str | None:

@@ -8,7 +8,7 @@ Checks, in order (each is one name in :data:`CHECKS`):
   counted (:func:`daily_mlops.storage.artifacts.orphan_chunks`).
 * ``stale upload journal``: ``gridfs_uploads`` entries whose writer is gone.
 * ``missing artifact`` / ``sha256 mismatch``: every registry version
-  (:meth:`ModelRegistry.verify`) and every raw file referenced by
+  (:meth:`ModelRegistry.verify`) and every raw and split file referenced by
   ``processing_metadata``, read back and re-hashed.
 * ``deployment``: the version in the deployment directory
   (:func:`daily_mlops.storage.deployment_dir.deployed_version`) against the
@@ -33,7 +33,7 @@ from daily_mlops.storage.artifacts import (
     verify_artifact,
 )
 from daily_mlops.storage.deployment_dir import deployed_version
-from daily_mlops.storage.mongo import ARTIFACTS_BUCKET, RAW_DATA_BUCKET, UPLOADS_JOURNAL
+from daily_mlops.storage.mongo import BUCKETS, UPLOADS_JOURNAL
 from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,7 +103,7 @@ def check_storage(
 
 def _check_gridfs(db: "Database", report: DoctorReport, *, repair: bool, stale_after: float) -> None:
     report.checked["orphan chunks"] = 0
-    for bucket in (RAW_DATA_BUCKET, ARTIFACTS_BUCKET):
+    for bucket in BUCKETS:
         groups = orphan_chunks(db, bucket, stale_after=stale_after)
         report.checked["orphan chunks"] += db[f"{bucket}.chunks"].estimated_document_count()
         orphans = [g for g in groups if not g["in_flight"]]
@@ -155,10 +155,14 @@ def _check_artifacts(db: "Database", report: DoctorReport) -> None:
                     _classify(db, ref), f"{doc['model_name']} v{doc['model_version']} {key} ({doc['status']})", problem,
                 ))
     for meta in db["processing_metadata"].find({"raw_file": {"$exists": True}}, {"_id": 0}).sort("batch_id", 1):
-        n_refs += 1
-        problem = verify_artifact(db, meta["raw_file"])
-        if problem:
-            report.findings.append(Finding(_classify(db, meta["raw_file"]), f"{meta['batch_id']} raw file", problem))
+        files = [("raw file", meta["raw_file"])] + [
+            (f"{name} split file", entry["file"]) for name, entry in ((meta.get("processed") or {}).get("splits") or {}).items()
+        ]
+        for what, ref in files:
+            n_refs += 1
+            problem = verify_artifact(db, ref)
+            if problem:
+                report.findings.append(Finding(_classify(db, ref), f"{meta['batch_id']} {what}", problem))
     report.checked["missing artifact"] = report.checked["sha256 mismatch"] = n_refs
 
 

@@ -31,9 +31,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ARTIFACTS_BUCKET",
+    "BUCKETS",
     "MONGOSH_EXAMPLE",
     "COLLECTIONS",
     "INDEXES",
+    "PROCESSED_DATA_BUCKET",
     "RAW_DATA_BUCKET",
     "UPLOADS_JOURNAL",
     "airflow_database",
@@ -51,15 +53,18 @@ log = logging.getLogger(__name__)
 MONGOSH_EXAMPLE = "db.alerts.find().sort({timestamp: -1})"
 #: GridFS bucket holding each logical date's raw synthetic batch (CSV).
 RAW_DATA_BUCKET = "raw_data"
+#: GridFS bucket holding each logical date's processed splits (one Parquet file per split).
+PROCESSED_DATA_BUCKET = "processed_data"
 #: GridFS bucket holding model weights, preprocessors and the synthesizer.
 ARTIFACTS_BUCKET = "artifacts"
+#: Every GridFS bucket the loop writes (``<bucket>.files`` / ``<bucket>.chunks``).
+BUCKETS = (RAW_DATA_BUCKET, PROCESSED_DATA_BUCKET, ARTIFACTS_BUCKET)
 #: Journal of GridFS uploads in progress (see :mod:`daily_mlops.storage.artifacts`).
 UPLOADS_JOURNAL = "gridfs_uploads"
 
 #: Plain collections and what each holds (see ARCHITECTURE.md for examples).
 COLLECTIONS: dict[str, str] = {
-    "processed_data": "one document per preprocessed row of a daily batch",
-    "processing_metadata": "one document per daily batch: raw file, split sizes, class balance",
+    "processing_metadata": "one document per daily batch, its index: raw file, split files, split sizes, class balance",
     "model_metadata": "the model registry: one immutable document per (model_name, version)",
     "performance_metrics": "one document per (logical date, model version) evaluation",
     "training_events": "pretraining and fine-tuning runs",
@@ -72,8 +77,6 @@ COLLECTIONS: dict[str, str] = {
 
 #: (collection, keys, options) for every index the loop relies on.
 INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
-    ("processed_data", [("batch_id", 1), ("row", 1)], {"unique": True}),
-    ("processed_data", [("logical_date", 1), ("split", 1)], {}),
     ("processing_metadata", [("batch_id", 1)], {"unique": True}),
     ("model_metadata", [("model_name", 1), ("model_version", -1)], {"unique": True}),
     ("model_metadata", [("model_name", 1), ("run_key", 1)], {"unique": True}),
@@ -111,7 +114,7 @@ def ensure_schema(db: "Database") -> "Database":
                     raise
     for name, keys, options in INDEXES:
         db[name].create_index(keys, **options)
-    for bucket in (RAW_DATA_BUCKET, ARTIFACTS_BUCKET):
+    for bucket in BUCKETS:
         gridfs.GridFSBucket(db, bucket_name=bucket)  # creates its indexes lazily on first write
         db[f"{bucket}.files"].create_index([("filename", 1), ("uploadDate", 1)])
         db[f"{bucket}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
