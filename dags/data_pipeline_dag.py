@@ -39,8 +39,8 @@ DOCS = {
 **XCom**: `batch_id`, `n_rows`, `raw_sha256` (of the Parquet file).
 """,
     "preprocess_data": """
-**Reads** the day's raw CSV (sha256 checked) and the bootstrap preprocessor.
-**Writes** the day's `processed_data` rows (replaced), split pretrain / finetune / test (70/15/15, stratified).
+**Reads** the day's raw Parquet file (sha256 checked) and the bootstrap preprocessor.
+**Writes** one Parquet file per split (pretrain / finetune / test, 70/15/15, stratified) to the GridFS bucket `processed_data` (replaced), indexed in `processing_metadata`.
 **XCom**: `batch_id`, `preprocessor_version`, `rows` (row count per split).
 """,
     "store_processing_metadata": """
