@@ -35,7 +35,7 @@ nothing is duplicated.
 DOCS = {
     "generate_data": """
 **Reads** the approved synthesizer (GridFS, sha256 checked) and the stored schema.
-**Writes** `raw_data/batch-<date>.csv` (GridFS bucket `raw_data`) and `processing_metadata` (status `raw`).
+**Writes** `raw_data/batch-<date>.parquet` (GridFS bucket `raw_data`) and `processing_metadata` (status `raw`).
 **XCom**: `batch_id`, `n_rows`, `raw_sha256` (of the Parquet file).
 """,
     "preprocess_data": """
