@@ -24,6 +24,16 @@ CHALLENGER = {1: "#e67e22", 2: "#8e44ad", 3: "#16a085"}
 MAX_SERIES = 12
 
 
+
+def _axes(fig: Any, axis: str, *, row: int | None = None, col: int | None = None, **props: Any) -> None:
+    """Set ``props`` on the x or y axes (of one subplot when ``row``/``col`` are given)."""
+    getattr(fig, f"for_each_{axis}axis")(lambda ax: ax.update(**props), row=row, col=col)
+
+
+def _annotations(fig: Any, **props: Any) -> None:
+    """Set ``props`` on every annotation of ``fig``."""
+    fig.for_each_annotation(lambda note: note.update(**props))
+
 def _template() -> "go.layout.Template":
     import plotly.graph_objects as go
 
@@ -37,7 +47,7 @@ def _template() -> "go.layout.Template":
 
 
 def _days_axis(fig: "go.Figure", days: list[str], **where: Any) -> None:
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=days, title_text="logical date", **where)
+    _axes(fig, "x", type="category", categoryorder="array", categoryarray=days, title_text="logical date", **where)
 
 
 def _empty(fig: "go.Figure", message: str) -> None:
@@ -105,12 +115,12 @@ def performance_figure(evaluations: list[dict[str, Any]], days: list[str]) -> "g
             hovertemplate="F1 floor %{y:.2f}<extra></extra>", cliponaxis=False,
         ), row=1, col=1)
     top = max([1.0] + [f + 0.05 for f in floors.values()])
-    fig.update_yaxes(title_text="F1", range=[0, top], row=1, col=1)
-    fig.update_yaxes(title_text="ROC-AUC", range=[0.4, 1.0], row=2, col=1)
-    fig.update_xaxes(tickmode="array", tickvals=list(range(len(days))), ticktext=days,
+    _axes(fig, "y", title_text="F1", range=[0, top], row=1, col=1)
+    _axes(fig, "y", title_text="ROC-AUC", range=[0.4, 1.0], row=2, col=1)
+    _axes(fig, "x", tickmode="array", tickvals=list(range(len(days))), ticktext=days,
                      range=[-0.5, max(len(days), 1) - 0.3], zeroline=False)
-    fig.update_xaxes(title_text="logical date", row=2, col=1)
-    fig.update_layout(template=_template(), height=660)
+    _axes(fig, "x", title_text="logical date", row=2, col=1)
+    fig.layout.update(template=_template(), height=660)
     if not evaluations:
         _empty(fig, "no evaluation recorded in these days")
     return fig
@@ -152,9 +162,9 @@ def attempts_figure(rows: list[dict[str, Any]]) -> "go.Figure":
             hoverinfo="skip",
         ))
     top = max([r["attempts"] for r in rows] + [3])
-    fig.update_yaxes(title_text="retraining attempts", range=[0, top + 1.6], dtick=1)
+    _axes(fig, "y", title_text="retraining attempts", range=[0, top + 1.6], dtick=1)
     _days_axis(fig, days)
-    fig.update_layout(template=_template(), height=380, barmode="overlay", bargap=0.45)
+    fig.layout.update(template=_template(), height=380, barmode="overlay", bargap=0.45)
     if not rows:
         _empty(fig, "no logical date recorded yet")
     return fig
@@ -190,10 +200,10 @@ def deployment_figure(rows: list[dict[str, Any]], deployments: list[dict[str, An
             textposition="top center", marker={"symbol": "star", "size": 18, "color": APPROVED},
             hovertemplate="%{x}: %{text}<extra></extra>", cliponaxis=False,
         ))
-    fig.update_yaxes(title_text="model version", type="category", categoryorder="array",
+    _axes(fig, "y", title_text="model version", type="category", categoryorder="array",
                      categoryarray=[f"v{v}" for v in versions], range=[-0.6, len(versions) - 0.2])
     _days_axis(fig, days, range=[-0.4, max(len(days), 1) - 0.6])
-    fig.update_layout(template=_template(), height=300 + 30 * len(versions))
+    fig.layout.update(template=_template(), height=300 + 30 * len(versions))
     if not versions:
         _empty(fig, "no model version deployed yet")
     return fig
@@ -232,9 +242,9 @@ def data_quality_figure(processing: list[dict[str, Any]], days: list[str]) -> "g
                                  line={"color": CHAMPION if key == "quality" else CHALLENGER[1]},
                                  hovertemplate=f"%{{x}}<br>{name}=%{{y:.4g}}<extra></extra>"),
                       row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=days)
-    fig.update_annotations(font={"size": 12})
-    fig.update_layout(template=_template(), height=90 + 240 * rows, margin={"t": 70 if capped else 50},
+    _axes(fig, "x", type="category", categoryorder="array", categoryarray=days)
+    _annotations(fig, font={"size": 12})
+    fig.layout.update(template=_template(), height=90 + 240 * rows, margin={"t": 70 if capped else 50},
                       title={"text": "; ".join(capped), "font": {"size": 13}} if capped else None)
     return fig
 
@@ -279,7 +289,7 @@ def lineage_figure(current: dict[str, Any], versions: list[dict[str, Any]]) -> "
             fig.add_annotation(x=i - 0.12, y=0, ax=i - 0.88, ay=0, xref="x", yref="y", axref="x", ayref="y",
                                text="", showarrow=True, arrowhead=3, arrowsize=1.4, arrowwidth=2,
                                arrowcolor=NEUTRAL)
-    fig.update_xaxes(visible=False, range=[-0.6, len(docs) - 0.4])
-    fig.update_yaxes(visible=False, range=[-1.0, 0.6])
-    fig.update_layout(template=_template(), height=260, margin={"t": 20, "b": 10})
+    _axes(fig, "x", visible=False, range=[-0.6, len(docs) - 0.4])
+    _axes(fig, "y", visible=False, range=[-1.0, 0.6])
+    fig.layout.update(template=_template(), height=260, margin={"t": 20, "b": 10})
     return fig
