@@ -71,7 +71,7 @@ def model_evaluation_pipeline():
         return check
 
     def retrain_attempt(attempt: int):
-        @task(task_id=f"retrain_attempt_{attempt}")
+        @task(task_id=f"retrain_attempt_{attempt}", queue=SETTINGS.training_queue)
         def retrain(*previous: dict, params: dict, **context) -> dict:
             from daily_mlops.loop.evaluation import retrain_model
             from daily_mlops.settings import load_settings
