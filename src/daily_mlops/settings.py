@@ -151,7 +151,8 @@ class Settings(BaseSettings):
     dropout: float = Field(default=0.3, ge=0.0, lt=1.0, description="Dropout of the classification head.")
     encoder_dropout: float = Field(
         default=0.3, ge=0.0, lt=1.0,
-        description="Dropout inside the transformer layers; 0 draws no random numbers (about 1.5x faster on CPU).",
+        description="Dropout inside the transformer layers (block outputs, feed-forward hidden layer); "
+        "0 draws no random numbers (faster on CPU).",
     )
     architecture: Literal["ft", "tab"] = Field(
         default="ft",

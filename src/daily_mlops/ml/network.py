@@ -35,8 +35,8 @@ __all__ = ["ARCHITECTURES", "TabTransformer"]
 ARCHITECTURES = ("ft", "tab")
 
 
-#: From this many tokens on, CPU attention uses ``F.scaled_dot_product_attention`` (measured: equal
-#: to two ``bmm`` at 46 tokens, 2.3x faster at 103, slower at 20; d_model 32, 4 heads, batch 256).
+#: From this many tokens on, CPU attention uses ``F.scaled_dot_product_attention`` (measured, forward and
+#: backward: equal to two ``bmm`` at 46 tokens, 2.3x faster at 103, slower at 20; d_model 32, 4 heads, batch 256).
 _FLASH_MIN_TOKENS = 64
 #: Dropout masks are drawn as 16-bit integers: ``p`` is rounded to a multiple of 1 / 65536.
 _MASK_LEVELS = 65536
@@ -82,13 +82,16 @@ def _encoder_layer(layer: nn.TransformerEncoderLayer, x: Tensor, p: float, train
 
     The same function as ``nn.TransformerEncoderLayer(norm_first=True, activation="gelu")``
     (self-attention block then feed-forward block, each on a layer-normed input and
-    added to the residual; dropout ``p`` on the attention probabilities, both block
-    outputs and the feed-forward hidden layer), written out so that a CPU step avoids
-    what costs most at this size: the softmax scale is folded into the query
-    projection, q/k/v come out of one projection with one layout copy, and attention
-    is two batched matrix products (on CUDA, and on CPU from :data:`_FLASH_MIN_TOKENS`
-    tokens when no dropout is drawn: ``F.scaled_dot_product_attention``, 2x faster at 100 tokens).
-    With ``p == 0`` no random number is drawn.
+    added to the residual) except for one dropout site: dropout ``p`` applies to both
+    block outputs and the feed-forward hidden layer, NOT to the attention
+    probabilities, the only mask that grows with the square of the number of tokens
+    (at 46 tokens it cost more than the rest of a fine-tuning step). In eval mode it
+    equals torch's layer. Written out so that a CPU step avoids what costs most at
+    this size: the softmax scale is folded into the query projection, q/k/v come out
+    of one projection with one layout copy, and attention is two batched matrix
+    products (from :data:`_FLASH_MIN_TOKENS` tokens, and on CUDA,
+    ``F.scaled_dot_product_attention``: 2x faster at 100 tokens). With ``p == 0`` no
+    random number is drawn.
     """
     batch, n, d = x.shape
     attention = layer.self_attn
@@ -100,13 +103,13 @@ def _encoder_layer(layer: nn.TransformerEncoderLayer, x: Tensor, p: float, train
     bias = torch.cat([bias[:d] * scale, bias[d:]])
     h = F.layer_norm(x, (d,), layer.norm1.weight, layer.norm1.bias, layer.norm1.eps)
     qkv = F.linear(h, weight, bias).view(batch, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)  # (3, b, H, n, dh)
-    if x.device.type == "cpu" and (n < _FLASH_MIN_TOKENS or (training and p > 0.0)):
+    if x.device.type == "cpu" and n < _FLASH_MIN_TOKENS:
         q, k, v = qkv.reshape(3, batch * heads, n, head_dim).unbind(0)  # each (b * H, n, dh)
-        probs = _dropout(torch.softmax(torch.bmm(q, k.transpose(1, 2)), dim=-1), p, training)  # (b * H, n, n)
+        probs = torch.softmax(torch.bmm(q, k.transpose(1, 2)), dim=-1)  # (b * H, n, n)
         context = torch.bmm(probs, v).view(batch, heads, n, head_dim)  # (b, H, n, dh)
     else:
         q, k, v = qkv.unbind(0)  # each (b, H, n, dh)
-        context = F.scaled_dot_product_attention(q, k, v, dropout_p=p if training else 0.0, scale=1.0)
+        context = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # (b, H, n, dh)
     context = context.transpose(1, 2).reshape(batch, n, d)  # (b, n, d)
     x = x + _dropout(F.linear(context, attention.out_proj.weight, attention.out_proj.bias), p, training)
     h = F.layer_norm(x, (d,), layer.norm2.weight, layer.norm2.bias, layer.norm2.eps)
@@ -144,8 +147,9 @@ class TabTransformer(nn.Module):
     architecture : {"ft", "tab"}, default "ft"
         Numeric features as tokens (``"ft"``) or joined after the transformer (``"tab"``); see the module docstring.
     encoder_dropout : float, optional
-        Dropout probability in ``[0, 1)`` inside the encoder layers (attention
-        probabilities, block outputs, feed-forward hidden layer); default: ``dropout``.
+        Dropout probability in ``[0, 1)`` inside the encoder layers (both block
+        outputs and the feed-forward hidden layer; not the attention probabilities,
+        see :func:`_encoder_layer`); default: ``dropout``.
         ``0`` draws no random numbers, the fastest CPU path (dropout masks are the
         dearest part of a step after the matrix products, see :func:`_dropout`).
 
