@@ -228,7 +228,7 @@ def test_fused_encoder_matches_torch_transformer_encoder() -> None:
 def test_fast_dropout_statistics_and_no_draws_when_off() -> None:
     """The CPU dropout zeroes about p of the elements and keeps the mean (inverted scaling); with p = 0 or
     in eval mode it returns its input and draws no random number."""
-    from daily_mlops.ml.network import _dropout
+    from daily_mlops.ml._layers import dropout as _dropout
 
     x = torch.ones(200_000)
     torch.manual_seed(0)

@@ -29,92 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from daily_mlops.ml._layers import FastDropout, encoder_layer
+
 __all__ = ["ARCHITECTURES", "TabTransformer"]
 
 #: The two layouts: numeric features as tokens (``"ft"``) or joined after the transformer (``"tab"``).
 ARCHITECTURES = ("ft", "tab")
-
-
-#: From this many tokens on, CPU attention uses ``F.scaled_dot_product_attention`` (measured, forward and
-#: backward: equal to two ``bmm`` at 46 tokens, 2.3x faster at 103, slower at 20; d_model 32, 4 heads, batch 256).
-_FLASH_MIN_TOKENS = 64
-#: Dropout masks are drawn as 16-bit integers: ``p`` is rounded to a multiple of 1 / 65536.
-_MASK_LEVELS = 65536
-
-
-def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """Inverted dropout: zero each element with probability ``p``, scale the rest by ``1 / (1 - p)``.
-
-    On CPU the mask comes from 64-bit words of the global torch generator
-    (``random_`` over the full int64 range, 4 random 16-bit lanes per word), each
-    lane compared with ``p`` rounded to a multiple of 1/65536 (0.3 becomes
-    0.300003): about 3x cheaper for a forward and backward pass than the
-    per-element ``bernoulli_`` behind ``F.dropout``, which costs more than the
-    matrix products of a network this small (``torch.profiler``: 35-40 % of a
-    training step). On other devices it is ``F.dropout``. No random number is
-    drawn when ``p == 0`` or in eval mode.
-    """
-    if p == 0.0 or not training:
-        return x
-    if x.device.type != "cpu":
-        return F.dropout(x, p, training=True)
-    dropped = round(p * _MASK_LEVELS)
-    n = x.numel()
-    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)  # uniform over all 64 bits
-    lanes = words.view(torch.int16)[:n].view(x.shape)  # uniform over [-32768, 32767]
-    keep = (lanes >= dropped - _MASK_LEVELS // 2).to(x.dtype).mul_(_MASK_LEVELS / (_MASK_LEVELS - dropped))
-    return x * keep  # (same shape as x), 0 or 1 / (1 - p)
-
-
-class _Dropout(nn.Module):
-    """``nn.Dropout`` with the faster CPU mask of :func:`_dropout` (no parameters, same ``state_dict``)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = float(p)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _dropout(x, self.p, self.training)
-
-
-def _encoder_layer(layer: nn.TransformerEncoderLayer, x: Tensor, p: float, training: bool) -> Tensor:
-    """One pre-norm encoder layer, ``(batch, n, d_model) -> (batch, n, d_model)``, with ``layer``'s weights.
-
-    The same function as ``nn.TransformerEncoderLayer(norm_first=True, activation="gelu")``
-    (self-attention block then feed-forward block, each on a layer-normed input and
-    added to the residual) except for one dropout site: dropout ``p`` applies to both
-    block outputs and the feed-forward hidden layer, NOT to the attention
-    probabilities, the only mask that grows with the square of the number of tokens
-    (at 46 tokens it cost more than the rest of a fine-tuning step). In eval mode it
-    equals torch's layer. Written out so that a CPU step avoids what costs most at
-    this size: the softmax scale is folded into the query projection, q/k/v come out
-    of one projection with one layout copy, and attention is two batched matrix
-    products (from :data:`_FLASH_MIN_TOKENS` tokens, and on CUDA,
-    ``F.scaled_dot_product_attention``: 2x faster at 100 tokens). With ``p == 0`` no
-    random number is drawn.
-    """
-    batch, n, d = x.shape
-    attention = layer.self_attn
-    heads = attention.num_heads
-    head_dim = d // heads
-    scale = head_dim**-0.5
-    weight, bias = attention.in_proj_weight, attention.in_proj_bias  # (3 d, d), (3 d,)
-    weight = torch.cat([weight[:d] * scale, weight[d:]])  # softmax scale folded into the queries
-    bias = torch.cat([bias[:d] * scale, bias[d:]])
-    h = F.layer_norm(x, (d,), layer.norm1.weight, layer.norm1.bias, layer.norm1.eps)
-    qkv = F.linear(h, weight, bias).view(batch, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)  # (3, b, H, n, dh)
-    if x.device.type == "cpu" and n < _FLASH_MIN_TOKENS:
-        q, k, v = qkv.reshape(3, batch * heads, n, head_dim).unbind(0)  # each (b * H, n, dh)
-        probs = torch.softmax(torch.bmm(q, k.transpose(1, 2)), dim=-1)  # (b * H, n, n)
-        context = torch.bmm(probs, v).view(batch, heads, n, head_dim)  # (b, H, n, dh)
-    else:
-        q, k, v = qkv.unbind(0)  # each (b, H, n, dh)
-        context = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # (b, H, n, dh)
-    context = context.transpose(1, 2).reshape(batch, n, d)  # (b, n, d)
-    x = x + _dropout(F.linear(context, attention.out_proj.weight, attention.out_proj.bias), p, training)
-    h = F.layer_norm(x, (d,), layer.norm2.weight, layer.norm2.bias, layer.norm2.eps)
-    h = _dropout(F.gelu(F.linear(h, layer.linear1.weight, layer.linear1.bias)), p, training)  # (b, n, ff)
-    return x + _dropout(F.linear(h, layer.linear2.weight, layer.linear2.bias), p, training)  # (b, n, d)
 
 
 class TabTransformer(nn.Module):
@@ -149,9 +69,9 @@ class TabTransformer(nn.Module):
     encoder_dropout : float, optional
         Dropout probability in ``[0, 1)`` inside the encoder layers (both block
         outputs and the feed-forward hidden layer; not the attention probabilities,
-        see :func:`_encoder_layer`); default: ``dropout``.
+        see :func:`daily_mlops.ml._layers.encoder_layer`); default: ``dropout``.
         ``0`` draws no random numbers, the fastest CPU path (dropout masks are the
-        dearest part of a step after the matrix products, see :func:`_dropout`).
+        dearest part of a step after the matrix products, see :func:`daily_mlops.ml._layers.dropout`).
 
     Raises
     ------
@@ -170,7 +90,7 @@ class TabTransformer(nn.Module):
     token so the encoder knows which feature a token (or a ``[MASK]``) stands
     for. The encoder weights live in ``self.encoder`` (an ``nn.TransformerEncoder``,
     so stored ``state_dict`` keys keep their names); its forward is
-    :func:`_encoder_layer` per layer, then the final layer norm.
+    :func:`daily_mlops.ml._layers.encoder_layer` per layer, then the final layer norm.
     """
 
     def __init__(
@@ -269,7 +189,7 @@ class TabTransformer(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(self.representation_dim, dim_feedforward),
             nn.GELU(),
-            _Dropout(dropout),
+            FastDropout(dropout),
             nn.Linear(dim_feedforward, n_classes),
         )
         self.projection = nn.Sequential(
@@ -370,7 +290,7 @@ class TabTransformer(nn.Module):
     def _transform(self, tokens: Tensor) -> Tensor:
         """The encoder layers and final layer norm, ``(batch, n, d_model) -> (batch, n, d_model)``."""
         for layer in self.encoder.layers:
-            tokens = _encoder_layer(layer, tokens, self.encoder_dropout, self.training)
+            tokens = encoder_layer(layer, tokens, self.encoder_dropout, self.training)
         norm = self.encoder.norm
         return F.layer_norm(tokens, (self.d_model,), norm.weight, norm.bias, norm.eps)
 
