@@ -298,7 +298,8 @@ def print_wide_profiles(table: Path, architectures: list[str]) -> None:
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(5)
     print("  cProfile top 5 (own time) of the synthesizer fit on the wide table:")
-    rows = [line for line in out.getvalue().splitlines() if line.strip() and line.strip()[0].isdigit()]
+    rows = [line for line in out.getvalue().splitlines() if len(line.split()) >= 6 and line.split()[0][0].isdigit()
+            and "function calls" not in line]
     for line in rows[:5]:
         print("    " + line.strip())
     pre = TabularPreprocessor(schema).fit(frame)

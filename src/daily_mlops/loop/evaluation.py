@@ -105,10 +105,9 @@ def evaluate_model(
         When the version's artifacts are missing or altered.
     """
     f1_threshold = decisions.validate_f1_threshold(f1_threshold, "DAG param f1_threshold")
+    from daily_mlops.ml.device import resolve_device
     from daily_mlops.storage.batches import load_split
     from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
-
-    from daily_mlops.ml.device import resolve_device
 
     day = logical_day(logical_date)
     registry = ModelRegistry(db)
