@@ -165,7 +165,7 @@ def profile_top(step, label: str, n: int = 5) -> None:
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(5):
             step()
-    print(f"  torch.profiler top {n} of {label} (self CPU time):")
+    print(f"  torch.profiler top {n} of {label}, run 5 times (self CPU time):")
     for event in sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:n]:
         print(f"    {event.key:<45} {event.self_cpu_time_total / 1e3:9.1f} ms  {event.count:6d} calls")
 
