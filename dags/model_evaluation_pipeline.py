@@ -115,7 +115,7 @@ def model_evaluation_pipeline():
         return check
 
     def retrain_attempt(attempt: int):
-        @task(task_id=RETRAIN_TASK, doc_md=DOCS[RETRAIN_TASK])
+        @task(task_id=RETRAIN_TASK, doc_md=DOCS[RETRAIN_TASK], queue=SETTINGS.training_queue)
         @logs_logical_date
         def retrain(previous: dict, params: dict, **context) -> dict:
             from daily_mlops.loop.evaluation import retrain_model

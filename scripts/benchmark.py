@@ -1,7 +1,7 @@
 """Print speed and memory figures of the loop on this machine, each next to its goal.
 
 Speed targets live here, never in timed tests. Run with ``make bench``
-(``python scripts/benchmark.py [parse|steps|storage|all]``;
+(``python scripts/benchmark.py [parse|steps|storage|training|wide|all]``;
 ``storage --profile ROWS`` prints cProfile's top entries of one pipeline run).
 
 * ``parse``: what each DAG file adds to a parse, measured in a fresh
@@ -22,6 +22,12 @@ Speed targets live here, never in timed tests. Run with ``make bench``
   alone (store raw, store processed, load back) against the original
   one-document-per-row pattern (``scripts/original_reference.py``) on the
   same server. Details in ``scripts/storage_benchmark.py``.
+* ``training``: training throughput (rows/s, forward + backward + optimiser step)
+  at the project's settings against the original model at its own, measured
+  alternately in one process; the fraction of the GEMM ceiling; the bootstrap
+  model's ROC-AUC on held-out real rows (``scripts/benchmark_training.py``).
+* ``wide``: bootstrap and one retraining attempt on the 99-column wide table
+  (``scripts/make_wide_table.py``), for both architectures (``MLOPS_ARCHITECTURE``).
 """
 
 from __future__ import annotations
@@ -102,10 +108,13 @@ def print_parse_times() -> None:
         print(f"  {name:<34} {a:16.3f} s {b:28.3f} s   {verdict}")
 
 
+SECTIONS = ("parse", "steps", "storage", "training", "wide")
+
+
 def main() -> None:
     which = sys.argv[1] if len(sys.argv) > 1 else "all"
-    if which not in ("parse", "steps", "storage", "all"):
-        raise SystemExit("usage: benchmark.py [parse|steps|storage [--profile ROWS]|all]")
+    if which not in (*SECTIONS, "all"):
+        raise SystemExit(f"usage: benchmark.py [{'|'.join(SECTIONS)}|all] (storage [--profile ROWS])")
     if which in ("parse", "all"):
         print_parse_times()
     if which in ("steps", "all"):
@@ -114,6 +123,14 @@ def main() -> None:
         from storage_benchmark import storage
 
         storage(sys.argv[2:])
+    if which in ("training", "all"):
+        from benchmark_training import print_training
+
+        print_training()
+    if which in ("wide", "all"):
+        from benchmark_training import print_wide
+
+        print_wide()
 
 
 def steps() -> None:
@@ -132,7 +149,8 @@ def steps() -> None:
     seed_everything(settings.seed)
     model = TabTransformer(cardinalities=pre.cardinalities_, n_numeric=pre.n_numeric_, d_model=settings.d_model,
                            nhead=settings.nhead, num_layers=settings.num_layers,
-                           dim_feedforward=settings.dim_feedforward, dropout=settings.dropout)
+                           dim_feedforward=settings.dim_feedforward, dropout=settings.dropout,
+                           architecture=settings.architecture, encoder_dropout=settings.encoder_dropout)
     p, f, t = (idx[k] for k in ("pretrain", "finetune", "test"))
     with timed(f"pretrain 1 epoch ({len(p)} rows)"):
         pretrain_contrastive(model, encoded.x_cat[p], encoded.x_num[p], epochs=1, batch_size=settings.batch_size,

@@ -18,7 +18,7 @@ import difflib
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -139,7 +139,17 @@ class Settings(BaseSettings):
     nhead: int = Field(default=4, ge=1)
     num_layers: int = Field(default=6, ge=1)
     dim_feedforward: int = Field(default=64, ge=4)
-    dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
+    dropout: float = Field(default=0.3, ge=0.0, lt=1.0, description="Dropout of the classification head.")
+    encoder_dropout: float = Field(
+        default=0.3, ge=0.0, lt=1.0,
+        description="Dropout inside the transformer layers (block outputs, feed-forward hidden layer); "
+        "0 draws no random numbers (faster on CPU).",
+    )
+    architecture: Literal["ft", "tab"] = Field(
+        default="ft",
+        description="'ft': numeric features are transformer tokens too; 'tab': only categorical columns "
+        "(TabTransformer paper), numeric ones join after the transformer: cheaper on wide tables.",
+    )
 
     # --- training ----------------------------------------------------------
     batch_size: int = Field(default=256, ge=8)
@@ -150,6 +160,14 @@ class Settings(BaseSettings):
     temperature: float = Field(default=0.5, gt=0.0, description="NT-Xent temperature (SimCLR, Chen et al. 2020).")
     mask_probability: float = Field(default=0.15, ge=0.0, lt=1.0, description="Fraction of features masked per augmented view.")
     seed: int = Field(default=42, ge=0)
+    device: str = Field(
+        default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="Where training and inference run: auto (cuda when available), cpu, cuda or cuda:N.",
+    )
+    training_queue: str = Field(
+        default="default", min_length=1,
+        description="Celery queue of the attempt_k.retrain_model tasks (read when the DAG files are parsed).",
+    )
 
     task_retries: int = Field(default=2, ge=0, le=10, description="Airflow retries per task (exponential backoff from 1 min).")
     owner: str = Field(default="ml-platform", min_length=1, description="Owner of every DAG task, shown in the Airflow UI.")

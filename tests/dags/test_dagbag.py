@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from daily_mlops.decisions import RETRAIN_TASK
+
 pytestmark = pytest.mark.dags
 
 REPO = Path(__file__).resolve().parents[2]
@@ -454,3 +456,30 @@ def test_a_dag_file_parses_when_the_reference_data_is_missing(tmp_path: Path) ->
         done = subprocess.run([sys.executable, "-c", _PROBE, str(dag_file), ",".join(HEAVY)], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, f"{dag_file.name}: {done.stderr[-2000:]}"
+
+
+def test_retrain_attempts_run_on_the_training_queue(evaluation, tmp_path: Path) -> None:
+    """attempt_k.retrain_model carry queue=MLOPS_TRAINING_QUEUE (read when the file is parsed; default `default`);
+    every other task keeps Airflow's default queue."""
+    def queues(dag) -> dict[str, str]:
+        return {task.task_id: task.queue for task in dag.tasks}
+
+    default = queues(evaluation)
+    retrain = {name for name in default if name.endswith("." + RETRAIN_TASK)}
+    assert len(retrain) == 3
+    assert set(default.values()) == {"default"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env.update(MLOPS_TRAINING_QUEUE="gpu", AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    probe = (
+        "import json, sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "dag = DagBag(sys.argv[1]).dags['model_evaluation_pipeline']\n"
+        "print('QUEUES=' + json.dumps({t.task_id: t.queue for t in dag.tasks}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(DAGS / "model_evaluation_pipeline.py")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("QUEUES="))
+    gpu = json.loads(line.removeprefix("QUEUES="))
+    assert {name for name, queue in gpu.items() if queue == "gpu"} == retrain
+    assert {queue for name, queue in gpu.items() if name not in retrain} == {"default"}

@@ -43,8 +43,11 @@ AIRFLOW_SERVICES = {
 ONE_SHOT_SERVICES = {"airflow-init", "mongo-keyfile", "mongo-init", "check-secrets"}
 #: `daily-mlops serve`: HTTP serving of the deployed model, from the same image.
 MODEL_SERVER = "model-server"
+#: The optional GPU Celery worker (compose profile ``gpu``); absent from a plain ``docker compose up``.
+GPU_WORKER = "airflow-worker-gpu"
 EXPECTED_SERVICES = AIRFLOW_SERVICES | {
     MODEL_SERVER,
+    GPU_WORKER,
     "postgres",
     "redis",
     "mongo",
@@ -255,9 +258,12 @@ def test_service_set_is_exact():
 def test_airflow_components_share_the_built_image():
     """Every Airflow component and the model server are built from ./Dockerfile (and nothing else is)."""
     built = {name for name, svc in _services().items() if "build" in svc}
-    assert built == AIRFLOW_SERVICES | {MODEL_SERVER}
-    for name in built:
+    assert built == AIRFLOW_SERVICES | {MODEL_SERVER, GPU_WORKER}
+    for name in built - {GPU_WORKER}:
         assert _services()[name]["build"] in (".", {"context": "."}), name
+    # The GPU worker: the same Dockerfile, torch from a CUDA wheel index.
+    gpu_build = _services()[GPU_WORKER]["build"]
+    assert gpu_build["context"] == "." and set(gpu_build["args"]) == {"TORCH_INDEX_URL"}
     assert _services()[MODEL_SERVER]["image"] == _compose()["x-airflow-common"]["image"]
 
 
@@ -291,6 +297,45 @@ def test_airflow_commands():
         "airflow-triggerer": "triggerer",
     }
     assert _services()["airflow-apiserver"]["ports"] == ["${AIRFLOW_API_HOST_PORT:-8080}:8080"]
+
+
+def test_training_queue_and_optional_gpu_worker(tmp_path):
+    """MLOPS_TRAINING_QUEUE (default `default`) reaches every Airflow component; the `gpu` profile adds a
+    Celery worker that listens only on that queue, trains on CUDA and reserves NVIDIA GPUs; the file
+    validates with and without the profile, and the rendered worker listens on the queue set in the shell."""
+    for name in AIRFLOW_SERVICES | {GPU_WORKER}:
+        assert _env(name)["MLOPS_TRAINING_QUEUE"] == "${MLOPS_TRAINING_QUEUE:-default}", name
+    gpu, worker = _services()[GPU_WORKER], _services()["airflow-worker"]
+    assert gpu["profiles"] == ["gpu"]
+    assert gpu["command"] == "celery worker --queues ${MLOPS_TRAINING_QUEUE:-default}"
+    assert worker["command"] == "celery worker" and "profiles" not in worker
+    assert _env(GPU_WORKER)["MLOPS_DEVICE"] == "cuda"
+    assert "MLOPS_DEVICE" not in _env("airflow-worker")
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
+    assert {k: v for k, v in _env(GPU_WORKER).items() if k != "MLOPS_DEVICE"} == _env("airflow-worker")
+    assert gpu["depends_on"] == worker["depends_on"]
+    assert gpu["image"] != worker["image"]
+    for key in ("container_name", "hostname", "ports"):
+        assert key not in gpu, key
+    if shutil.which("docker-compose") is None:
+        return
+    env_file = tmp_path / "compose.env"
+    env_file.write_text(_load_generate_env().render(ENV_EXAMPLE.read_text(encoding="utf-8")))
+    rendered = {}
+    for profile in ([], ["--profile", "gpu"]):
+        result = subprocess.run(
+            ["docker-compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *profile, "config"],
+            cwd=ROOT, env={**_clean_environ(), "MLOPS_TRAINING_QUEUE": "gpu"}, capture_output=True, text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        rendered[bool(profile)] = yaml.safe_load(result.stdout)["services"]
+    for services in rendered.values():  # docker-compose 1.29 renders every service; `up` honours profiles
+        assert services[GPU_WORKER]["profiles"] == ["gpu"]
+        assert services[GPU_WORKER]["command"] in ("celery worker --queues gpu", ["celery", "worker", "--queues", "gpu"])
+        assert services[GPU_WORKER]["environment"]["MLOPS_DEVICE"] == "cuda"
+    assert rendered[True]["airflow-scheduler"]["environment"]["MLOPS_TRAINING_QUEUE"] == "gpu"
 
 
 def test_mongo_is_authenticated_replica_set():

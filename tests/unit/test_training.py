@@ -144,3 +144,68 @@ def test_finetune_rejects_bad_labels() -> None:
         finetune(model, x_cat, x_num, y + 1, epochs=1, seed=0, **FAST)
     with pytest.raises(ValueError, match="shape"):
         finetune(model, x_cat, x_num, y[:-1], epochs=1, seed=0, **FAST)
+
+
+# --------------------------------------------------------------------------- device
+
+
+def _one_epoch(architecture: str, **device) -> tuple[list[float], list[float], dict, np.ndarray]:
+    """Pretrain and fine-tune one epoch on 48 rows (dropout in the encoder and head on), optionally with device=."""
+    x_cat, x_num, y = _dataset(48)
+    seed_everything(3)
+    model = TabTransformer(cardinalities=CARDINALITIES, n_numeric=N_NUMERIC, d_model=8, nhead=2, num_layers=1,
+                           dim_feedforward=16, dropout=0.3, encoder_dropout=0.2, projection_dim=4,
+                           architecture=architecture)
+    pre = pretrain_contrastive(model, x_cat, x_num, epochs=1, batch_size=16, learning_rate=1e-3, temperature=0.5,
+                               mask_probability=0.3, seed=3, **device)
+    fine = finetune(model, x_cat, x_num, y, epochs=1, batch_size=16, learning_rate=1e-3, seed=3, **device)
+    return pre, fine, model.state_dict(), predict_proba(model, x_cat, x_num, **device)
+
+
+@pytest.mark.parametrize("architecture", ["ft", "tab"])
+def test_device_cpu_is_bit_for_bit_the_code_path_without_a_device(architecture: str) -> None:
+    """device="cpu" (what MLOPS_DEVICE=cpu or auto on a CPU machine gives) trains exactly as the call without
+    a device: same losses, same state_dict tensors bit for bit, same probabilities."""
+    import torch
+
+    without = _one_epoch(architecture)
+    with_cpu = _one_epoch(architecture, device="cpu")
+    with_torch_device = _one_epoch(architecture, device=torch.device("cpu"))
+    for other in (with_cpu, with_torch_device):
+        assert other[0] == without[0] and other[1] == without[1]
+        assert other[2].keys() == without[2].keys()
+        for name, tensor in without[2].items():
+            assert other[2][name].device.type == "cpu"
+            assert torch.equal(other[2][name], tensor), name
+        np.testing.assert_array_equal(other[3], without[3])
+
+
+def test_resolve_device() -> None:
+    """auto is cuda only when torch sees a GPU (cpu here otherwise); cuda without one, or a name that is
+    not a device, raises ConfigError naming MLOPS_DEVICE."""
+    import torch
+
+    from daily_mlops.errors import ConfigError
+    from daily_mlops.ml.device import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="MLOPS_DEVICE='gpu' is not a device"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="MLOPS_DEVICE=cuda but torch .* sees 0 CUDA device"):
+            resolve_device("cuda")
+
+
+def test_tab_architecture_learns() -> None:
+    """The 'tab' layout (numeric features after the transformer) pretrains, fine-tunes and separates the classes."""
+    from sklearn.metrics import roc_auc_score
+
+    x_cat, x_num, y = _dataset()
+    seed_everything(0)
+    model = TabTransformer(cardinalities=CARDINALITIES, n_numeric=N_NUMERIC, d_model=16, nhead=2, num_layers=2,
+                           dim_feedforward=32, dropout=0.1, projection_dim=8, architecture="tab")
+    pre = pretrain_contrastive(model, x_cat, x_num, epochs=2, temperature=0.5, mask_probability=0.3, seed=0, **FAST)
+    fine = finetune(model, x_cat, x_num, y, epochs=3, seed=0, **FAST)
+    assert pre[-1] < pre[0] and fine[-1] < fine[0]
+    assert roc_auc_score(y, predict_proba(model, x_cat, x_num)) > 0.8

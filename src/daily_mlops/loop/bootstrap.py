@@ -154,6 +154,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
         return {"model_version": existing["model_version"], "created": False, "metrics": existing["metrics"].get("test", {}),
                 "real_metrics": existing["metrics"].get("reference", {}), "seconds": 0.0}
 
+    from daily_mlops.ml.device import resolve_device
     from daily_mlops.ml.metrics import choose_decision_threshold, classification_metrics
     from daily_mlops.ml.model_io import state_dict_to_bytes
     from daily_mlops.ml.network import TabTransformer
@@ -164,6 +165,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     from daily_mlops.storage.events import record_training_event
 
     started = time.perf_counter()
+    device = resolve_device(settings.device)
     reference_path = settings.require_reference_data()
     say(f"reading reference data {reference_path}")
     reference = read_csv(reference_path, what="MLOPS_REFERENCE_DATA")
@@ -191,13 +193,14 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     model = TabTransformer(
         cardinalities=pre.cardinalities_, n_numeric=pre.n_numeric_, d_model=settings.d_model, nhead=settings.nhead,
         num_layers=settings.num_layers, dim_feedforward=settings.dim_feedforward, dropout=settings.dropout,
+        architecture=settings.architecture, encoder_dropout=settings.encoder_dropout,
     )
     say(f"contrastive pretraining: {settings.pretrain_epochs} epochs on {len(part['pretrain'])} rows")
     with timed("pretraining") as t_pre:
         pre_losses = pretrain_contrastive(
             model, part["pretrain"].x_cat, part["pretrain"].x_num, epochs=settings.pretrain_epochs,
             batch_size=settings.batch_size, learning_rate=settings.learning_rate, temperature=settings.temperature,
-            mask_probability=settings.mask_probability, seed=settings.seed,
+            mask_probability=settings.mask_probability, seed=settings.seed, device=device,
             on_epoch=lambda e, loss: say(f"  pretrain epoch {e}: NT-Xent {loss:.4f}"),
         ) if settings.pretrain_epochs else []
     say(f"fine-tuning: {settings.finetune_epochs} epochs on {len(part['finetune'])} rows")
@@ -205,7 +208,8 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
         ft_losses = finetune(
             model, part["finetune"].x_cat, part["finetune"].x_num, part["finetune"].y,
             epochs=settings.finetune_epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            seed=settings.seed, on_epoch=lambda e, loss: say(f"  fine-tune epoch {e}: cross-entropy {loss:.4f}"),
+            seed=settings.seed, device=device,
+            on_epoch=lambda e, loss: say(f"  fine-tune epoch {e}: cross-entropy {loss:.4f}"),
         )
     threshold = choose_decision_threshold(
         part["finetune"].y, predict_proba(model, part["finetune"].x_cat, part["finetune"].x_num)

@@ -114,12 +114,14 @@ def evaluate_model(
         When the version's artifacts are missing or altered.
     """
     f1_threshold = decisions.validate_f1_threshold(f1_threshold, "DAG param f1_threshold")
+    from daily_mlops.ml.device import resolve_device
     from daily_mlops.storage.batches import load_split
     from daily_mlops.storage.registry import ModelRegistry
 
     day = logical_day(logical_date)
     registry = ModelRegistry(db)
     bundle = load_model_version(registry, registry.get(settings.model_name, model_version))
+    bundle.model.to(resolve_device(settings.device))  # inference runs where the model is
     metrics = _score(bundle, load_split(db, day, "test"))
     result = _record_evaluation(db, model_name=settings.model_name, day=day, model_version=int(model_version), metrics=metrics, attempt=attempt,
                                 f1_threshold=f1_threshold, run_id=run_id)
@@ -165,6 +167,7 @@ def retrain_model(
         When ``previous`` is missing or is not the result of attempt ``attempt - 1``.
     """
     from daily_mlops.ml.bundle import ModelBundle
+    from daily_mlops.ml.device import resolve_device
     from daily_mlops.ml.metrics import choose_decision_threshold
     from daily_mlops.ml.model_io import state_dict_to_bytes
     from daily_mlops.ml.training import finetune, predict_proba, seed_everything
@@ -189,7 +192,8 @@ def retrain_model(
         seed_everything(seed)
         with timed(f"retraining attempt {attempt}") as t:
             losses = finetune(bundle.model, data.x_cat, data.x_num, data.y, epochs=settings.retrain_epochs,
-                              batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=seed)
+                              batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=seed,
+                              device=resolve_device(settings.device))
         threshold = choose_decision_threshold(data.y, predict_proba(bundle.model, data.x_cat, data.x_num))
         challenger = ModelBundle(model=bundle.model, preprocessor=bundle.preprocessor, decision_threshold=threshold,
                                  model_name=name, model_version=None)

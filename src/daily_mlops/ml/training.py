@@ -18,6 +18,11 @@ built: call :func:`seed_everything` first) comes from ``seed``: a
 from the global torch RNG seeded inside a forked RNG state, so the caller's
 global RNG is left untouched. Same seed on CPU gives identical
 losses and weights.
+
+Device: every function takes ``device`` (``None``: wherever the model's
+parameters are, the CPU for a new model). A given device moves the model there
+(in place) and the batches with it; shuffling and masks are still drawn on the
+CPU, so a CPU run is the same with ``device="cpu"`` as without it.
 """
 
 from __future__ import annotations
@@ -70,6 +75,9 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    # That mode also fills each new tensor with NaN / max-int as a trap for reads of uninitialised
+    # memory; no kernel here reads it (same results, checked), and the fills cost 2-4 % of a step.
+    torch.utils.deterministic.fill_uninitialized_memory = False
 
 
 def nt_xent_loss(z1: Tensor, z2: Tensor, *, temperature: float) -> Tensor:
@@ -112,8 +120,17 @@ def nt_xent_loss(z1: Tensor, z2: Tensor, *, temperature: float) -> Tensor:
     return F.cross_entropy(similarity, targets)
 
 
-def _as_tensors(model: TabTransformer, x_cat: np.ndarray, x_num: np.ndarray) -> tuple[Tensor, Tensor]:
-    """Check the arrays against ``model`` and convert them to CPU tensors (int64, float32)."""
+def _place(model: TabTransformer, device: torch.device | str | None) -> torch.device:
+    """Move ``model`` to ``device`` (``None``: leave it) and return the device its parameters are on."""
+    if device is not None:
+        model.to(device)
+    return model.mask_token.device
+
+
+def _as_tensors(
+    model: TabTransformer, x_cat: np.ndarray, x_num: np.ndarray, device: torch.device | None = None
+) -> tuple[Tensor, Tensor]:
+    """Check the arrays against ``model`` and convert them to tensors (int64, float32) on ``device`` (CPU)."""
     x_cat = np.asarray(x_cat)
     x_num = np.asarray(x_num)
     if x_cat.ndim != 2 or x_cat.shape[1] != model.n_categorical:
@@ -130,6 +147,8 @@ def _as_tensors(model: TabTransformer, x_cat: np.ndarray, x_num: np.ndarray) -> 
         raise ValueError("x_num holds NaN or infinite values; impute and scale numeric features first")
     cat = torch.from_numpy(np.ascontiguousarray(x_cat, dtype=np.int64))  # (n, n_cat)
     num = torch.from_numpy(np.ascontiguousarray(x_num, dtype=np.float32))  # (n, n_num)
+    if device is not None and device.type != "cpu":
+        cat, num = cat.to(device), num.to(device)
     return cat, num
 
 
@@ -137,10 +156,8 @@ def _as_tensors(model: TabTransformer, x_cat: np.ndarray, x_num: np.ndarray) -> 
 def _intra_op_threads(num_threads: int) -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(num_threads)``, restoring the previous value.
 
-    The network is small (tens of thousands of weights, batches of a few
-    hundred rows): on a 2-core machine one thread is about as fast as two when
-    idle and tens of times faster when other processes (the scheduler, MongoDB,
-    a parallel task) compete for the cores, where OpenMP workers wait on each other.
+    The network is small: on a 2-core machine one thread is about as fast as two when idle and
+    tens of times faster when other processes (the scheduler, MongoDB, a parallel task) compete.
     """
     if num_threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
@@ -185,6 +202,7 @@ def pretrain_contrastive(
     seed: int,
     on_epoch: EpochCallback | None = None,
     num_threads: int = 1,
+    device: torch.device | str | None = None,
 ) -> list[float]:
     """Self-supervised contrastive pretraining of the encoder and projection head.
 
@@ -223,6 +241,8 @@ def pretrain_contrastive(
         torch intra-op threads while training (restored afterwards). On a
         2-core machine one thread is ~20 % slower than two when idle, and tens
         of times faster when other processes compete for the cores.
+    device : torch.device or str, optional
+        Where to train (see the module docstring); ``None``: the model's device.
 
     Returns
     -------
@@ -237,7 +257,8 @@ def pretrain_contrastive(
     _check_fit_args(epochs, batch_size, learning_rate)
     if not 0.0 <= mask_probability < 1.0:
         raise ValueError(f"mask_probability must be in [0, 1), got {mask_probability}")
-    cat, num = _as_tensors(model, x_cat, x_num)
+    device = _place(model, device)
+    cat, num = _as_tensors(model, x_cat, x_num, device)
     n_rows = cat.shape[0]
     if n_rows < 2:
         raise ValueError(f"contrastive pretraining needs at least 2 rows, got {n_rows}")
@@ -247,21 +268,19 @@ def pretrain_contrastive(
     generator = torch.Generator().manual_seed(seed)
     losses: list[float] = []
     was_training = model.training
-    # Masking is the augmentation; dropout is switched off (eval mode, gradients still on):
-    # the two views then differ only by their masks, and the step is about twice as fast
-    # on CPU, where sampling dropout masks costs more than the matrix products.
-    model.eval()
+    model.eval()  # no dropout: masking is the only augmentation (see the docstring); gradients stay on
     try:
         with _intra_op_threads(num_threads):
             for epoch in range(1, epochs + 1):
                 total = 0.0
                 for index in _batches(n_rows, batch_size, generator, min_size=2):
-                    batch_cat, batch_num = cat[index], num[index]  # (b, n_cat), (b, n_num)
-                    shape = (index.shape[0], model.n_tokens)
-                    mask1 = torch.rand(shape, generator=generator) < mask_probability  # (b, n_tokens)
-                    mask2 = torch.rand(shape, generator=generator) < mask_probability  # (b, n_tokens)
-                    z1 = model.project(model.encode(batch_cat, batch_num, mask1))  # (b, projection_dim)
-                    z2 = model.project(model.encode(batch_cat, batch_num, mask2))  # (b, projection_dim)
+                    shape = (index.shape[0], model.n_features)
+                    mask1 = (torch.rand(shape, generator=generator) < mask_probability).to(device)  # (b, n_features)
+                    mask2 = (torch.rand(shape, generator=generator) < mask_probability).to(device)  # (b, n_features)
+                    index = index.to(device)
+                    both = torch.cat([index, index])  # the two views in one pass: (2 b,)
+                    z = model.project(model.encode(cat[both], num[both], torch.cat([mask1, mask2])))  # (2 b, proj)
+                    z1, z2 = z.chunk(2)  # (b, projection_dim) each
                     loss = nt_xent_loss(z1, z2, temperature=temperature)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -288,6 +307,7 @@ def finetune(
     seed: int,
     on_epoch: EpochCallback | None = None,
     num_threads: int = 1,
+    device: torch.device | str | None = None,
 ) -> list[float]:
     """Supervised fine-tuning with class-balanced cross-entropy.
 
@@ -318,6 +338,8 @@ def finetune(
         torch intra-op threads while training (restored afterwards). On a
         2-core machine one thread is ~20 % slower than two when idle, and tens
         of times faster when other processes compete for the cores.
+    device : torch.device or str, optional
+        Where to train (see the module docstring); ``None``: the model's device.
 
     Returns
     -------
@@ -331,7 +353,8 @@ def finetune(
         out-of-range argument.
     """
     _check_fit_args(epochs, batch_size, learning_rate)
-    cat, num = _as_tensors(model, x_cat, x_num)
+    device = _place(model, device)
+    cat, num = _as_tensors(model, x_cat, x_num, device)
     y = np.asarray(y)
     n_rows = cat.shape[0]
     if y.shape != (n_rows,):
@@ -344,20 +367,24 @@ def finetune(
     present = np.unique(y)
     weights = np.ones(model.n_classes, dtype=np.float32)
     weights[present] = compute_class_weight("balanced", classes=present, y=y)
-    criterion = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights))
-    labels = torch.from_numpy(y.astype(np.int64))  # (n,)
+    criterion = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device))
+    labels = torch.from_numpy(y.astype(np.int64)).to(device)  # (n,)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=_WEIGHT_DECAY)
     generator = torch.Generator().manual_seed(seed)
     losses: list[float] = []
     was_training = model.training
-    with _intra_op_threads(num_threads), torch.random.fork_rng(devices=[]):
+    forked = []  # the CPU RNG is always forked; on CUDA also the device's
+    if device.type == "cuda":
+        forked = [device.index if device.index is not None else torch.cuda.current_device()]
+    with _intra_op_threads(num_threads), torch.random.fork_rng(devices=forked, device_type="cuda"):
         torch.manual_seed(seed)  # dropout draws from the (forked) global RNG
         model.train()
         try:
             for epoch in range(1, epochs + 1):
                 total = 0.0
                 for index in _batches(n_rows, batch_size, generator):
+                    index = index.to(device)
                     logits = model(cat[index], num[index])  # (b, n_classes)
                     loss = criterion(logits, labels[index])
                     optimizer.zero_grad(set_to_none=True)
@@ -374,7 +401,8 @@ def finetune(
 
 
 def predict_proba(
-    model: TabTransformer, x_cat: np.ndarray, x_num: np.ndarray, *, batch_size: int = 1024, num_threads: int = 1
+    model: TabTransformer, x_cat: np.ndarray, x_num: np.ndarray, *, batch_size: int = 1024, num_threads: int = 1,
+    device: torch.device | str | None = None,
 ) -> np.ndarray:
     """Probability of the positive class (1) for each row.
 
@@ -390,6 +418,8 @@ def predict_proba(
         Rows per forward pass (memory only; results do not depend on it).
     num_threads : int, default 1
         torch intra-op threads during inference (restored afterwards).
+    device : torch.device or str, optional
+        Where to run (see the module docstring); ``None``: the model's device.
 
     Returns
     -------
@@ -403,7 +433,7 @@ def predict_proba(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    cat, num = _as_tensors(model, x_cat, x_num)
+    cat, num = _as_tensors(model, x_cat, x_num, _place(model, device))
     n_rows = cat.shape[0]
     was_training = model.training
     model.eval()
@@ -417,4 +447,4 @@ def predict_proba(
         model.train(was_training)
     if not chunks:
         return np.zeros(0, dtype=np.float64)
-    return torch.cat(chunks).numpy().astype(np.float64)  # (n_rows,)
+    return torch.cat(chunks).cpu().numpy().astype(np.float64)  # (n_rows,)

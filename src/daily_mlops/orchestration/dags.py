@@ -98,7 +98,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: The settings the DAG files read while parsing, with their types; tasks read the rest at run time.
 PARSE_TIME_FIELDS: dict[str, type] = {
     "owner": str, "task_retries": int, "f1_threshold": float, "max_retrain_attempts": int,
-    "require_approval": bool, "approval_timeout_hours": float,
+    "require_approval": bool, "approval_timeout_hours": float, "training_queue": str,
 }
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -113,6 +113,7 @@ class DagSettings:
     max_retrain_attempts: int
     require_approval: bool
     approval_timeout_hours: float
+    training_queue: str
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
