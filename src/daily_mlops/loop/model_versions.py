@@ -225,7 +225,8 @@ def read_model_file(path: Path) -> dict[str, Any]:
     hyper = _require(data, "hyperparameters", dict, path)
     for key in HYPERPARAMETER_FIELDS:
         if key in hyper:
-            _require(data, f"hyperparameters.{key}", int if key in _INTEGERS else (int, float), path)
+            kind = str if key == "architecture" else int if key in _INTEGERS else (int, float)  # ft | tab
+            _require(data, f"hyperparameters.{key}", kind, path)
     if data.get("preprocessing_schema") is not None:
         _require(data, "preprocessing_schema", dict, path)
         if "target" in data["preprocessing_schema"]:
