@@ -231,3 +231,15 @@ def test_the_synthesizer_samples_dates_in_the_detected_format() -> None:
     assert batch["opened"].notna().all() and (batch["opened"] == batch["opened"].dt.normalize()).all()
     as_text = batch["opened"].dt.strftime("%d%b%Y").str.upper()
     assert validate_batch(batch.assign(opened=as_text), schema)["opened"].equals(batch["opened"])
+
+
+def test_serving_rows_take_ymd_dates_as_numbers_or_strings() -> None:
+    """A %Y%m%d column, read from the CSV as integers, is served from JSON numbers or strings to the same dates."""
+    from daily_mlops.serving import row_model
+
+    frame = _frame(day=list(_dates().strftime("%Y%m%d").astype(int)))
+    schema = infer_schema(frame, target_column="y", positive_label="1")
+    row = row_model(schema)
+    rows = [row.model_validate({"day": 20241130, "x": 1.0}), row.model_validate({"day": "20241201", "x": 2.0})]
+    batch = validate_batch(pd.DataFrame([r.model_dump(by_alias=True) for r in rows]), schema, require_target=False)
+    assert batch["day"].tolist() == [pd.Timestamp("2024-11-30"), pd.Timestamp("2024-12-01")]

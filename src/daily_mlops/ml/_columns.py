@@ -78,6 +78,14 @@ def _digit_strings(values: pd.Series) -> pd.Series:
     return out
 
 
+def _digits(value: object) -> object:
+    """A whole number as its digit string; anything else unchanged."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+            and np.isfinite(value) and float(value) == int(value):
+        return str(int(value))
+    return value
+
+
 def parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:
     """Parse to naive UTC ``datetime64[ns]``; values that do not parse become NaT.
 
@@ -97,8 +105,8 @@ def parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:
     else:
         if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
             text = _digit_strings(values)
-        else:
-            text = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+        else:  # strings; 8-digit numbers among them (e.g. from a JSON request) as their digits
+            text = values.map(lambda v: v.strip() if isinstance(v, str) else _digits(v))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=True)
