@@ -55,10 +55,23 @@ def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
         console.print(f"[green]registered {settings.model_name} version {result['model_version']} (approved)[/] "
                       f"in {result['seconds']:.1f} s, {result['n_parameters']} parameters, "
                       f"decision threshold {result['decision_threshold']:.3f}")
+    if result.get("columns"):
+        console.print(_columns_table(result["columns"]))
     console.print(_metrics_table("bootstrap test split (synthetic)", result["metrics"]))
     if result.get("real_metrics"):
         console.print(_metrics_table("all real reference rows", result["real_metrics"]))
     return result
+
+
+def _columns_table(actions: list[dict[str, Any]]) -> Table:
+    """Reference columns the schema dropped or converted (ml.schema.column_actions), one row each."""
+    table = Table(title="reference columns dropped or converted")
+    for name in ("column", "action", "details"):
+        table.add_column(name)
+    for a in actions:
+        details = a.get("reason") or f"format {a.get('format') or 'datetime dtype'} -> features {', '.join(a['features'])}"
+        table.add_row(a["column"], a["action"], details)
+    return table
 
 
 @app.command()

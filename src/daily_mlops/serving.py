@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
 import pandas as pd
 from fastapi import FastAPI, Request
@@ -76,7 +76,7 @@ def row_model(schema: dict[str, Any]) -> type:
 
     Numeric columns are ``float`` (finite), categorical ones ``str`` (``bool``
     for a boolean column), datetime ones ``str`` (parsed with the stored
-    format by the preprocessor); every column is required and may be ``null``
+    format by the preprocessor; a ``%Y%m%d`` column also takes an integer); every column is required and may be ``null``
     (missing values are imputed). Other keys (e.g. the target) are ignored.
     """
     from daily_mlops.ml.schema import schema_parts
@@ -88,6 +88,8 @@ def row_model(schema: dict[str, Any]) -> type:
         if kind == "numeric":
             annotation: Any = float
             extra: dict[str, Any] = {"allow_inf_nan": False}
+        elif kind == "datetime" and feature.get("format") == "%Y%m%d":
+            annotation, extra = Union[int, str], {}  # 20241130 as a number or a string
         else:
             annotation, extra = (bool if feature.get("dtype") == "bool" else str), {}
         description = f"{kind} column {name!r}" + (f" (format {feature['format']})" if feature.get("format") else "")

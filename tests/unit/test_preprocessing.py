@@ -51,10 +51,14 @@ def _kinds(schema: dict) -> dict[str, str]:
 
 
 def _messy_frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
-    """Nulls, date strings, 500 distinct ids, a constant and an all-null column, a 0/1 target."""
+    """Nulls, date strings, 500 distinct codes, a constant and an all-null column, a 0/1 target.
+
+    ``customer_code`` repeats codes and its name has no ``id`` token, so it is a high-cardinality
+    categorical column, not an ID column (those are tested in tests/unit/test_messy_columns.py).
+    """
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({
-        "customer_id": [f"id_{i % 500:04d}" for i in range(n)],
+        "customer_code": [f"id_{i % 500:04d}" for i in range(n)],
         "signup": pd.date_range("2020-01-01", periods=n, freq="D").strftime("%Y-%m-%d").astype(object),
         "balance": np.where(rng.random(n) < 0.1, np.nan, rng.normal(1000, 300, size=n)),
         "visits": rng.integers(0, 20, size=n),
@@ -121,7 +125,7 @@ def test_schema_of_messy_frame_detects_kinds_and_drop_reasons() -> None:
     schema = infer_schema(_messy_frame(), target_column="churned", positive_label="1")
     by_name = {f["name"]: f for f in schema["features"]}
     assert _kinds(schema) == {
-        "customer_id": "categorical",
+        "customer_code": "categorical",
         "signup": "datetime",
         "balance": "numeric",
         "visits": "numeric",
@@ -276,15 +280,17 @@ def test_nulls_get_indicator_features() -> None:
 
 
 def test_messy_frame_fits_and_transforms() -> None:
-    """Nulls, date strings, 500 ids, a constant and an all-null column fit and transform; cardinality is capped."""
+    """Nulls, date strings, 500 distinct codes, a constant and an all-null column fit and transform; cardinality is capped."""
     frame = _messy_frame()
     schema = infer_schema(frame, target_column="churned", positive_label="1")
     pre = TabularPreprocessor(schema, max_categories=64).fit(frame)
-    assert pre.categorical_features_ == ["customer_id", "region", "is_member"]
-    assert pre.numeric_features_ == ["signup", "balance", "visits", "signup__is_null", "balance__is_null"]
+    assert pre.categorical_features_ == ["customer_code", "region", "is_member"]
+    assert pre.numeric_features_ == [
+        "signup", "signup__month", "balance", "visits", "signup__is_null", "balance__is_null",
+    ]
     assert pre.cardinalities_[0] == 64 + 1
     batch = pre.transform(frame)
-    assert batch.x_cat.shape == (600, 3) and batch.x_num.shape == (600, 5)
+    assert batch.x_cat.shape == (600, 3) and batch.x_num.shape == (600, 6)
     assert (batch.x_cat < np.array(pre.cardinalities_)).all() and (batch.x_cat >= 1).all()
     assert np.isfinite(batch.x_num).all()
     assert batch.y.tolist() == frame["churned"].tolist()
@@ -464,6 +470,8 @@ def test_another_csv_with_another_target_works(tmp_path: Path) -> None:
     batch = pre.transform(frame.iloc[parts["test"]])
     assert len(batch) == len(parts["test"])
     assert batch.y.tolist() == frame["churned"].iloc[parts["test"]].tolist()
-    assert batch.x_cat.shape[1] == 3 and batch.x_num.shape[1] == pre.n_numeric_
+    # 300 rows of customer_code "id_0000".."id_0299" are all distinct: an ID column, dropped
+    assert {f["name"]: f["kind"] for f in schema["features"]}["customer_code"] == "dropped"
+    assert batch.x_cat.shape[1] == 2 and batch.x_num.shape[1] == pre.n_numeric_
     with pytest.raises(SchemaError, match="churned"):
         validate_batch(frame.assign(churned=2), schema)

@@ -97,11 +97,12 @@ def register_synthesizer(
     SchemaError
         When a reference column cannot be stored exactly as CSV (nothing is written).
     """
+    from daily_mlops.ml.schema import datetime_formats
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import MODEL_NAME, synthesizer_name
 
     with timed("synthesizer fit") as t_synth:
-        synth = Synthesizer(seed=seed).fit(reference)
+        synth = Synthesizer(seed=seed).fit(reference, datetime_formats=datetime_formats(schema))
     artifact, record = synth.reference_csv(), synth.storage_record()
     doc = registry.register(
         synthesizer_name(model_name or MODEL_NAME), run_key=BOOTSTRAP_RUN_KEY, artifacts={"synthesizer": artifact},
@@ -136,7 +137,8 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     -------
     dict
         ``version``, ``created``, ``metrics`` (test split), ``real_metrics``
-        (all reference rows), ``seconds``.
+        (all reference rows), ``seconds``, ``columns`` (every dropped or
+        converted reference column with its reason, :func:`~daily_mlops.ml.schema.column_actions`).
 
     Raises
     ------
@@ -151,15 +153,19 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     registry = ModelRegistry(db)
     existing = registry.find_run(name, BOOTSTRAP_RUN_KEY)
     if existing is not None:
+        from daily_mlops.ml.schema import column_actions
+
+        pre_existing = registry.find_run(pre_name, BOOTSTRAP_RUN_KEY)
         return {"model_version": existing["model_version"], "created": False, "metrics": existing["metrics"].get("test", {}),
-                "real_metrics": existing["metrics"].get("reference", {}), "seconds": 0.0}
+                "real_metrics": existing["metrics"].get("reference", {}), "seconds": 0.0,
+                "columns": column_actions(pre_existing["schema"]) if pre_existing else []}
 
     from daily_mlops.ml.device import resolve_device
     from daily_mlops.ml.metrics import choose_decision_threshold, classification_metrics
     from daily_mlops.ml.model_io import state_dict_to_bytes
     from daily_mlops.ml.network import TabTransformer
     from daily_mlops.ml.preprocessing import TabularPreprocessor
-    from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
+    from daily_mlops.ml.schema import column_actions, infer_schema, read_csv, validate_batch
     from daily_mlops.ml.splits import split_indices
     from daily_mlops.ml.training import finetune, predict_proba, pretrain_contrastive, seed_everything
     from daily_mlops.storage.events import record_training_event
@@ -240,4 +246,4 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
         )
     return {"model_version": doc["model_version"], "created": True, "metrics": test_metrics, "real_metrics": real_metrics,
             "decision_threshold": threshold, "n_parameters": model.n_parameters,
-            "seconds": round(time.perf_counter() - started, 1)}
+            "seconds": round(time.perf_counter() - started, 1), "columns": column_actions(schema)}

@@ -99,7 +99,8 @@ def preprocess_data(
     into a temporary Parquet file; then the stratified 70/15/15 pretrain /
     finetune / test split (seeded by the day) writes one Parquet file per split
     to the GridFS bucket ``processed_data``, recorded in the day's
-    ``processing_metadata``.
+    ``processing_metadata`` with ``columns``: the reference columns the schema
+    dropped or converted, with the reason (:func:`~daily_mlops.ml.schema.column_actions`).
 
     Returns
     -------
@@ -117,7 +118,7 @@ def preprocess_data(
         BlockSpool, batch_id_for, load_processing_metadata, read_raw_batch, store_processed_splits,
     )
     from daily_mlops.ml.preprocessing import TabularPreprocessor
-    from daily_mlops.ml.schema import schema_parts, validate_batch
+    from daily_mlops.ml.schema import column_actions, schema_parts, validate_batch
     from daily_mlops.ml.splits import split_indices
     from daily_mlops.storage.registry import ModelRegistry, preprocessor_name
 
@@ -136,7 +137,8 @@ def preprocess_data(
             spool.append(pre.transform(chunk))
         splits = split_indices(spool.y, seed=day_seed(settings.seed, day))
         processed = store_processed_splits(db, spool, splits, logical_date=day, raw_file=meta["raw_file"],
-                                           extra={"preprocessor_version": pre_doc["model_version"]})
+                                           extra={"preprocessor_version": pre_doc["model_version"],
+                                                  "columns": column_actions(pre.schema)})
     counts = {name: entry["rows"] for name, entry in processed["splits"].items()}
     log.info("preprocessed %s with preprocessor v%s: %s rows", batch_id_for(day), pre_doc["model_version"],
              " / ".join(f"{name} {n}" for name, n in counts.items()))

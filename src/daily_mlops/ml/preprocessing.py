@@ -27,7 +27,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from daily_mlops.errors import ConfigError, SchemaError
 from daily_mlops.ml.encoded import EncodedBatch
-from daily_mlops.ml.schema import EPOCH, MISSING_CATEGORY, NULL_INDICATOR_SUFFIX, schema_parts, validate_batch
+from daily_mlops.ml.schema import (
+    EPOCH, MISSING_CATEGORY, MONTH_SUFFIX, NULL_INDICATOR_SUFFIX, date_feature_names, schema_parts, validate_batch,
+)
 from daily_mlops.ml.serialization import SKOPS_ALLOWED_TYPES
 
 __all__ = ["EncodedBatch", "TabularPreprocessor", "SKOPS_ALLOWED_TYPES"]
@@ -47,10 +49,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys
       "use_encoded_value", unknown_value=-1, max_categories=max_categories)``
       (rare categories beyond the cap share one "infrequent" code); codes are
       shifted by +1 so index 0 means "unknown" and unseen categories map to 0;
-    - numeric and datetime columns (datetimes as float days since 1970-01-01):
-      ``SimpleImputer(strategy="median")`` then ``RobustScaler``;
-    - numeric columns with nulls at fit time: an extra 0/1 feature each
-      (``MissingIndicator``), kept unscaled;
+    - numeric and datetime columns (a datetime column ``d`` gives two
+      features: ``d``, float days since 1970-01-01, and ``d__month``, its
+      month 1-12): ``SimpleImputer(strategy="median")`` then ``RobustScaler``;
+    - numeric and datetime columns with nulls at fit time: an extra 0/1
+      feature each (``MissingIndicator``), kept unscaled;
     - dropped columns are ignored.
 
     Parameters
@@ -68,7 +71,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys
     categorical_features_ : list of str
         Categorical input columns, in ``x_cat`` order.
     numeric_columns_ : list of str
-        Numeric and datetime input columns.
+        Numeric and datetime input columns, each datetime column followed by
+        its derived ``<column>__month``.
     null_indicator_columns_ : list of str
         Numeric columns that had nulls at fit time.
     numeric_features_ : list of str
@@ -129,9 +133,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         if len(frame) == 0:
             raise SchemaError("the training batch has no rows; the preprocessor needs at least one")
         categorical = [f["name"] for f in features if f["kind"] == "categorical"]
-        numeric = [f["name"] for f in features if f["kind"] in ("numeric", "datetime")]
+        numeric = [name for f in features if f["kind"] in ("numeric", "datetime")
+                   for name in (date_feature_names(f["name"]) if f["kind"] == "datetime" else [f["name"]])]
         x = self._model_frame(frame, categorical, numeric)
-        with_nulls = [name for name in numeric if x[name].isna().any()]
+        inputs = [f["name"] for f in features if f["kind"] in ("numeric", "datetime")]
+        with_nulls = [name for name in inputs if x[name].isna().any()]
 
         transformers = []
         if categorical:
@@ -184,11 +190,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys
 
     @staticmethod
     def _model_frame(frame: pd.DataFrame, categorical: list[str], numeric: list[str]) -> pd.DataFrame:
-        """Categorical columns as object, numeric/datetime as float64 (days since epoch)."""
+        """Categorical columns as object, numeric/datetime as float64 (days since epoch; ``__month`` 1-12)."""
         columns: dict[str, pd.Series] = {}
         for name in categorical:
             columns[name] = frame[name].astype(object)
         for name in numeric:
+            if name not in frame.columns and name.endswith(MONTH_SUFFIX):  # derived from a datetime column
+                columns[name] = frame[name[: -len(MONTH_SUFFIX)]].dt.month.astype(np.float64)
+                continue
             series = frame[name]
             if pd.api.types.is_datetime64_any_dtype(series.dtype):
                 series = (series - EPOCH) / pd.Timedelta(days=1)

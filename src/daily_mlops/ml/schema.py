@@ -6,14 +6,18 @@ stored as JSON with the preprocessor. Every later batch is checked against it
 data set: any CSV with a binary target column works given
 ``(target_column, positive_label)``.
 
+Messy columns (date formats pandas does not guess, ID columns) follow the
+rules of :mod:`daily_mlops.ml._columns`; every dropped or converted column is
+listed, with its reason, under the schema's ``columns`` key (:func:`column_actions`).
+
 Sources
 -------
 - pandas 2.3 ``read_csv``, ``to_datetime(format=...)``.
+- SDV 2.0 ``Metadata.detect_from_dataframes`` (sdtype ``id``).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,13 +30,22 @@ from daily_mlops.errors import (
     NotFoundError,
     SchemaError,
 )
+from daily_mlops.ml._columns import (
+    DATE_PARSE_MIN_FRACTION,
+    MONTH_SUFFIX,
+    date_feature_names,
+    detect_date_format,
+    parse_dates as _parse_dates,
+    sdv_id_columns,
+    unique_id_reason,
+)
 
-__all__ = ["infer_schema", "read_csv", "schema_parts", "validate_batch"]
+__all__ = [
+    "DATE_PARSE_MIN_FRACTION", "MONTH_SUFFIX", "column_actions", "date_feature_names", "datetime_formats",
+    "infer_schema", "read_csv", "schema_parts", "validate_batch",
+]
 
 SCHEMA_VERSION = 1
-#: Fraction of a string column's non-null values that must parse with the
-#: format guessed from its first value for the column to count as a datetime.
-DATE_PARSE_MIN_FRACTION = 0.9
 #: In a later batch, a datetime column fails validation when fewer than this
 #: fraction of its non-null values parse with the stored format.
 DATE_VALIDATE_MIN_FRACTION = 0.5
@@ -118,44 +131,19 @@ def _label_strings(values: pd.Series) -> pd.Series:
     return out
 
 
-def _guess_date_format(values: pd.Series) -> str | None:
-    """The datetime format of a string column, or ``None`` if it is not date-like."""
-    from pandas.tseries.api import guess_datetime_format
-
-    strings = values.dropna()
-    if strings.empty or not all(isinstance(v, str) for v in strings.iloc[:100]):
-        return None
-    fmt = guess_datetime_format(strings.iloc[0].strip())
-    # a bare year or time is not a date; require a year and a month
-    if fmt is None or not any(d in fmt for d in ("%Y", "%y")) or not any(d in fmt for d in ("%m", "%b", "%B")):
-        return None
-    parsed = _parse_dates(strings, fmt)
-    if parsed.notna().mean() < DATE_PARSE_MIN_FRACTION:
-        return None
-    return fmt
-
-
-def _parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:
-    """Parse to naive UTC ``datetime64[ns]``; unparsable values become NaT."""
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        parsed = pd.to_datetime(values, utc=True)
-    else:
-        text = values.map(lambda v: v.strip() if isinstance(v, str) else v)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=True)
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
-
-
 def infer_schema(reference: pd.DataFrame, *, target_column: str, positive_label: str) -> dict:
     """Infer the feature kinds and the binary target from the reference rows.
 
     Feature kinds: ``numeric`` (a numeric, non-bool dtype), ``datetime``
-    (a datetime dtype, or strings of which at least
-    :data:`DATE_PARSE_MIN_FRACTION` parse with the format pandas guesses from
-    the first value), ``categorical`` (object, string, bool, category) and
-    ``dropped`` (all null, a single value, or an unsupported dtype; the
-    ``reason`` says which).
+    (a datetime dtype, or strings or 8-digit integers of which at least
+    :data:`DATE_PARSE_MIN_FRACTION` parse with one format:
+    :func:`~daily_mlops.ml._columns.detect_date_format`), ``categorical``
+    (object, string, bool, category) and ``dropped`` (all null, a single
+    value, an ID column, or an unsupported dtype; the ``reason`` says which).
+    ID columns: SDV's metadata detection gives them sdtype ``id``, or they
+    are integer- or string-like with a different value in every row (float
+    columns with fractional values never are; rules in
+    :mod:`daily_mlops.ml._columns`). The target column is never dropped.
 
     Parameters
     ----------
@@ -172,8 +160,10 @@ def infer_schema(reference: pd.DataFrame, *, target_column: str, positive_label:
     dict
         JSON-able: ``{"schema_version", "n_reference_rows", "features": [{"name",
         "kind", "dtype", "format", "reason"}, ...], "target": {"column",
-        "positive_label", "negative_label", "labels"}}``; ``features`` keeps
-        the reference column order, ``labels`` is ``[negative, positive]``.
+        "positive_label", "negative_label", "labels"}, "columns": [...]}``;
+        ``features`` keeps the reference column order, ``labels`` is
+        ``[negative, positive]``, ``columns`` lists every dropped or converted
+        column (:func:`column_actions`).
 
     Raises
     ------
@@ -216,34 +206,15 @@ def infer_schema(reference: pd.DataFrame, *, target_column: str, positive_label:
     for name in columns:
         if name == target_column:
             continue
-        series = frame[name]
-        entry: dict[str, Any] = {
-            "name": name, "kind": None, "dtype": str(series.dtype), "format": None, "reason": None,
-        }
-        if series.isna().all():
-            entry.update(kind="dropped", reason="all-null")
-        elif series.nunique(dropna=False) <= 1:
-            entry.update(kind="dropped", reason="constant")
-        elif pd.api.types.is_bool_dtype(series.dtype):
-            entry["kind"] = "categorical"
-        elif pd.api.types.is_datetime64_any_dtype(series.dtype):
-            entry["kind"] = "datetime"
-        elif pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_complex_dtype(series.dtype):
-            entry["kind"] = "numeric"
-        elif isinstance(series.dtype, pd.CategoricalDtype):
-            entry["kind"] = "categorical"
-        elif pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
-            fmt = _guess_date_format(series)
-            if fmt is not None:
-                entry.update(kind="datetime", format=fmt)
-            else:
-                entry["kind"] = "categorical"
-        else:
-            entry.update(kind="dropped", reason=f"unsupported dtype {series.dtype}")
-        features.append(entry)
+        features.append(_feature_entry(name, frame[name]))
+    undecided = [f["name"] for f in features if f["kind"] is None]
+    sdv_ids = sdv_id_columns(frame[undecided]) if undecided else set()
+    for entry in features:
+        if entry["kind"] is None:
+            _settle_kind(entry, frame[entry["name"]], sdv_id=entry["name"] in sdv_ids)
     if not any(f["kind"] != "dropped" for f in features):
         raise SchemaError(
-            "the reference data has no usable feature column (all are constant, all-null or unsupported); "
+            "the reference data has no usable feature column (all are constant, all-null, IDs or unsupported); "
             "check MLOPS_REFERENCE_DATA"
         )
     return {
@@ -256,7 +227,87 @@ def infer_schema(reference: pd.DataFrame, *, target_column: str, positive_label:
             "negative_label": negative,
             "labels": [negative, positive],
         },
+        "columns": _actions(features),
     }
+
+
+def _feature_entry(name: str, series: pd.Series) -> dict[str, Any]:
+    """A feature entry; ``kind`` None when it waits for the ID rules (:func:`_settle_kind`)."""
+    entry: dict[str, Any] = {"name": name, "kind": None, "dtype": str(series.dtype), "format": None, "reason": None}
+    dtype = series.dtype
+    if series.isna().all():
+        entry.update(kind="dropped", reason="all-null")
+    elif series.nunique(dropna=False) <= 1:
+        entry.update(kind="dropped", reason="constant")
+    elif pd.api.types.is_datetime64_any_dtype(dtype):
+        entry.update(kind="datetime", parsed_fraction=1.0)
+    elif pd.api.types.is_complex_dtype(dtype) or not (
+        pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype)
+    ):
+        entry.update(kind="dropped", reason=f"unsupported dtype {dtype}")
+    elif not isinstance(dtype, pd.CategoricalDtype):
+        found = detect_date_format(series)  # strings, and 8-digit integers as %Y%m%d
+        if found is not None:
+            entry.update(kind="datetime", format=found[0], parsed_fraction=found[1])
+    return entry
+
+
+def _settle_kind(entry: dict[str, Any], series: pd.Series, *, sdv_id: bool) -> None:
+    """Set the kind of a column that is not a date, not constant and not all-null: an ID is dropped."""
+    reason = unique_id_reason(series, len(series))
+    if sdv_id:
+        reason = "SDV metadata detection marks it as an id (sdtype 'id')" + (f"; {reason}" if reason else "")
+    if reason:
+        entry.update(kind="dropped", reason=reason)
+    elif pd.api.types.is_bool_dtype(series.dtype) or isinstance(series.dtype, pd.CategoricalDtype):
+        entry["kind"] = "categorical"
+    elif pd.api.types.is_numeric_dtype(series.dtype):
+        entry["kind"] = "numeric"
+    else:
+        entry["kind"] = "categorical"
+
+
+def _actions(features: list[dict]) -> list[dict[str, Any]]:
+    actions: list[dict[str, Any]] = []
+    for f in features:
+        if f["kind"] == "dropped":
+            actions.append({"column": f["name"], "action": "dropped", "reason": f["reason"]})
+        elif f["kind"] == "datetime":
+            actions.append({
+                "column": f["name"], "action": "date", "format": f.get("format"),
+                "parsed_fraction": f.get("parsed_fraction"), "features": date_feature_names(f["name"]),
+                "encoding": "days since 1970-01-01, then month 1-12",
+            })
+    return actions
+
+
+def column_actions(schema: dict) -> list[dict[str, Any]]:
+    """Every dropped or converted column of a schema, with the reason: what bootstrap prints and each day records.
+
+    Parameters
+    ----------
+    schema : dict
+        From :func:`infer_schema`. A schema stored before the ``columns`` key
+        existed gets the list rebuilt from its features.
+
+    Returns
+    -------
+    list of dict
+        ``{"column", "action": "dropped", "reason"}`` or ``{"column",
+        "action": "date", "format", "parsed_fraction", "features",
+        "encoding"}``, in the reference column order (JSON-able).
+    """
+    if "columns" in schema:
+        return [dict(a) for a in schema["columns"]]
+    features, _ = schema_parts(schema)
+    return _actions(features)
+
+
+def datetime_formats(schema: dict) -> dict[str, str]:
+    """``{column: strptime format}`` of the schema's date columns that have a format (the SDV metadata hint)."""
+    features, _ = schema_parts(schema)
+    return {f["name"]: f["format"] for f in features if f["kind"] == "datetime" and f.get("format")}
 
 
 def schema_parts(schema: dict) -> tuple[list[dict], dict]:

@@ -46,6 +46,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from daily_mlops.dates import LogicalDate, chunk_seed, day_seed
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
+from daily_mlops.ml._columns import set_datetime_formats
 
 __all__ = ["ALLOWED_SDTYPES", "REFERENCE_FORMAT", "Synthesizer"]
 
@@ -172,7 +173,7 @@ class Synthesizer(BaseEstimator):
         self.seed = seed
 
     # ------------------------------------------------------------------ fit
-    def fit(self, reference: pd.DataFrame, y: None = None) -> Synthesizer:
+    def fit(self, reference: pd.DataFrame, y: None = None, *, datetime_formats: Mapping | None = None) -> Synthesizer:
         """Detect SDV metadata and fit a Gaussian copula to the reference rows.
 
         Parameters
@@ -182,6 +183,8 @@ class Synthesizer(BaseEstimator):
             other column). Column names become ``str``, the index ``0..n-1``.
         y : None
             Ignored; accepted for the scikit-learn API.
+        datetime_formats : mapping of str to str, optional
+            The schema's date formats (:func:`daily_mlops.ml.schema.datetime_formats`), set as SDV ``datetime_format``.
 
         Returns
         -------
@@ -193,21 +196,18 @@ class Synthesizer(BaseEstimator):
             If ``reference`` is not a DataFrame, has no rows or no columns.
         """
         if not isinstance(reference, pd.DataFrame):
-            raise SchemaError(
-                f"the reference data is a {type(reference).__name__}, not a pandas DataFrame; "
-                "read the CSV with daily_mlops.ml.preprocessing.read_csv"
-            )
+            raise SchemaError(f"the reference data is a {type(reference).__name__}, not a pandas DataFrame; "
+                              "read the CSV with daily_mlops.ml.preprocessing.read_csv")
         if reference.shape[0] == 0 or reference.shape[1] == 0:
-            raise SchemaError(
-                f"the reference data has shape {reference.shape}; the synthesizer needs at least "
-                "one row and one column (check MLOPS_REFERENCE_DATA)"
-            )
+            raise SchemaError(f"the reference data has shape {reference.shape}; the synthesizer needs at least "
+                              "one row and one column (check MLOPS_REFERENCE_DATA)")
         from sdv.metadata import Metadata
 
         frame = reference.copy().reset_index(drop=True)
         frame.columns = [str(column) for column in frame.columns]
         with _quiet_sdv():
             metadata = Metadata.detect_from_dataframes({TABLE_NAME: frame})
+            set_datetime_formats(metadata, TABLE_NAME, datetime_formats or {})
         return self._fit(frame, metadata)
 
     def _fit(self, frame: pd.DataFrame, metadata: Any) -> Synthesizer:
