@@ -58,6 +58,10 @@ def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
     console.print(_metrics_table("bootstrap test split (synthetic)", result["metrics"]))
     if result.get("real_metrics"):
         console.print(_metrics_table("all real reference rows", result["real_metrics"]))
+    floor = result.get("f1_threshold_auto")
+    if floor:
+        console.print(f"f1_threshold auto = {floor['f1_threshold']:.4f}: held-out F1 {floor['bootstrap_f1']:.4f} "
+                      f"minus f1_tolerance {floor['f1_tolerance']:g} (in effect while MLOPS_F1_THRESHOLD is auto)")
     return result
 
 

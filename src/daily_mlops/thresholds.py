@@ -16,7 +16,7 @@ from daily_mlops.errors import ConfigError
 
 __all__ = [
     "AUTO", "F1_THRESHOLD_MAX", "auto_f1_threshold", "describe_f1_threshold", "parse_f1_threshold",
-    "resolve_f1_threshold", "validate_f1_threshold",
+    "resolve_f1_threshold", "threshold_note", "validate_f1_threshold", "validate_min_improvement",
 ]
 
 #: Largest accepted F1 threshold. F1 is at most 1, so a threshold in (1, 2] never passes:
@@ -163,10 +163,31 @@ def resolve_f1_threshold(
             "bootstrap_f1": float(bootstrap_f1), "f1_tolerance": float(f1_tolerance)}
 
 
+def threshold_note(resolution: Mapping[str, Any]) -> str:
+    """Where a resolved floor came from: ``auto: bootstrap F1 0.4821 - f1_tolerance 0.05`` or ``fixed``."""
+    if resolution.get("mode") == AUTO:
+        return (f"auto: bootstrap F1 {float(resolution['bootstrap_f1']):.4f} - f1_tolerance "
+                f"{float(resolution['f1_tolerance']):g}")
+    return "fixed"
+
+
 def describe_f1_threshold(resolution: Mapping[str, Any]) -> str:
     """One phrase for messages: ``0.4321 (auto: bootstrap F1 0.4821 - f1_tolerance 0.05)`` or ``0.7500 (fixed)``."""
-    value = float(resolution["f1_threshold"])
-    if resolution.get("mode") == AUTO:
-        return (f"{value:.4f} (auto: bootstrap F1 {float(resolution['bootstrap_f1']):.4f} - f1_tolerance "
-                f"{float(resolution['f1_tolerance']):g})")
-    return f"{value:.4f} (fixed)"
+    return f"{float(resolution['f1_threshold']):.4f} ({threshold_note(resolution)})"
+
+
+def validate_min_improvement(value: Any, source: str) -> float:
+    """``min_improvement`` as a float when it is a finite number in [0, 1] (the DAG param's JSON schema
+    cannot refuse NaN, as for :func:`validate_f1_threshold`).
+
+    Raises
+    ------
+    ConfigError
+        Otherwise; the message names ``source`` and the fix.
+    """
+    fix = "use a number from 0 to 1 (the F1 a retrained version must gain over the champion)"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ConfigError(f"{source}={value!r} is not a finite number; {fix}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(f"{source}={value!r} is out of range; {fix}")
+    return float(value)

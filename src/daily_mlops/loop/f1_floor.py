@@ -32,28 +32,26 @@ FLOOR_FILE = "f1_floor.json"
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-def floor_record(doc: dict[str, Any], f1_tolerance: float) -> dict[str, Any]:
-    """The ``f1_threshold_auto`` record bootstrap stores on version 1 of a family.
+def floor_record(bootstrap_f1: float, f1_tolerance: float) -> dict[str, Any]:
+    """The ``f1_threshold_auto`` record bootstrap stores on the version it registers.
 
     Parameters
     ----------
-    doc : dict
-        The bootstrap version's registry document (``metrics.test.f1``: F1 on its held-out test split).
+    bootstrap_f1 : float
+        F1 (positive class, in [0, 1]) of the bootstrap model on its held-out test split.
     f1_tolerance : float
         ``MLOPS_F1_TOLERANCE`` at bootstrap.
 
     Returns
     -------
     dict
-        ``bootstrap_f1``, ``f1_tolerance``, ``f1_threshold`` (their difference, at least 0), ``split``
-        (``"test"``), ``model_name``, ``model_version``.
+        ``bootstrap_f1``, ``f1_tolerance``, ``f1_threshold`` (their difference, at least 0) and ``split``
+        (``"test"``). The tasks recompute ``f1_threshold`` with the tolerance in effect when they run.
     """
     from daily_mlops.decisions import auto_f1_threshold
 
-    f1 = float(doc["metrics"]["test"]["f1"])
-    return {"bootstrap_f1": f1, "f1_tolerance": float(f1_tolerance),
-            "f1_threshold": auto_f1_threshold(f1, f1_tolerance), "split": "test",
-            "model_name": doc["model_name"], "model_version": int(doc["model_version"])}
+    return {"bootstrap_f1": float(bootstrap_f1), "f1_tolerance": float(f1_tolerance),
+            "f1_threshold": auto_f1_threshold(bootstrap_f1, f1_tolerance), "split": "test"}
 
 
 def bootstrap_f1(db: "Database", model_name: str) -> float | None:
@@ -104,9 +102,10 @@ def parse_time_home(env_home: str | None, yaml_home: Any) -> Path:
     return Path(".").resolve()
 
 
-def write_floor_file(home: Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` (:func:`floor_record`) for its model family into ``home/f1_floor.json``; return the path.
+def write_floor_file(home: Path, model_name: str, model_version: int, record: dict[str, Any]) -> Path:
+    """Write ``record`` (:func:`floor_record`) of a family's bootstrap version into ``home/f1_floor.json``.
 
+    Returns the path.
     Other families' entries are kept. Written to a temporary file and renamed, so a reader never sees half a file.
     """
     path = Path(home) / FLOOR_FILE
@@ -117,7 +116,8 @@ def write_floor_file(home: Path, record: dict[str, Any]) -> Path:
         data = {}
     if not isinstance(data, dict):
         data = {}
-    data[record["model_name"]] = {**record, "written_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+    data[model_name] = {**record, "model_name": model_name, "model_version": int(model_version),
+                        "written_at": dt.datetime.now(dt.timezone.utc).isoformat()}
     tmp = path.with_name(f".{FLOOR_FILE}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
     tmp.replace(path)
