@@ -285,17 +285,18 @@ def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> di
     def floor() -> str:
         tolerance = settings.f1_tolerance
         if settings.f1_threshold != AUTO:
-            return (f" 'auto' would be the bootstrap model's held-out F1 minus f1_tolerance {tolerance:g}."
-                    + resolved("f1_threshold"))
+            return (resolved("f1_threshold") + " 'auto' would be the bootstrap model's held-out F1 minus "
+                    f"f1_tolerance {tolerance:g}.")
         record = getattr(settings, "bootstrap_floor", None)
         if record:
             value = auto_f1_threshold(record["bootstrap_f1"], tolerance)
-            return (f" Default here: 'auto' = {value:.4f}: {record.get('model_name', 'the model')} "
+            return (resolved("f1_threshold") + f" It resolves to {value:.4f}: {record.get('model_name', 'the model')} "
                     f"v{record.get('model_version', 1)}'s held-out F1 {record['bootstrap_f1']:.4f} minus "
-                    f"f1_tolerance {tolerance:g} (MLOPS_F1_THRESHOLD, MLOPS_F1_TOLERANCE; as bootstrap "
-                    "recorded it; the tasks read it from the registry).")
-        return (f" Default here: 'auto' (MLOPS_F1_THRESHOLD): the bootstrap model's held-out F1 minus f1_tolerance "
-                f"{tolerance:g}, read from the registry when the run starts; `daily-mlops status` prints it.")
+                    f"f1_tolerance {tolerance:g} (MLOPS_F1_TOLERANCE), as `daily-mlops bootstrap` recorded it; "
+                    "the tasks read it from the registry.")
+        return (resolved("f1_threshold") + " It resolves to the bootstrap model's held-out F1 minus f1_tolerance "
+                f"{tolerance:g} (MLOPS_F1_TOLERANCE), read from the registry when the run starts; "
+                "`daily-mlops status` prints it.")
 
     known = {
         "f1_threshold": lambda: Param(
