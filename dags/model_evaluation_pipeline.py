@@ -23,20 +23,24 @@ day's held-out test split (F1 of the positive class) and branches:
 
 * F1 >= `f1_threshold` -> **send_evaluation_results** (the version is approved for deployment);
 * otherwise task group **attempt_1..3**: `retrain_model` fine-tunes the best model so far on the day's
-  fine-tune split, registers a new model version with lineage and evaluates it; `check_model_performance`
-  branches again;
+  fine-tune split (the decision threshold is chosen on a 20% calibration part held out of it), registers a
+  new model version with lineage (`parent_version`, `finetuned_from`) and evaluates it. As TFX's Evaluator, a
+  challenger passes only when it reaches the floor **and** beats the champion's F1 on the same test split by
+  at least `min_improvement`; both comparisons are recorded on it. `check_model_performance` branches again;
 * when the last allowed attempt fails -> **send_alert** writes a `MODEL_PERFORMANCE_FAILURE` alert,
   calls the notifiers and fails the run.
 
 XCom flows as a chain: each evaluation's result carries the best version so far (`best_version`,
 `best_f1`), `versions_tried` and the attempt count (`attempt`), so each task reads only the task before it.
-Params `f1_threshold` (0..2; above 1 forces the alert path; `evaluate_model` refuses NaN) and
-`max_retrain_attempts` override `MLOPS_F1_THRESHOLD` and `MLOPS_MAX_RETRAIN_ATTEMPTS` for one run.
+Params `f1_threshold` (`auto`: the bootstrap model's held-out F1 minus `MLOPS_F1_TOLERANCE`, resolved from
+the registry by each task; or 0..2, above 1 forces the alert path; `evaluate_model` refuses NaN),
+`min_improvement` and `max_retrain_attempts` override `MLOPS_F1_THRESHOLD`, `MLOPS_MIN_IMPROVEMENT` and
+`MLOPS_MAX_RETRAIN_ATTEMPTS` for one run.
 Every evaluation is in `performance_metrics` and `evaluation_events`.
 """
 
-RESULT = ("`model_version`, `attempt`, `f1`, `roc_auc`, `passed`, `f1_threshold`, and the chain: "
-          "`best_version`, `best_f1`, `versions_tried`")
+RESULT = ("`model_version`, `attempt`, `f1`, `roc_auc`, `passed`, `f1_threshold` (resolved), `f1_threshold_note`, "
+          "and the chain: `best_version`, `best_f1`, `versions_tried`, `champion_version`, `champion_f1`")
 DOCS = {
     "wait_for_data": f"""
 **Waits** for `{DATA_DAG_ID}.store_processing_metadata` at this logical date (poke every 30 s, reschedule
@@ -53,13 +57,13 @@ sha256 of its artifacts. **Writes** nothing. **XCom**: `model_name`, `model_vers
 **XCom**: {RESULT} (the chain starts here).
 """,
     CHECK_TASK: """
-**Decides** pass / retrain / alert from the previous result's F1, `f1_threshold` and `max_retrain_attempts`
-(`decisions.next_step`). **Reads/writes** nothing. **XCom**: the id of the task it follows.
+**Decides** pass / retrain / alert from the previous result's F1, its resolved `f1_threshold`, for a challenger
+the champion's F1 and `min_improvement`, and `max_retrain_attempts` (`decisions.step_after`). **Reads/writes** nothing. **XCom**: the id of the task it follows.
 """,
     RETRAIN_TASK: f"""
 **Reads** the previous result only (its `best_version` is the parent), that version's artifacts and the day's
 `finetune` and `test` splits. **Writes** a new model version (`model_metadata`, GridFS `artifacts`, lineage,
-status approved or rejected), `training_events`, `performance_metrics` and `evaluation_events`; a rerun reuses
+`comparisons` with the floor and the champion, status approved or rejected), `training_events`, `performance_metrics` and `evaluation_events`; a rerun reuses
 the version. **XCom**: {RESULT}, `parent_version`.
 """,
     "send_evaluation_results": """
@@ -79,7 +83,7 @@ event, then fails the run; its notifiers write `notifications` and call `MLOPS_A
     dag_id=EVALUATION_DAG_ID, schedule=TRIGGERED_SCHEDULE, start_date=START_DATE, catchup=False, max_active_runs=1,
     default_args=default_args(SETTINGS), tags=[*TAGS, "evaluation"], doc_md=DOC_MD,
     description="Scores the champion on the day's data, retrains up to 3 times, then approves a version or alerts.",
-    params=day_params(SETTINGS, ("f1_threshold", "max_retrain_attempts")),
+    params=day_params(SETTINGS, ("f1_threshold", "min_improvement", "max_retrain_attempts")),
 )
 def model_evaluation_pipeline():
     wait_for_data = upstream_sensor("wait_for_data", external_dag_id=DATA_DAG_ID,
@@ -107,9 +111,9 @@ def model_evaluation_pipeline():
         @task.branch(task_id=CHECK_TASK, doc_md=DOCS[CHECK_TASK])
         @logs_logical_date
         def check(result: dict, params: dict) -> str:
-            from daily_mlops.decisions import next_step, task_for_step
+            from daily_mlops.decisions import step_after, task_for_step
 
-            step = next_step(result["f1"], params["f1_threshold"], attempt, params["max_retrain_attempts"])
+            step = step_after(result, params["max_retrain_attempts"])
             return task_for_step(step, attempt, MAX_ATTEMPTS)
 
         return check
@@ -122,7 +126,8 @@ def model_evaluation_pipeline():
             from daily_mlops.settings import load_settings
 
             return retrain_model(load_settings(), logical_date=context["logical_date"], attempt=attempt,
-                                 previous=previous, f1_threshold=params["f1_threshold"], run_id=context["run_id"])
+                                 previous=previous, f1_threshold=params["f1_threshold"],
+                                 min_improvement=params["min_improvement"], run_id=context["run_id"])
 
         return retrain
 

@@ -60,6 +60,10 @@ def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
     console.print(_metrics_table("bootstrap test split (synthetic)", result["metrics"]))
     if result.get("real_metrics"):
         console.print(_metrics_table("all real reference rows", result["real_metrics"]))
+    floor = result.get("f1_threshold_auto")
+    if floor:
+        console.print(f"f1_threshold auto = {floor['f1_threshold']:.4f}: held-out F1 {floor['bootstrap_f1']:.4f} "
+                      f"minus f1_tolerance {floor['f1_tolerance']:g} (in effect while MLOPS_F1_THRESHOLD is auto)")
     return result
 
 
@@ -179,6 +183,19 @@ def demo(
     raise typer.Exit(code)
 
 
+def _floor_line(settings: Settings, db: Any) -> str:
+    """``daily-mlops status``'s first line: the F1 floor in effect (``auto`` resolved) and ``min_improvement``."""
+    from daily_mlops.decisions import describe_f1_threshold
+    from daily_mlops.errors import ConfigError
+    from daily_mlops.loop.f1_floor import resolve_floor
+
+    try:
+        floor = describe_f1_threshold(resolve_floor(settings, db, settings.f1_threshold, "MLOPS_F1_THRESHOLD"))
+    except ConfigError:
+        floor = f"{settings.f1_threshold} (not resolved yet: run `daily-mlops bootstrap`)"
+    return f"F1 floor (MLOPS_F1_THRESHOLD): {floor}; min_improvement over the champion: {settings.min_improvement:g}"
+
+
 @app.command()
 def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
     """Print model versions, the latest metrics, alerts and deployments."""
@@ -191,6 +208,7 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
     settings = _settings()
     try:
         with _reader_may_stop_early(), open_database(settings) as db:  # read-only: stopping early harms nothing
+            console.print(_floor_line(settings, db))
             versions = Table(title=f"model versions ({settings.model_name})")
             for col in ("version", "status", "parent", "F1", "ROC-AUC", "trained on", "logical date"):
                 versions.add_column(col)

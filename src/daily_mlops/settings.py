@@ -29,7 +29,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from daily_mlops.decisions import validate_f1_threshold
+from daily_mlops.decisions import parse_f1_threshold
 from daily_mlops.config_file import BUNDLED_CONFIG, CONFIG_VARIABLE, config_file
 from daily_mlops.errors import ConfigError
 
@@ -129,8 +129,18 @@ class Settings(BaseSettings):
     daily_rows: int = Field(default=10_000, ge=100, le=5_000_000, description="Rows sampled per logical date.")
 
     # --- evaluation loop ---------------------------------------------------
-    f1_threshold: float = Field(
-        default=0.75, description="F1 (positive class) a model must reach to pass; 0..2, above 1 forces the alert path."
+    f1_threshold: float | Literal["auto"] = Field(
+        default="auto",
+        description="F1 (positive class) a model must reach to pass: 'auto' (the bootstrap model's held-out F1 "
+        "minus f1_tolerance) or a number 0..2 (above 1 forces the alert path).",
+    )
+    f1_tolerance: float = Field(
+        default=0.05, ge=0.0, le=1.0,
+        description="With f1_threshold 'auto': how far below the bootstrap model's held-out F1 the floor lies.",
+    )
+    min_improvement: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="F1 a retrained version must gain over the champion (same day's test split) to be approved.",
     )
     max_retrain_attempts: int = Field(default=3, ge=0, le=3, description="Fine-tuning attempts before an alert (the DAG unrolls 3).")
 
@@ -214,13 +224,13 @@ class Settings(BaseSettings):
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("f1_threshold", mode="after")
+    @field_validator("f1_threshold", mode="before")
     @classmethod
-    def _f1_threshold(cls, value: float) -> float:
-        # The check shared with the DAG param and --f1-threshold; a ValueError so that
-        # pydantic lists it with every other invalid variable.
+    def _f1_threshold(cls, value: Any) -> float | str:
+        # The check shared with the DAG param and --f1-threshold ('auto' or a number); a ValueError so
+        # that pydantic lists it with every other invalid variable.
         try:
-            return validate_f1_threshold(value, "MLOPS_F1_THRESHOLD")
+            return parse_f1_threshold(value, "MLOPS_F1_THRESHOLD")
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
 

@@ -120,8 +120,8 @@ def test_owner_follows_mlops_owner(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("dag_id", "names"), [
-    ("data_pipeline_dag", {"f1_threshold", "max_retrain_attempts", "require_approval"}),
-    ("model_evaluation_pipeline", {"f1_threshold", "max_retrain_attempts"}),
+    ("data_pipeline_dag", {"f1_threshold", "max_retrain_attempts", "min_improvement", "require_approval"}),
+    ("model_evaluation_pipeline", {"f1_threshold", "max_retrain_attempts", "min_improvement"}),
     ("model_deployment_pipeline", {"require_approval"}),
 ])
 def test_params_describe_their_resolved_defaults(dagbag, dag_id: str, names: set[str]) -> None:
@@ -150,7 +150,7 @@ def test_data_pipeline_is_a_chain_that_triggers_the_day(dagbag) -> None:
 
 
 @pytest.mark.parametrize(("task_id", "target", "forwarded"), [
-    ("trigger_evaluation", "model_evaluation_pipeline", ("f1_threshold", "max_retrain_attempts")),
+    ("trigger_evaluation", "model_evaluation_pipeline", ("f1_threshold", "max_retrain_attempts", "min_improvement")),
     ("trigger_deployment", "model_deployment_pipeline", ("require_approval",)),
 ])
 def test_trigger_tasks(dagbag, task_id: str, target: str, forwarded: tuple) -> None:
@@ -337,12 +337,16 @@ def test_wait_for_data_targets_the_data_pipeline(dagbag, evaluation) -> None:
 
 
 def test_evaluation_params(evaluation) -> None:
-    """Params f1_threshold and max_retrain_attempts exist with the settings' defaults and bounds."""
+    """Params f1_threshold (default auto), min_improvement and max_retrain_attempts exist with the settings'
+    defaults and bounds."""
     f1 = evaluation.params.get_param("f1_threshold")
     attempts = evaluation.params.get_param("max_retrain_attempts")
-    assert f1.value == pytest.approx(0.75)
-    assert f1.schema["type"] == "number"
+    gain = evaluation.params.get_param("min_improvement")
+    assert f1.value == "auto"
+    assert f1.schema["type"] == ["number", "string"] and f1.schema["pattern"] == "^auto$"
     assert f1.schema["maximum"] > 1  # a threshold above 1 forces the alert path in a demo
+    assert "It resolves to" in f1.description and "f1_tolerance 0.05" in f1.description
+    assert gain.value == 0.0 and (gain.schema["minimum"], gain.schema["maximum"]) == (0, 1)
     assert attempts.value == 3
     assert attempts.schema["type"] == "integer"
     assert (attempts.schema["minimum"], attempts.schema["maximum"]) == (0, 3)

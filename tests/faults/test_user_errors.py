@@ -115,14 +115,15 @@ _PARAM_PROBE = """
 import json, runpy, sys
 dag = runpy.run_path(sys.argv[1], run_name="param_probe")["model_evaluation_pipeline"]()
 param = dag.params.get_param("f1_threshold")
-values = [0.0, 0.75, 1.5, 2.0, 2.5, 3.0, -0.1]
+values = [0.0, 0.75, 1.5, 2.0, 2.5, 3.0, -0.1, "auto", "automatic", "0.5"]
 print("ACCEPTED=" + json.dumps({str(v): param.resolve(v, suppress_exception=True) is not None for v in values}))
 print("SCHEMA=" + json.dumps(param.schema))
 """
 
 
 def test_row10_f1_threshold_param_schema_refuses_out_of_range(tmp_path: Path) -> None:
-    """The DAG file's f1_threshold Param (loaded by Airflow in a fresh interpreter) refuses 3.0 and -0.1, takes 0..2."""
+    """The DAG file's f1_threshold Param (loaded by Airflow in a fresh interpreter) refuses 3.0 and -0.1, takes 0..2
+    and the string 'auto' (no other string)."""
     env = _subprocess_env(tmp_path, AIRFLOW_HOME=str(tmp_path / "airflow"), AIRFLOW__CORE__LOAD_EXAMPLES="False")
     done = subprocess.run([sys.executable, "-c", _PARAM_PROBE, str(REPO / "dags" / "model_evaluation_pipeline.py")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
@@ -130,7 +131,8 @@ def test_row10_f1_threshold_param_schema_refuses_out_of_range(tmp_path: Path) ->
     out = {line.split("=", 1)[0]: json.loads(line.split("=", 1)[1])
            for line in done.stdout.splitlines() if line.startswith(("ACCEPTED=", "SCHEMA="))}
     assert out["ACCEPTED"] == {"0.0": True, "0.75": True, "1.5": True, "2.0": True,
-                               "2.5": False, "3.0": False, "-0.1": False}
+                               "2.5": False, "3.0": False, "-0.1": False, "auto": True, "automatic": False,
+                               "0.5": False}
     assert (out["SCHEMA"]["minimum"], out["SCHEMA"]["maximum"]) == (0, 2)
 
 

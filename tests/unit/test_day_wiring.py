@@ -64,8 +64,8 @@ def test_send_alert_uses_the_last_chain_result(settings, mock_db) -> None:
     assert out["f1_score"] == pytest.approx(0.45)
     assert out["details"] == ["v1: F1 0.4000", "v2: F1 0.4500", "v3: F1 0.3800"]
     alert = mock_db["alerts"].find_one({"logical_date": "2026-11-06"}, {"_id": 0})
-    assert set(alert) == {"alert_type", "severity", "f1_score", "f1_threshold", "retrain_attempts", "message",
-                          "timestamp", "logical_date", "model_versions_tried", "dag_id", "run_id", "status"}
+    assert set(alert) == {"alert_type", "severity", "f1_score", "f1_threshold", "f1_threshold_note",
+                          "retrain_attempts", "message", "timestamp", "logical_date", "model_versions_tried", "dag_id", "run_id", "status"}
     assert alert["retrain_attempts"] == 2 and alert["model_versions_tried"] == [1, 2, 3]
 
 

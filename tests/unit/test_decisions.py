@@ -7,9 +7,12 @@ import math
 import pytest
 
 from daily_mlops.decisions import (
-    carry_best, challenger_status, check_task_id, choose_approved_version, choose_parent, day_as_designed,
-    last_result, next_step, result_task_id, retrain_task_id, task_for_step, validate_f1_threshold,
+    approves, auto_f1_threshold, beats_champion, carry_best, challenger_status, check_task_id,
+    choose_approved_version, choose_parent, compare_challenger, day_as_designed, describe_f1_threshold, last_result,
+    next_step, parse_f1_threshold, resolve_f1_threshold, result_task_id, retrain_task_id, step_after, task_for_step,
+    validate_f1_threshold,
 )
+from daily_mlops.thresholds import validate_min_improvement
 from daily_mlops.errors import ConfigError
 
 CASES = [
@@ -116,6 +119,8 @@ def test_carry_best_walks_a_day() -> None:
     better = carry_best(_e(4, 0.45, 3), tie)
     assert (better["best_version"], better["best_f1"], better["f1"]) == (4, 0.45, 0.45)
     assert champion["versions_tried"] == [1]  # earlier results are not changed
+    # the champion of the day is attempt 0's evaluation, carried unchanged to the last attempt
+    assert [(r["champion_version"], r["champion_f1"]) for r in (champion, worse, tie, better)] == [(1, 0.40)] * 4
 
 
 def test_carry_best_refuses_a_gap_in_the_chain() -> None:
@@ -158,6 +163,59 @@ def test_choose_parent_without_results_raises() -> None:
         choose_parent([None, None])
 
 
+@pytest.mark.parametrize(("f1", "threshold", "champion_f1", "min_improvement", "current", "expected"), [
+    (0.50, 0.45, 0.40, 0.0, "candidate", "approved"),  # floor and champion both passed
+    (0.50, 0.45, 0.40, 0.10, "candidate", "approved"),  # gain exactly min_improvement (0.50 - 0.40 in floats)
+    (0.50, 0.45, 0.40, 0.11, "candidate", "rejected"),  # reaches the floor, does not beat the champion by enough
+    (0.50, 0.45, 0.50, 0.0, "candidate", "rejected"),  # a tie does not beat the champion
+    (0.50, 0.45, 0.55, 0.0, "candidate", "rejected"),  # worse than the champion
+    (0.40, 0.45, 0.30, 0.0, "candidate", "rejected"),  # beats the champion but misses the floor
+    (0.50, 0.45, 0.55, 0.0, "rejected", None),
+    (0.50, 0.45, 0.40, 0.0, "rejected", "approved"),  # a rerun that passes both
+])
+def test_challenger_status_with_the_champion(f1, threshold, champion_f1, min_improvement, current, expected) -> None:
+    """A retrained version is approved only when it reaches the floor AND beats the champion by min_improvement."""
+    assert challenger_status(f1, threshold, current, champion_f1=champion_f1,
+                             min_improvement=min_improvement) == expected
+
+
+def test_compare_challenger_records_both_comparisons() -> None:
+    """The record holds the floor (value, threshold, passed) and the champion (version, F1, delta, min_improvement,
+    passed); passed is both."""
+    record = compare_challenger(0.47, 0.45, champion_version=3, champion_f1=0.41, min_improvement=0.1)
+    assert record["floor"] == {"value": 0.47, "threshold": 0.45, "passed": True}
+    assert record["champion"]["champion_version"] == 3 and record["champion"]["champion_f1"] == 0.41
+    assert record["champion"]["delta"] == pytest.approx(0.06) and record["champion"]["min_improvement"] == 0.1
+    assert record["champion"]["passed"] is False and record["passed"] is False
+    assert compare_challenger(0.52, 0.45, champion_version=3, champion_f1=0.41)["passed"] is True
+
+
+@pytest.mark.parametrize(("f1", "champion_f1", "min_improvement", "expected"), [
+    (0.46, 0.36, 0.10, True),  # 0.46 - 0.36 is 0.0999999... in floats: still at least 0.10
+    (0.41, 0.40, 0.0, True),
+    (0.40, 0.40, 0.0, False),  # beating means a higher F1
+    (0.39, 0.40, 0.0, False),
+])
+def test_beats_champion_table(f1, champion_f1, min_improvement, expected) -> None:
+    """The change threshold: strictly higher F1, by at least min_improvement."""
+    assert beats_champion(f1, champion_f1, min_improvement) is expected
+
+
+def test_next_step_for_a_challenger_needs_the_champion_too() -> None:
+    """After a retraining attempt, reaching the floor is not enough: the challenger must beat the champion; the
+    champion's own evaluation (no champion_f1) checks the floor only. step_after reads the chain result."""
+    assert next_step(0.50, 0.45, 1, 3, champion_f1=0.52) == "retrain"
+    assert next_step(0.50, 0.45, 3, 3, champion_f1=0.52) == "alert"
+    assert next_step(0.50, 0.45, 1, 3, champion_f1=0.40) == "pass"
+    assert next_step(0.50, 0.45, 0, 3) == "pass"
+    chain = carry_best({"model_version": 2, "attempt": 1, "f1": 0.50, "f1_threshold": 0.45, "min_improvement": 0.2},
+                       carry_best({"model_version": 1, "attempt": 0, "f1": 0.40, "f1_threshold": 0.45}))
+    assert step_after(chain, 3) == "retrain"  # beats the champion by 0.10 < 0.20
+    assert step_after({**chain, "min_improvement": 0.05}, 3) == "pass"
+    assert step_after({"model_version": 1, "attempt": 0, "f1": 1.0, "f1_threshold": 1.5}, 0) == "alert"
+    assert approves(0.5, 0.45) and not approves(0.5, 0.45, champion_f1=0.5)
+
+
 @pytest.mark.parametrize(("f1", "threshold", "current", "expected"), [
     (0.50, 0.45, "candidate", "approved"),
     (0.45, 0.45, "candidate", "approved"),  # boundary passes
@@ -185,6 +243,15 @@ def test_choose_approved_version_table(evaluations: list, statuses: dict, expect
     """The deployed version of a day is the latest attempt that reached the bar and is approved or deployed."""
     chosen = choose_approved_version(evaluations, 0.45, statuses)
     assert (chosen["model_version"] if chosen else None) == expected
+
+
+def test_choose_approved_version_skips_a_challenger_that_lost_to_the_champion() -> None:
+    """An evaluation whose recorded champion comparison failed is not deployed, even above the floor."""
+    lost = {**_r(2, 0.60), "champion": {"passed": False}}
+    won = {**_r(3, 0.55), "champion": {"passed": True}}
+    statuses = {1: "deployed", 2: "approved", 3: "approved"}
+    assert choose_approved_version([_r(1, 0.40), lost], 0.45, statuses) is None
+    assert choose_approved_version([_r(1, 0.40), lost, won], 0.45, statuses)["model_version"] == 3
 
 
 DAGS = ("data", "evaluation", "deployment")
@@ -237,3 +304,44 @@ def test_validate_f1_threshold_table(value, expected, why: str, source: str) -> 
     else:
         result = validate_f1_threshold(value, source)
         assert type(result) is float and result == expected, why
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("auto", "auto"), (" AUTO ", "auto"), (0.75, 0.75), ("0.75", 0.75), (1.5, 1.5), ("2", 2.0), (0, 0.0),
+])
+def test_parse_f1_threshold_accepts_auto_and_numbers(value, expected) -> None:
+    """f1_threshold is 'auto' or a number in [0, 2] (text as environment variables and YAML give it)."""
+    assert parse_f1_threshold(value, "MLOPS_F1_THRESHOLD") == expected
+
+
+@pytest.mark.parametrize("value", ["automatic", "", "high", "nan", "3", math.nan, 2.5, -0.1, True, None, [0.5]])
+def test_parse_f1_threshold_refuses_the_rest(value) -> None:
+    """Anything else raises ConfigError naming the source and both accepted forms."""
+    with pytest.raises(ConfigError) as info:
+        parse_f1_threshold(value, "DAG param f1_threshold")
+    message = str(info.value)
+    assert message.startswith("DAG param f1_threshold=") and "'auto'" in message and "0 to 2" in message
+
+
+def test_resolve_f1_threshold_auto_and_fixed() -> None:
+    """auto is the bootstrap F1 minus the tolerance (never below 0); a number stays as it is; auto without a
+    bootstrap F1 says to run bootstrap or set a number."""
+    auto = resolve_f1_threshold("auto", "X", bootstrap_f1=0.48, f1_tolerance=0.05)
+    assert auto["f1_threshold"] == pytest.approx(0.43) and auto["mode"] == "auto"
+    assert describe_f1_threshold(auto) == "0.4300 (auto: bootstrap F1 0.4800 - f1_tolerance 0.05)"
+    fixed = resolve_f1_threshold(1.5, "X", bootstrap_f1=None, f1_tolerance=0.05)
+    assert fixed == {"f1_threshold": 1.5, "mode": "fixed"} and describe_f1_threshold(fixed) == "1.5000 (fixed)"
+    assert auto_f1_threshold(0.03, 0.05) == 0.0
+    with pytest.raises(ConfigError, match="daily-mlops bootstrap"):
+        resolve_f1_threshold("auto", "MLOPS_F1_THRESHOLD", bootstrap_f1=None, f1_tolerance=0.05)
+
+
+@pytest.mark.parametrize(("value", "ok"), [(0, True), (0.05, True), (1, True), (-0.01, False), (1.5, False),
+                                           (math.nan, False), (True, False), ("0.1", False)])
+def test_validate_min_improvement(value, ok: bool) -> None:
+    """min_improvement is a finite number in [0, 1]; anything else names the param."""
+    if ok:
+        assert validate_min_improvement(value, "DAG param min_improvement") == float(value)
+    else:
+        with pytest.raises(ConfigError, match="DAG param min_improvement"):
+            validate_min_improvement(value, "DAG param min_improvement")

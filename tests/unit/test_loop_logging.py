@@ -30,8 +30,8 @@ def test_send_alert_logs_the_alert_message_and_returns_a_one_line_reason(mock_db
     result = send_alert(settings, logical_date=DAY, last=LAST, f1_threshold=1.5, db=mock_db)
     stored = mock_db.alerts.find_one({}, {"_id": 0})
     assert stored["message"] in [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
-    assert result["reason"] == ("MODEL_PERFORMANCE_FAILURE on 2026-11-06: best F1 0.4612 < threshold 1.5000 after "
-                                "1 retraining attempt(s); the deployed model stays v5")
+    assert result["reason"] == ("MODEL_PERFORMANCE_FAILURE on 2026-11-06: best F1 0.4612 < threshold 1.5000 (fixed) "
+                                "after 1 retraining attempt(s); the deployed model stays v5")
     assert "\n" not in result["reason"]
 
 

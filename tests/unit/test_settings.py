@@ -26,7 +26,8 @@ def test_defaults_are_the_seed_projects_values(clean_env: Path) -> None:
     s = Settings()
     assert s.mongo_db == "mlops"
     assert s.daily_rows == 10_000
-    assert s.f1_threshold == 0.75
+    assert s.f1_threshold == "auto"  # the bootstrap model's held-out F1 minus f1_tolerance
+    assert (s.f1_tolerance, s.min_improvement) == (0.05, 0.0)
     assert s.max_retrain_attempts == 3
     assert (s.d_model, s.nhead, s.num_layers, s.dim_feedforward) == (32, 4, 6, 64)
     assert s.dropout == 0.3
@@ -208,7 +209,7 @@ def test_yaml_file_named_by_mlops_config_is_read(clean_env: Path, monkeypatch: p
     sources = settings_sources(settings)
     assert sources["daily_rows"] == f"yaml ({config.resolve()})"
     assert sources["f1_threshold"] == "default"  # not in that file, and the bundled one is not read
-    assert settings.f1_threshold == 0.75
+    assert settings.f1_threshold == "auto"
 
 
 def test_environment_beats_yaml(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -306,7 +307,7 @@ def test_direct_construction_without_mlops_config_reads_only_the_bundled_default
     assert config_file() == BUNDLED_CONFIG
     settings = Settings(daily_rows=1200, _env_file=None)
     assert settings.daily_rows == 1200
-    assert settings.f1_threshold == 0.75
+    assert settings.f1_threshold == "auto"
     sources = settings_sources(settings)
     assert sources["daily_rows"] == "argument"
     assert sources["f1_threshold"] == f"yaml ({BUNDLED_CONFIG})"

@@ -121,9 +121,13 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     GaussianCopulaSynthesizer on it (registry name ``synthesizer``); fit the
     preprocessor on it (registry name ``preprocessor``); sample the bootstrap
     batch (``MLOPS_DAILY_ROWS`` rows, logical date 1970-01-01) and split it
-    70/15/15; contrastive pretraining on the pretrain split, fine-tuning on the
-    fine-tune split; evaluate on the test split and on every real reference
-    row; register ``MLOPS_MODEL_NAME`` (``tabtransformer``) version 1 with status ``approved``.
+    70/15/15; contrastive pretraining on the pretrain split, fine-tuning on 80%
+    of the fine-tune split, the decision threshold chosen on the other 20%
+    (:func:`~daily_mlops.ml.splits.calibration_split`); evaluate on the test split and on every real reference
+    row; register ``MLOPS_MODEL_NAME`` (``tabtransformer``) version 1 with status ``approved``, with
+    ``f1_threshold_auto`` (its test F1 minus ``MLOPS_F1_TOLERANCE``: what ``f1_threshold: auto`` means,
+    :func:`~daily_mlops.loop.f1_floor.floor_record`), also written to ``MLOPS_HOME/f1_floor.json`` for the
+    DAG files' param description.
 
     Several model families live in one registry: a family other than
     ``tabtransformer`` gets its own synthesizer and preprocessor, named
@@ -137,7 +141,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     -------
     dict
         ``version``, ``created``, ``metrics`` (test split), ``real_metrics``
-        (all reference rows), ``seconds``, ``columns`` (every dropped or
+        (all reference rows), ``f1_threshold_auto``, ``seconds``, ``columns`` (every dropped or
         converted reference column with its reason, :func:`~daily_mlops.ml.schema.column_actions`).
 
     Raises
@@ -145,6 +149,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     SchemaError
         When the reference CSV lacks the target column or its labels are not binary.
     """
+    from daily_mlops.loop.f1_floor import floor_record, write_floor_file
     from daily_mlops.storage.registry import ModelRegistry, preprocessor_name
 
     name = settings.model_name
@@ -156,8 +161,10 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
         from daily_mlops.ml.schema import column_actions
 
         pre_existing = registry.find_run(pre_name, BOOTSTRAP_RUN_KEY)
+        floor = existing.get("f1_threshold_auto") or floor_record(existing["metrics"]["test"]["f1"], settings.f1_tolerance)
+        write_floor_file(settings.home, name, existing["model_version"], floor)
         return {"model_version": existing["model_version"], "created": False, "metrics": existing["metrics"].get("test", {}),
-                "real_metrics": existing["metrics"].get("reference", {}), "seconds": 0.0,
+                "real_metrics": existing["metrics"].get("reference", {}), "seconds": 0.0, "f1_threshold_auto": floor,
                 "columns": column_actions(pre_existing["schema"]) if pre_existing else []}
 
     from daily_mlops.ml.device import resolve_device
@@ -166,7 +173,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     from daily_mlops.ml.network import TabTransformer
     from daily_mlops.ml.preprocessing import TabularPreprocessor
     from daily_mlops.ml.schema import column_actions, infer_schema, read_csv, validate_batch
-    from daily_mlops.ml.splits import split_indices
+    from daily_mlops.ml.splits import calibration_split, split_indices
     from daily_mlops.ml.training import finetune, predict_proba, pretrain_contrastive, seed_everything
     from daily_mlops.storage.events import record_training_event
 
@@ -194,6 +201,9 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     encoded = pre.transform(batch)
     splits = split_indices(encoded.y, seed=settings.seed)
     part = {name: encoded.subset(idx) for name, idx in splits.items()}
+    # the decision threshold is chosen on a calibration part the model is not fine-tuned on
+    held = calibration_split(part["finetune"].y, seed=settings.seed)
+    fit, calibration = part["finetune"].subset(held["fit"]), part["finetune"].subset(held["calibration"])
 
     seed_everything(settings.seed)
     model = TabTransformer(
@@ -209,20 +219,20 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
             mask_probability=settings.mask_probability, seed=settings.seed, device=device,
             on_epoch=lambda e, loss: say(f"  pretrain epoch {e}: NT-Xent {loss:.4f}"),
         ) if settings.pretrain_epochs else []
-    say(f"fine-tuning: {settings.finetune_epochs} epochs on {len(part['finetune'])} rows")
+    say(f"fine-tuning: {settings.finetune_epochs} epochs on {len(fit)} rows "
+        f"({len(calibration)} held out to choose the decision threshold)")
     with timed("fine-tuning") as t_ft:
         ft_losses = finetune(
-            model, part["finetune"].x_cat, part["finetune"].x_num, part["finetune"].y,
+            model, fit.x_cat, fit.x_num, fit.y,
             epochs=settings.finetune_epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
             seed=settings.seed, device=device,
             on_epoch=lambda e, loss: say(f"  fine-tune epoch {e}: cross-entropy {loss:.4f}"),
         )
-    threshold = choose_decision_threshold(
-        part["finetune"].y, predict_proba(model, part["finetune"].x_cat, part["finetune"].x_num)
-    )
+    threshold = choose_decision_threshold(calibration.y, predict_proba(model, calibration.x_cat, calibration.x_num))
     test_metrics = classification_metrics(
         part["test"].y, predict_proba(model, part["test"].x_cat, part["test"].x_num), decision_threshold=threshold
     )
+    floor = floor_record(test_metrics["f1"], settings.f1_tolerance)
     real = pre.transform(reference)
     real_metrics = classification_metrics(real.y, predict_proba(model, real.x_cat, real.x_num), decision_threshold=threshold)
 
@@ -235,15 +245,18 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
         extra={
             "architecture": model.config, "decision_threshold": threshold,
             "preprocessor_version": pre_doc["model_version"], "synthesizer_version": synth_doc["model_version"],
-            "split_sizes": {k: int(len(v)) for k, v in splits.items()},
+            "split_sizes": {**{k: int(len(v)) for k, v in splits.items()},
+                            "finetune_fit": len(fit), "calibration": len(calibration)},
+            "f1_threshold_auto": floor,
         },
     )
     for stage, losses, secs, rows in (("pretrain", pre_losses, t_pre["seconds"], len(part["pretrain"])),
-                                      ("finetune", ft_losses, t_ft["seconds"], len(part["finetune"]))):
+                                      ("finetune", ft_losses, t_ft["seconds"], len(fit))):
         record_training_event(
             db, model_name=name, model_version=doc["model_version"], stage=stage, losses=[float(x) for x in losses],
             epochs=len(losses), seconds=secs, rows=int(rows), batch_id="batch-bootstrap", logical_date=None,
         )
+    write_floor_file(settings.home, name, doc["model_version"], floor)
     return {"model_version": doc["model_version"], "created": True, "metrics": test_metrics, "real_metrics": real_metrics,
-            "decision_threshold": threshold, "n_parameters": model.n_parameters,
+            "decision_threshold": threshold, "f1_threshold_auto": floor, "n_parameters": model.n_parameters,
             "seconds": round(time.perf_counter() - started, 1), "columns": column_actions(schema)}

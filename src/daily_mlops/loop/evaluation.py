@@ -8,6 +8,11 @@ run converges to the same documents. Results are small JSON values for XCom,
 passed as a chain: each evaluation's result carries the best version so far,
 the versions tried and the attempt count (:func:`daily_mlops.decisions.carry_best`),
 so each task needs only the result of the one before it.
+
+Approval follows TFX's Evaluator: a value threshold (the F1 floor,
+``f1_threshold``, a number or ``auto``: :mod:`daily_mlops.loop.f1_floor`)
+and, for a retrained version, a change threshold against the champion on the
+same day's test split (``min_improvement``; :func:`daily_mlops.decisions.compare_challenger`).
 """
 
 from __future__ import annotations
@@ -64,20 +69,37 @@ def load_champion(settings: "Settings", *, db: "Database") -> dict[str, Any]:
 
 def _record_evaluation(
     db: "Database", *, model_name: str, day: dt.date, model_version: int, metrics: dict[str, Any], attempt: int,
-    f1_threshold: float, run_id: str | None,
+    floor: dict[str, Any], run_id: str | None, comparisons: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``performance_metrics`` and the ``model_evaluated`` event; return the XCom result."""
+    """Write ``performance_metrics`` and the ``model_evaluated`` event; return the XCom result.
+
+    ``floor`` is the resolved F1 threshold (:func:`daily_mlops.loop.f1_floor.resolve_floor`);
+    ``comparisons`` a challenger's :func:`daily_mlops.decisions.compare_challenger` (``None`` for the champion,
+    which is compared with the floor only).
+    """
     from daily_mlops.storage.batches import batch_id_for
     from daily_mlops.storage.events import record_evaluation_event, record_performance
+    from daily_mlops.thresholds import threshold_note
 
-    passed = decisions.passes(metrics["f1"], f1_threshold)
+    f1_threshold = float(floor["f1_threshold"])
+    comparisons = comparisons or {"floor": {"value": float(metrics["f1"]), "threshold": f1_threshold,
+                                            "passed": decisions.passes(metrics["f1"], f1_threshold)}}
+    passed = bool(comparisons.get("passed", comparisons["floor"]["passed"]))
+    recorded = {key: comparisons[key] for key in ("floor", "champion") if key in comparisons}
+    note = threshold_note(floor)
     record_performance(db, logical_date=day, model_name=model_name, model_version=model_version, metrics=metrics,
-                       attempt=attempt, f1_threshold=f1_threshold, batch_id=batch_id_for(day), run_id=run_id)
+                       attempt=attempt, f1_threshold=f1_threshold, batch_id=batch_id_for(day), run_id=run_id,
+                       passed=passed, f1_threshold_mode=floor["mode"], f1_threshold_note=note, **recorded)
     record_evaluation_event(db, "model_evaluated", logical_date=day, model_version=int(model_version),
                             attempt=attempt, f1=metrics["f1"], roc_auc=metrics["roc_auc"], f1_threshold=f1_threshold,
-                            passed=passed, batch_id=batch_id_for(day), run_id=run_id)
-    return {"model_version": int(model_version), "attempt": int(attempt), "f1": metrics["f1"],
-            "roc_auc": metrics["roc_auc"], "passed": bool(passed), "f1_threshold": float(f1_threshold)}
+                            f1_threshold_note=note, passed=passed, batch_id=batch_id_for(day), run_id=run_id,
+                            **recorded)
+    result = {"model_version": int(model_version), "attempt": int(attempt), "f1": metrics["f1"],
+              "roc_auc": metrics["roc_auc"], "passed": passed, "f1_threshold": f1_threshold,
+              "f1_threshold_note": note}
+    if "champion" in comparisons:
+        result["min_improvement"] = comparisons["champion"]["min_improvement"]
+    return result
 
 
 def _score(bundle: "ModelBundle", test: "EncodedBatch") -> dict[str, Any]:
@@ -88,32 +110,36 @@ def _score(bundle: "ModelBundle", test: "EncodedBatch") -> dict[str, Any]:
 
 @with_database
 def evaluate_model(
-    settings: "Settings", *, model_version: int, logical_date: LogicalDate, f1_threshold: float, attempt: int = 0,
+    settings: "Settings", *, model_version: int, logical_date: LogicalDate, f1_threshold: float | str, attempt: int = 0,
     run_id: str | None = None, db: "Database",
 ) -> dict[str, Any]:
     """Score a model version on the day's held-out test split; record it.
 
     Writes ``performance_metrics`` (keyed by logical date and model version,
     tagged with the DAG ``run_id``) and an ``evaluation_events`` document
-    (``model_evaluated``).
+    (``model_evaluated``). ``f1_threshold`` ``auto`` is resolved from the
+    registry (:func:`daily_mlops.loop.f1_floor.resolve_floor`).
 
     Returns
     -------
     dict
-        ``model_version``, ``attempt``, ``f1``, ``roc_auc`` (floats in [0, 1]), ``passed``, ``f1_threshold``,
-        and the chain fields of :func:`daily_mlops.decisions.carry_best` (``best_version``, ``best_f1``,
-        ``versions_tried``), which start here.
+        ``model_version``, ``attempt``, ``f1``, ``roc_auc`` (floats in [0, 1]), ``passed``, ``f1_threshold``
+        (resolved), ``f1_threshold_note``, and the chain fields of :func:`daily_mlops.decisions.carry_best`
+        (``best_version``, ``best_f1``, ``versions_tried``, ``champion_version``, ``champion_f1``), which start here.
 
     Raises
     ------
     ConfigError
-        When ``f1_threshold`` (the DAG param) is NaN, infinite or outside [0, 2]; nothing is written.
+        When ``f1_threshold`` (the DAG param) is neither ``auto`` nor a finite number in [0, 2], or is
+        ``auto`` before bootstrap; nothing is written.
     NotFoundError
         When the version or the day's test split does not exist.
     IntegrityError
         When the version's artifacts are missing or altered.
     """
-    f1_threshold = decisions.validate_f1_threshold(f1_threshold, "DAG param f1_threshold")
+    from daily_mlops.loop.f1_floor import resolve_floor
+
+    floor = resolve_floor(settings, db, f1_threshold, "DAG param f1_threshold")
     from daily_mlops.ml.device import resolve_device
     from daily_mlops.storage.batches import load_split
     from daily_mlops.storage.registry import ModelRegistry
@@ -123,12 +149,12 @@ def evaluate_model(
     bundle = load_model_version(registry, registry.get(settings.model_name, model_version))
     bundle.model.to(resolve_device(settings.device))  # inference runs where the model is
     metrics = _score(bundle, load_split(db, day, "test"))
-    result = _record_evaluation(db, model_name=settings.model_name, day=day, model_version=int(model_version), metrics=metrics, attempt=attempt,
-                                f1_threshold=f1_threshold, run_id=run_id)
+    result = _record_evaluation(db, model_name=settings.model_name, day=day, model_version=int(model_version),
+                                metrics=metrics, attempt=attempt, floor=floor, run_id=run_id)
     auc = "n/a" if result["roc_auc"] is None else f"{result['roc_auc']:.4f}"
-    log.info("%s v%s F1 %.4f %s threshold %.4f (ROC-AUC %s, %d test rows): %s",
+    log.info("%s v%s F1 %.4f %s threshold %s (ROC-AUC %s, %d test rows): %s",
              "champion" if attempt == 0 else f"attempt {attempt}: version", model_version, result["f1"],
-             ">=" if result["passed"] else "<", f1_threshold, auc, metrics["n_samples"],
+             ">=" if result["passed"] else "<", decisions.describe_f1_threshold(floor), auc, metrics["n_samples"],
              "pass" if result["passed"] else "below the threshold")
     return decisions.carry_best(result)
 
@@ -141,17 +167,27 @@ def retrain_run_key(day: dt.date, attempt: int) -> str:
 @with_database
 def retrain_model(
     settings: "Settings", *, logical_date: LogicalDate, attempt: int, previous: dict[str, Any] | None,
-    f1_threshold: float, run_id: str | None = None, db: "Database",
+    f1_threshold: float | str, min_improvement: float = 0.0, run_id: str | None = None, db: "Database",
 ) -> dict[str, Any]:
     """One retraining attempt: fine-tune the best model so far on the day's fine-tune split.
 
     The parent is ``previous["best_version"]``: ``previous`` is the XCom
     result of the evaluation just before (the champion's, or attempt
-    ``attempt - 1``), which carries the best version of the chain so far. The
+    ``attempt - 1``), which carries the best version of the chain so far and
+    the champion of the day (attempt 0's version and F1). The parent is
+    fine-tuned on 80% of the fine-tune split; the decision threshold is
+    chosen on the other 20%, a stratified calibration part it was not fitted
+    on (:func:`daily_mlops.ml.splits.calibration_split`, seeded). The
     challenger is scored on the day's test split, registered as a new version
-    with its metrics, ``parent_version`` and lineage, and moved by
-    :func:`daily_mlops.decisions.challenger_status`. The attempt's seed is the
-    day's seed plus ``attempt``, so attempts differ but reruns repeat.
+    with its metrics, ``parent_version`` (also ``finetuned_from``) and
+    lineage, and judged like TFX's Evaluator: it must reach the F1 floor and
+    beat the champion's F1 on the same test split by at least
+    ``min_improvement`` (:func:`daily_mlops.decisions.compare_challenger`).
+    Both comparisons are recorded on the version (``comparisons``) and in
+    ``performance_metrics`` (``floor``, ``champion``);
+    :func:`daily_mlops.decisions.challenger_status` moves it to approved or
+    rejected. The attempt's seed is the day's seed plus ``attempt``, so
+    attempts differ but reruns repeat.
 
     Idempotent: a rerun of the same (logical date, attempt) reuses the version
     registered the first time (:func:`retrain_run_key`) and its recorded metrics.
@@ -163,13 +199,21 @@ def retrain_model(
 
     Raises
     ------
+    ConfigError
+        For an invalid ``f1_threshold`` or ``min_improvement`` (the DAG params); nothing is written.
     MLOpsError
         When ``previous`` is missing or is not the result of attempt ``attempt - 1``.
     """
+    from daily_mlops.loop.f1_floor import resolve_floor
+    from daily_mlops.thresholds import validate_min_improvement
+
+    floor = resolve_floor(settings, db, f1_threshold, "DAG param f1_threshold")
+    min_improvement = validate_min_improvement(min_improvement, "DAG param min_improvement")
     from daily_mlops.ml.bundle import ModelBundle
     from daily_mlops.ml.device import resolve_device
     from daily_mlops.ml.metrics import choose_decision_threshold
     from daily_mlops.ml.model_io import state_dict_to_bytes
+    from daily_mlops.ml.splits import calibration_split
     from daily_mlops.ml.training import finetune, predict_proba, seed_everything
     from daily_mlops.storage.batches import batch_id_for, load_split
     from daily_mlops.storage.events import record_training_event
@@ -177,10 +221,12 @@ def retrain_model(
 
     name = settings.model_name
     day = logical_day(logical_date)
-    if not previous or "best_version" not in previous or int(previous.get("attempt", -1)) != attempt - 1:
+    if (not previous or "best_version" not in previous or "champion_f1" not in previous
+            or int(previous.get("attempt", -1)) != attempt - 1):
         raise MLOpsError(f"retraining attempt {attempt} on {day} needs the result of attempt {attempt - 1} "
                          f"(got {previous!r}); clear the evaluation DAG run from evaluate_model")
     parent_version = int(previous["best_version"])
+    champion_version, champion_f1 = int(previous["champion_version"]), float(previous["champion_f1"])
     registry = ModelRegistry(db)
     run_key = retrain_run_key(day, attempt)
     doc = registry.find_run(name, run_key)
@@ -189,12 +235,15 @@ def retrain_model(
         bundle = load_model_version(registry, parent_doc)
         data = load_split(db, day, "finetune")
         seed = day_seed(settings.seed, day) + attempt
+        held = calibration_split(data.y, seed=seed)  # the cut-off is chosen on rows the model is not fitted on
+        fit, calibration = data.subset(held["fit"]), data.subset(held["calibration"])
         seed_everything(seed)
         with timed(f"retraining attempt {attempt}") as t:
-            losses = finetune(bundle.model, data.x_cat, data.x_num, data.y, epochs=settings.retrain_epochs,
+            losses = finetune(bundle.model, fit.x_cat, fit.x_num, fit.y, epochs=settings.retrain_epochs,
                               batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=seed,
                               device=resolve_device(settings.device))
-        threshold = choose_decision_threshold(data.y, predict_proba(bundle.model, data.x_cat, data.x_num))
+        threshold = choose_decision_threshold(calibration.y,
+                                              predict_proba(bundle.model, calibration.x_cat, calibration.x_num))
         challenger = ModelBundle(model=bundle.model, preprocessor=bundle.preprocessor, decision_threshold=threshold,
                                  model_name=name, model_version=None)
         metrics = _score(challenger, load_split(db, day, "test"))
@@ -209,31 +258,43 @@ def retrain_model(
             logical_date=day.isoformat(),
             extra={"architecture": parent_doc["architecture"], "decision_threshold": threshold,
                    "preprocessor_version": parent_doc["preprocessor_version"],
-                   "synthesizer_version": parent_doc.get("synthesizer_version"), "attempt": attempt},
+                   "synthesizer_version": parent_doc.get("synthesizer_version"), "attempt": attempt,
+                   "split_sizes": {"finetune_fit": len(fit), "calibration": len(calibration)}},
         )
         record_training_event(db, model_name=name, model_version=doc["model_version"], stage="retrain",
                               losses=[float(x) for x in losses], epochs=len(losses), seconds=t["seconds"],
-                              rows=int(len(data)), batch_id=batch_id_for(day), logical_date=day.isoformat(),
+                              rows=int(len(fit)), batch_id=batch_id_for(day), logical_date=day.isoformat(),
                               parent_version=parent_version, attempt=attempt)
     else:
         log.info("attempt %d: reusing v%s, registered by an earlier run of this attempt", attempt, doc["model_version"])
     metrics = doc["metrics"]["test"]
-    result = _record_evaluation(db, model_name=name, day=day, model_version=int(doc["model_version"]), metrics=metrics,
-                                attempt=attempt, f1_threshold=f1_threshold, run_id=run_id)
-    new_status = decisions.challenger_status(result["f1"], f1_threshold, doc["status"])
+    version = int(doc["model_version"])
+    comparisons = decisions.compare_challenger(metrics["f1"], floor["f1_threshold"], champion_version=champion_version,
+                                               champion_f1=champion_f1, min_improvement=min_improvement)
+    registry.record_comparisons(name, version, comparisons, logical_date=day.isoformat())
+    result = _record_evaluation(db, model_name=name, day=day, model_version=version, metrics=metrics,
+                                attempt=attempt, floor=floor, run_id=run_id, comparisons=comparisons)
+    new_status = decisions.challenger_status(result["f1"], floor["f1_threshold"], doc["status"],
+                                             champion_f1=champion_f1, min_improvement=min_improvement)
+    outcome = _comparisons_text(comparisons, floor)
     if new_status is not None:
-        registry.set_status(name, doc["model_version"], new_status, logical_date=day.isoformat(),
-                            reason=f"F1 {result['f1']:.4f} vs threshold {f1_threshold:.4f} (run {run_id})")
-    outcome = (f"F1 {result['f1']:.4f} >= {f1_threshold:.4f}" if result["passed"]
-               else f"F1 {result['f1']:.4f} did not reach {f1_threshold:.4f}")
-    log.info("attempt %d: challenger v%s (fine-tuned from v%s) %s: %s", attempt, doc["model_version"],
-             parent_version, outcome, new_status or doc["status"])
+        registry.set_status(name, version, new_status, logical_date=day.isoformat(), reason=f"{outcome} (run {run_id})")
+    log.info("attempt %d: challenger v%s (fine-tuned from v%s) %s: %s", attempt, version, parent_version, outcome,
+             new_status or doc["status"])
     return decisions.carry_best({**result, "parent_version": parent_version}, previous)
+
+
+def _comparisons_text(comparisons: dict[str, Any], floor: dict[str, Any]) -> str:
+    """``F1 0.4612 >= floor 0.4321 (auto: ...); vs champion v1 F1 0.4012: +0.0600 >= min_improvement 0`` or the misses."""
+    f, c = comparisons["floor"], comparisons["champion"]
+    return (f"F1 {f['value']:.4f} {'>=' if f['passed'] else '<'} floor {decisions.describe_f1_threshold(floor)}; "
+            f"vs champion v{c['champion_version']} F1 {c['champion_f1']:.4f}: {c['delta']:+.4f} "
+            f"{'beats it by' if c['passed'] else 'does not beat it by'} min_improvement {c['min_improvement']:g}")
 
 
 @with_database
 def send_evaluation_results(
-    settings: "Settings", *, logical_date: LogicalDate, f1_threshold: float, run_id: str | None = None,
+    settings: "Settings", *, logical_date: LogicalDate, f1_threshold: float | str, run_id: str | None = None,
     db: "Database",
 ) -> dict[str, Any]:
     """Record the day's passing model version as approved for deployment, and notify.
@@ -253,10 +314,13 @@ def send_evaluation_results(
     MLOpsError
         When no evaluation of the day reached the threshold (the DAG's branches prevent this).
     """
+    from daily_mlops.loop.f1_floor import resolve_floor
     from daily_mlops.storage.alerts import resolve_alerts
     from daily_mlops.storage.events import evaluations_of_day, record_evaluation_event, record_notification
     from daily_mlops.storage.registry import ModelRegistry
 
+    floor = resolve_floor(settings, db, f1_threshold, "DAG param f1_threshold")
+    f1_threshold, floor_text = floor["f1_threshold"], decisions.describe_f1_threshold(floor)
     day = logical_day(logical_date)
     tried = evaluations_of_day(db, day, run_id=run_id)
     registry = ModelRegistry(db)
@@ -264,7 +328,7 @@ def send_evaluation_results(
     best = decisions.choose_approved_version(tried, f1_threshold, statuses)
     if best is None:
         raise MLOpsError(
-            f"no model version reached F1 {f1_threshold} on {day}; rerun model_evaluation_pipeline for that date"
+            f"no model version reached F1 {floor_text} on {day}; rerun model_evaluation_pipeline for that date"
         )
     attempts = max(r["attempt"] for r in tried)
     version = int(best["model_version"])
@@ -275,10 +339,10 @@ def send_evaluation_results(
     resolve_alerts(db, logical_date=day, resolution=f"rerun approved model version {version}")
     record_notification(db, "evaluation_results", logical_date=day,
                         message=f"{day}: model version {version} approved with F1 {best['f1']:.4f} "
-                                f">= {f1_threshold:.4f} after {attempts} retraining attempt(s)",
+                                f">= {floor_text} after {attempts} retraining attempt(s)",
                         approved_version=version, f1=best["f1"])
-    log.info("v%s approved for deployment: F1 %.4f >= threshold %.4f after %d retraining attempt(s)", version,
-             best["f1"], f1_threshold, attempts)
+    log.info("v%s approved for deployment: F1 %.4f >= threshold %s after %d retraining attempt(s)", version,
+             best["f1"], floor_text, attempts)
     return {"approved_version": version, "f1": best["f1"], "retrain_attempts": attempts}
 
 
@@ -295,14 +359,16 @@ def alert_reason(alert: dict[str, Any], deployed_version: int | None) -> str:
     """
     from daily_mlops.loop.deployment import stays_deployed
 
-    return (f"{alert['alert_type']} on {alert['logical_date']}: best F1 {alert['f1_score']:.4f} < threshold "
-            f"{alert['f1_threshold']:.4f} after {alert['retrain_attempts']} retraining attempt(s); "
+    note = f" ({alert['f1_threshold_note']})" if alert.get("f1_threshold_note") else ""
+    relation = ("<" if alert["f1_score"] < alert["f1_threshold"] else "reached (no challenger beat the champion):")
+    return (f"{alert['alert_type']} on {alert['logical_date']}: best F1 {alert['f1_score']:.4f} {relation} threshold "
+            f"{alert['f1_threshold']:.4f}{note} after {alert['retrain_attempts']} retraining attempt(s); "
             f"{stays_deployed(deployed_version)}")
 
 
 @with_database
 def send_alert(
-    settings: "Settings", *, logical_date: LogicalDate, last: dict[str, Any] | None, f1_threshold: float,
+    settings: "Settings", *, logical_date: LogicalDate, last: dict[str, Any] | None, f1_threshold: float | str,
     dag_id: str | None = None, run_id: str | None = None, db: "Database",
 ) -> dict[str, Any]:
     """Every attempt failed: write the ``MODEL_PERFORMANCE_FAILURE`` alert and its evaluation event.
@@ -329,9 +395,13 @@ def send_alert(
         When there is neither a result nor a recorded evaluation of this run.
     """
     from daily_mlops.loop.deployment import live_version
+    from daily_mlops.loop.f1_floor import resolve_floor
     from daily_mlops.storage.alerts import raise_performance_alert
     from daily_mlops.storage.events import evaluations_of_day, record_evaluation_event
+    from daily_mlops.thresholds import threshold_note
 
+    floor = resolve_floor(settings, db, f1_threshold, "DAG param f1_threshold")
+    f1_threshold = floor["f1_threshold"]
     day = logical_day(logical_date)
     recorded = evaluations_of_day(db, day, run_id=run_id) if run_id is not None else []
     if last is None and recorded:
@@ -344,12 +414,15 @@ def send_alert(
     attempts = int(last["attempt"])
     versions = [int(v) for v in last["versions_tried"]]
     best_f1 = float(last["best_f1"])
-    details = [f"v{doc['model_version']}: F1 {doc['f1']:.4f}" for doc in recorded if doc["model_version"] in versions]
-    log.info("alert for %s: best F1 %.4f < %.4f after %d attempt(s); %s", day, best_f1, f1_threshold, attempts,
+    details = [f"v{doc['model_version']}: F1 {doc['f1']:.4f}" + (
+        f" ({doc['champion']['delta']:+.4f} vs champion v{doc['champion']['champion_version']})"
+        if doc.get("champion") else "") for doc in recorded if doc["model_version"] in versions]
+    log.info("alert for %s: best F1 %.4f < %s after %d attempt(s); %s", day, best_f1,
+             decisions.describe_f1_threshold(floor), attempts,
              ", ".join(details) or "no per-version records")
     alert = raise_performance_alert(db, logical_date=day, f1_score=best_f1, f1_threshold=f1_threshold,
                                     retrain_attempts=attempts, model_versions_tried=versions, dag_id=dag_id,
-                                    run_id=run_id)
+                                    run_id=run_id, f1_threshold_note=threshold_note(floor))
     record_evaluation_event(db, "alert_raised", logical_date=day, model_version=None, f1=best_f1,
                             f1_threshold=f1_threshold, retrain_attempts=attempts, versions_tried=versions,
                             message=alert["message"])

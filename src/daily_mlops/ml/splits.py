@@ -8,7 +8,10 @@ import numpy as np
 
 from daily_mlops.errors import ConfigError, SchemaError
 
-__all__ = ["split_indices"]
+__all__ = ["CALIBRATION_FRACTION", "calibration_split", "split_indices"]
+
+#: Share of the fine-tune split held out to choose the decision threshold on (:func:`calibration_split`).
+CALIBRATION_FRACTION = 0.20
 
 
 def split_indices(
@@ -75,3 +78,53 @@ def split_indices(
         "finetune": np.sort(finetune).astype(np.int64),
         "test": np.sort(test).astype(np.int64),
     }
+
+
+def calibration_split(y: np.ndarray, *, seed: int, fraction: float = CALIBRATION_FRACTION) -> dict[str, np.ndarray]:
+    """Hold a stratified calibration part out of a fine-tune split.
+
+    The model is fine-tuned on ``fit`` and the probability cut-off
+    (:func:`daily_mlops.ml.metrics.choose_decision_threshold`) is chosen on
+    ``calibration``, rows the model was not fitted on: choosing it on the
+    rows it was just fine-tuned on makes the cut-off, and the F1 it promises,
+    optimistic. One stratified ``sklearn.model_selection.train_test_split``.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_rows,)
+        Class labels of the fine-tune split.
+    seed : int
+        ``random_state``; the same seed gives the same split.
+    fraction : float in (0, 1), default 0.20
+        Share of rows in the calibration part.
+
+    Returns
+    -------
+    dict of str to ndarray of int64
+        ``{"fit", "calibration"}``: sorted positions into ``y``, disjoint, together covering ``0..n_rows-1``.
+
+    Raises
+    ------
+    ConfigError
+        When ``fraction`` is not in (0, 1).
+    SchemaError
+        When a class has too few rows to be stratified into both parts.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < float(fraction) < 1.0:
+        raise ConfigError(f"calibration fraction {fraction!r} must be in (0, 1), e.g. 0.20")
+    labels = np.asarray(y)
+    if labels.ndim != 1:
+        raise SchemaError(f"labels must have shape (n_rows,), got {labels.shape}")
+    indices = np.arange(labels.shape[0], dtype=np.int64)
+    try:
+        fit, calibration = train_test_split(indices, test_size=float(fraction), random_state=seed, shuffle=True,
+                                            stratify=labels)
+    except ValueError as exc:
+        counts = dict(zip(*np.unique(labels, return_counts=True), strict=True))
+        raise SchemaError(
+            f"cannot hold a stratified {fraction:.0%} calibration part out of {labels.shape[0]} fine-tune rows "
+            f"with class counts {counts} ({exc}); use more rows (MLOPS_DAILY_ROWS)"
+        ) from exc
+    return {"fit": np.sort(fit).astype(np.int64), "calibration": np.sort(calibration).astype(np.int64)}

@@ -86,6 +86,7 @@ APPROVAL_TASK_ID = "approve_deployment"
 DAY_PARAMS = {
     "f1_threshold": EVALUATION_DAG_ID,
     "max_retrain_attempts": EVALUATION_DAG_ID,
+    "min_improvement": EVALUATION_DAG_ID,
     "require_approval": DEPLOYMENT_DAG_ID,
 }
 #: Prefix of the run ids this project creates (:func:`day_run_id`).
@@ -95,10 +96,12 @@ log = logging.getLogger("daily_mlops.orchestration")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-#: The settings the DAG files read while parsing, with their types; tasks read the rest at run time.
+#: The settings the DAG files read while parsing, with their types (``object``: ``f1_threshold``, a float
+#: or ``"auto"``, checked by :func:`daily_mlops.decisions.parse_f1_threshold`); tasks read the rest at run time.
 PARSE_TIME_FIELDS: dict[str, type] = {
-    "owner": str, "task_retries": int, "f1_threshold": float, "max_retrain_attempts": int,
+    "owner": str, "task_retries": int, "f1_threshold": object, "max_retrain_attempts": int,
     "require_approval": bool, "approval_timeout_hours": float, "training_queue": str,
+    "f1_tolerance": float, "min_improvement": float, "model_name": str,
 }
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -109,11 +112,17 @@ class DagSettings:
 
     owner: str
     task_retries: int
-    f1_threshold: float
+    f1_threshold: float | str
     max_retrain_attempts: int
     require_approval: bool
     approval_timeout_hours: float
     training_queue: str
+    f1_tolerance: float
+    min_improvement: float
+    model_name: str
+    #: What ``daily-mlops bootstrap`` wrote to ``MLOPS_HOME/f1_floor.json`` for ``model_name``
+    #: (:func:`daily_mlops.loop.f1_floor.read_floor_file`), or ``None``: shown in the param's description.
+    bootstrap_floor: dict[str, Any] | None = None
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
@@ -129,7 +138,7 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
             return text in _TRUE
         if kind is int and isinstance(value, float) or isinstance(value, bool):
             raise ValueError("not an integer")
-        return kind(value)
+        return value if kind is object else kind(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"MLOPS_{name.upper()}: {exc} (got {value!r}); set a valid {kind.__name__}") from None
 
@@ -146,7 +155,10 @@ def parse_time_settings() -> "DagSettings":
     It falls back to the full ``Settings`` when a ``.env`` file is in the
     working directory or the YAML file lacks one of the fields. No file is
     checked: a missing ``MLOPS_REFERENCE_DATA`` fails the task that needs it,
-    at run time, not the DAG file.
+    at run time, not the DAG file. The one file read is the small
+    ``MLOPS_HOME/f1_floor.json`` that ``daily-mlops bootstrap`` writes (the
+    bootstrap model's held-out F1, for the description of ``f1_threshold: auto``);
+    the database is never read at parse time.
 
     Raises
     ------
@@ -157,7 +169,8 @@ def parse_time_settings() -> "DagSettings":
     from pathlib import Path
 
     from daily_mlops.config_file import config_file
-    from daily_mlops.decisions import validate_f1_threshold
+    from daily_mlops.decisions import parse_f1_threshold
+    from daily_mlops.loop.f1_floor import parse_time_home, read_floor_file
 
     path = config_file()
     data: dict[str, Any] = {}
@@ -173,10 +186,12 @@ def parse_time_settings() -> "DagSettings":
             from daily_mlops.settings import load_settings
 
             full = load_settings()
-            return DagSettings(**{field: getattr(full, field) for field in PARSE_TIME_FIELDS})
+            return DagSettings(**{field: getattr(full, field) for field in PARSE_TIME_FIELDS},
+                               bootstrap_floor=read_floor_file(full.home, full.model_name))
         values[name] = _coerce(name, value, kind)
-    values["f1_threshold"] = validate_f1_threshold(values["f1_threshold"], "MLOPS_F1_THRESHOLD")
-    return DagSettings(**values)
+    values["f1_threshold"] = parse_f1_threshold(values["f1_threshold"], "MLOPS_F1_THRESHOLD")
+    home = parse_time_home(os.environ.get("MLOPS_HOME"), data.get("home") if isinstance(data, dict) else None)
+    return DagSettings(**values, bootstrap_floor=read_floor_file(home, values["model_name"]))
 
 
 def day_run_id(logical_date: dt.datetime) -> str:
@@ -262,16 +277,37 @@ def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> di
     """
     from airflow.sdk import Param
 
-    from daily_mlops.decisions import F1_THRESHOLD_MAX
+    from daily_mlops.decisions import AUTO, F1_THRESHOLD_MAX, auto_f1_threshold
 
     def resolved(field: str) -> str:
         return f" Default here: {getattr(settings, field)!r} (MLOPS_{field.upper()})."
 
+    def floor() -> str:
+        tolerance = settings.f1_tolerance
+        if settings.f1_threshold != AUTO:
+            return (resolved("f1_threshold") + " 'auto' would be the bootstrap model's held-out F1 minus "
+                    f"f1_tolerance {tolerance:g}.")
+        record = getattr(settings, "bootstrap_floor", None)
+        if record:
+            value = auto_f1_threshold(record["bootstrap_f1"], tolerance)
+            return (resolved("f1_threshold") + f" It resolves to {value:.4f}: {record.get('model_name', 'the model')} "
+                    f"v{record.get('model_version', 1)}'s held-out F1 {record['bootstrap_f1']:.4f} minus "
+                    f"f1_tolerance {tolerance:g} (MLOPS_F1_TOLERANCE), as `daily-mlops bootstrap` recorded it; "
+                    "the tasks read it from the registry.")
+        return (resolved("f1_threshold") + " It resolves to the bootstrap model's held-out F1 minus f1_tolerance "
+                f"{tolerance:g} (MLOPS_F1_TOLERANCE), read from the registry when the run starts; "
+                "`daily-mlops status` prints it.")
+
     known = {
         "f1_threshold": lambda: Param(
-            settings.f1_threshold, type="number", minimum=0, maximum=F1_THRESHOLD_MAX, title="F1 threshold",
-            description="F1 of the positive class a model must reach to be deployed; above 1 forces the "
-                        "retrain-and-alert path." + resolved("f1_threshold")),
+            settings.f1_threshold, type=["number", "string"], minimum=0, maximum=F1_THRESHOLD_MAX,
+            pattern=f"^{AUTO}$", title="F1 threshold",
+            description="F1 of the positive class a model must reach to be deployed: 'auto' or a number 0 to "
+                        f"{F1_THRESHOLD_MAX:g}; above 1 forces the retrain-and-alert path." + floor()),
+        "min_improvement": lambda: Param(
+            settings.min_improvement, type="number", minimum=0, maximum=1, title="Minimum improvement",
+            description="F1 a retrained version must gain over the champion on the same day's test split, "
+                        "besides reaching the F1 threshold, to be approved." + resolved("min_improvement")),
         "max_retrain_attempts": lambda: Param(
             settings.max_retrain_attempts, type="integer", minimum=0, maximum=MAX_ATTEMPTS,
             title="Retraining attempts",

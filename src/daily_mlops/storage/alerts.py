@@ -21,6 +21,7 @@ MODEL_PERFORMANCE_FAILURE = "MODEL_PERFORMANCE_FAILURE"
 def raise_performance_alert(
     db: "Database", *, logical_date: dt.date, f1_score: float, f1_threshold: float, retrain_attempts: int,
     model_versions_tried: list[int], dag_id: str | None = None, run_id: str | None = None,
+    f1_threshold_note: str | None = None,
 ) -> dict[str, Any]:
     """Write (upsert) a ``MODEL_PERFORMANCE_FAILURE`` alert of severity ``CRITICAL``; return it.
 
@@ -30,10 +31,15 @@ def raise_performance_alert(
         Best F1 (positive class, in [0, 1]) reached by any version tried that day.
     retrain_attempts : int
         Fine-tuning attempts made (0 to 3).
+    f1_threshold_note : str, optional
+        Where the threshold came from, shown after it (e.g. ``auto: bootstrap F1 0.4821 - f1_tolerance 0.05``).
     """
+    note = f" ({f1_threshold_note})" if f1_threshold_note else ""
+    relation = (f"< {f1_threshold:.4f}{note}" if f1_score < f1_threshold else
+                f"reached {f1_threshold:.4f}{note} but no retrained version beat the champion by min_improvement")
     message = (
-        f"Model performance below threshold on {logical_date.isoformat()}: best F1 {f1_score:.4f} < "
-        f"{f1_threshold:.4f} after {retrain_attempts} retraining attempt(s); versions tried "
+        f"Model performance below threshold on {logical_date.isoformat()}: best F1 {f1_score:.4f} {relation}"
+        f" after {retrain_attempts} retraining attempt(s); versions tried "
         f"{', '.join(str(v) for v in model_versions_tried)}. The deployed model was left unchanged."
     )
     doc = {
@@ -41,6 +47,7 @@ def raise_performance_alert(
         "severity": "CRITICAL",
         "f1_score": float(f1_score),
         "f1_threshold": float(f1_threshold),
+        "f1_threshold_note": f1_threshold_note,
         "retrain_attempts": int(retrain_attempts),
         "message": message,
         "timestamp": utcnow(),

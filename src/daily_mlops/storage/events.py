@@ -47,19 +47,22 @@ def _upsert(db: "Database", collection: str, key: dict[str, Any], fields: dict[s
 def record_performance(
     db: "Database", *, logical_date: dt.date, model_name: str, model_version: int, metrics: dict[str, Any],
     attempt: int, f1_threshold: float, batch_id: str, split: str = "test", run_id: str | None = None,
+    passed: bool | None = None, **fields: Any,
 ) -> dict[str, Any]:
     """Upsert the evaluation of one model version on one day's ``split``.
 
     ``metrics`` are plain numbers from :func:`daily_mlops.ml.metrics.classification_metrics`;
-    ``run_id`` is the Airflow DAG run that made the evaluation.
+    ``run_id`` is the Airflow DAG run that made the evaluation. ``passed`` defaults to
+    ``f1 >= f1_threshold``; a challenger passes its champion comparison too (``fields``:
+    ``floor``, ``champion``, ``f1_threshold_mode``, ... from the evaluation task).
     """
     return _upsert(
         db, "performance_metrics",
         {"logical_date": logical_date.isoformat(), "model_name": model_name, "model_version": int(model_version)},
         {
             **metrics, "attempt": int(attempt), "f1_threshold": float(f1_threshold),
-            "passed": bool(metrics["f1"] >= f1_threshold), "batch_id": batch_id, "split": split,
-            "run_id": run_id,
+            "passed": bool(metrics["f1"] >= f1_threshold) if passed is None else bool(passed), "batch_id": batch_id,
+            "split": split, "run_id": run_id, **fields,
         },
     )
 

@@ -4,14 +4,15 @@ A *model version* is an integer per model name (1, 2, 3, ...), written once
 and never changed afterwards except for its lifecycle ``status`` (and the
 ``status_history`` that records each move)::
 
-    candidate -> approved | rejected
+    candidate -> approved | rejected  (a challenger's ``comparisons``: floor and champion)
     rejected  -> approved            (a rerun of its day re-evaluated it under a lower threshold)
     approved  -> deployed | retired
     deployed  -> retired
     retired   -> approved            (reinstate for a rollback)
 
 Each version records its hyperparameters, metrics, the batch ids it was
-trained and evaluated on, its parent version (lineage), the sha256 and size
+trained and evaluated on, its parent version (lineage: ``parent_version``,
+also as ``finetuned_from``, the original design's field), the sha256 and size
 of each artifact, its parameter count and its input/output signature.
 Artifacts live in GridFS (:mod:`daily_mlops.storage.artifacts`); a version whose
 artifact is missing or altered is reported by :meth:`ModelRegistry.verify`
@@ -174,6 +175,8 @@ class ModelRegistry:
             }
             if parent_version is None:
                 doc.pop("parent_version")  # `parent_version: {$exists: true}` finds retrained versions
+            else:  # the original design's name: `finetuned_from: {$exists: true}` finds them too
+                doc["finetuned_from"] = int(parent_version)
             try:
                 self._coll.insert_one(doc)
             except DuplicateKeyError:
@@ -215,6 +218,25 @@ class ModelRegistry:
             {"model_name": model_name, "model_version": model_version, "status": current},
             {"$set": {"status": status}, "$push": {"status_history": entry}},
         )
+        return self.get(model_name, model_version)
+
+    def record_comparisons(
+        self, model_name: str, model_version: int, comparisons: dict[str, Any], *, logical_date: str | None = None,
+    ) -> dict[str, Any]:
+        """Set a challenger's ``comparisons`` (its latest evaluation's F1 floor and champion comparisons).
+
+        Besides ``status``, the one field that changes after registration: a
+        rerun of the day with another threshold re-evaluates the version and
+        replaces it. ``comparisons`` is :func:`daily_mlops.decisions.compare_challenger`'s dict.
+
+        Raises
+        ------
+        NotFoundError
+            When the version does not exist.
+        """
+        self.get(model_name, model_version)
+        self._coll.update_one({"model_name": model_name, "model_version": int(model_version)},
+                              {"$set": {"comparisons": {**comparisons, "logical_date": logical_date}}})
         return self.get(model_name, model_version)
 
     # -- reading -----------------------------------------------------------
