@@ -43,7 +43,7 @@ from daily_mlops.errors import SchemaError
 
 __all__ = [
     "HOLDOUT_FRACTION", "MAX_COLUMN_PAIRS", "MAX_ROWS", "classifier_roc_auc", "fidelity_report", "holdout_split",
-    "quality_scores",
+    "quality_scores", "scored_columns",
 ]
 
 #: Fraction of the real reference rows kept out of the synthesizer's fit.
@@ -138,6 +138,12 @@ def classifier_roc_auc(train: pd.DataFrame, test: pd.DataFrame, *, target: str, 
     float or None
         ROC-AUC in [0, 1], rounded to 4 decimals; None when ``train`` or
         ``test`` holds a single class (ROC-AUC is undefined).
+
+    Notes
+    -----
+    The classifier runs on one OpenMP thread (``threadpoolctl``): on the
+    shared 2-core machine, with other processes busy, its OpenMP threads spun
+    against each other and 5,000 German credit rows took 35 s instead of 1.2 s.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
@@ -146,10 +152,14 @@ def classifier_roc_auc(train: pd.DataFrame, test: pd.DataFrame, *, target: str, 
     y_test = (test[target].astype(str) == str(positive_label)).to_numpy(int)
     if len(set(y_train)) < 2 or len(set(y_test)) < 2:
         return None
+    from threadpoolctl import threadpool_limits
+
     x_train, x_test = _features(train, test, target)
     model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed)
-    model.fit(x_train, y_train)
-    return round(float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1])), 4)
+    with threadpool_limits(limits=1, user_api="openmp"):  # see Notes
+        model.fit(x_train, y_train)
+        scores = model.predict_proba(x_test)[:, 1]
+    return round(float(roc_auc_score(y_test, scores)), 4)
 
 
 def _row_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
