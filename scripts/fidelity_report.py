@@ -6,6 +6,9 @@ a synthesizer is fit on the 70%:
 
 * ``single``: one GaussianCopulaSynthesizer on all columns (the code path
   before issue 9, ``Synthesizer(target_column=None)``);
+* ``conditional``: the same single copula, sampled with SDV's conditional
+  sampling on the target (``sample_from_conditions``, one ``Condition`` per
+  class with the class's share of the rows), the option not chosen;
 * ``per_class``: one copula per target class, each class sampled at its
   reference rate (``Synthesizer(target_column=...)``, what bootstrap now fits).
 
@@ -70,17 +73,37 @@ def load(name: str) -> tuple[pd.DataFrame, dict]:
     return validate_batch(frame, schema), schema
 
 
+def conditional_batch(synth: Synthesizer, target: str, rows: int, *, seed: int) -> pd.DataFrame:
+    """``rows`` rows of the single copula, sampled conditionally on each class at its reference rate (SDV 2.0)."""
+    from sdv.sampling import Condition
+
+    from daily_mlops.ml._copulas import class_counts
+
+    rates = synth.reference_[target].value_counts(normalize=True).sort_index()
+    sdv = synth.synthesizer_
+    sdv.reset_sampling()
+    sdv._set_random_state(seed)
+    conditions = [Condition(num_rows=n, column_values={target: label})
+                  for label, n in zip(rates.index, class_counts(rows, rates.tolist()), strict=True) if n]
+    sampled = sdv.sample_from_conditions(conditions)
+    frame = sampled[next(iter(sampled))] if isinstance(sampled, dict) else sampled
+    return frame.loc[:, synth.columns_].reset_index(drop=True)
+
+
 def measure(name: str, *, rows: int, seed: int) -> list[dict]:
-    """One table row per synthesizer (single, per_class) for dataset ``name``."""
+    """One table row per synthesizer (single, conditional, per_class) for dataset ``name``."""
     reference, schema = load(name)
     target, positive = schema["target"]["column"], schema["target"]["positive_label"]
     fit_part, holdout = reference_holdout(reference, schema, seed=seed)
     trtr = classifier_roc_auc(fit_part, holdout, target=target, positive_label=positive, seed=seed)
     out = []
-    for label, target_column in (("single", None), ("per_class", target)):
+    for label, target_column in (("single", None), ("conditional", None), ("per_class", target)):
         started = time.perf_counter()
         synth = Synthesizer(seed=seed, target_column=target_column).fit(fit_part)
-        batch = validate_batch(synth.generate(rows, seed=seed, logical_date=DAY), schema)
+        if label == "conditional":
+            batch = validate_batch(conditional_batch(synth, target, rows, seed=seed), schema)
+        else:
+            batch = validate_batch(synth.generate(rows, seed=seed, logical_date=DAY), schema)
         fit_seconds = time.perf_counter() - started
         report = fidelity_report(batch, reference=fit_part, holdout=holdout, metadata=synth.metadata_, target=target,
                                  positive_label=positive, trtr_roc_auc=trtr, seed=seed)
