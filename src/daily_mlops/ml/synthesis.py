@@ -1,11 +1,9 @@
 """The distribution model: SDV Gaussian copulas fit to the reference data.
 
-One :class:`Synthesizer` is fit once on the real reference rows (bootstrap
-keeps a stratified 30% of them out, :func:`daily_mlops.ml.fidelity.holdout_split`).
-With ``target_column`` set (what bootstrap does) it fits one Gaussian copula
-per target class and samples each class at its reference rate, which keeps the
-feature-target relation (measured against a single copula and SDV's conditional
-sampling in :mod:`daily_mlops.ml._copulas`); without it, one copula on all columns. every
+One :class:`Synthesizer` is fit once on the real reference rows (bootstrap keeps a stratified 30% out).
+With ``target_column`` (as bootstrap fits it) it is one Gaussian copula per target class, each class
+sampled at its reference rate, which keeps the feature-target relation (why, measured:
+:mod:`daily_mlops.ml._copulas`); without it, one copula on all columns. every
 logical date then draws its own batch from it with :meth:`Synthesizer.generate`.
 A batch depends only on ``(seed, logical date)``, so a rerun of a DAG run for the
 same logical date produces the same rows (house style rule 5).
@@ -379,10 +377,8 @@ class Synthesizer(BaseEstimator):
         Nothing stored is deserialised as code: ``data`` is parsed as CSV with
         the recorded column dtypes, the parsed frame must write back to the
         same bytes (so it equals the frame fit at bootstrap), the SDV metadata
-        must pass :data:`ALLOWED_SDTYPES`, and the copula (or, with a recorded
-        ``target_column``, one copula per class) is refit with the recorded
-        seed, so it samples the rows the original did. A record without
-        ``target_column`` (stored before per-class synthesis) refits one copula.
+        must pass :data:`ALLOWED_SDTYPES`, and the copula (one per class with a recorded ``target_column``;
+        one without, as stored before) is refit with the recorded seed, so it samples the rows the original did.
 
         Parameters
         ----------
