@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
     from daily_mlops.storage.registry import ModelRegistry
 
-__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "register_synthesizer", "require_bootstrapped"]
+__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "reference_holdout", "register_synthesizer",
+           "require_bootstrapped"]
 
 #: Logical date of the bootstrap batch the initial model is trained on.
 BOOTSTRAP_DATE = dt.date(1970, 1, 1)
@@ -67,13 +68,21 @@ def register_synthesizer(
     registry: "ModelRegistry", reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int,
     model_name: str | None = None,
 ) -> tuple["Synthesizer", dict[str, Any]]:
-    """Fit the synthesizer on the validated reference rows and register it (approved).
+    """Fit the synthesizer on 70% of the validated reference rows and register it (approved).
+
+    A stratified 30% of the real rows (:func:`~daily_mlops.ml.fidelity.holdout_split`,
+    seeded by ``seed``) is kept out of the fit and stored as the artifact
+    ``holdout`` (canonical CSV, sha256 in the document); version 1's real-row
+    metrics and every batch's TSTR ROC-AUC are scored on it. TRTR ROC-AUC
+    (HistGradientBoostingClassifier trained on the 70%, scored on the 30%) is
+    computed here once and stored as ``trtr_roc_auc``. The synthesizer fits one
+    Gaussian copula per target class (``target_column`` of the schema).
 
     Its registry name is :func:`~daily_mlops.storage.registry.synthesizer_name` of
     ``model_name`` (``synthesizer`` for the default family ``tabtransformer``).
 
     The artifact ``synthesizer`` is the canonical CSV of the rows it was fit
-    on; the document records ``reference_format``, ``fit_seed``,
+    on; the document records ``holdout`` (fraction, seed, row counts), ``reference_format``, ``fit_seed``,
     ``reference_columns`` and ``sdv_metadata`` (:meth:`Synthesizer.storage_record`),
     from which :meth:`Synthesizer.from_reference` refits it. Nothing stored
     is code. Idempotent through the run key ``bootstrap``.
@@ -81,7 +90,7 @@ def register_synthesizer(
     Parameters
     ----------
     reference : DataFrame of shape (n_rows, n_columns)
-        The reference rows after :func:`~daily_mlops.ml.schema.validate_batch`.
+        All reference rows after :func:`~daily_mlops.ml.schema.validate_batch`.
     schema : dict
         From :func:`~daily_mlops.ml.schema.infer_schema`.
     seed : int
@@ -95,23 +104,50 @@ def register_synthesizer(
     Raises
     ------
     SchemaError
-        When a reference column cannot be stored exactly as CSV (nothing is written).
+        When a reference column cannot be stored exactly as CSV, or a target
+        class has too few rows to hold out and fit (nothing is written).
     """
-    from daily_mlops.ml.schema import datetime_formats
+    from daily_mlops.ml.fidelity import HOLDOUT_FRACTION, classifier_roc_auc
+    from daily_mlops.ml.schema import datetime_formats, schema_parts
+    from daily_mlops.ml.serialization import frame_to_csv
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import MODEL_NAME, synthesizer_name
 
+    target = schema_parts(schema)[1]
+    fit_part, holdout = reference_holdout(reference, schema, seed=seed)
     with timed("synthesizer fit") as t_synth:
-        synth = Synthesizer(seed=seed).fit(reference, datetime_formats=datetime_formats(schema))
+        synth = Synthesizer(seed=seed, target_column=target["column"]).fit(
+            fit_part, datetime_formats=datetime_formats(schema))
     artifact, record = synth.reference_csv(), synth.storage_record()
+    with timed("TRTR ROC-AUC") as t_trtr:
+        trtr = classifier_roc_auc(fit_part, holdout, target=target["column"], positive_label=target["positive_label"],
+                                  seed=seed)
     doc = registry.register(
-        synthesizer_name(model_name or MODEL_NAME), run_key=BOOTSTRAP_RUN_KEY, artifacts={"synthesizer": artifact},
-        status="approved",
+        synthesizer_name(model_name or MODEL_NAME), run_key=BOOTSTRAP_RUN_KEY,
+        artifacts={"synthesizer": artifact, "holdout": frame_to_csv(holdout)}, status="approved",
         hyperparameters={"synthesizer": "GaussianCopulaSynthesizer", "seed": seed},
         trained_on=["reference"],
-        extra={**record, "schema": schema, "n_reference_rows": int(len(reference)), "fit_seconds": t_synth["seconds"]},
+        extra={**record, "schema": schema, "n_reference_rows": int(len(fit_part)), "fit_seconds": t_synth["seconds"],
+               "holdout": {"fraction": HOLDOUT_FRACTION, "seed": seed, "stratified_on": target["column"],
+                           "n_rows": int(len(holdout)), "n_fit_rows": int(len(fit_part))},
+               "trtr_roc_auc": trtr, "trtr_seconds": t_trtr["seconds"]},
     )
     return synth, doc
+
+
+def reference_holdout(
+    reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int
+) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """The synthesizer's fit part (70%) and the real holdout (30%) of the reference rows, stratified on the target.
+
+    Deterministic for ``(reference, seed)`` (:func:`~daily_mlops.ml.fidelity.holdout_split`);
+    both frames have the index ``0..n-1``.
+    """
+    from daily_mlops.ml.fidelity import holdout_split
+    from daily_mlops.ml.schema import schema_parts
+
+    fit_rows, holdout_rows = holdout_split(reference, schema_parts(schema)[1]["column"], seed=seed)
+    return reference.iloc[fit_rows].reset_index(drop=True), reference.iloc[holdout_rows].reset_index(drop=True)
 
 
 def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -123,8 +159,9 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     batch (``MLOPS_DAILY_ROWS`` rows, logical date 1970-01-01) and split it
     70/15/15; contrastive pretraining on the pretrain split, fine-tuning on 80%
     of the fine-tune split, the decision threshold chosen on the other 20%
-    (:func:`~daily_mlops.ml.splits.calibration_split`); evaluate on the test split and on every real reference
-    row; register ``MLOPS_MODEL_NAME`` (``tabtransformer``) version 1 with status ``approved``, with
+    (:func:`~daily_mlops.ml.splits.calibration_split`); evaluate on the test split and on the real holdout
+    (the stratified 30% of the reference rows kept out of the synthesizer's fit); register
+    ``MLOPS_MODEL_NAME`` (``tabtransformer``) version 1 with status ``approved``, with
     ``f1_threshold_auto`` (its test F1 minus ``MLOPS_F1_TOLERANCE``: what ``f1_threshold: auto`` means,
     :func:`~daily_mlops.loop.f1_floor.floor_record`), also written to ``MLOPS_HOME/f1_floor.json`` for the
     DAG files' param description.
@@ -141,8 +178,8 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     -------
     dict
         ``version``, ``created``, ``metrics`` (test split), ``real_metrics``
-        (all reference rows), ``f1_threshold_auto``, ``seconds``, ``columns`` (every dropped or
-        converted reference column with its reason, :func:`~daily_mlops.ml.schema.column_actions`).
+        (the real holdout rows), ``trtr_roc_auc``, ``f1_threshold_auto``, ``seconds``, ``columns`` (every
+        dropped or converted reference column with its reason, :func:`~daily_mlops.ml.schema.column_actions`).
 
     Raises
     ------
@@ -233,7 +270,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
         part["test"].y, predict_proba(model, part["test"].x_cat, part["test"].x_num), decision_threshold=threshold
     )
     floor = floor_record(test_metrics["f1"], settings.f1_tolerance)
-    real = pre.transform(reference)
+    real = pre.transform(reference_holdout(reference, schema, seed=settings.seed)[1])
     real_metrics = classification_metrics(real.y, predict_proba(model, real.x_cat, real.x_num), decision_threshold=threshold)
 
     doc = registry.register(
@@ -247,6 +284,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
             "preprocessor_version": pre_doc["model_version"], "synthesizer_version": synth_doc["model_version"],
             "split_sizes": {**{k: int(len(v)) for k, v in splits.items()},
                             "finetune_fit": len(fit), "calibration": len(calibration)},
+            "reference_holdout_rows": int(len(real.y)),
             "f1_threshold_auto": floor,
         },
     )
@@ -259,4 +297,5 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     write_floor_file(settings.home, name, doc["model_version"], floor)
     return {"model_version": doc["model_version"], "created": True, "metrics": test_metrics, "real_metrics": real_metrics,
             "decision_threshold": threshold, "f1_threshold_auto": floor, "n_parameters": model.n_parameters,
+            "trtr_roc_auc": synth_doc.get("trtr_roc_auc"),
             "seconds": round(time.perf_counter() - started, 1), "columns": column_actions(schema)}

@@ -1,6 +1,9 @@
-"""The distribution model: an SDV Gaussian copula fit to the reference data.
+"""The distribution model: SDV Gaussian copulas fit to the reference data.
 
-One :class:`Synthesizer` is fit once on the real reference rows; every
+One :class:`Synthesizer` is fit once on the real reference rows (bootstrap keeps a stratified 30% out).
+With ``target_column`` (as bootstrap fits it) it is one Gaussian copula per target class, each class
+sampled at its reference rate, which keeps the feature-target relation (why, measured:
+:mod:`daily_mlops.ml._copulas`); without it, one copula on all columns. every
 logical date then draws its own batch from it with :meth:`Synthesizer.generate`.
 A batch depends only on ``(seed, logical date)``, so a rerun of a DAG run for the
 same logical date produces the same rows (house style rule 5).
@@ -33,9 +36,6 @@ Sources
 
 from __future__ import annotations
 
-import contextlib
-import json
-import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -45,6 +45,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from daily_mlops.dates import LogicalDate, chunk_seed, day_seed
+from daily_mlops.ml._copulas import _jsonable, _quiet_sdv, _seeded_global_numpy, fit_class_copulas, sample_class_copulas
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 from daily_mlops.ml._columns import set_datetime_formats
 
@@ -68,39 +69,6 @@ ALLOWED_SDTYPES = frozenset({
 _NOT_FITTED = "this %(name)s is not fitted; call fit(reference) or load one with Synthesizer.from_reference"
 _REFIT_FIX = ("restore the artifact or re-register the synthesizer with `daily-mlops bootstrap` "
               "on a fresh MLOPS_MONGO_DB")
-
-
-def _jsonable(value: Any) -> Any:
-    """Round-trip ``value`` through JSON, turning NumPy scalars into Python ones."""
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-        return str(obj)
-
-    return json.loads(json.dumps(value, default=default))
-
-
-@contextlib.contextmanager
-def _seeded_global_numpy(seed: int) -> Iterator[None]:
-    """Seed NumPy's global generator for the block, then restore its state."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
-
-
-@contextlib.contextmanager
-def _quiet_sdv() -> Iterator[None]:
-    """Silence SDV's advisory ``UserWarning``/``FutureWarning`` (e.g. 'save the metadata')."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        yield
 
 
 def _check_metadata(metadata: Any, columns: list[str], *, fix: str = _REFIT_FIX) -> dict:
@@ -148,11 +116,18 @@ class Synthesizer(BaseEstimator):
         Seeds NumPy's global generator while fitting (restored afterwards), so
         that fitting is reproducible even if a dependency draws from it.
         Sampling takes its own ``seed`` in :meth:`generate`.
+    target_column : str or None, default=None
+        When set, one copula per class of this column, each class sampled at
+        its reference rate (:func:`~daily_mlops.ml._copulas.fit_class_copulas`);
+        when None, one copula on all columns (the target is one more column).
 
     Attributes
     ----------
-    synthesizer_ : sdv.single_table.GaussianCopulaSynthesizer
-        The fitted SDV synthesizer.
+    synthesizer_ : sdv.single_table.GaussianCopulaSynthesizer or None
+        The fitted SDV synthesizer (None with ``target_column``).
+    class_synthesizers_, classes_, class_rates_ : list
+        With ``target_column``: one fitted copula per class label (sorted by
+        ``str``) and each label's fraction of the reference rows; else empty.
     metadata_ : dict
         The SDV metadata detected from the reference frame
         (``Metadata.to_dict()``, JSON-able).
@@ -169,8 +144,9 @@ class Synthesizer(BaseEstimator):
     fit about 1.2-1.4 s, 10 000 rows sampled in about 0.4-0.5 s.
     """
 
-    def __init__(self, *, seed: int = 42) -> None:
+    def __init__(self, *, seed: int = 42, target_column: str | None = None) -> None:
         self.seed = seed
+        self.target_column = target_column
 
     # ------------------------------------------------------------------ fit
     def fit(self, reference: pd.DataFrame, y: None = None, *, datetime_formats: Mapping | None = None) -> Synthesizer:
@@ -179,8 +155,8 @@ class Synthesizer(BaseEstimator):
         Parameters
         ----------
         reference : DataFrame of shape (n_rows, n_columns)
-            Real rows, target column included (it is synthesized like any
-            other column). Column names become ``str``, the index ``0..n-1``.
+            Real rows, target column included (synthesized like any other
+            column, or per class with ``target_column``). Columns become ``str``, the index ``0..n-1``.
         y : None
             Ignored; accepted for the scikit-learn API.
         datetime_formats : mapping of str to str, optional
@@ -214,9 +190,14 @@ class Synthesizer(BaseEstimator):
         """Fit the copula on ``frame`` (str columns, index 0..n-1) with SDV ``metadata``."""
         from sdv.single_table import GaussianCopulaSynthesizer
 
-        with _quiet_sdv(), _seeded_global_numpy(int(self.seed)):
-            synthesizer = GaussianCopulaSynthesizer(metadata)
-            synthesizer.fit({TABLE_NAME: frame})
+        synthesizer, self.classes_, self.class_synthesizers_, self.class_rates_ = None, [], [], []
+        if self.target_column is not None:
+            self.classes_, self.class_synthesizers_, self.class_rates_ = fit_class_copulas(
+                frame, _jsonable(metadata.to_dict()), str(self.target_column), seed=int(self.seed))
+        else:
+            with _quiet_sdv(), _seeded_global_numpy(int(self.seed)):
+                synthesizer = GaussianCopulaSynthesizer(metadata)
+                synthesizer.fit({TABLE_NAME: frame})
 
         self.synthesizer_ = synthesizer
         self.metadata_ = _jsonable(metadata.to_dict())
@@ -290,20 +271,29 @@ class Synthesizer(BaseEstimator):
             As :meth:`generate`, and when ``chunk_rows`` is not a positive integer.
         """
         check_is_fitted(self, "synthesizer_", msg=_NOT_FITTED)
-        synthesizer = self.synthesizer_
+        synthesizers = self.class_synthesizers_ or [self.synthesizer_]
         for name, value in (("n_rows", n_rows), ("chunk_rows", chunk_rows)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise MLOpsError(f"{name}={value!r} must be a positive integer (MLOPS_DAILY_ROWS sets n_rows)")
         random_state = day_seed(seed, logical_date)
-        if not hasattr(synthesizer, "_set_random_state"):
+        if not hasattr(synthesizers[0], "_set_random_state"):
             raise MLOpsError(
                 "the installed SDV has no GaussianCopulaSynthesizer._set_random_state; "
                 "install sdv>=2.0,<3 (the version this code was checked against)"
             )
         with _quiet_sdv():
-            synthesizer.reset_sampling()
+            for synthesizer in synthesizers:
+                synthesizer.reset_sampling()
         for k, start in enumerate(range(0, int(n_rows), int(chunk_rows))):
             size = min(int(chunk_rows), int(n_rows) - start)
+            if self.class_synthesizers_:
+                frame = sample_class_copulas(
+                    synthesizers, self.classes_, self.class_rates_, n_rows=size, target=str(self.target_column),
+                    random_state=random_state if k == 0 else chunk_seed(random_state, k), columns=self.columns_,
+                    target_dtype=self.reference_[str(self.target_column)].dtype)
+                frame.index = pd.RangeIndex(start, start + size)
+                yield frame
+                continue
             with _quiet_sdv():
                 synthesizer._set_random_state(random_state if k == 0 else chunk_seed(random_state, k))  # SDV 2.0
                 sampled = synthesizer.sample(size)
@@ -353,8 +343,9 @@ class Synthesizer(BaseEstimator):
         -------
         dict
             ``reference_format`` (:data:`REFERENCE_FORMAT`), ``fit_seed``
-            (int), ``reference_columns`` (``[{"name", "dtype"}, ...]``) and
-            ``sdv_metadata`` (``metadata_``).
+            (int), ``reference_columns`` (``[{"name", "dtype"}, ...]``),
+            ``sdv_metadata`` (``metadata_``), ``target_column`` (None: one
+            copula) and, for people, ``synthesis`` and ``class_rates``.
 
         Raises
         ------
@@ -374,6 +365,9 @@ class Synthesizer(BaseEstimator):
             "sdv_metadata": _check_metadata(
                 self.metadata_, self.columns_, fix="rename or drop that column so SDV detects a basic sdtype"
             ),
+            "target_column": self.target_column,
+            "synthesis": "per_class" if self.class_synthesizers_ else "single",
+            "class_rates": {str(label): rate for label, rate in zip(self.classes_, self.class_rates_, strict=True)},
         }
 
     @classmethod
@@ -383,8 +377,8 @@ class Synthesizer(BaseEstimator):
         Nothing stored is deserialised as code: ``data`` is parsed as CSV with
         the recorded column dtypes, the parsed frame must write back to the
         same bytes (so it equals the frame fit at bootstrap), the SDV metadata
-        must pass :data:`ALLOWED_SDTYPES`, and the copula is refit with the
-        recorded seed, so it samples the rows the original did.
+        must pass :data:`ALLOWED_SDTYPES`, and the copula (one per class with a recorded ``target_column``;
+        one without, as stored before) is refit with the recorded seed, so it samples the rows the original did.
 
         Parameters
         ----------
@@ -437,10 +431,13 @@ class Synthesizer(BaseEstimator):
         if frame.empty:
             raise SchemaError(f"{what} holds no rows; {_REFIT_FIX}")
         recorded = _check_metadata(record.get("sdv_metadata"), list(frame.columns))
+        target = record.get("target_column")
+        if target is not None and target not in frame.columns:
+            raise SchemaError(f"{what}: the recorded target_column {target!r} is not a reference column; {_REFIT_FIX}")
         try:
             with _quiet_sdv():
                 metadata = Metadata.load_from_dict(recorded)
-            model = cls(seed=seed)._fit(frame, metadata)
+            model = cls(seed=seed, target_column=target)._fit(frame, metadata)
         except (InvalidMetadataError, InvalidDataError, SynthesizerInputError, ValueError, KeyError, TypeError) as exc:
             raise SchemaError(f"{what}: SDV refused the recorded metadata or rows ({exc}); {_REFIT_FIX}") from exc
         if model.metadata_ != _jsonable(recorded):

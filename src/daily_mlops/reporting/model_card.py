@@ -209,9 +209,9 @@ def model_card_markdown(data: dict[str, Any], *, reference: dict[str, Any], gene
     lines += ["## Evaluation data", "",
               f"* **Synthetic test split** of {evaluated}: {_num(test.get('n_samples'))} held-out rows, positive "
               f"rate {_num(test.get('positive_rate'))}.",
-              (f"* **Real reference rows:** all {_num(real.get('n_samples'))} real rows (positive rate "
-               f"{_num(real.get('positive_rate'))}). The model never trained on them, but the synthesizer that "
-               "generated its training rows was fit on them.") if real else
+              (f"* **Real reference rows:** {_num(real.get('n_samples'))} real rows (positive rate "
+               f"{_num(real.get('positive_rate'))}), the stratified 30% held out of the synthesizer's fit: neither "
+               "the model nor the synthesizer that generated its training rows saw them.") if real else
               "* **Real reference rows:** not measured for this version (bootstrap scores version 1 on them; "
               "retrained versions are scored on their day's synthetic test split only).", ""]
     lines += ["## Quantitative analyses", ""]
