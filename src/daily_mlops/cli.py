@@ -24,8 +24,8 @@ from rich.table import Table
 
 from daily_mlops.cli_models import models_app
 from daily_mlops.cli_output import (
-    _f1_threshold_option, _fail, _fmt, _metrics_table, _print_failures, _reader_may_stop_early, _settings,
-    _summary_table, console,
+    _batch_checks_table, _f1_threshold_option, _fail, _fmt, _metrics_table, _print_failures, _reader_may_stop_early,
+    _settings, _summary_table, console,
 )
 from daily_mlops.errors import MLOpsError
 from daily_mlops.settings import Settings
@@ -171,6 +171,7 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
     """Print model versions, the latest metrics, alerts and deployments."""
     from daily_mlops.storage.alerts import recent_alerts
     from daily_mlops.storage.events import recent_deployments, recent_evaluations
+    from daily_mlops.storage.reports import recent_batch_checks
     from daily_mlops.loop.model_versions import version_date
     from daily_mlops.storage.mongo import open_database
     from daily_mlops.storage.registry import ModelRegistry
@@ -201,6 +202,7 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
                 alerts.add_row(doc["logical_date"], doc["alert_type"], doc["severity"], _fmt(doc["f1_score"]),
                                str(doc["retrain_attempts"]), doc["message"])
             console.print(alerts)
+            console.print(_batch_checks_table(recent_batch_checks(db, limit)))
             deps = Table(title="deployments")
             for col in ("logical date", "version", "status", "path", "sha256"):
                 deps.add_column(col)

@@ -21,6 +21,7 @@ MODEL_PERFORMANCE_FAILURE = "MODEL_PERFORMANCE_FAILURE"
 def raise_performance_alert(
     db: "Database", *, logical_date: dt.date, f1_score: float, f1_threshold: float, retrain_attempts: int,
     model_versions_tried: list[int], dag_id: str | None = None, run_id: str | None = None,
+    drift: str | None = None,
 ) -> dict[str, Any]:
     """Write (upsert) a ``MODEL_PERFORMANCE_FAILURE`` alert of severity ``CRITICAL``; return it.
 
@@ -30,11 +31,15 @@ def raise_performance_alert(
         Best F1 (positive class, in [0, 1]) reached by any version tried that day.
     retrain_attempts : int
         Fine-tuning attempts made (0 to 3).
+    drift : str, optional
+        One line on the day's drift (:func:`daily_mlops.loop.quality.day_drift_summary`), appended to
+        the message and stored as ``drift``.
     """
     message = (
         f"Model performance below threshold on {logical_date.isoformat()}: best F1 {f1_score:.4f} < "
         f"{f1_threshold:.4f} after {retrain_attempts} retraining attempt(s); versions tried "
         f"{', '.join(str(v) for v in model_versions_tried)}. The deployed model was left unchanged."
+        + (f" Data: {drift}." if drift else "")
     )
     doc = {
         "alert_type": MODEL_PERFORMANCE_FAILURE,
@@ -49,6 +54,7 @@ def raise_performance_alert(
         "dag_id": dag_id,
         "run_id": run_id,
         "status": "open",
+        "drift": drift,
     }
     db["alerts"].replace_one({"logical_date": doc["logical_date"], "alert_type": MODEL_PERFORMANCE_FAILURE}, doc, upsert=True)
     doc.pop("_id", None)
