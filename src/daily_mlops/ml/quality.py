@@ -228,7 +228,8 @@ def gate(figures: Mapping[str, Any], floors: QualityFloors) -> dict[str, Any]:
         values), ``failures`` (count), ``worst``: up to :data:`WORST_SHOWN`
         checks, failing ones first, each ``{"column", "check", "value",
         "floor", "failed"}``, ordered by how far past (or how close to) the
-        floor they are; ``message``: one line naming them.
+        floor they are; ``message``: one line naming the failing ones (at most
+        :data:`WORST_SHOWN`) with their figures and floors, or counting the checks passed.
     """
     checks: list[dict[str, Any]] = []
     diagnostic = figures["diagnostic"]
@@ -252,7 +253,7 @@ def gate(figures: Mapping[str, Any], floors: QualityFloors) -> dict[str, Any]:
     status = "failed" if failed else "passed"
     shown = "; ".join(_describe(c) for c in (failed or checks)[:WORST_SHOWN])
     message = (f"{len(failed)} check(s) past the floor: {shown}" if failed
-               else f"every check within its floor (closest: {shown or 'none'})")
+               else f"all {len(checks)} checks within their floors")
     return {"status": status, "floors": dataclasses.asdict(floors), "failures": len(failed), "worst": worst,
             "message": message}
 
