@@ -65,6 +65,7 @@ def test_a_normal_day_passes_and_records_quality_and_drift(loop):
     assert 0.1 < drift["positive_rate"] < 0.5
     assert day_quality(loop["db"], day)["quality_status"] == "passed"
     assert day_drift_summary(loop["settings"], logical_date=day, db=loop["db"]).startswith("drift score")
+    assert day_drift_summary(loop["settings"], logical_date=dt.date(2030, 1, 1), db=loop["db"]) is None
 
 
 def test_a_broken_day_fails_the_gate_naming_the_worst_columns(loop):

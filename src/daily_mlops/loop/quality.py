@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["check_data_quality", "day_drift_summary", "day_quality", "quality_floors"]
 
+#: What :func:`daily_mlops.ml.quality.drift_summary` says of a batch without drift figures.
+_NOT_MEASURED = "drift not measured"
+
 
 def quality_floors(settings: "Settings") -> Any:
     """The gate's floors from ``MLOPS_QUALITY_MIN_DIAGNOSTIC``, ``..._MAX_UNSEEN_SHARE``, ``..._MAX_NULL_INCREASE``."""
@@ -174,10 +177,11 @@ def day_quality(db: "Database", logical_date: LogicalDate) -> dict[str, Any]:
 
 
 @with_database
-def day_drift_summary(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> str:
-    """One line on the drift of the day's batch, for the alert message (``send_alert``).
+def day_drift_summary(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> str | None:
+    """One line on the drift of the day's batch, for the alert message (``send_alert``), or None.
 
-    E.g. ``"drift score 0.74 (1 = like the reference) (drift param shift), worst: purpose 0.41, ..."``;
-    ``"drift not measured"`` when the day has no batch or no drift figures (never raises for a missing day).
+    E.g. ``"drift score 0.43 (1 = like the reference) (drift param shift), worst: credit_amount 0.07, ..."``;
+    None when the day has no batch or no drift figures (never raises for a missing day).
     """
-    return day_quality(db, logical_date)["drift_summary"]
+    line = day_quality(db, logical_date)["drift_summary"]
+    return None if line == _NOT_MEASURED else line
