@@ -128,3 +128,16 @@ def test_drift_figures_show_a_shift_and_not_a_normal_day(world):
     line = drift_summary({**shifted, "param": "shift", "positive_rate": 0.3, "reference_positive_rate": 0.3})
     assert line.startswith("drift score") and "drift param shift" in line and shifted["worst"][0]["column"] in line
     assert drift_summary(None) == "drift not measured"
+
+
+def test_metadata_sdmetrics_refuses_is_recorded_and_the_other_checks_still_gate(world):
+    """A column without an sdtype makes SDMetrics raise: diagnostic records the error, unseen and null checks gate."""
+    metadata = {"tables": {"reference": {"columns": {**world["metadata"]["tables"]["reference"]["columns"],
+                                                     "purpose": {}}}},
+                "relationships": [], "METADATA_SPEC_VERSION": "V2"}
+    batch = apply_drift(_batch(world), "broken", world["plan"], seed=3)
+    profile = BatchProfile(world["categorical"], n_rows=len(batch), sample_rows=1000, seed=1).update(batch)
+    figures = quality_figures(profile, world["reference"], sdv_metadata=metadata)
+    assert figures["diagnostic"]["score"] is None and "KeyError" in figures["diagnostic"]["error"]
+    verdict = gate(figures, FLOORS)
+    assert verdict["status"] == "failed" and {w["check"] for w in verdict["worst"]} <= {"unseen_share", "null_increase"}

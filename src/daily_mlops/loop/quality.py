@@ -121,6 +121,8 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
         for chunk in chunks:
             profile.update(chunk)
     figures = quality_figures(profile, reference, sdv_metadata=synth_doc["sdv_metadata"])
+    if figures["diagnostic"].get("error"):
+        log.warning("%s: %s; the unseen-category and null checks still gate", batch_id, figures["diagnostic"]["error"])
     verdict = gate(figures, quality_floors(settings))
     kinds = {f["name"]: f["kind"] for f in features if f["kind"] != "dropped"}
     drift = drift_figures(profile.sample, reference, {**kinds, target["column"]: "target"})

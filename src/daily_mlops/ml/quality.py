@@ -164,10 +164,14 @@ def _diagnostic(sample: pd.DataFrame, reference: pd.DataFrame, sdv_metadata: Map
     described = sdv_metadata["tables"][_TABLE].get("columns", {})
     columns = [c for c in reference.columns if c in sample.columns and c in described]
     report = DiagnosticReport()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        report.generate({_TABLE: reference[columns]}, {_TABLE: sample[columns]},
-                        _metadata_for(sdv_metadata, columns), verbose=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report.generate({_TABLE: reference[columns]}, {_TABLE: sample[columns]},
+                            _metadata_for(sdv_metadata, columns), verbose=False)
+    except (ValueError, KeyError, TypeError) as exc:  # SDMetrics refused the metadata: the other checks still gate
+        return {"score": None, "data_validity": None, "data_structure": None, "columns": {},
+                "error": f"SDMetrics DiagnosticReport failed: {type(exc).__name__}: {exc}"}
     properties = dict(zip(report.get_properties()["Property"], report.get_properties()["Score"]))
     details = report.get_details("Data Validity")
     per_column = details.groupby("Column")["Score"].min() if len(details) else pd.Series(dtype=float)
@@ -196,7 +200,9 @@ def quality_figures(profile: BatchProfile, reference: pd.DataFrame, *,
     -------
     dict
         ``rows``, ``sample_rows``; ``diagnostic`` (``score``, ``data_validity``,
-        ``data_structure``, ``columns``: validity per column, all in [0, 1]);
+        ``data_structure``, ``columns``: validity per column, all in [0, 1];
+        all None and an ``error`` when SDMetrics refused the metadata, and
+        then only the other two checks gate);
         ``unseen_share`` (per categorical column, in [0, 1]); ``null_share``
         and ``reference_null_share`` and ``null_increase`` (per column of the
         reference, fractions; the increase may be negative); ``unseen_examples``.
