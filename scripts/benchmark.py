@@ -210,9 +210,33 @@ def gate(rows: int = 10_000, runs: int = 3) -> None:
             generate_data(settings, logical_date=day, db=db, drift=drift)
             results = [check_data_quality(settings, logical_date=day, db=db) for _ in range(runs)]
             wall = statistics.median(r["seconds"] for r in results)
-            verdict = "ok" if max(r["seconds"] for r in results) <= GATE_GOAL else "OVER GOAL"
-            print(f"  drift {drift:<8} gate {results[-1]['status']:<7} {wall:6.2f} s (first run, imports "
-                  f"included: {results[0]['seconds']:.2f} s)   {verdict}")
+            imports, cold = _gate_in_fresh_process(uri, day, rows)
+            verdict = "ok" if wall <= GATE_GOAL else "OVER GOAL"
+            print(f"  drift {drift:<8} gate {results[-1]['status']:<7} {wall:5.2f} s   {verdict}   (in a fresh "
+                  f"interpreter, as an Airflow task process: {imports:.2f} s of imports, then {cold:.2f} s)")
+    print("  The goal counts the gate's work (the dag.test runner's process, which daily-mlops run and demo use, has "
+          "imported\n  SDMetrics already: SDV imports it). A fresh task process first imports pandas, pyarrow, "
+          "scikit-learn, skops\n  and SDMetrics (which imports torch and scipy), a fixed cost that does not grow "
+          "with the rows.")
+
+
+def _gate_in_fresh_process(uri: str, day: "dt.date", rows: int) -> tuple[float, float]:
+    """(import seconds, gate seconds) of ``check_data_quality`` in a new interpreter."""
+    code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "import pandas, pyarrow.parquet, sklearn.compose, skops.io, sdmetrics.reports\n"
+        "from daily_mlops.loop.quality import check_data_quality\n"
+        "from daily_mlops.settings import load_settings\n"
+        "from daily_mlops.storage.mongo import connect\n"
+        "i = time.perf_counter() - t; t = time.perf_counter()\n"
+        "with connect(sys.argv[1], 'bench') as db:\n"
+        "    check_data_quality(load_settings(daily_rows=int(sys.argv[3])), logical_date=sys.argv[2], db=db)\n"
+        "print(i, time.perf_counter() - t)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, uri, day.isoformat(), str(rows)], capture_output=True,
+                          text=True, check=True)
+    imports, seconds = done.stdout.strip().splitlines()[-1].split()
+    return float(imports), float(seconds)
 
 
 if __name__ == "__main__":

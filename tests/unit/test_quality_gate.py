@@ -26,14 +26,15 @@ FLOORS = QualityFloors(min_diagnostic=0.9, max_unseen_share=0.05, max_null_incre
 
 @pytest.fixture(scope="module")
 def world() -> dict:
-    """Reference rows, schema, SDV metadata and a DriftPlan of the bundled data."""
-    from sdv.metadata import Metadata
-
+    """Reference rows, schema, SDV-style metadata (written here: importing SDV would cost seconds) and a DriftPlan."""
     raw = read_csv(REPO / "data" / "reference" / "german_credit.csv").head(400)
     schema = infer_schema(raw, target_column="creditability", positive_label="bad")
     reference = validate_batch(raw, schema)
-    metadata = Metadata.detect_from_dataframes({"reference": reference}).to_dict()
     features, target = schema_parts(schema)
+    sdtypes = {f["name"]: "numerical" if f["kind"] == "numeric" else "categorical" for f in features}
+    metadata = {"tables": {"reference": {"columns": {name: {"sdtype": sdtypes.get(name, "categorical")}
+                                                     for name in reference.columns}}},
+                "relationships": [], "METADATA_SPEC_VERSION": "V2"}
     plan = DriftPlan(reference, features, target_column="creditability", positive_label="bad",
                      negative_label=target["negative_label"])
     categorical = {f["name"]: sorted(reference[f["name"]].unique()) for f in features if f["kind"] == "categorical"}
