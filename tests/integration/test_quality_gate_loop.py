@@ -58,7 +58,8 @@ def test_a_normal_day_passes_and_records_quality_and_drift(loop):
     assert doc["status"] == "ready" and doc["drift_mode"] == "none"
     quality, drift = doc["quality"], doc["drift"]
     assert quality["status"] == "passed" and quality["failures"] == 0 and quality["rows"] == 1200
-    assert quality["diagnostic"]["score"] == 1.0 and max(quality["unseen_share"].values()) == 0.0
+    assert quality["diagnostic"]["score"] == 1.0 and quality["min_validity"] == 1.0
+    assert quality["max_unseen_share"] == 0.0 and set(quality["validity"]) >= set(quality["unseen_share"])
     assert max(quality["null_increase"].values()) <= 0.0 + 1e-9
     assert len(quality["worst"]) == 3 and not any(w["failed"] for w in quality["worst"])
     assert drift["param"] == "none" and drift["score"] > 0.8 and "creditability" in drift["columns"]

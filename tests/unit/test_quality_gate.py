@@ -60,7 +60,7 @@ def test_a_normal_batch_passes_with_every_figure_recorded(world):
     figures, verdict = _judge(world, _batch(world))
     assert verdict["status"] == "passed" and verdict["failures"] == 0
     assert figures["rows"] == 1500 and 800 <= figures["sample_rows"] <= 1200
-    assert figures["diagnostic"]["score"] == 1.0 and min(figures["diagnostic"]["columns"].values()) == 1.0
+    assert figures["diagnostic"]["score"] == 1.0 and figures["min_validity"] == 1.0
     assert set(figures["unseen_share"]) == set(world["categorical"]) and max(figures["unseen_share"].values()) == 0
     assert max(figures["null_increase"].values()) == 0.0
     assert verdict["floors"] == {"min_diagnostic": 0.9, "max_unseen_share": 0.05, "max_null_increase": 0.1}
@@ -76,7 +76,8 @@ def test_a_broken_batch_fails_naming_the_worst_columns(world):
     assert figures["unseen_share"][first_cat] == pytest.approx(0.8, abs=0.05)
     assert figures["null_increase"][first_num] == pytest.approx(0.8, abs=0.05)
     assert figures["unseen_examples"][first_cat] == [UNSEEN_CATEGORY]
-    assert figures["diagnostic"]["columns"][first_cat] < 0.3
+    assert figures["validity"][first_cat] < 0.3
+    assert figures["max_unseen_share"] == figures["unseen_share"][first_cat]
     worst = verdict["worst"]
     assert all(w["failed"] for w in worst) and {w["column"] for w in worst} <= {first_cat, first_num}
     assert first_cat in verdict["message"] and "quality_max_unseen_share" in verdict["message"]

@@ -200,9 +200,10 @@ def quality_figures(profile: BatchProfile, reference: pd.DataFrame, *,
     -------
     dict
         ``rows``, ``sample_rows``; ``diagnostic`` (``score``, ``data_validity``,
-        ``data_structure``, ``columns``: validity per column, all in [0, 1];
-        all None and an ``error`` when SDMetrics refused the metadata, and
-        then only the other two checks gate);
+        ``data_structure``, in [0, 1]; all None and an ``error`` when SDMetrics
+        refused the metadata, and then only the other two checks gate);
+        ``validity`` (SDMetrics data validity per column, in [0, 1]); the
+        summaries ``min_validity``, ``max_unseen_share``, ``max_null_increase``;
         ``unseen_share`` (per categorical column, in [0, 1]); ``null_share``
         and ``reference_null_share`` and ``null_increase`` (per column of the
         reference, fractions; the increase may be negative); ``unseen_examples``.
@@ -211,16 +212,25 @@ def quality_figures(profile: BatchProfile, reference: pd.DataFrame, *,
     rows = max(profile.rows_, 1)
     null_share = {c: profile.nulls_.get(c, 0) / rows for c in ref_nulls if c in profile.nulls_}
     sample = profile.sample
+    diagnostic = _diagnostic(sample, reference, sdv_metadata)
+    validity = diagnostic.pop("columns")
+    unseen = {c: _rounded(profile.unseen_[c] / profile.present_[c]) if profile.present_[c] else 0.0
+              for c in profile.unseen_}
+    increase = {c: _rounded(v - ref_nulls[c]) for c, v in null_share.items()}
+    known = [v for v in validity.values() if v is not None]
     return {
         "rows": int(profile.rows_),
         "sample_rows": int(len(sample)),
-        "diagnostic": _diagnostic(sample, reference, sdv_metadata),
-        "unseen_share": {c: _rounded(profile.unseen_[c] / profile.present_[c]) if profile.present_[c] else 0.0
-                         for c in profile.unseen_},
+        "diagnostic": diagnostic,
+        "min_validity": min(known) if known else None,
+        "max_unseen_share": max(unseen.values(), default=0.0),
+        "max_null_increase": max(increase.values(), default=0.0),
+        "validity": validity,
+        "unseen_share": unseen,
         "unseen_examples": {c: v for c, v in profile.examples_.items() if v},
         "null_share": {c: _rounded(v) for c, v in null_share.items()},
         "reference_null_share": {c: _rounded(ref_nulls[c]) for c in null_share},
-        "null_increase": {c: _rounded(v - ref_nulls[c]) for c, v in null_share.items()},
+        "null_increase": increase,
     }
 
 
@@ -239,7 +249,7 @@ def gate(figures: Mapping[str, Any], floors: QualityFloors) -> dict[str, Any]:
     """
     checks: list[dict[str, Any]] = []
     diagnostic = figures["diagnostic"]
-    for column, score in diagnostic["columns"].items():
+    for column, score in figures["validity"].items():
         if score is not None:
             checks.append({"column": column, "check": "diagnostic_validity", "value": score,
                            "floor": floors.min_diagnostic, "margin": score - floors.min_diagnostic})
