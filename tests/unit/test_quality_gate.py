@@ -143,3 +143,15 @@ def test_metadata_sdmetrics_refuses_is_recorded_and_the_other_checks_still_gate(
     assert figures["diagnostic"]["score"] is None and "KeyError" in figures["diagnostic"]["error"]
     verdict = gate(figures, FLOORS)
     assert verdict["status"] == "failed" and {w["check"] for w in verdict["worst"]} <= {"unseen_share", "null_increase"}
+
+
+def test_the_demo_plan_is_four_days_of_drift_and_no_threshold(settings):
+    """demo_days: four consecutive dates, drift none, shift, label_noise, broken; no per-day F1 threshold."""
+    import datetime as dt
+
+    from daily_mlops.loop.demo import demo_days
+
+    plan = demo_days(settings, dt.date(2026, 11, 1))
+    assert [day.isoformat() for day, _, _ in plan] == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
+    assert [conf for _, conf, _ in plan] == [{"drift": mode} for mode in DRIFT_MODES]
+    assert all("MLOPS_F1_THRESHOLD" in why for _, _, why in plan)
