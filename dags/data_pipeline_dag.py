@@ -21,14 +21,21 @@ Trigger this DAG (or let the `@daily` schedule do it) and the whole day runs:
 2. **preprocess_data** applies the preprocessor fit at bootstrap, splits 70/15/15 into pretrain /
    finetune / test and writes one Parquet file per split to the GridFS bucket `processed_data`,
    indexed in `processing_metadata`.
-3. **store_processing_metadata** checks the row counts and writes `processing_metadata` (status `ready`).
-4. **trigger_evaluation** and **trigger_deployment** create the runs of `model_evaluation_pipeline` and
+3. **check_data_quality** is the data-quality gate: the SDMetrics diagnostic, unseen categories and
+   null shares of the raw batch against the reference rows, with floors from the `MLOPS_QUALITY_*`
+   settings. It records every figure (`quality`, with `status`) and the day's drift (`drift`: recorded,
+   never gated) in `processing_metadata`. A failing batch fails this run with a message naming the
+   worst columns, so `store_processing_metadata` never runs and the evaluation run's sensor fails:
+   no model is judged or retrained on broken data.
+4. **store_processing_metadata** checks the row counts and writes `processing_metadata` (status `ready`).
+5. **trigger_evaluation** and **trigger_deployment** create the runs of `model_evaluation_pipeline` and
    `model_deployment_pipeline` for this logical date (run id `day__<date>`), passing on this run's params.
    They run last, so a failed batch starts nothing downstream, and clearing the failed task here resumes
    the day. A run that already exists for the date is left alone (the task is skipped).
 
 The params are the day's: `f1_threshold` and `max_retrain_attempts` go to the evaluation run,
-`require_approval` to the deployment run. Rerunning a logical date replaces that date's documents;
+`require_approval` to the deployment run; `drift` (`none`, `shift`, `label_noise`, `broken`) alters this
+run's sampled batch (README, "What the demo shows"). Rerunning a logical date replaces that date's documents;
 nothing is duplicated.
 """
 
@@ -42,6 +49,15 @@ DOCS = {
 **Reads** the day's raw Parquet file (sha256 checked) and the bootstrap preprocessor.
 **Writes** one Parquet file per split (pretrain / finetune / test, 70/15/15, stratified) to the GridFS bucket `processed_data` (replaced), indexed in `processing_metadata`.
 **XCom**: `batch_id`, `preprocessor_version`, `rows` (row count per split).
+""",
+    "check_data_quality": """
+**Reads** the day's raw Parquet file (sha256 checked, in chunks), the reference rows of the synthesizer
+that sampled it and the categories of the preprocessor that encoded it.
+**Writes** `processing_metadata.quality` (SDMetrics diagnostic per column, unseen-category and null shares,
+`status` passed/failed, `worst` checks, floors) and `processing_metadata.drift` (KSComplement /
+TVComplement per column, positive rates, the `drift` param).
+**Fails** (no retry) when a figure crosses its floor, naming the worst columns and their figures.
+**XCom**: `batch_id`, `status`, `reason`, `drift` (one line), `seconds`.
 """,
     "store_processing_metadata": """
 **Reads** the day's `processed_data` (an aggregation counts the rows per split).
@@ -70,11 +86,11 @@ for the date. **XCom** `trigger_run_id`: the run id it created.
 def data_pipeline_dag():
     @task(doc_md=DOCS["generate_data"])
     @logs_logical_date
-    def generate_data(**context) -> dict:
+    def generate_data(params: dict, **context) -> dict:
         from daily_mlops.loop.data import generate_data
         from daily_mlops.settings import load_settings
 
-        return generate_data(load_settings(), logical_date=context["logical_date"])
+        return generate_data(load_settings(), logical_date=context["logical_date"], drift=params["drift"])
 
     @task(doc_md=DOCS["preprocess_data"])
     @logs_logical_date
@@ -84,9 +100,23 @@ def data_pipeline_dag():
 
         return preprocess_data(load_settings(), logical_date=context["logical_date"])
 
+    # retries=0: the gate is deterministic, a retry would judge the same batch again.
+    @task(doc_md=DOCS["check_data_quality"], retries=0)
+    @logs_logical_date
+    def check_data_quality(processed: dict, **context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from daily_mlops.loop.quality import check_data_quality
+        from daily_mlops.settings import load_settings
+
+        result = check_data_quality(load_settings(), logical_date=context["logical_date"])
+        if result["status"] == "failed":
+            raise AirflowFailException(result["reason"])
+        return result
+
     @task(doc_md=DOCS["store_processing_metadata"])
     @logs_logical_date
-    def store_processing_metadata(processed: dict, **context) -> dict:
+    def store_processing_metadata(checked: dict, **context) -> dict:
         from daily_mlops.loop.data import store_processing_metadata
         from daily_mlops.settings import load_settings
 
@@ -98,7 +128,8 @@ def data_pipeline_dag():
     trigger_deployment = trigger_day_run("trigger_deployment", trigger_dag_id=DEPLOYMENT_DAG_ID,
                                          trigger_rule=TriggerRule.NONE_FAILED, doc_md=DOCS["trigger_deployment"])
 
-    store_processing_metadata(preprocess_data(generate_data())) >> trigger_evaluation >> trigger_deployment
+    checked = check_data_quality(preprocess_data(generate_data()))
+    store_processing_metadata(checked) >> trigger_evaluation >> trigger_deployment
 
 
 data_pipeline_dag()

@@ -24,8 +24,8 @@ from rich.table import Table
 
 from daily_mlops.cli_models import models_app
 from daily_mlops.cli_output import (
-    _f1_threshold_option, _fail, _fmt, _metrics_table, _print_failures, _reader_may_stop_early, _settings,
-    _summary_table, console,
+    _batch_checks_table, _f1_threshold_option, _fail, _fmt, _metrics_table, _print_failures, _reader_may_stop_early,
+    _settings, _summary_table, console,
 )
 from daily_mlops.errors import MLOpsError
 from daily_mlops.settings import Settings
@@ -36,7 +36,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
 app.add_typer(models_app, name="models")  # `daily-mlops models ...` (daily_mlops.cli_models)
 
 
-#: Per-day evaluation params of ``demo`` (see README "What the demo shows" for the measurements).
+#: First logical date of ``demo`` (its per-day ``drift`` params: daily_mlops.loop.demo, README "What the demo shows").
 DEMO_START = dt.date(2026, 11, 1)
 
 
@@ -152,11 +152,22 @@ def run(
     f1_threshold: Optional[float] = typer.Option(
         None, callback=_f1_threshold_option,
         help="Override MLOPS_F1_THRESHOLD for these runs (0 to 2; above 1 forces the alert path)."),
+    drift: str = typer.Option(
+        "none", "--drift", help="data_pipeline_dag's drift param for these runs: none, shift, label_noise or broken "
+                                "(README, 'What the demo shows')."),
 ) -> None:
     """Run the three DAGs in order for each date with Airflow's dag.test; print a summary per day."""
+    from daily_mlops.ml.drift import check_drift_mode
+
     settings = _settings()
     first = _parse_date(date) if date else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    try:
+        drift = check_drift_mode(drift, "--drift")
+    except MLOpsError as exc:
+        _fail(exc)
     conf = {"f1_threshold": f1_threshold} if f1_threshold is not None else {}
+    if drift != "none":
+        conf["drift"] = drift
     try:
         code = _run_days(settings, [(first + dt.timedelta(days=i), conf) for i in range(days)], bootstrap_first=False)
     except MLOpsError as exc:
@@ -166,9 +177,9 @@ def run(
 
 @app.command()
 def demo(
-    start: str = typer.Option(DEMO_START.isoformat(), help="First of the three logical dates."),
+    start: str = typer.Option(DEMO_START.isoformat(), help="First of the four logical dates."),
 ) -> None:
-    """Bootstrap if needed, then run three consecutive days that deploy and alert."""
+    """Bootstrap if needed, then run four consecutive days (drift none, shift, label_noise, broken) with the defaults."""
     from daily_mlops.loop.demo import demo_days
 
     settings = _settings()
@@ -201,6 +212,7 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
     """Print model versions, the latest metrics, alerts and deployments."""
     from daily_mlops.storage.alerts import recent_alerts
     from daily_mlops.storage.events import recent_deployments, recent_evaluations
+    from daily_mlops.storage.reports import recent_batch_checks
     from daily_mlops.loop.model_versions import version_date
     from daily_mlops.storage.mongo import open_database
     from daily_mlops.storage.registry import ModelRegistry
@@ -232,6 +244,7 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
                 alerts.add_row(doc["logical_date"], doc["alert_type"], doc["severity"], _fmt(doc["f1_score"]),
                                str(doc["retrain_attempts"]), doc["message"])
             console.print(alerts)
+            console.print(_batch_checks_table(recent_batch_checks(db, limit)))
             deps = Table(title="deployments")
             for col in ("logical date", "version", "status", "path", "sha256"):
                 deps.add_column(col)

@@ -102,6 +102,9 @@ def _outcome_text(s: dict[str, Any]) -> str:
     """The summary's outcome cell (rich markup) for one day's summary (``runner.summarise_day``)."""
     from daily_mlops.loop.deployment import stays_deployed
 
+    if s.get("quality_status") == "failed":
+        return (f"[red]STOPPED by the data-quality gate[/]: {s.get('quality_reason')}; no model judged, "
+                f"{stays_deployed(s.get('live_version'))}")
     if s.get("alert"):
         best, threshold = s.get("best_f1"), s.get("f1_threshold")
         versus = f"best F1 {best:.4f} < threshold {threshold:.4f}" if best is not None and threshold is not None else ""
@@ -135,6 +138,21 @@ def _summary_table(outcomes: list[Any]) -> Table:
             f"{f1:.4f}" if f1 is not None else "-", str(s.get("retrain_attempts", 0)),
             f"{best:.4f}" if best is not None else "-", result,
         )
+    return table
+
+
+def _batch_checks_table(docs: list[dict[str, Any]]) -> Table:
+    """``daily-mlops status``: per daily batch, the drift param, the data-quality gate and the drift (one line)."""
+    from daily_mlops.ml.quality import drift_summary
+
+    table = Table(title="daily batches: data-quality gate and drift (processing_metadata)")
+    for col in ("logical date", "drift param", "gate", "gate detail", "drift"):
+        table.add_column(col, overflow="fold")
+    for doc in docs:
+        quality = doc.get("quality") or {}
+        gate = {"passed": "[green]passed[/]", "failed": "[red]failed[/]"}.get(quality.get("status"), "-")
+        table.add_row(doc["logical_date"], str(doc.get("drift_mode") or "-"), gate, quality.get("message") or "-",
+                      drift_summary(doc.get("drift")))
     return table
 
 

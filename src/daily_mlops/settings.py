@@ -143,6 +143,15 @@ class Settings(BaseSettings):
         description="F1 a retrained version must gain over the champion (same day's test split) to be approved.",
     )
     max_retrain_attempts: int = Field(default=3, ge=0, le=3, description="Fine-tuning attempts before an alert (the DAG unrolls 3).")
+    quality_min_diagnostic: float = Field(
+        default=0.9, ge=0.0, le=1.0,
+        description="Data-quality gate: lowest SDMetrics data-validity score per column (and structure score).")
+    quality_max_unseen_share: float = Field(
+        default=0.05, ge=0.0, le=1.0,
+        description="Data-quality gate: highest share of a categorical column's values the preprocessor never saw.")
+    quality_max_null_increase: float = Field(
+        default=0.1, ge=0.0, le=1.0,
+        description="Data-quality gate: highest increase of a column's null share over the reference's.")
 
     # --- model hyperparameters (the seed's TabTransformer) -----------------
     d_model: int = Field(default=32, ge=4)

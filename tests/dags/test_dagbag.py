@@ -89,7 +89,7 @@ def test_retries_tags_and_docs(dagbag) -> None:
         assert len(dag.tags) >= 2, dag_id  # the shared tag plus the DAG's own
         assert isinstance(dag.doc_md, str) and dag_id in dag.doc_md, dag_id
         for task in dag.tasks:
-            if task.task_id not in ("send_alert", "approve_deployment"):  # never retried (alert, reviewer)
+            if task.task_id not in ("send_alert", "approve_deployment", "check_data_quality"):  # never retried
                 assert task.retries == args["retries"], (dag_id, task.task_id)
 
 
@@ -120,7 +120,7 @@ def test_owner_follows_mlops_owner(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("dag_id", "names"), [
-    ("data_pipeline_dag", {"f1_threshold", "max_retrain_attempts", "min_improvement", "require_approval"}),
+    ("data_pipeline_dag", {"f1_threshold", "max_retrain_attempts", "min_improvement", "require_approval", "drift"}),
     ("model_evaluation_pipeline", {"f1_threshold", "max_retrain_attempts", "min_improvement"}),
     ("model_deployment_pipeline", {"require_approval"}),
 ])
@@ -128,22 +128,27 @@ def test_params_describe_their_resolved_defaults(dagbag, dag_id: str, names: set
     """Each DAG's params have a description ending with the default in effect and its MLOPS_* variable."""
     params = dagbag.dags[dag_id].params
     assert set(params.keys()) == names
-    for name in names:
+    for name in names - {"drift"}:  # drift has no setting: its default is always none
         param = params.get_param(name)
         assert f"Default here: {param.value!r} (MLOPS_{name.upper()})." in param.description, name
 
 
 def test_data_pipeline_is_a_chain_that_triggers_the_day(dagbag) -> None:
-    """generate_data -> preprocess_data -> store_processing_metadata -> trigger_evaluation -> trigger_deployment.
+    """generate_data -> preprocess_data -> check_data_quality -> store_processing_metadata -> trigger_evaluation
+    -> trigger_deployment.
 
-    The triggers run last (a failed batch starts nothing downstream), the deployment run is created after the
-    evaluation run (its sensor must find it), and still when the evaluation run already existed (none_failed).
+    The gate runs before store_processing_metadata, the task the evaluation DAG's sensor waits for, so a
+    failed gate leaves it upstream_failed and the sensor fails; the gate is never retried. The triggers run
+    last (a failed batch starts nothing downstream), the deployment run is created after the evaluation run
+    (its sensor must find it), and still when the evaluation run already existed (none_failed).
     """
     dag = dagbag.dags["data_pipeline_dag"]
-    assert set(dag.task_ids) == {"generate_data", "preprocess_data", "store_processing_metadata",
-                                 "trigger_evaluation", "trigger_deployment"}
+    assert set(dag.task_ids) == {"generate_data", "preprocess_data", "check_data_quality",
+                                 "store_processing_metadata", "trigger_evaluation", "trigger_deployment"}
     assert dag.get_task("generate_data").downstream_task_ids == {"preprocess_data"}
-    assert dag.get_task("preprocess_data").downstream_task_ids == {"store_processing_metadata"}
+    assert dag.get_task("preprocess_data").downstream_task_ids == {"check_data_quality"}
+    assert dag.get_task("check_data_quality").downstream_task_ids == {"store_processing_metadata"}
+    assert dag.get_task("check_data_quality").retries == 0
     assert dag.get_task("store_processing_metadata").downstream_task_ids == {"trigger_evaluation"}
     assert dag.get_task("trigger_evaluation").downstream_task_ids == {"trigger_deployment"}
     assert dag.get_task("trigger_deployment").trigger_rule == "none_failed"
@@ -334,6 +339,17 @@ def test_wait_for_data_targets_the_data_pipeline(dagbag, evaluation) -> None:
     sensor = evaluation.get_task("wait_for_data")
     _check_sensor(dagbag, sensor, external_dag_id="data_pipeline_dag", external_task_id="store_processing_metadata")
     assert sensor.downstream_task_ids == {"load_latest_model"}
+
+
+def test_drift_param_is_the_data_dags_own(dagbag) -> None:
+    """drift defaults to none, allows only the four documented modes and is forwarded to neither downstream DAG."""
+    param = dagbag.dags["data_pipeline_dag"].params.get_param("drift")
+    assert param.value == "none"
+    assert param.schema["enum"] == ["none", "shift", "label_noise", "broken"]
+    for dag_id in ("model_evaluation_pipeline", "model_deployment_pipeline"):
+        assert "drift" not in dagbag.dags[dag_id].params.keys()
+    for task_id in ("trigger_evaluation", "trigger_deployment"):
+        assert "drift" not in dagbag.dags["data_pipeline_dag"].get_task(task_id).forward_params
 
 
 def test_evaluation_params(evaluation) -> None:

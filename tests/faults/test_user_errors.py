@@ -93,6 +93,14 @@ def test_row10_f1_threshold_option_is_refused_before_anything_runs(clean_env: Pa
     assert time.perf_counter() - started < 8  # the 10 s server-selection timeout was never waited for
 
 
+def test_run_drift_option_is_refused_before_anything_runs(clean_env: Path) -> None:
+    """`run --drift shfit` exits 2 with one line naming --drift and the four modes, before touching the database."""
+    result = _cli("run", "--date", "2026-03-01", "--drift", "shfit", env={"MLOPS_MONGO_URI": UNREACHABLE_MONGO})
+    assert result.exit_code == 2, result.output
+    line = _one_error_line(result.output)
+    assert "--drift='shfit'" in line and "none, shift, label_noise, broken" in line
+
+
 def test_row10_f1_threshold_param_is_checked_by_the_evaluate_model_task(settings: Settings, mock_db) -> None:
     """The evaluation DAG's evaluate_model task refuses a NaN param naming it, and writes nothing.
 

@@ -60,6 +60,10 @@ def test_another_csv_runs_through_the_loop(messy_settings, real_db):
     assert generated["n_rows"] == 800
     processed = data.preprocess_data(messy_settings, logical_date=DAY, db=real_db)
     assert sum(processed["rows"].values()) == 800
+    from daily_mlops.loop.quality import check_data_quality
+
+    gate = check_data_quality(messy_settings, logical_date=DAY, db=real_db)  # nulls like the reference's: passes
+    assert gate["status"] == "passed", gate["reason"]
     meta = data.store_processing_metadata(messy_settings, logical_date=DAY, db=real_db)
     assert meta["n_rows"] == 800 and 0.0 < meta["positive_rate"] < 1.0
     result = evaluation.evaluate_model(messy_settings, model_version=1, logical_date=DAY, f1_threshold=0.5, db=real_db)

@@ -65,8 +65,24 @@ def test_send_alert_uses_the_last_chain_result(settings, mock_db) -> None:
     assert out["details"] == ["v1: F1 0.4000", "v2: F1 0.4500", "v3: F1 0.3800"]
     alert = mock_db["alerts"].find_one({"logical_date": "2026-11-06"}, {"_id": 0})
     assert set(alert) == {"alert_type", "severity", "f1_score", "f1_threshold", "f1_threshold_note",
-                          "retrain_attempts", "message", "timestamp", "logical_date", "model_versions_tried", "dag_id", "run_id", "status"}
+                          "retrain_attempts", "message", "timestamp", "logical_date", "model_versions_tried", "dag_id",
+                          "run_id", "status", "drift"}
+    assert alert["drift"] is None and "Data:" not in alert["message"]  # no drift figures recorded for the day
     assert alert["retrain_attempts"] == 2 and alert["model_versions_tried"] == [1, 2, 3]
+
+
+def test_send_alert_message_ends_with_the_days_drift(settings, mock_db) -> None:
+    """When the day's processing_metadata records drift figures, the alert message ends with their one-line summary."""
+    from daily_mlops.loop.evaluation import send_alert
+
+    mock_db["processing_metadata"].insert_one({"batch_id": "batch-2026-11-06", "logical_date": "2026-11-06", "drift": {
+        "score": 0.43, "param": "shift", "worst": [{"column": "credit_amount", "score": 0.07, "metric": "KSComplement"}],
+        "positive_rate": 0.3, "reference_positive_rate": 0.3}})
+    _record(mock_db, 1, 0, 0.13, "day__2026-11-06")
+    out = send_alert(settings, logical_date=DAY, last=_chain([0.13]), f1_threshold=0.9, run_id="day__2026-11-06",
+                     db=mock_db)
+    assert out["message"].endswith("Data: drift score 0.43 (1 = like the reference) (drift param shift), worst: "
+                                   "credit_amount 0.07; positive rate 0.300 vs reference 0.300.")
 
 
 def test_send_alert_rebuilds_the_summary_from_mongodb_when_the_xcom_is_gone(settings, mock_db) -> None:

@@ -69,6 +69,17 @@ def test_alert_document_has_every_field(mock_db) -> None:
     assert "1, 2, 3, 4" in message
 
 
+def test_alert_message_carries_the_days_drift(mock_db) -> None:
+    """A drift line passed to raise_performance_alert ends the message and is stored as drift; without one, nothing."""
+    line = "drift score 0.71 (1 = like the reference) (drift param shift), worst: purpose 0.42"
+    doc = raise_performance_alert(mock_db, logical_date=DAY, f1_score=0.2, f1_threshold=0.4, retrain_attempts=3,
+                                  model_versions_tried=[1, 2], drift=line)
+    assert doc["message"].endswith(f"Data: {line}.") and doc["drift"] == line
+    plain = raise_performance_alert(mock_db, logical_date=DAY, f1_score=0.2, f1_threshold=0.4, retrain_attempts=3,
+                                    model_versions_tried=[1, 2])
+    assert "Data:" not in plain["message"] and plain["drift"] is None
+
+
 def test_alert_types_are_plain_python(mock_db) -> None:
     """Numbers are cast to plain float/int (numpy scalars would not survive XCom or BSON)."""
     np = pytest.importorskip("numpy")

@@ -59,6 +59,32 @@ def test_unexpected_failure_row_names_the_failed_task_not_its_upstream_failed_fo
     assert "preprocess_data" not in text and "no model version is deployed yet" in text
 
 
+def _gate_day(data_tasks: dict) -> DayOutcome:
+    reason = ("data-quality gate failed for batch-2026-11-06: 1 check(s) past the floor: purpose "
+              "unseen-category share 0.800 > 0.05 (quality_max_unseen_share)")
+    return DayOutcome(logical_date=DAY, runs=[
+        DagRunOutcome("data_pipeline_dag", "failed", data_tasks),
+        DagRunOutcome("model_evaluation_pipeline", "failed",
+                      {"wait_for_data": "failed", "load_latest_model": "upstream_failed", "send_alert": "upstream_failed"}),
+        DagRunOutcome("model_deployment_pipeline", "failed",
+                      {"wait_for_evaluation": "failed", "deploy_model": "upstream_failed"}),
+    ], summary={"logical_date": "2026-11-06", "live_version": 5, "quality_status": "failed", "quality_reason": reason})
+
+
+def test_a_day_stopped_by_the_gate_is_an_outcome_not_an_error() -> None:
+    """check_data_quality failed and the sensors after it: as designed (exit 0), the row says the gate stopped it;
+    another failed data task next to it is still an unexpected failure."""
+    outcome = _gate_day({"preprocess_data": "success", "check_data_quality": "failed",
+                         "store_processing_metadata": "upstream_failed"})
+    assert outcome.stopped_by_gate and outcome.as_designed
+    text = _text(_summary_table([outcome]))
+    assert "STOPPED by the data-quality gate: data-quality gate failed for batch-2026-11-06" in text
+    assert "purpose unseen-category share 0.800 > 0.05" in text and "UNEXPECTED" not in text
+    assert day_story(outcome.summary).startswith("the data-quality gate stopped 2026-11-06: ")
+    broken = _gate_day({"preprocess_data": "failed", "check_data_quality": "failed"})
+    assert not broken.stopped_by_gate and not broken.as_designed
+
+
 def test_day_story_of_an_alert_and_of_a_deployment() -> None:
     """The runner's one-line story says which version stays deployed on an alert day, and what was deployed."""
     assert day_story(ALERT_SUMMARY) == (

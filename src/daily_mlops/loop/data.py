@@ -11,24 +11,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from daily_mlops.dates import LogicalDate, day_seed, logical_day
+from daily_mlops.dates import LogicalDate, chunk_seed, day_seed, logical_day
 from daily_mlops.errors import MLOpsError
 from daily_mlops.loop._common import log, with_database
 
 if TYPE_CHECKING:  # pragma: no cover
+    import datetime as dt
+
     from daily_mlops.storage import Database
 
     from daily_mlops.settings import Settings
 
-__all__ = ["CHUNK_ROWS", "batch_fidelity", "generate_data", "preprocess_data", "store_processing_metadata"]
+__all__ = ["CHUNK_ROWS", "batch_fidelity", "drift_seed", "generate_data", "preprocess_data", "store_processing_metadata"]
 
 #: Rows sampled, validated and encoded at a time: memory holds one chunk, not the day's batch.
 CHUNK_ROWS = 100_000
+#: XORed into the day's seed before deriving the ``drift`` param's seeds (:func:`drift_seed`).
+_DRIFT_SALT = 0x0D41F7
 
 
 @with_database
 def generate_data(
-    settings: "Settings", *, logical_date: LogicalDate, db: "Database", chunk_rows: int = CHUNK_ROWS
+    settings: "Settings", *, logical_date: LogicalDate, db: "Database", chunk_rows: int = CHUNK_ROWS,
+    drift: str = "none",
 ) -> dict[str, Any]:
     """Sample the day's batch from the family's synthesizer and store it in the GridFS bucket ``raw_data``.
 
@@ -51,6 +56,11 @@ def generate_data(
     :data:`~daily_mlops.ml.fidelity.MAX_ROWS` rows of the first chunk (None for
     a synthesizer registered before bootstrap kept a holdout).
 
+    ``drift`` (the DAG param, one of :data:`~daily_mlops.ml.drift.DRIFT_MODES`)
+    alters each validated chunk after sampling (:func:`~daily_mlops.ml.drift.apply_drift`,
+    seeded by the chunk's seed, so a day still always gives the same rows);
+    it is recorded as ``drift_mode`` in ``processing_metadata``.
+
     Returns
     -------
     dict
@@ -63,13 +73,17 @@ def generate_data(
     UnsafeArtifactError, SchemaError
         When the stored synthesizer is not reference rows in the recorded
         format (nothing is written).
+    ConfigError
+        When ``drift`` is not a drift mode (nothing is written).
     """
     from daily_mlops.storage.batches import batch_id_for, record_raw_batch, store_raw_batch
-    from daily_mlops.ml.schema import validate_batch
+    from daily_mlops.ml.drift import DriftPlan, apply_drift, check_drift_mode
     from daily_mlops.ml.fidelity import MAX_ROWS
+    from daily_mlops.ml.schema import schema_parts, validate_batch
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import ModelRegistry, synthesizer_name
 
+    drift = check_drift_mode(drift)
     day = logical_day(logical_date)
     registry = ModelRegistry(db)
     synth_doc = registry.latest(synthesizer_name(settings.model_name), statuses=("approved",))
@@ -77,23 +91,30 @@ def generate_data(
         registry.load_artifact(synth_doc, "synthesizer"), sha256=synth_doc["sha256"]["synthesizer"], record=synth_doc
     )
     sampled = {"rows": 0}
+    plan = None
+    if drift != "none":
+        features, target = schema_parts(synth_doc["schema"])
+        plan = DriftPlan(synth.reference_, features, target_column=target["column"],
+                         positive_label=target["positive_label"], negative_label=target["negative_label"])
 
     def validated_chunks():
-        for chunk in synth.generate_chunks(settings.daily_rows, seed=settings.seed, logical_date=day,
-                                           chunk_rows=chunk_rows):
-            valid = validate_batch(chunk, synth_doc["schema"])
-            sampled.setdefault("head", valid.head(MAX_ROWS))  # the fidelity report's rows (shuffled i.i.d. draws)
+        for k, chunk in enumerate(synth.generate_chunks(settings.daily_rows, seed=settings.seed, logical_date=day,
+                                                        chunk_rows=chunk_rows)):
             sampled["rows"] += len(chunk)
+            valid = validate_batch(chunk, synth_doc["schema"])
+            valid = valid if plan is None else apply_drift(valid, drift, plan, seed=drift_seed(settings.seed, day, k))
+            sampled.setdefault("head", valid.head(MAX_ROWS))  # the fidelity report's rows (shuffled i.i.d. draws)
             yield valid
 
     store_raw_batch(db, validated_chunks(), logical_date=day)
     meta = record_raw_batch(db, {
         "status": "raw", "n_rows": sampled["rows"], "synthesizer_version": synth_doc["model_version"],
-        "sampling_seed": day_seed(settings.seed, day), "sampling_chunk_rows": int(chunk_rows),
+        "sampling_seed": day_seed(settings.seed, day), "sampling_chunk_rows": int(chunk_rows), "drift_mode": drift,
         "fidelity": batch_fidelity(registry, synth_doc, synth, sampled["head"], seed=day_seed(settings.seed, day)),
     }, logical_date=day)
-    log.info("generated %s: %d rows from synthesizer v%s (seed %d), sha256 %s", batch_id_for(day), sampled["rows"],
-             synth_doc["model_version"], day_seed(settings.seed, day), meta["raw_file"]["sha256"][:12])
+    log.info("generated %s: %d rows from synthesizer v%s (seed %d, drift %s), sha256 %s", batch_id_for(day),
+             sampled["rows"], synth_doc["model_version"], day_seed(settings.seed, day), drift,
+             meta["raw_file"]["sha256"][:12])
     return {"batch_id": batch_id_for(day), "n_rows": sampled["rows"], "raw_sha256": meta["raw_file"]["sha256"]}
 
 
@@ -125,6 +146,14 @@ def batch_fidelity(registry: Any, synth_doc: dict[str, Any], synth: Any, batch: 
              report["trtr_roc_auc"], report["ratio"], report["column_shapes"], report["column_pair_trends"],
              report["seconds"]["total"])
     return report
+
+
+def drift_seed(seed: int, day: "dt.date", k: int) -> int:
+    """The seed of the ``drift`` param's draws in chunk ``k`` of ``day``: :func:`chunk_seed` of the day's seed, salted.
+
+    Distinct from the sampling seeds of the chunks, stable across processes.
+    """
+    return chunk_seed(day_seed(seed, day) ^ _DRIFT_SALT, k + 1)
 
 
 @with_database

@@ -396,6 +396,7 @@ def send_alert(
     """
     from daily_mlops.loop.deployment import live_version
     from daily_mlops.loop.f1_floor import resolve_floor
+    from daily_mlops.loop.quality import day_drift_summary
     from daily_mlops.storage.alerts import raise_performance_alert
     from daily_mlops.storage.events import evaluations_of_day, record_evaluation_event
     from daily_mlops.thresholds import threshold_note
@@ -422,7 +423,8 @@ def send_alert(
              ", ".join(details) or "no per-version records")
     alert = raise_performance_alert(db, logical_date=day, f1_score=best_f1, f1_threshold=f1_threshold,
                                     retrain_attempts=attempts, model_versions_tried=versions, dag_id=dag_id,
-                                    run_id=run_id, f1_threshold_note=threshold_note(floor))
+                                    run_id=run_id, f1_threshold_note=threshold_note(floor),
+                                    drift=day_drift_summary(settings, logical_date=day, db=db))
     record_evaluation_event(db, "alert_raised", logical_date=day, model_version=None, f1=best_f1,
                             f1_threshold=f1_threshold, retrain_attempts=attempts, versions_tried=versions,
                             message=alert["message"])

@@ -88,6 +88,7 @@ DAY_PARAMS = {
     "max_retrain_attempts": EVALUATION_DAG_ID,
     "min_improvement": EVALUATION_DAG_ID,
     "require_approval": DEPLOYMENT_DAG_ID,
+    "drift": DATA_DAG_ID,
 }
 #: Prefix of the run ids this project creates (:func:`day_run_id`).
 DAY_RUN_PREFIX = "day__"
@@ -278,6 +279,7 @@ def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> di
     from airflow.sdk import Param
 
     from daily_mlops.decisions import AUTO, F1_THRESHOLD_MAX, auto_f1_threshold
+    from daily_mlops.ml.drift import DRIFT_MODES
 
     def resolved(field: str) -> str:
         return f" Default here: {getattr(settings, field)!r} (MLOPS_{field.upper()})."
@@ -318,6 +320,12 @@ def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> di
             description="A reviewer approves the model version (Required actions in the UI) before "
                         f"deploy_model; no answer within {settings.approval_timeout_hours:g} h "
                         "(MLOPS_APPROVAL_TIMEOUT_HOURS) fails the step." + resolved("require_approval")),
+            "drift": lambda: Param(
+            DRIFT_MODES[0], type="string", enum=list(DRIFT_MODES), title="Drift of the day's batch",
+            description="Alters the sampled batch (daily_mlops.ml.drift; README, \"What the demo shows\"): none; "
+                        "shift (numeric columns mirrored, categories rotated: the champion falls, fine-tuning "
+                        "recovers); label_noise (part of the positive labels flipped: no attempt reaches the floor); "
+                        "broken (unseen categories and nulls: the data-quality gate stops the day)."),
     }
     unknown = [n for n in names if n not in known]
     if unknown:

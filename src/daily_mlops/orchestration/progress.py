@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.markup import escape
 
 from daily_mlops.decisions import ALERT_TASK
-from daily_mlops.orchestration.dags import EVALUATION_DAG_ID
+from daily_mlops.orchestration.dags import DATA_DAG_ID, EVALUATION_DAG_ID
 from daily_mlops.orchestration.runner import RunObserver, day_story
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,8 +188,11 @@ class RunProgress(RunObserver):
         seconds = time.perf_counter() - self._started.pop((dag_id, task_id), time.perf_counter())
         self._mark(f"{dag_id}.{task_id} ended: {state} after {seconds:.1f} s")
         alert = state == "failed" and dag_id == EVALUATION_DAG_ID and task_id == ALERT_TASK
+        gate = state == "failed" and dag_id == DATA_DAG_ID and task_id == "check_data_quality"
         if alert:
             mark, label, style = "!", "alert raised", "yellow"
+        elif gate:
+            alert, mark, label, style = True, "!", "gate failed", "yellow"  # its reason printed in full, as an alert's
         else:
             mark, label, style = {"success": ("✓", state, "green"), "skipped": ("-", state, "dim"),
                                   "failed": ("✗", state, "bold red")}.get(state, ("?", state, "default"))
@@ -206,6 +209,9 @@ class RunProgress(RunObserver):
         if run.dag_id == EVALUATION_DAG_ID and run.failed_tasks == [ALERT_TASK]:
             colour = "yellow"
             notes.append(f"{ALERT_TASK} raised the alert and failed the run, as designed")
+        elif run.dag_id == DATA_DAG_ID and run.tasks_in("failed") == ["check_data_quality"]:
+            colour = "yellow"
+            notes.append("the data-quality gate stopped the day, as designed")
         elif run.tasks_in("failed"):
             notes.append("failed: " + ", ".join(run.tasks_in("failed")))
         for state in ("upstream_failed", "skipped"):

@@ -45,6 +45,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DagRunOutcome", "DayOutcome", "RunObserver", "day_story", "load_dags", "run_day", "summarise_day"]
 
 log = logging.getLogger(__name__)
+#: The data DAG's data-quality gate task: its failure stops the day by design (a broken batch).
+QUALITY_TASK = "check_data_quality"
+#: The downstream DAGs' sensors, which fail when the gate stopped the day.
+SENSOR_TASKS = frozenset({"wait_for_data", "wait_for_evaluation"})
 
 
 @dataclass
@@ -73,15 +77,30 @@ class DayOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def as_designed(self) -> bool:
-        """True when every DAG ran as designed: only ``send_alert`` may fail (an alert day).
+    def stopped_by_gate(self) -> bool:
+        """True when the data-quality gate stopped the day: :data:`QUALITY_TASK` is the data run's only failed task.
 
-        See :func:`daily_mlops.decisions.day_as_designed`; ``daily-mlops run`` exits 1 otherwise.
+        Then the downstream DAG runs fail at their sensors only (:data:`SENSOR_TASKS`; the rest is
+        ``upstream_failed``): the batch was judged broken, no model was judged on it.
+        """
+        data = next((r for r in self.runs if r.dag_id == DATA_DAG_ID), None)
+        if data is None or data.tasks_in("failed") != [QUALITY_TASK] or len(self.runs) != len(DAG_IDS):
+            return False
+        return all(set(r.tasks_in("failed")) <= SENSOR_TASKS for r in self.runs if r.dag_id != DATA_DAG_ID)
+
+    @property
+    def as_designed(self) -> bool:
+        """True when every DAG ran as designed: only ``send_alert`` may fail (an alert day), or the gate stopped the day.
+
+        See :func:`daily_mlops.decisions.day_as_designed` and :attr:`stopped_by_gate`; ``daily-mlops run``
+        exits 1 otherwise.
         """
         from daily_mlops.decisions import day_as_designed
 
         if len(self.runs) != len(DAG_IDS):
             return False
+        if self.stopped_by_gate:
+            return True
         return day_as_designed({r.dag_id: (r.state, r.failed_tasks) for r in self.runs}, DAG_IDS, EVALUATION_DAG_ID)
 
 
@@ -196,7 +215,7 @@ def run_day(
     observer.day_started(day, evaluation_conf)
     with _listening(observer):
         for dag_id in DAG_IDS:
-            conf = evaluation_conf if dag_id in (DATA_DAG_ID, EVALUATION_DAG_ID) else None
+            conf = _conf_for(dag_id, evaluation_conf)
             observer.dag_started(dag_id)
             dag_run = dags[dag_id].test(logical_date=logical, run_conf=conf or None)
             tasks = {ti.task_id: (str(ti.state) if ti.state is not None else None)
@@ -209,6 +228,17 @@ def run_day(
     return outcome
 
 
+def _conf_for(dag_id: str, conf: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The part of a day's conf a DAG run gets: the data run all of it, the evaluation run all but data-only params."""
+    from daily_mlops.orchestration.dags import DAY_PARAMS
+
+    if dag_id == DATA_DAG_ID:
+        return conf
+    if dag_id == EVALUATION_DAG_ID and conf:
+        return {k: v for k, v in conf.items() if DAY_PARAMS.get(k) != DATA_DAG_ID}
+    return None
+
+
 def summarise_day(db: "Database", day: dt.date, *, model_name: str | None = None) -> dict[str, Any]:
     """What the loop recorded for ``day``: champion F1, attempts, best F1, alert or deployed version.
 
@@ -219,6 +249,8 @@ def summarise_day(db: "Database", day: dt.date, *, model_name: str | None = None
     from daily_mlops.loop.deployment import live_version
     from daily_mlops.storage.alerts import open_alert
     from daily_mlops.storage.events import evaluations_of_day, latest_deployment, latest_evaluation_run
+
+    from daily_mlops.loop.quality import day_quality
 
     evals = evaluations_of_day(db, day, run_id=latest_evaluation_run(db, day))
     alert = open_alert(db, day)
@@ -237,6 +269,7 @@ def summarise_day(db: "Database", day: dt.date, *, model_name: str | None = None
         "deployed_version": deployed["model_version"] if deployed else None,
         "deployment_status": deployed["status"] if deployed else None,
         "live_version": live_version(db, model_name),
+        **day_quality(db, day),
     }
 
 
@@ -249,6 +282,8 @@ def day_story(summary: dict[str, Any]) -> str:
     from daily_mlops.loop.deployment import stays_deployed
 
     day, live = summary["logical_date"], stays_deployed(summary.get("live_version"))
+    if summary.get("quality_status") == "failed":
+        return f"the data-quality gate stopped {day}: {summary.get('quality_reason')}; {live}"
     if summary.get("alert"):
         return f"evaluation for {day} ended in an alert ({summary['alert_type']}); {live}"
     if summary.get("deployment_status") == "deployed":

@@ -22,6 +22,7 @@ def raise_performance_alert(
     db: "Database", *, logical_date: dt.date, f1_score: float, f1_threshold: float, retrain_attempts: int,
     model_versions_tried: list[int], dag_id: str | None = None, run_id: str | None = None,
     f1_threshold_note: str | None = None,
+    drift: str | None = None,
 ) -> dict[str, Any]:
     """Write (upsert) a ``MODEL_PERFORMANCE_FAILURE`` alert of severity ``CRITICAL``; return it.
 
@@ -33,6 +34,9 @@ def raise_performance_alert(
         Fine-tuning attempts made (0 to 3).
     f1_threshold_note : str, optional
         Where the threshold came from, shown after it (e.g. ``auto: bootstrap F1 0.4821 - f1_tolerance 0.05``).
+    drift : str, optional
+        One line on the day's drift (:func:`daily_mlops.loop.quality.day_drift_summary`), appended to
+        the message and stored as ``drift``.
     """
     note = f" ({f1_threshold_note})" if f1_threshold_note else ""
     relation = (f"< {f1_threshold:.4f}{note}" if f1_score < f1_threshold else
@@ -41,6 +45,7 @@ def raise_performance_alert(
         f"Model performance below threshold on {logical_date.isoformat()}: best F1 {f1_score:.4f} {relation}"
         f" after {retrain_attempts} retraining attempt(s); versions tried "
         f"{', '.join(str(v) for v in model_versions_tried)}. The deployed model was left unchanged."
+        + (f" Data: {drift}." if drift else "")
     )
     doc = {
         "alert_type": MODEL_PERFORMANCE_FAILURE,
@@ -56,6 +61,7 @@ def raise_performance_alert(
         "dag_id": dag_id,
         "run_id": run_id,
         "status": "open",
+        "drift": drift,
     }
     db["alerts"].replace_one({"logical_date": doc["logical_date"], "alert_type": MODEL_PERFORMANCE_FAILURE}, doc, upsert=True)
     doc.pop("_id", None)

@@ -15,7 +15,7 @@ from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry, preprocessor
 if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
-__all__ = ["load_model_card_data", "load_report_data", "report_days"]
+__all__ = ["load_model_card_data", "load_report_data", "recent_batch_checks", "report_days"]
 
 #: Registry fields never needed by a report (GridFS references, per-artifact bookkeeping).
 _NO_ARTIFACTS = {"_id": 0, "artifacts": 0}
@@ -129,3 +129,14 @@ def load_model_card_data(db: "Database", model_version: int, *, model_name: str 
         "deployments": list(db["deployment_events"].find(key, {"_id": 0})
                             .sort([("timestamp", 1)])),
     }
+
+
+def recent_batch_checks(db: "Database", limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` newest daily batches' gate and drift figures, newest logical date first.
+
+    Each is a ``processing_metadata`` document reduced to ``logical_date``,
+    ``status``, ``drift_mode``, ``quality`` (status, message, worst) and ``drift``.
+    """
+    fields = {"_id": 0, "logical_date": 1, "status": 1, "drift_mode": 1, "quality.status": 1, "quality.message": 1,
+              "quality.worst": 1, "drift": 1}
+    return list(db["processing_metadata"].find({}, fields).sort("logical_date", -1).limit(int(limit)))

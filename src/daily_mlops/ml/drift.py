@@ -1,0 +1,172 @@
+"""Deliberate drift of a sampled batch: the ``drift`` param of ``data_pipeline_dag``.
+
+The demo (``daily-mlops demo``) and tests need days whose outcome comes from
+the day's data, not from a per-day F1 threshold. :func:`apply_drift` alters a
+validated chunk of the day's batch, after sampling, seeded by the day, in one
+of four documented ways (:data:`DRIFT_MODES`):
+
+``none``
+    The batch as sampled (the default; the function returns it unchanged).
+``shift``
+    Covariate and concept shift that a fine-tuned model can learn: every
+    numeric feature is mirrored within the reference range
+    (``x -> min + max - x``, so its distribution is reflected and its relation
+    to the label reverses) and every categorical feature's categories are
+    rotated one step in sorted order (category ``i`` is written as category
+    ``i + 1``, the last as the first), so category frequencies move and each
+    category carries another category's risk. The mapping is a bijection: the
+    day's rows keep all of their signal, but the champion's learned
+    relation no longer holds on them. No unseen category and no null is
+    introduced, so the data-quality gate passes; the drift figures show it.
+``label_noise``
+    A share :data:`LABEL_NOISE_SHARE` of the positive labels, drawn at random,
+    is flipped to the negative label (under-reported defaults, a common label
+    noise in credit data). Features are untouched, so the gate (which checks
+    structure, not labels) passes; the positive class becomes rarer and most
+    rows the model should flag are labelled negative, so no attempt reaches
+    the F1 floor.
+``broken``
+    Structural breakage: in a share :data:`BROKEN_SHARE` of the rows, drawn
+    at random, the first categorical feature (schema order) holds a category
+    the reference never had (:data:`UNSEEN_CATEGORY`) and the first numeric
+    feature is null. The data-quality gate stops such a day.
+
+The sizes were chosen from F1 measured on the bundled data (README, "What the
+demo shows"; :mod:`daily_mlops.loop.demo`). Pure: pandas and NumPy only, imported
+when a function runs, so the DAG files can read :data:`DRIFT_MODES` at parse time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from daily_mlops.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["BROKEN_SHARE", "DRIFT_MODES", "LABEL_NOISE_SHARE", "UNSEEN_CATEGORY", "DriftPlan", "apply_drift",
+           "check_drift_mode"]
+
+#: The values of the ``drift`` param, ``none`` first (the default).
+DRIFT_MODES = ("none", "shift", "label_noise", "broken")
+#: Fraction of the positive labels ``label_noise`` flips to negative (measured: README, "What the demo shows").
+LABEL_NOISE_SHARE = 0.6
+#: Fraction of rows ``broken`` gives an unseen category and a null.
+BROKEN_SHARE = 0.8
+#: The category ``broken`` writes; the reference never holds it.
+UNSEEN_CATEGORY = "__unseen_by_reference__"
+
+
+def check_drift_mode(mode: object, where: str = "DAG param drift") -> str:
+    """``mode`` when it is one of :data:`DRIFT_MODES`.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where`` and the allowed values.
+    """
+    if not isinstance(mode, str) or mode not in DRIFT_MODES:
+        raise ConfigError(f"{where}={mode!r} is not a drift mode; use one of {', '.join(DRIFT_MODES)}")
+    return mode
+
+
+class DriftPlan:
+    """What :func:`apply_drift` needs from the reference rows, computed once per day.
+
+    Parameters
+    ----------
+    reference : DataFrame of shape (n_reference_rows, n_columns)
+        The real rows the synthesizer was fit on (validated: categorical
+        columns as strings, numeric as float64).
+    features : sequence of dict
+        The schema's feature entries (``name``, ``kind``); ``dropped`` ones are ignored.
+    target_column, positive_label, negative_label : str
+        The schema's target.
+
+    Attributes
+    ----------
+    categories_ : dict of str to list of str
+        Per categorical feature, its reference categories in sorted order.
+    ranges_ : dict of str to (float, float)
+        Per numeric feature, its reference (min, max).
+    """
+
+    def __init__(self, reference: pd.DataFrame, features: list[Mapping], *, target_column: str,
+                 positive_label: str, negative_label: str) -> None:
+        import pandas as pd
+
+        self.target_column = target_column
+        self.positive_label = positive_label
+        self.negative_label = negative_label
+        self.categories_: dict[str, list[str]] = {}
+        self.ranges_: dict[str, tuple[float, float]] = {}
+        for feature in features:
+            name, kind = feature["name"], feature["kind"]
+            if name not in reference.columns:
+                continue
+            if kind == "categorical":
+                values = reference[name].dropna().map(str).unique()
+                self.categories_[name] = sorted(values)
+            elif kind == "numeric":
+                numbers = pd.to_numeric(reference[name], errors="coerce")
+                if numbers.notna().any():
+                    self.ranges_[name] = (float(numbers.min()), float(numbers.max()))
+
+
+def apply_drift(frame: pd.DataFrame, mode: str, plan: DriftPlan, *, seed: int) -> pd.DataFrame:
+    """Alter a validated chunk of the day's batch as ``mode`` documents (module docstring).
+
+    Parameters
+    ----------
+    frame : DataFrame of shape (n_rows, n_columns)
+        A chunk from :func:`daily_mlops.ml.schema.validate_batch` (not modified).
+    mode : str
+        One of :data:`DRIFT_MODES`.
+    plan : DriftPlan
+        Categories, ranges and labels of the reference.
+    seed : int
+        Seeds the rows ``label_noise`` and ``broken`` draw (the chunk's
+        sampling seed: the same day gives the same batch).
+
+    Returns
+    -------
+    DataFrame of shape (n_rows, n_columns)
+        A new frame, same columns, index and dtypes (a numeric column may gain nulls).
+
+    Raises
+    ------
+    ConfigError
+        When ``mode`` is not one of :data:`DRIFT_MODES`.
+    """
+    import numpy as np
+
+    check_drift_mode(mode)
+    if mode == "none":
+        return frame
+    out = frame.copy()
+    rng = np.random.default_rng(int(seed))
+    if mode == "shift":
+        for name, (low, high) in plan.ranges_.items():
+            if name in out.columns:
+                out[name] = low + high - out[name].astype(np.float64)
+        for name, categories in plan.categories_.items():
+            if name in out.columns and len(categories) > 1:
+                rotated = dict(zip(categories, categories[1:] + categories[:1]))
+                out[name] = out[name].map(lambda v, m=rotated: m.get(v, v) if isinstance(v, str) else v).astype(object)
+    elif mode == "label_noise":
+        target = plan.target_column
+        if target in out.columns:
+            positive = (out[target] == plan.positive_label).to_numpy()
+            flip = positive & (rng.random(len(out)) < LABEL_NOISE_SHARE)
+            out.loc[flip, target] = plan.negative_label
+    else:  # broken
+        rows = rng.random(len(out)) < BROKEN_SHARE
+        categorical = [c for c in plan.categories_ if c in out.columns]
+        numeric = [c for c in plan.ranges_ if c in out.columns]
+        if categorical:
+            out.loc[rows, categorical[0]] = UNSEEN_CATEGORY
+        if numeric:
+            out.loc[rows, numeric[0]] = np.nan
+    return out

@@ -1,0 +1,55 @@
+"""Run one logical date through the three DAGs (``dag.test``, as ``daily-mlops run``) with the ``drift`` param.
+
+Usage: ``python gate_day_harness.py MONGO_URI DB_NAME HOME DATE DRIFT``. Registers only the synthesizer
+and the preprocessor (no model is trained: the evaluation DAG must stop at its sensor before it needs
+one), configures a local Airflow under HOME, runs the day and prints one JSON line ``OUTCOME=...``
+with each DAG run's state and task states, ``stopped_by_gate`` and ``as_designed``.
+Run in its own interpreter by ``test_quality_gate_dag.py``, so Airflow reads this environment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+
+def main(uri: str, db_name: str, home: str, day: str, drift: str) -> None:
+    from daily_mlops.settings import Settings
+
+    settings = Settings(home=Path(home), mongo_db=db_name, daily_rows=1200, _env_file=None)
+    from daily_mlops.orchestration.environment import configure_airflow
+
+    configure_airflow(settings, uri, quiet=True)
+    import os
+
+    os.environ["MLOPS_DAILY_ROWS"] = "1200"
+    from daily_mlops.loop.bootstrap import register_synthesizer
+    from daily_mlops.ml.preprocessing import TabularPreprocessor
+    from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
+    from daily_mlops.orchestration.runner import load_dags, run_day
+    from daily_mlops.storage.mongo import connect
+    from daily_mlops.storage.registry import ModelRegistry
+
+    with connect(uri, db_name) as db:
+        reference = read_csv(settings.reference_data)
+        schema = infer_schema(reference, target_column=settings.target_column, positive_label=settings.positive_label)
+        reference = validate_batch(reference, schema)
+        registry = ModelRegistry(db)
+        register_synthesizer(registry, reference, schema, seed=settings.seed)
+        pre = TabularPreprocessor(schema).fit(reference)
+        registry.register("preprocessor", run_key="bootstrap", artifacts={"preprocessor": pre.to_bytes()},
+                          status="approved", trained_on=["reference"], signature=pre.signature(),
+                          extra={"schema": schema})
+        outcome = run_day(settings, db, dt.date.fromisoformat(day), evaluation_conf={"drift": drift},
+                          dags=load_dags(settings))
+        print("OUTCOME=" + json.dumps({
+            "runs": {r.dag_id: {"state": r.state, "tasks": r.tasks} for r in outcome.runs},
+            "stopped_by_gate": outcome.stopped_by_gate, "as_designed": outcome.as_designed,
+            "summary": {k: v for k, v in outcome.summary.items() if k.startswith(("quality", "drift"))},
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:6])

@@ -1,0 +1,79 @@
+"""A ``broken`` day through the real DAGs (``dag.test``, as ``daily-mlops run``) against a real MongoDB-wire server.
+
+The data DAG fails at ``check_data_quality``, ``store_processing_metadata`` never runs, the evaluation
+DAG's sensor fails (``upstream_failed`` is in its failed states) and the deployment DAG's too: no model
+is judged or retrained and no model version is registered. The day runs in a subprocess
+(``gate_day_harness.py``) so that Airflow reads its own environment; about 30-40 s on 2 shared cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+pytestmark = [pytest.mark.dags, pytest.mark.integration]
+
+HARNESS = Path(__file__).with_name("gate_day_harness.py")
+DAY = "2026-08-01"
+
+
+@pytest.fixture(scope="module")
+def broken_day(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run the broken day once; return the harness's outcome and what MongoDB holds afterwards."""
+    home = tmp_path_factory.mktemp("gate_dag")
+    db_name = f"gatedag_{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2] / "src"),
+                                                    os.environ.get("PYTHONPATH")) if p)
+    client = MongoClient(mongo_uri, tz_aware=True)
+    try:
+        done = subprocess.run([sys.executable, str(HARNESS), mongo_uri, db_name, str(home), DAY, "broken"],
+                              env=env, cwd=home, capture_output=True, text=True, timeout=300)
+        line = next((ln for ln in done.stdout.splitlines() if ln.startswith("OUTCOME=")), None)
+        assert line, f"exit {done.returncode}\nSTDOUT:\n{done.stdout[-3000:]}\nSTDERR:\n{done.stderr[-5000:]}"
+        db = client[db_name]
+        yield {"outcome": json.loads(line.removeprefix("OUTCOME=")),
+               "processing": db.processing_metadata.find_one({"logical_date": DAY}, {"_id": 0}),
+               "models": db.model_metadata.count_documents({"model_name": "tabtransformer"}),
+               "evaluations": db.performance_metrics.count_documents({"logical_date": DAY}),
+               "log": done.stdout + done.stderr}
+    finally:
+        client.drop_database(db_name)
+        client.close()
+
+
+def test_the_gate_fails_the_data_dag_and_the_downstream_sensors(broken_day):
+    """data DAG failed at check_data_quality only; the evaluation and deployment runs failed at their sensors."""
+    runs = broken_day["outcome"]["runs"]
+    data = runs["data_pipeline_dag"]
+    assert data["state"] == "failed"
+    assert data["tasks"]["check_data_quality"] == "failed"
+    assert data["tasks"]["store_processing_metadata"] == "upstream_failed"
+    assert data["tasks"]["generate_data"] == data["tasks"]["preprocess_data"] == "success"
+    evaluation = runs["model_evaluation_pipeline"]
+    assert evaluation["state"] == "failed" and evaluation["tasks"]["wait_for_data"] == "failed"
+    assert evaluation["tasks"]["load_latest_model"] == "upstream_failed"
+    assert runs["model_deployment_pipeline"]["state"] == "failed"
+    assert broken_day["outcome"]["stopped_by_gate"] and broken_day["outcome"]["as_designed"]
+
+
+def test_no_model_is_judged_and_no_version_registered(broken_day):
+    """No tabtransformer version exists and no evaluation was recorded for the day."""
+    assert broken_day["models"] == 0 and broken_day["evaluations"] == 0
+
+
+def test_the_failure_names_the_worst_columns_and_is_recorded(broken_day):
+    """processing_metadata holds quality (failed, worst columns) and drift (param broken); the run summary says so."""
+    doc = broken_day["processing"]
+    assert doc["status"] == "quality_failed" and doc["drift_mode"] == "broken"
+    assert doc["quality"]["status"] == "failed" and doc["drift"]["param"] == "broken"
+    summary = broken_day["outcome"]["summary"]
+    assert summary["quality_status"] == "failed"
+    assert "status_of_existing_checking_account unseen-category share 0.8" in summary["quality_reason"]
