@@ -1,7 +1,7 @@
 """The F1 floor in effect: ``f1_threshold`` resolved, ``auto`` from the bootstrap model's held-out F1.
 
-``auto`` (the default) means the bootstrap model's F1 on its held-out test
-split minus ``MLOPS_F1_TOLERANCE`` (:func:`daily_mlops.decisions.resolve_f1_threshold`).
+``auto`` (the default) means the bootstrap model's F1 on held-out rows (the
+floor sample bootstrap draws for it, 20,000 rows by default) minus ``MLOPS_F1_TOLERANCE`` (:func:`daily_mlops.decisions.resolve_f1_threshold`).
 ``daily-mlops bootstrap`` stores that F1 in the registry (field
 ``f1_threshold_auto`` of the bootstrap version) and, for the DAG files'
 param description, in the small file ``MLOPS_HOME/f1_floor.json``: DAG files
@@ -32,26 +32,28 @@ FLOOR_FILE = "f1_floor.json"
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-def floor_record(bootstrap_f1: float, f1_tolerance: float) -> dict[str, Any]:
+def floor_record(bootstrap_f1: float, f1_tolerance: float, *, split: str = "test") -> dict[str, Any]:
     """The ``f1_threshold_auto`` record bootstrap stores on the version it registers.
 
     Parameters
     ----------
     bootstrap_f1 : float
-        F1 (positive class, in [0, 1]) of the bootstrap model on its held-out test split.
+        F1 (positive class, in [0, 1]) of the bootstrap model on held-out rows: bootstrap's floor sample
+        (:func:`daily_mlops.loop.bootstrap.floor_rows` synthetic rows never trained or calibrated on).
     f1_tolerance : float
         ``MLOPS_F1_TOLERANCE`` at bootstrap.
+    split : str
+        What ``bootstrap_f1`` was measured on, recorded as ``split``.
 
     Returns
     -------
     dict
-        ``bootstrap_f1``, ``f1_tolerance``, ``f1_threshold`` (their difference, at least 0) and ``split``
-        (``"test"``). The tasks recompute ``f1_threshold`` with the tolerance in effect when they run.
+        ``bootstrap_f1``, ``f1_tolerance``, ``f1_threshold`` (their difference, at least 0) and ``split``. The tasks recompute ``f1_threshold`` with the tolerance in effect when they run.
     """
     from daily_mlops.decisions import auto_f1_threshold
 
     return {"bootstrap_f1": float(bootstrap_f1), "f1_tolerance": float(f1_tolerance),
-            "f1_threshold": auto_f1_threshold(bootstrap_f1, f1_tolerance), "split": "test"}
+            "f1_threshold": auto_f1_threshold(bootstrap_f1, f1_tolerance), "split": split}
 
 
 def bootstrap_f1(db: "Database", model_name: str) -> float | None:
