@@ -145,10 +145,11 @@ class Settings(BaseSettings):
         description="Dropout inside the transformer layers (block outputs, feed-forward hidden layer); "
         "0 draws no random numbers (faster on CPU).",
     )
-    architecture: Literal["ft", "tab"] = Field(
-        default="ft",
+    architecture: Literal["ft", "tab", "auto"] = Field(
+        default="auto",
         description="'ft': numeric features are transformer tokens too; 'tab': only categorical columns "
-        "(TabTransformer paper), numeric ones join after the transformer: cheaper on wide tables.",
+        "(TabTransformer paper), numeric ones join after the transformer: cheaper on wide tables; "
+        "'auto': 'tab' from 32 feature columns on, else 'ft'.",
     )
 
     # --- training ----------------------------------------------------------
