@@ -1,7 +1,7 @@
 """Print speed and memory figures of the loop on this machine, each next to its goal.
 
 Speed targets live here, never in timed tests. Run with ``make bench``
-(``python scripts/benchmark.py [parse|steps|storage|training|wide|all]``;
+(``python scripts/benchmark.py [parse|steps|storage|training|loop|wide|all]``;
 ``storage --profile ROWS`` prints cProfile's top entries of one pipeline run).
 
 * ``parse``: what each DAG file adds to a parse, measured in a fresh
@@ -26,6 +26,10 @@ Speed targets live here, never in timed tests. Run with ``make bench``
   at the project's settings against the original model at its own, measured
   alternately in one process; the fraction of the GEMM ceiling; the bootstrap
   model's ROC-AUC on held-out real rows (``scripts/benchmark_training.py``).
+* ``loop``: the task bodies of one day's worst case at 10,000 rows (champion
+  and 3 retraining attempts, then deploy), seconds per task and the total,
+  side by side with the original code's equivalent day in the same run
+  (``scripts/benchmark_loop.py``).
 * ``wide``: bootstrap and one retraining attempt on the 99-column wide table
   (``scripts/make_wide_table.py``), for both architectures (``MLOPS_ARCHITECTURE``).
 * ``gate``: what the data-quality gate task (``check_data_quality``) adds to a day at 10,000 rows
@@ -114,7 +118,7 @@ def print_parse_times() -> None:
         print(f"  {name:<34} {a:16.3f} s {b:28.3f} s   {verdict}")
 
 
-SECTIONS = ("parse", "steps", "storage", "training", "wide", "gate")
+SECTIONS = ("parse", "steps", "storage", "training", "loop", "wide", "gate")
 #: Seconds the data-quality gate may add to a day at 10,000 rows (issue 9).
 GATE_GOAL = 5.0
 
@@ -135,6 +139,10 @@ def main() -> None:
         from benchmark_training import print_training
 
         print_training()
+    if which in ("loop", "all"):
+        from benchmark_loop import print_loop
+
+        print_loop()
     if which in ("wide", "all"):
         from benchmark_training import print_wide
 

@@ -238,7 +238,7 @@ def wide_figures(table: Path, architecture: str) -> dict[str, float]:
             data.store_processing_metadata(settings, logical_date=day, db=db)
             champion = evaluate_model(settings, model_version=1, logical_date=day, f1_threshold=1.5, db=db)
             start, cpu = time.perf_counter(), _cpu_seconds()
-            retrain_model(settings, logical_date=day, attempt=1, previous=[champion], f1_threshold=1.5, db=db)
+            retrain_model(settings, logical_date=day, attempt=1, previous=champion, f1_threshold=1.5, db=db)
             retrain = (time.perf_counter() - start, _cpu_seconds() - cpu)
     return {"bootstrap_wall": boot[0], "bootstrap_cpu": boot[1], "retrain_wall": retrain[0],
             "retrain_cpu": retrain[1], "test_roc_auc": result["metrics"]["roc_auc"],

@@ -164,10 +164,11 @@ class Settings(BaseSettings):
         description="Dropout inside the transformer layers (block outputs, feed-forward hidden layer); "
         "0 draws no random numbers (faster on CPU).",
     )
-    architecture: Literal["ft", "tab"] = Field(
-        default="ft",
+    architecture: Literal["ft", "tab", "auto"] = Field(
+        default="auto",
         description="'ft': numeric features are transformer tokens too; 'tab': only categorical columns "
-        "(TabTransformer paper), numeric ones join after the transformer: cheaper on wide tables.",
+        "(TabTransformer paper), numeric ones join after the transformer: cheaper on wide tables; "
+        "'auto': 'tab' from 32 feature columns on, else 'ft'.",
     )
 
     # --- training ----------------------------------------------------------
@@ -175,7 +176,7 @@ class Settings(BaseSettings):
     learning_rate: float = Field(default=1e-3, gt=0.0, lt=1.0)
     pretrain_epochs: int = Field(default=5, ge=0, description="Contrastive (NT-Xent) pretraining epochs.")
     finetune_epochs: int = Field(default=15, ge=1, description="Supervised fine-tuning epochs.")
-    retrain_epochs: int = Field(default=8, ge=1, description="Fine-tuning epochs of one retraining attempt.")
+    retrain_epochs: int = Field(default=3, ge=1, description="Fine-tuning epochs of one retraining attempt.")
     temperature: float = Field(default=0.5, gt=0.0, description="NT-Xent temperature (SimCLR, Chen et al. 2020).")
     mask_probability: float = Field(default=0.15, ge=0.0, lt=1.0, description="Fraction of features masked per augmented view.")
     seed: int = Field(default=42, ge=0)

@@ -198,8 +198,23 @@ def test_tab_config_round_trip_and_unknown_architecture() -> None:
     with torch.no_grad():
         assert torch.equal(clone(x_cat, x_num), model(x_cat, x_num))
     assert clone.config == model.config and clone.encoder_dropout == 0.2
-    with pytest.raises(ValueError, match=r"architecture must be one of \['ft', 'tab'\]"):
+    with pytest.raises(ValueError, match=r"architecture must be one of \['ft', 'tab', 'auto'\]"):
         _small(architecture="transformer")
+
+
+def test_auto_architecture_follows_the_feature_count() -> None:
+    """'auto' builds 'ft' below AUTO_TAB_MIN_FEATURES feature columns and 'tab' from there on, and stores the
+    resolved name, so the stored config rebuilds the same network."""
+    from daily_mlops.ml.network import AUTO_TAB_MIN_FEATURES, resolve_architecture
+
+    assert resolve_architecture("auto", AUTO_TAB_MIN_FEATURES - 1) == "ft"
+    assert resolve_architecture("auto", AUTO_TAB_MIN_FEATURES) == "tab"
+    assert resolve_architecture("tab", 3) == "tab" and resolve_architecture("ft", 500) == "ft"
+    narrow = TabTransformer(cardinalities=[3] * 13, n_numeric=7, architecture="auto")
+    wide = TabTransformer(cardinalities=[3] * 20, n_numeric=AUTO_TAB_MIN_FEATURES - 20, architecture="auto")
+    assert narrow.architecture == narrow.config["architecture"] == "ft"
+    assert wide.architecture == wide.config["architecture"] == "tab"
+    assert wide.n_tokens == 20
 
 
 def test_config_stored_before_the_architecture_keys_rebuilds_the_old_network() -> None:

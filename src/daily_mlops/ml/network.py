@@ -31,10 +31,32 @@ from torch import Tensor, nn
 
 from daily_mlops.ml._layers import FastDropout, encoder_layer
 
-__all__ = ["ARCHITECTURES", "TabTransformer"]
+__all__ = ["ARCHITECTURES", "AUTO_TAB_MIN_FEATURES", "TabTransformer", "resolve_architecture"]
 
 #: The two layouts: numeric features as tokens (``"ft"``) or joined after the transformer (``"tab"``).
 ARCHITECTURES = ("ft", "tab")
+#: ``architecture="auto"`` builds ``"tab"`` from this many feature columns on, else ``"ft"``: with ``"ft"`` every
+#: feature is a token and attention grows with the square of their number (the bundled data's 20 features stay
+#: ``"ft"``; the 104 features of ``scripts/make_wide_table.py`` take ``"tab"``, see ``scripts/benchmark.py wide``).
+AUTO_TAB_MIN_FEATURES = 32
+
+
+def resolve_architecture(architecture: str, n_features: int) -> str:
+    """The architecture ``architecture`` stands for with ``n_features`` feature columns: ``"ft"`` or ``"tab"``.
+
+    ``"auto"`` is ``"tab"`` when ``n_features >= AUTO_TAB_MIN_FEATURES``, else ``"ft"``; ``"ft"`` and
+    ``"tab"`` are returned as they are.
+
+    Raises
+    ------
+    ValueError
+        When ``architecture`` is none of ``"ft"``, ``"tab"``, ``"auto"``.
+    """
+    if architecture == "auto":
+        return "tab" if n_features >= AUTO_TAB_MIN_FEATURES else "ft"
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {[*ARCHITECTURES, 'auto']}, got {architecture!r}")
+    return architecture
 
 
 class TabTransformer(nn.Module):
@@ -64,8 +86,9 @@ class TabTransformer(nn.Module):
         Number of output logits.
     projection_dim : int, default 32
         Output width of the contrastive projection head (SimCLR, Chen et al. 2020).
-    architecture : {"ft", "tab"}, default "ft"
+    architecture : {"ft", "tab", "auto"}, default "ft"
         Numeric features as tokens (``"ft"``) or joined after the transformer (``"tab"``); see the module docstring.
+        ``"auto"``: :func:`resolve_architecture` of the feature count (the resolved name is stored).
     encoder_dropout : float, optional
         Dropout probability in ``[0, 1)`` inside the encoder layers (both block
         outputs and the feed-forward hidden layer; not the attention probabilities,
@@ -131,8 +154,7 @@ class TabTransformer(nn.Module):
         for name, value in (("dropout", dropout), ("encoder_dropout", encoder_dropout)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {list(ARCHITECTURES)}, got {architecture!r}")
+        architecture = resolve_architecture(architecture, len(cardinalities) + n_numeric)
 
         self._cardinalities = cardinalities
         self.architecture = architecture

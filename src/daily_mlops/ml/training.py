@@ -28,8 +28,7 @@ CPU, so a CPU run is the same with ``device="cpu"`` as without it.
 from __future__ import annotations
 
 import random
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
@@ -37,6 +36,13 @@ import torch.nn.functional as F
 from sklearn.utils.class_weight import compute_class_weight
 from torch import Tensor
 
+from daily_mlops.ml._fitting import EarlyStopping
+from daily_mlops.ml._fitting import as_tensors as _as_tensors
+from daily_mlops.ml._fitting import batches as _batches
+from daily_mlops.ml._fitting import check_fit_args as _check_fit_args
+from daily_mlops.ml._fitting import intra_op_threads as _intra_op_threads
+from daily_mlops.ml._fitting import place as _place
+from daily_mlops.ml._fitting import weighted_loss as _weighted_loss
 from daily_mlops.ml.network import TabTransformer
 
 __all__ = [
@@ -118,75 +124,6 @@ def nt_xent_loss(z1: Tensor, z2: Tensor, *, temperature: float) -> Tensor:
     index = torch.arange(batch, device=z.device)
     targets = torch.cat([index + batch, index])  # (2 * batch,) partner of each anchor
     return F.cross_entropy(similarity, targets)
-
-
-def _place(model: TabTransformer, device: torch.device | str | None) -> torch.device:
-    """Move ``model`` to ``device`` (``None``: leave it) and return the device its parameters are on."""
-    if device is not None:
-        model.to(device)
-    return model.mask_token.device
-
-
-def _as_tensors(
-    model: TabTransformer, x_cat: np.ndarray, x_num: np.ndarray, device: torch.device | None = None
-) -> tuple[Tensor, Tensor]:
-    """Check the arrays against ``model`` and convert them to tensors (int64, float32) on ``device`` (CPU)."""
-    x_cat = np.asarray(x_cat)
-    x_num = np.asarray(x_num)
-    if x_cat.ndim != 2 or x_cat.shape[1] != model.n_categorical:
-        raise ValueError(
-            f"x_cat must have shape (n_rows, {model.n_categorical}) to match the model, got {x_cat.shape}"
-        )
-    if x_num.ndim != 2 or x_num.shape[1] != model.n_numeric:
-        raise ValueError(f"x_num must have shape (n_rows, {model.n_numeric}) to match the model, got {x_num.shape}")
-    if x_cat.shape[0] != x_num.shape[0]:
-        raise ValueError(f"x_cat has {x_cat.shape[0]} rows but x_num has {x_num.shape[0]}; pass the same rows")
-    if x_cat.size and not np.issubdtype(x_cat.dtype, np.integer):
-        raise ValueError(f"x_cat must hold integer category codes, got dtype {x_cat.dtype}")
-    if x_num.size and not np.isfinite(x_num).all():
-        raise ValueError("x_num holds NaN or infinite values; impute and scale numeric features first")
-    cat = torch.from_numpy(np.ascontiguousarray(x_cat, dtype=np.int64))  # (n, n_cat)
-    num = torch.from_numpy(np.ascontiguousarray(x_num, dtype=np.float32))  # (n, n_num)
-    if device is not None and device.type != "cpu":
-        cat, num = cat.to(device), num.to(device)
-    return cat, num
-
-
-@contextmanager
-def _intra_op_threads(num_threads: int) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(num_threads)``, restoring the previous value.
-
-    The network is small: on a 2-core machine one thread is about as fast as two when idle and
-    tens of times faster when other processes (the scheduler, MongoDB, a parallel task) compete.
-    """
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _check_fit_args(epochs: int, batch_size: int, learning_rate: float) -> None:
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not learning_rate > 0:
-        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
-
-
-def _batches(n_rows: int, batch_size: int, generator: torch.Generator, *, min_size: int = 1) -> Iterator[Tensor]:
-    """Shuffled row indices in batches; a last batch smaller than ``min_size`` joins the previous one."""
-    order = torch.randperm(n_rows, generator=generator)
-    starts = list(range(0, n_rows, batch_size))
-    if len(starts) > 1 and n_rows - starts[-1] < min_size:
-        starts.pop()
-    for i, start in enumerate(starts):
-        stop = starts[i + 1] if i + 1 < len(starts) else n_rows
-        yield order[start:stop]
 
 
 def pretrain_contrastive(
@@ -308,8 +245,11 @@ def finetune(
     on_epoch: EpochCallback | None = None,
     num_threads: int = 1,
     device: torch.device | str | None = None,
+    validation: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    patience: int = 2,
+    on_validation: EpochCallback | None = None,
 ) -> list[float]:
-    """Supervised fine-tuning with class-balanced cross-entropy.
+    """Supervised fine-tuning with class-balanced cross-entropy, optionally early-stopped on validation rows.
 
     Class weights are scikit-learn's ``compute_class_weight("balanced")``
     (``n_rows / (n_classes * count)``) over the classes present in ``y``; a
@@ -340,11 +280,22 @@ def finetune(
         of times faster when other processes compete for the cores.
     device : torch.device or str, optional
         Where to train (see the module docstring); ``None``: the model's device.
+    validation : (x_cat, x_num, y), optional
+        Held-out rows (shapes as above, not among the training rows). After each epoch their
+        class-weighted cross-entropy (eval mode, the training rows' class weights) is measured;
+        training stops after ``patience`` epochs without a new minimum and the model gets the
+        best epoch's weights back (:class:`~daily_mlops.ml._fitting.EarlyStopping`). Measuring
+        draws no random number, so the epochs that run are bit-for-bit those of a run without it.
+    patience : int, default 2
+        Epochs without a lower validation loss before stopping (only with ``validation``).
+    on_validation : callable ``(epoch, loss) -> None``, optional
+        Called after each epoch with the validation loss (only with ``validation``).
 
     Returns
     -------
     list of float
-        Mean weighted cross-entropy (row-weighted over batches) of each epoch.
+        Mean weighted cross-entropy (row-weighted over batches) of each epoch that ran
+        (fewer than ``epochs`` when early stopping ended training).
 
     Raises
     ------
@@ -369,6 +320,8 @@ def finetune(
     weights[present] = compute_class_weight("balanced", classes=present, y=y)
     criterion = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device))
     labels = torch.from_numpy(y.astype(np.int64)).to(device)  # (n,)
+    held_out = _validation_tensors(model, validation, device)
+    stopper = EarlyStopping(patience=patience) if held_out is not None else None
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=_WEIGHT_DECAY)
     generator = torch.Generator().manual_seed(seed)
@@ -395,9 +348,31 @@ def finetune(
                 losses.append(total / n_rows)
                 if on_epoch is not None:
                     on_epoch(epoch, losses[-1])
+                if stopper is not None:
+                    val_loss = _weighted_loss(model, *held_out, criterion.weight)
+                    if on_validation is not None:
+                        on_validation(epoch, val_loss)
+                    if stopper.update(model, epoch, val_loss):
+                        break
+            if stopper is not None:
+                stopper.restore(model)
         finally:
             model.train(was_training)
     return losses
+
+
+def _validation_tensors(model: TabTransformer, validation, device: torch.device) -> tuple[Tensor, Tensor, Tensor] | None:
+    """``finetune``'s validation rows as tensors on ``device`` (checked like the training rows), or ``None``."""
+    if validation is None:
+        return None
+    v_cat, v_num, v_y = validation
+    cat, num = _as_tensors(model, v_cat, v_num, device)
+    v_y = np.asarray(v_y)
+    if v_y.shape != (cat.shape[0],) or cat.shape[0] == 0:
+        raise ValueError(f"validation y must have shape ({cat.shape[0]},) with at least one row, got {v_y.shape}")
+    if not np.issubdtype(v_y.dtype, np.integer) or v_y.min() < 0 or v_y.max() >= model.n_classes:
+        raise ValueError(f"validation y must hold integer labels in [0, {model.n_classes})")
+    return cat, num, torch.from_numpy(v_y.astype(np.int64)).to(device)
 
 
 def predict_proba(
