@@ -5,7 +5,7 @@ server, then for each demo day (``daily_mlops.loop.demo``: drift none, shift, la
 2026-11-01..04) runs the data steps and the gate, scores the champion (v1) and chains up to
 ``max_retrain_attempts`` fine-tuning attempts, each from the best version so far, as the evaluation
 DAG does. Prints the F1 (positive class) and ROC-AUC of each, with no threshold applied; compare
-them with the ``auto`` floor (bootstrap test-split F1 minus ``MLOPS_F1_TOLERANCE``). About 5 minutes
+them with the ``auto`` floor (bootstrap floor-sample F1 minus ``MLOPS_F1_TOLERANCE``). About 5 minutes
 on 2 cores. Usage: ``python scripts/measure_drift.py [ATTEMPTS]``.
 """
 

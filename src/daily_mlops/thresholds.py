@@ -116,7 +116,7 @@ def auto_f1_threshold(bootstrap_f1: float, f1_tolerance: float) -> float:
     Parameters
     ----------
     bootstrap_f1 : float
-        F1 of the positive class (in [0, 1]) of the bootstrap model (version 1) on its held-out test split.
+        F1 of the positive class (in [0, 1]) of the bootstrap model (version 1) on held-out rows (its floor sample, :func:`daily_mlops.loop.bootstrap.floor_rows`).
     f1_tolerance : float
         How far below the bootstrap F1 a day's model may score and still pass (``MLOPS_F1_TOLERANCE``,
         default 0.05: about two standard deviations of the champion's day-to-day F1 on 1,500 test rows).

@@ -8,13 +8,13 @@ outcomes come from F1 (positive class) measured on the bundled data with the
 default settings (seed 42, CPU, 10,000 rows a day) on the demo's own dates,
 ``scripts/measure_drift.py`` (README, "What the demo shows"; :data:`MEASURED`):
 
-- bootstrap v1: F1 0.417 on its synthetic test split, so the ``auto`` floor is about 0.37;
-- 2026-11-01 ``none``: the champion scores 0.480 (one fine-tuning attempt would reach 0.481): it passes;
-- 2026-11-02 ``shift``: the champion falls to 0.160 (ROC-AUC 0.475, below chance); the chained
-  fine-tuning attempts reach 0.459, 0.473, 0.426: attempt 1 passes the floor and beats the champion;
-- 2026-11-03 ``label_noise`` (60% of positive labels flipped): the champion scores 0.225, the attempts
-  0.226, 0.206, 0.144: all below the floor, alert (at 40% flipped, on other dates: 0.28-0.32, too
-  close to a floor a better synthesizer will raise);
+- bootstrap v1: F1 0.7107 on its test split, 0.6720 on its 20,000-row floor sample: the ``auto`` floor is 0.6220;
+- 2026-11-01 ``none``: the champion scores 0.6918: it passes (0.659-0.692 over 7 default days);
+- 2026-11-02 ``shift`` (numeric columns 30% of the way to their reference maximum): the champion falls to
+  0.6014; fine-tuning attempt 1 reaches 0.6477: it passes the floor, beats the champion and is deployed
+  (a mirrored or rotated relation was not relearned in three 3-epoch attempts: README);
+- 2026-11-03 ``label_noise`` (60% of positive labels flipped): the champion (v2) scores 0.3601, the
+  attempts 0.3175, 0.3474, 0.3596: all below the floor, alert;
 - 2026-11-04 ``broken`` (80% of rows with an unseen category and a null): the gate fails on the
   unseen-category share (0.79 > 0.05), the null increase (0.79 > 0.10) and the SDMetrics validity of
   those columns (0.21 < 0.90); normal, shift and label-noise days score 0, 0 and 1.0 there.
@@ -31,19 +31,20 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DEMO_PLAN", "MEASURED", "demo_days"]
 
 #: F1 (positive class) measured with the current defaults on the bundled data (``scripts/measure_drift.py``,
-#: seed 42, CPU): per demo day, the champion (v1) then each chained fine-tuning attempt.
+#: seed 42, CPU, ``make demo``): per demo day, the champion then each chained fine-tuning attempt.
 MEASURED = {
-    "bootstrap_test_f1": 0.417,
-    "none": (0.4801, 0.4812),
-    "shift": (0.1604, 0.4586, 0.4731, 0.4263),
-    "label_noise": (0.2254, 0.2263, 0.2064, 0.1443),
+    "bootstrap_test_f1": 0.7107,
+    "bootstrap_floor_sample_f1": 0.6720,
+    "none": (0.6918,),
+    "shift": (0.6014, 0.6477),
+    "label_noise": (0.3601, 0.3175, 0.3474, 0.3596),
 }
 
 #: The demo's days in order: the ``drift`` param and what the day shows.
 DEMO_PLAN = (
     ("none", "the champion reaches the F1 floor and stays deployed"),
-    ("shift", "numeric columns mirrored and categories rotated: the champion falls below the floor, a "
-              "fine-tuned challenger beats it and is deployed"),
+    ("shift", "numeric columns moved 30% of the way to their reference maximum: the champion falls below the "
+              "floor, a fine-tuned challenger beats it and is deployed"),
     ("label_noise", "60% of the positive labels flipped: the batch passes the data-quality gate (it checks "
                     "structure, not labels) but no fine-tuning attempt reaches the floor: alert"),
     ("broken", "80% of rows carry an unseen category and a null: the data-quality gate fails the data DAG "

@@ -8,16 +8,18 @@ of four documented ways (:data:`DRIFT_MODES`):
 ``none``
     The batch as sampled (the default; the function returns it unchanged).
 ``shift``
-    Covariate and concept shift that a fine-tuned model can learn: every
-    numeric feature is mirrored within the reference range
-    (``x -> min + max - x``, so its distribution is reflected and its relation
-    to the label reverses) and every categorical feature's categories are
-    rotated one step in sorted order (category ``i`` is written as category
-    ``i + 1``, the last as the first), so category frequencies move and each
-    category carries another category's risk. The mapping is a bijection: the
-    day's rows keep all of their signal, but the champion's learned
-    relation no longer holds on them. No unseen category and no null is
-    introduced, so the data-quality gate passes; the drift figures show it.
+    Covariate shift that keeps the relation to the label: every numeric
+    feature moves a share :data:`SHIFT_SHARE` of the way to the top of its
+    reference range (``x -> x + SHIFT_SHARE * (max - x)``, rounded for a
+    column whose reference values are whole numbers), as when amounts,
+    durations and ages of a new customer segment run higher. The order of
+    the values, so their relation to the label, is kept, but the champion's
+    inputs (standardized with the bootstrap reference's scale) and so its
+    scores move, and its decision threshold no longer fits; fine-tuning on
+    the day's rows and choosing a new threshold on them recovers it.
+    Values stay within the reference range and keep their type, and
+    categorical features are untouched, so the data-quality gate passes;
+    the drift figures show the shift.
 ``label_noise``
     A share :data:`LABEL_NOISE_SHARE` of the positive labels, drawn at random,
     is flipped to the negative label (under-reported defaults, a common label
@@ -46,11 +48,13 @@ from daily_mlops.errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["BROKEN_SHARE", "DRIFT_MODES", "LABEL_NOISE_SHARE", "UNSEEN_CATEGORY", "DriftPlan", "apply_drift",
+__all__ = ["BROKEN_SHARE", "DRIFT_MODES", "LABEL_NOISE_SHARE", "SHIFT_SHARE", "UNSEEN_CATEGORY", "DriftPlan", "apply_drift",
            "check_drift_mode"]
 
 #: The values of the ``drift`` param, ``none`` first (the default).
 DRIFT_MODES = ("none", "shift", "label_noise", "broken")
+#: How far ``shift`` moves each numeric value toward its reference maximum (measured: README, "What the demo shows").
+SHIFT_SHARE = 0.3
 #: Fraction of the positive labels ``label_noise`` flips to negative (measured: README, "What the demo shows").
 LABEL_NOISE_SHARE = 0.6
 #: Fraction of rows ``broken`` gives an unseen category and a null.
@@ -91,6 +95,8 @@ class DriftPlan:
         Per categorical feature, its reference categories in sorted order.
     ranges_ : dict of str to (float, float)
         Per numeric feature, its reference (min, max).
+    whole_ : set of str
+        The numeric features whose reference values are all whole numbers (``shift`` rounds them).
     """
 
     def __init__(self, reference: pd.DataFrame, features: list[Mapping], *, target_column: str,
@@ -102,6 +108,7 @@ class DriftPlan:
         self.negative_label = negative_label
         self.categories_: dict[str, list[str]] = {}
         self.ranges_: dict[str, tuple[float, float]] = {}
+        self.whole_: set[str] = set()
         for feature in features:
             name, kind = feature["name"], feature["kind"]
             if name not in reference.columns:
@@ -113,6 +120,8 @@ class DriftPlan:
                 numbers = pd.to_numeric(reference[name], errors="coerce")
                 if numbers.notna().any():
                     self.ranges_[name] = (float(numbers.min()), float(numbers.max()))
+                    if bool((numbers.dropna() % 1 == 0).all()):
+                        self.whole_.add(name)
 
 
 def apply_drift(frame: pd.DataFrame, mode: str, plan: DriftPlan, *, seed: int) -> pd.DataFrame:
@@ -148,13 +157,11 @@ def apply_drift(frame: pd.DataFrame, mode: str, plan: DriftPlan, *, seed: int) -
     out = frame.copy()
     rng = np.random.default_rng(int(seed))
     if mode == "shift":
-        for name, (low, high) in plan.ranges_.items():
+        for name, (_, high) in plan.ranges_.items():
             if name in out.columns:
-                out[name] = low + high - out[name].astype(np.float64)
-        for name, categories in plan.categories_.items():
-            if name in out.columns and len(categories) > 1:
-                rotated = dict(zip(categories, categories[1:] + categories[:1]))
-                out[name] = out[name].map(lambda v, m=rotated: m.get(v, v) if isinstance(v, str) else v).astype(object)
+                values = out[name].astype(np.float64)
+                moved = values + SHIFT_SHARE * (high - values)
+                out[name] = np.round(moved) if name in plan.whole_ else moved
     elif mode == "label_noise":
         target = plan.target_column
         if target in out.columns:
