@@ -55,6 +55,16 @@ def mock_db():
     return db
 
 
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No MLOPS_* variable set and a working directory without a ``.env`` file."""
+    for name in list(os.environ):
+        if name.startswith("MLOPS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """URI of a real MongoDB-wire server (SecantusDB on WiredTiger) for the whole session."""

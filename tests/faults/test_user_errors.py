@@ -31,14 +31,10 @@ UNREACHABLE_MONGO = "mongodb://127.0.0.1:9/"
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No MLOPS_* variable, MLOPS_HOME a temporary directory (no deployed model), no ``.env`` file."""
-    for name in list(os.environ):
-        if name.startswith("MLOPS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLOPS_HOME", str(tmp_path))
-    return tmp_path
+def clean_env(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """tests/conftest.py's clean_env, plus MLOPS_HOME a temporary directory (no deployed model)."""
+    monkeypatch.setenv("MLOPS_HOME", str(clean_env))
+    return clean_env
 
 
 def _subprocess_env(home: Path, **variables: str) -> dict[str, str]:

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
 
 from daily_mlops.errors import ConfigError
 from daily_mlops.loop.f1_floor import floor_record, read_floor_file, resolve_floor, write_floor_file
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No MLOPS_* variable set; a working directory without a ``.env`` file."""
-    for name in list(os.environ):
-        if name.startswith("MLOPS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_floor_file_round_trip_keeps_other_families(tmp_path: Path) -> None:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import BUNDLED_REFERENCE_DATA, Settings, load_settings
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No MLOPS_* variable set and a working directory without a ``.env`` file."""
-    for name in list(os.environ):
-        if name.startswith("MLOPS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_defaults_are_the_seed_projects_values(clean_env: Path) -> None:
