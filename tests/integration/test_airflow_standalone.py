@@ -60,14 +60,15 @@ def test_a_downstream_dag_alone_fails_fast_and_names_the_dag_to_trigger(airflow_
 
 
 def test_one_rest_call_on_the_data_dag_runs_the_whole_day(airflow_cli) -> None:
-    """ONE POST on data_pipeline_dag (default params) ends with one finished run of each DAG for that logical date
+    """ONE POST on data_pipeline_dag ends with one finished run of each DAG for that logical date
     within 5 minutes at 2,000 rows; the triggered runs are day__<date>; each task logs the logical date first.
 
-    Default params (f1_threshold 0.75, 3 attempts) make it an alert day: the evaluation run fails on send_alert
-    after 3 attempts and the deployment run skips everything (the model stays as it was).
+    The POST's conf sets f1_threshold 1.5 (above any F1; the default `auto` floor passes a normal day), which
+    the data DAG forwards: an alert day. The evaluation run fails on send_alert after 3 attempts and the
+    deployment run skips everything (the model stays as it was).
     """
     started = time.monotonic()
-    run_id = airflow_cli.trigger("data_pipeline_dag", ONE_CLICK_DAY)
+    run_id = airflow_cli.trigger("data_pipeline_dag", ONE_CLICK_DAY, conf={"f1_threshold": 1.5})
     assert run_id == "day__2026-11-01"
     runs = airflow_cli.wait_for_runs(DAG_IDS, ONE_CLICK_DAY, timeout=DAY_TIMEOUT)
     took = time.monotonic() - started
