@@ -43,8 +43,8 @@ import numpy as np
 #: Goal 3: all task bodies of the worst-case day together, seconds.
 LOOP_GOAL = 12.0
 DAY = "2026-11-01"
-TASKS = ("generate_data", "preprocess_data", "store_processing_metadata", "load_champion", "evaluate_model",
-         "retrain attempt 1", "retrain attempt 2", "retrain attempt 3", "deploy_model")
+TASKS = ("generate_data", "preprocess_data", "check_data_quality", "store_processing_metadata", "load_champion",
+         "evaluate_model", "retrain attempt 1", "retrain attempt 2", "retrain attempt 3", "deploy_model")
 
 
 def _time(out: dict[str, tuple[float, float]], label: str, fn: Callable[[], Any]) -> Any:
@@ -58,10 +58,12 @@ def _time(out: dict[str, tuple[float, float]], label: str, fn: Callable[[], Any]
 def project_day(settings, db) -> dict[str, Any]:
     """Seconds per task body of the project's worst-case day (bootstrap must have run on ``db``)."""
     from daily_mlops.loop import data, deployment, evaluation
+    from daily_mlops.loop.quality import check_data_quality
 
     t: dict[str, tuple[float, float]] = {}
     _time(t, "generate_data", lambda: data.generate_data(settings, logical_date=DAY, db=db))
     _time(t, "preprocess_data", lambda: data.preprocess_data(settings, logical_date=DAY, db=db))
+    _time(t, "check_data_quality", lambda: check_data_quality(settings, logical_date=DAY, db=db))
     _time(t, "store_processing_metadata", lambda: data.store_processing_metadata(settings, logical_date=DAY, db=db))
     champion = _time(t, "load_champion", lambda: evaluation.load_champion(settings, db=db))
     previous = _time(t, "evaluate_model", lambda: evaluation.evaluate_model(
@@ -154,6 +156,7 @@ def original_day(settings, db, synth, pre, *, work: Path, n_rows: int, epochs: i
     try:
         _time(t, "generate_data", generate)
         _time(t, "preprocess_data", preprocess)
+        t["check_data_quality"] = (0.0, 0.0)  # the original design has no data-quality gate
         _time(t, "store_processing_metadata", metadata)
         champion = _time(t, "load_champion", lambda: load_model(champion_id))
         state.setdefault("metrics", []).append(_time(t, "evaluate_model", lambda: evaluate(champion)))
