@@ -389,8 +389,8 @@ def storage(argv: list[str]) -> None:
         other = walls[0] - fixed - marginal[-1] * small["rows"]
         print(f"  fixed per-day cost at {small['rows']:,} rows: synthesizer refit {small['spent']['synthesizer refit']:.1f} s"
               f" + preprocessor load {small['spent']['preprocessor load']:.1f} s = "
-              f"{100 * fixed / walls[0]:.0f} % of that day's wall clock (the refit is scipy's beta fit of each column's "
-              f"marginal); other per-day overhead beyond the marginal cost: {other:.1f} s")
+              f"{100 * fixed / walls[0]:.0f} % of that day's wall clock (SDV preprocessing refit + copulas rebuilt from "
+              f"copula_params; a record without them refits scipy's beta fits); other per-day overhead beyond the marginal cost: {other:.1f} s")
         steps = ", ".join(f"{SIZES[i]:,}->{SIZES[i + 1]:,}: {1e6 * m:.1f}" for i, m in enumerate(marginal))
         print(f"  marginal µs/row ({steps}) spread {100 * _spread(marginal):.0f} %  (cost of each extra row; "
               f"the spread goal applies to µs/row)")

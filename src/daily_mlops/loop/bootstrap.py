@@ -116,8 +116,8 @@ def register_synthesizer(
 
     The artifact ``synthesizer`` is the canonical CSV of the rows it was fit
     on; the document records ``holdout`` (fraction, seed, row counts), ``reference_format``, ``fit_seed``,
-    ``reference_columns`` and ``sdv_metadata`` (:meth:`Synthesizer.storage_record`),
-    from which :meth:`Synthesizer.from_reference` refits it. Nothing stored
+    ``reference_columns``, ``sdv_metadata`` and ``copula_params`` (:meth:`Synthesizer.storage_record`),
+    from which :meth:`Synthesizer.from_reference` rebuilds it. Nothing stored
     is code. Idempotent through the run key ``bootstrap``.
 
     Parameters

@@ -45,8 +45,8 @@ def generate_data(
     ``chunk_rows`` at a time (:meth:`Synthesizer.generate_chunks`; a day of
     at most ``chunk_rows`` rows is exactly :meth:`Synthesizer.generate`'s
     batch) and appended to a temporary Parquet file; the whole batch is
-    validated against the schema before anything is written. The synthesizer is refit from its
-    stored reference rows (:meth:`Synthesizer.from_reference`); nothing
+    validated against the schema before anything is written. The synthesizer is rebuilt from its
+    stored reference rows and copula parameters (:meth:`Synthesizer.from_reference`); nothing
     stored is loaded as code. Two runs of one day at once converge: one raw
     file stays and ``processing_metadata`` points at it.
 

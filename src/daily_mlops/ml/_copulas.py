@@ -39,7 +39,7 @@ import pandas as pd
 from daily_mlops.dates import chunk_seed
 from daily_mlops.errors import SchemaError
 
-__all__ = ["MIN_CLASS_ROWS", "class_counts", "fit_class_copulas", "sample_class_copulas"]
+__all__ = ["MIN_CLASS_ROWS", "class_counts", "fit_class_copulas", "fit_copula", "sample_class_copulas"]
 
 #: Fewest reference rows a target class needs for its own copula.
 MIN_CLASS_ROWS = 5
@@ -102,7 +102,31 @@ def class_counts(n_rows: int, rates: list[float]) -> list[int]:
     return [int(c) for c in counts]
 
 
-def fit_class_copulas(frame: pd.DataFrame, metadata: dict, target: str, *, seed: int) -> tuple[list, list, list[float]]:
+def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = None, fix: str = "") -> Any:
+    """A ``GaussianCopulaSynthesizer(metadata)`` fit on ``data`` (``{table: rows}``), NumPy's global generator seeded.
+
+    With ``model`` (one checked entry of the stored ``copula_params``,
+    :func:`~daily_mlops.ml._copula_params.check_copula_params`), only SDV's
+    preprocessing is fit and the copula is rebuilt from it
+    (:func:`~daily_mlops.ml._copula_params.restore_fitted`; ``fix`` goes into its error).
+    Returns the fitted synthesizer.
+    """
+    from sdv.single_table import GaussianCopulaSynthesizer
+
+    from daily_mlops.ml._copula_params import restore_fitted
+
+    with _quiet_sdv(), _seeded_global_numpy(int(seed)):
+        synthesizer = GaussianCopulaSynthesizer(metadata)
+        if model is None:
+            synthesizer.fit(data)
+        else:
+            restore_fitted(synthesizer, data, model, fix=fix)
+    return synthesizer
+
+
+def fit_class_copulas(
+    frame: pd.DataFrame, metadata: dict, target: str, *, seed: int, models: list | None = None, fix: str = "",
+) -> tuple[list, list, list[float]]:
     """Fit one SDV Gaussian copula to the feature columns of each target class.
 
     Parameters
@@ -116,6 +140,10 @@ def fit_class_copulas(frame: pd.DataFrame, metadata: dict, target: str, *, seed:
         The target column.
     seed : int
         Seeds NumPy's global generator during each fit (restored afterwards).
+    models : list of dict or None
+        Checked stored parameters, one per class in label order (:func:`fit_copula`); None fits.
+    fix : str
+        Appended to the error of a restore.
 
     Returns
     -------
@@ -131,7 +159,6 @@ def fit_class_copulas(frame: pd.DataFrame, metadata: dict, target: str, *, seed:
         class has fewer than :data:`MIN_CLASS_ROWS` rows.
     """
     from sdv.metadata import Metadata
-    from sdv.single_table import GaussianCopulaSynthesizer
 
     if target not in frame.columns:
         raise SchemaError(f"the synthesizer's target column {target!r} is not a reference column; check MLOPS_TARGET_COLUMN")
@@ -151,12 +178,12 @@ def fit_class_copulas(frame: pd.DataFrame, metadata: dict, target: str, *, seed:
         table.pop("primary_key")
     feature_metadata = {**metadata, "tables": {table_name: table}}
     synthesizers = []
-    for label in labels:
+    for i, label in enumerate(labels):
         rows = frame.loc[labels_column == label].drop(columns=[target]).reset_index(drop=True)
-        with _quiet_sdv(), _seeded_global_numpy(int(seed)):
-            synthesizer = GaussianCopulaSynthesizer(Metadata.load_from_dict(feature_metadata))
-            synthesizer.fit({table_name: rows})
-        synthesizers.append(synthesizer)
+        with _quiet_sdv():
+            class_metadata = Metadata.load_from_dict(feature_metadata)
+        synthesizers.append(fit_copula(class_metadata, {table_name: rows}, seed=seed,
+                                       model=None if models is None else models[i], fix=fix))
     rates = [float(counts[label] / len(frame)) for label in labels]
     return labels, synthesizers, rates
 

@@ -11,9 +11,9 @@ same logical date produces the same rows (house style rule 5).
 Storage holds data, never code: the rows the synthesizer was fit on, as
 canonical CSV (:meth:`Synthesizer.reference_csv`), plus a JSON record of the
 fit seed, the column dtypes and the SDV metadata
-(:meth:`Synthesizer.storage_record`). :meth:`Synthesizer.from_reference`
-parses them and refits; fitting is deterministic, so the refit model samples
-the same rows as the original (about 1.5 s on the bundled data).
+(:meth:`Synthesizer.storage_record`) with each copula's learned parameters (:mod:`._copula_params`).
+:meth:`Synthesizer.from_reference` parses them, refits SDV's preprocessing and rebuilds the copulas
+(an older record: refits them), so it samples the same rows as the original.
 
 Sources
 -------
@@ -45,7 +45,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from daily_mlops.dates import LogicalDate, chunk_seed, day_seed
-from daily_mlops.ml._copulas import _jsonable, _quiet_sdv, _seeded_global_numpy, fit_class_copulas, sample_class_copulas
+from daily_mlops.ml._copula_params import check_copula_params, copula_params
+from daily_mlops.ml._copulas import _jsonable, _quiet_sdv, fit_class_copulas, fit_copula, sample_class_copulas
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 from daily_mlops.ml._columns import set_datetime_formats
 
@@ -186,18 +187,16 @@ class Synthesizer(BaseEstimator):
             set_datetime_formats(metadata, TABLE_NAME, datetime_formats or {})
         return self._fit(frame, metadata)
 
-    def _fit(self, frame: pd.DataFrame, metadata: Any) -> Synthesizer:
-        """Fit the copula on ``frame`` (str columns, index 0..n-1) with SDV ``metadata``."""
-        from sdv.single_table import GaussianCopulaSynthesizer
-
+    def _fit(self, frame: pd.DataFrame, metadata: Any, models: list | None = None) -> Synthesizer:
+        """Fit the copula(s) on ``frame`` (str columns, index 0..n-1) with SDV ``metadata`` (or restore ``models``)."""
         synthesizer, self.classes_, self.class_synthesizers_, self.class_rates_ = None, [], [], []
         if self.target_column is not None:
             self.classes_, self.class_synthesizers_, self.class_rates_ = fit_class_copulas(
-                frame, _jsonable(metadata.to_dict()), str(self.target_column), seed=int(self.seed))
+                frame, _jsonable(metadata.to_dict()), str(self.target_column), seed=int(self.seed), models=models,
+                fix=_REFIT_FIX)
         else:
-            with _quiet_sdv(), _seeded_global_numpy(int(self.seed)):
-                synthesizer = GaussianCopulaSynthesizer(metadata)
-                synthesizer.fit({TABLE_NAME: frame})
+            synthesizer = fit_copula(metadata, {TABLE_NAME: frame}, seed=int(self.seed),
+                                     model=models[0] if models else None, fix=_REFIT_FIX)
 
         self.synthesizer_ = synthesizer
         self.metadata_ = _jsonable(metadata.to_dict())
@@ -345,7 +344,7 @@ class Synthesizer(BaseEstimator):
             ``reference_format`` (:data:`REFERENCE_FORMAT`), ``fit_seed``
             (int), ``reference_columns`` (``[{"name", "dtype"}, ...]``),
             ``sdv_metadata`` (``metadata_``), ``target_column`` (None: one
-            copula) and, for people, ``synthesis`` and ``class_rates``.
+            copula), ``copula_params`` (:func:`~._copula_params.copula_params`), ``synthesis``, ``class_rates``.
 
         Raises
         ------
@@ -366,19 +365,22 @@ class Synthesizer(BaseEstimator):
                 self.metadata_, self.columns_, fix="rename or drop that column so SDV detects a basic sdtype"
             ),
             "target_column": self.target_column,
+            "copula_params": copula_params(self.class_synthesizers_ or [self.synthesizer_]),
             "synthesis": "per_class" if self.class_synthesizers_ else "single",
             "class_rates": {str(label): rate for label, rate in zip(self.classes_, self.class_rates_, strict=True)},
         }
 
     @classmethod
     def from_reference(cls, data: bytes, *, sha256: str, record: Mapping[str, Any]) -> Synthesizer:
-        """Rebuild a stored synthesizer: check, parse and refit its reference rows.
+        """Rebuild a stored synthesizer: check and parse its reference rows, restore (or refit) its copulas.
 
         Nothing stored is deserialised as code: ``data`` is parsed as CSV with
         the recorded column dtypes, the parsed frame must write back to the
         same bytes (so it equals the frame fit at bootstrap), the SDV metadata
         must pass :data:`ALLOWED_SDTYPES`, and the copula (one per class with a recorded ``target_column``;
-        one without, as stored before) is refit with the recorded seed, so it samples the rows the original did.
+        one without, as stored before) is rebuilt from ``copula_params`` after its univariate types pass
+        :data:`~daily_mlops.ml._copula_params.ALLOWED_UNIVARIATES` (SDV's preprocessing is refit), or, for a record
+        without them, refit with the recorded seed; either way it samples the rows the original did.
 
         Parameters
         ----------
@@ -401,7 +403,7 @@ class Synthesizer(BaseEstimator):
             If ``sha256(data)`` differs from ``sha256`` (names both digests).
         UnsafeArtifactError
             If the record is not in :data:`REFERENCE_FORMAT` (e.g. written by
-            an older version) or ``data`` is not UTF-8 CSV text.
+            an older version), ``data`` is not UTF-8 CSV text, or ``copula_params`` is refused.
         SchemaError
             If the columns, values or SDV metadata do not match the record.
         """
@@ -434,10 +436,12 @@ class Synthesizer(BaseEstimator):
         target = record.get("target_column")
         if target is not None and target not in frame.columns:
             raise SchemaError(f"{what}: the recorded target_column {target!r} is not a reference column; {_REFIT_FIX}")
+        models = None if record.get("copula_params") is None else check_copula_params(
+            record["copula_params"], 1 if target is None else frame[target].nunique(dropna=False), fix=_REFIT_FIX)
         try:
             with _quiet_sdv():
                 metadata = Metadata.load_from_dict(recorded)
-            model = cls(seed=seed, target_column=target)._fit(frame, metadata)
+            model = cls(seed=seed, target_column=target)._fit(frame, metadata, models)
         except (InvalidMetadataError, InvalidDataError, SynthesizerInputError, ValueError, KeyError, TypeError) as exc:
             raise SchemaError(f"{what}: SDV refused the recorded metadata or rows ({exc}); {_REFIT_FIX}") from exc
         if model.metadata_ != _jsonable(recorded):
