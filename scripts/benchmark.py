@@ -193,7 +193,7 @@ def gate(rows: int = 10_000, runs: int = 3) -> None:
     """Seconds of the check_data_quality task at ``rows`` rows (median of ``runs``), for a none and a broken day."""
     import datetime as dt
 
-    from daily_mlops.loop.bootstrap import register_synthesizer
+    from daily_mlops.loop.bootstrap import register_preprocessor, register_synthesizer
     from daily_mlops.loop.data import generate_data
     from daily_mlops.loop.quality import check_data_quality
     from daily_mlops.storage.registry import ModelRegistry
@@ -210,10 +210,7 @@ def gate(rows: int = 10_000, runs: int = 3) -> None:
     with tempfile.TemporaryDirectory() as tmp, embedded_server(Path(tmp)) as uri, connect(uri, "bench") as db:
         registry = ModelRegistry(db)
         register_synthesizer(registry, reference, schema, seed=settings.seed)
-        pre = TabularPreprocessor(schema).fit(reference)
-        registry.register("preprocessor", run_key="bootstrap", artifacts={"preprocessor": pre.to_bytes()},
-                          status="approved", trained_on=["reference"], signature=pre.signature(),
-                          extra={"schema": schema})
+        register_preprocessor(registry, reference, schema)
         for i, drift in enumerate(("none", "broken")):
             day = dt.date(2026, 11, 1 + i)
             generate_data(settings, logical_date=day, db=db, drift=drift)

@@ -25,8 +25,7 @@ def main(uri: str, db_name: str, home: str, day: str, drift: str) -> None:
     import os
 
     os.environ["MLOPS_DAILY_ROWS"] = "1200"
-    from daily_mlops.loop.bootstrap import register_synthesizer
-    from daily_mlops.ml.preprocessing import TabularPreprocessor
+    from daily_mlops.loop.bootstrap import register_preprocessor, register_synthesizer
     from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
     from daily_mlops.orchestration.runner import load_dags, run_day
     from daily_mlops.storage.mongo import connect
@@ -38,10 +37,7 @@ def main(uri: str, db_name: str, home: str, day: str, drift: str) -> None:
         reference = validate_batch(reference, schema)
         registry = ModelRegistry(db)
         register_synthesizer(registry, reference, schema, seed=settings.seed)
-        pre = TabularPreprocessor(schema).fit(reference)
-        registry.register("preprocessor", run_key="bootstrap", artifacts={"preprocessor": pre.to_bytes()},
-                          status="approved", trained_on=["reference"], signature=pre.signature(),
-                          extra={"schema": schema})
+        register_preprocessor(registry, reference, schema)
         outcome = run_day(settings, db, dt.date.fromisoformat(day), evaluation_conf={"drift": drift},
                           dags=load_dags(settings))
         print("OUTCOME=" + json.dumps({

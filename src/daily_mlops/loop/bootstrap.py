@@ -17,8 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
     from daily_mlops.storage.registry import ModelRegistry
 
-__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "reference_holdout", "register_synthesizer",
-           "require_bootstrapped"]
+__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "reference_holdout", "register_preprocessor",
+           "register_synthesizer", "require_bootstrapped"]
 
 #: Logical date of the bootstrap batch the initial model is trained on.
 BOOTSTRAP_DATE = dt.date(1970, 1, 1)
@@ -183,6 +183,23 @@ def reference_holdout(
     return reference.iloc[fit_rows].reset_index(drop=True), reference.iloc[holdout_rows].reset_index(drop=True)
 
 
+def register_preprocessor(registry: "ModelRegistry", reference: Any, schema: dict, *,
+                          name: str = "preprocessor") -> tuple[Any, dict[str, Any]]:
+    """Fit the :class:`~daily_mlops.ml.preprocessing.TabularPreprocessor` on the reference rows and register it.
+
+    Registered as ``name`` (run key ``bootstrap``, status ``approved``) with its
+    signature and the schema; returns the fitted preprocessor and its registry document.
+    """
+    from daily_mlops.ml.preprocessing import TabularPreprocessor
+
+    pre = TabularPreprocessor(schema).fit(reference)
+    doc = registry.register(
+        name, run_key=BOOTSTRAP_RUN_KEY, artifacts={"preprocessor": pre.to_bytes()}, status="approved",
+        trained_on=["reference"], signature=pre.signature(), extra={"schema": schema},
+    )
+    return pre, doc
+
+
 def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Fit the synthesizer and preprocessor, train model version 1, register it as approved.
 
@@ -241,7 +258,6 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     from daily_mlops.ml.metrics import choose_decision_threshold, classification_metrics
     from daily_mlops.ml.model_io import state_dict_to_bytes
     from daily_mlops.ml.network import TabTransformer
-    from daily_mlops.ml.preprocessing import TabularPreprocessor
     from daily_mlops.ml.schema import column_actions, infer_schema, read_csv, validate_batch
     from daily_mlops.ml.splits import calibration_split, split_indices
     from daily_mlops.ml.training import finetune, predict_proba, pretrain_contrastive, seed_everything
@@ -258,11 +274,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     say("fitting the SDV GaussianCopulaSynthesizer on the reference data")
     synth, synth_doc = register_synthesizer(registry, reference, schema, seed=settings.seed, model_name=name)
     say("fitting the preprocessor on the reference data")
-    pre = TabularPreprocessor(schema).fit(reference)
-    pre_doc = registry.register(
-        pre_name, run_key=BOOTSTRAP_RUN_KEY, artifacts={"preprocessor": pre.to_bytes()}, status="approved",
-        trained_on=["reference"], signature=pre.signature(), extra={"schema": schema},
-    )
+    pre, pre_doc = register_preprocessor(registry, reference, schema, name=pre_name)
 
     say(f"sampling the bootstrap batch ({settings.daily_rows} rows)")
     batch = validate_batch(
