@@ -163,3 +163,15 @@ def test_the_demo_plan_is_four_days_of_drift_and_no_threshold(settings):
     assert [day.isoformat() for day, _, _ in plan] == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
     assert [conf for _, conf, _ in plan] == [{"drift": mode} for mode in DRIFT_MODES]
     assert all("MLOPS_F1_THRESHOLD" in why for _, _, why in plan)
+
+
+def test_the_demo_plan_says_how_an_auto_floor_is_resolved(settings):
+    """With ``auto`` the plan, printed before bootstrap resolves it, says what the floor will be, not a bare 'auto'."""
+    import datetime as dt
+
+    from daily_mlops.loop.demo import demo_days
+
+    plan = demo_days(settings.model_copy(update={"f1_threshold": "auto", "f1_tolerance": 0.05}), dt.date(2026, 11, 1))
+    assert all("held-out F1 minus f1_tolerance 0.05, resolved at bootstrap" in why for _, _, why in plan)
+    fixed = demo_days(settings.model_copy(update={"f1_threshold": 0.5}), dt.date(2026, 11, 1))
+    assert all("F1 floor 0.5 (MLOPS_F1_THRESHOLD)" in why for _, _, why in fixed)

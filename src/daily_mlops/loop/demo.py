@@ -57,6 +57,10 @@ def demo_days(settings: "Settings", first: dt.date) -> list[tuple[dt.date, dict[
 
     No F1 threshold is passed: every day uses ``MLOPS_F1_THRESHOLD``.
     """
-    floor = f"F1 floor {settings.f1_threshold} (MLOPS_F1_THRESHOLD)"
+    if str(settings.f1_threshold) == "auto":  # resolved by bootstrap, which runs after this plan is printed
+        floor = (f"F1 floor auto (MLOPS_F1_THRESHOLD: the bootstrap model's held-out F1 minus f1_tolerance "
+                 f"{settings.f1_tolerance:g}, resolved at bootstrap)")
+    else:
+        floor = f"F1 floor {settings.f1_threshold} (MLOPS_F1_THRESHOLD)"
     return [(first + dt.timedelta(days=i), {"drift": mode}, f"drift {mode}, {floor}: {why}")
             for i, (mode, why) in enumerate(DEMO_PLAN)]
