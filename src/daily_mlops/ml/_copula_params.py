@@ -218,7 +218,8 @@ def _fit_preprocessing(synthesizer: Any, data: dict) -> tuple[list[str], int]:
 
     ``preprocess`` (SDV 2.0 ``sdv/single_table/base.py``) is ``validate``,
     the constraints (``_preprocess_helper``), then ``_preprocess``:
-    ``DataProcessor.fit`` and ``DataProcessor.transform`` of every row. A
+    ``DataProcessor.fit`` and ``DataProcessor.transform`` of every row (its
+    renaming of integer column names does not apply: they are ``str``). A
     restore needs only the processed column names and row count, so the
     rows are not transformed again (a third of the restore's time): the
     fitted RDT ``HyperTransformer`` records the columns its ``transform``
