@@ -23,8 +23,10 @@ Trigger this DAG (or let the `@daily` schedule do it) and the whole day runs:
    indexed in `processing_metadata`.
 3. **check_data_quality** is the data-quality gate: the SDMetrics diagnostic, unseen categories and
    null shares of the raw batch against the reference rows, with floors from the `MLOPS_QUALITY_*`
-   settings. It records every figure (`quality`, with `status`) and the day's drift (`drift`: recorded,
-   never gated) in `processing_metadata`. A failing batch fails this run with a message naming the
+   settings. It records every figure (`quality`, with `status`), the day's drift (`drift`: recorded,
+   never gated) and the batch's fidelity (`fidelity`: TSTR/TRTR ROC-AUC on the real holdout and SDMetrics
+   quality scores of its first 5,000 rows; recorded, never gated, also for a failing batch) in
+   `processing_metadata`. A failing batch fails this run with a message naming the
    worst columns, so `store_processing_metadata` never runs and the evaluation run's sensor fails:
    no model is judged or retrained on broken data.
 4. **store_processing_metadata** checks the row counts and writes `processing_metadata` (status `ready`).
@@ -51,11 +53,12 @@ DOCS = {
 **XCom**: `batch_id`, `preprocessor_version`, `rows` (row count per split).
 """,
     "check_data_quality": """
-**Reads** the day's raw Parquet file (sha256 checked, in chunks), the reference rows of the synthesizer
-that sampled it and the categories of the preprocessor that encoded it.
+**Reads** the day's raw Parquet file (sha256 checked, in chunks), the reference rows and real holdout of
+the synthesizer that sampled it and the categories of the preprocessor that encoded it.
 **Writes** `processing_metadata.quality` (SDMetrics diagnostic per column, unseen-category and null shares,
 `status` passed/failed, `worst` checks, floors) and `processing_metadata.drift` (KSComplement /
-TVComplement per column, positive rates, the `drift` param).
+TVComplement per column, positive rates, the `drift` param) and `processing_metadata.fidelity` (TSTR /
+TRTR ROC-AUC, SDMetrics QualityReport scores of the batch's first 5,000 rows; never gated).
 **Fails** (no retry) when a figure crosses its floor, naming the worst columns and their figures.
 **XCom**: `batch_id`, `status`, `reason`, `drift` (one line), `seconds`.
 """,

@@ -35,8 +35,9 @@ Speed targets live here, never in timed tests. Run with ``make bench``
 * ``gate``: what the data-quality gate task (``check_data_quality``) adds to a day at 10,000 rows
   on the bundled data, against the embedded server: the whole task (read the raw Parquet file,
   the synthesizer's reference rows and the preprocessor's categories; SDMetrics diagnostic; unseen
-  and null shares; drift figures; the ``processing_metadata`` write), median of 3 runs, for a
-  ``none`` and a ``broken`` day; goal at most 5 s.
+  and null shares; drift figures; the fidelity report (TSTR and SDMetrics QualityReport on 5,000
+  rows); the ``processing_metadata`` write), median of 3 runs, for a ``none`` and a ``broken`` day;
+  goal at most 5 s.
 """
 
 from __future__ import annotations

@@ -70,10 +70,12 @@ def test_no_model_is_judged_and_no_version_registered(broken_day):
 
 
 def test_the_failure_names_the_worst_columns_and_is_recorded(broken_day):
-    """processing_metadata holds quality (failed, worst columns) and drift (param broken); the run summary says so."""
+    """processing_metadata holds quality (failed, worst columns), drift (param broken) and the batch's fidelity
+    report (recorded by the gate, never gated); the run summary says so."""
     doc = broken_day["processing"]
     assert doc["status"] == "quality_failed" and doc["drift_mode"] == "broken"
     assert doc["quality"]["status"] == "failed" and doc["drift"]["param"] == "broken"
+    assert doc["fidelity"]["rows"]["synthetic"] > 0 and 0 < doc["fidelity"]["column_shapes"] <= 1
     summary = broken_day["outcome"]["summary"]
     assert summary["quality_status"] == "failed"
     assert "status_of_existing_checking_account unseen-category share 0.8" in summary["quality_reason"]

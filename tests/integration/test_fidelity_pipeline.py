@@ -2,8 +2,9 @@
 
 Against a real MongoDB-wire server (GridFS artifacts): the holdout artifact is
 the 30% of the reference rows not in the synthesizer's fit rows, version 1's
-real-row metrics are computed on it, and ``generate_data`` writes TSTR, TRTR,
-their ratio and the SDMetrics scores under ``fidelity`` in the day's
+real-row metrics are computed on it, and the data-quality gate
+(``check_data_quality``) writes TSTR, TRTR, their ratio and the SDMetrics
+scores of the batch's first rows under ``fidelity`` in the day's
 ``processing_metadata``, kept when the day becomes ``ready``.
 """
 
@@ -19,9 +20,14 @@ DAY = dt.date(2026, 11, 1)
 
 def test_bootstrap_holdout_and_fidelity_in_processing_metadata(settings, real_db) -> None:
     """Holdout: stored with sha256, disjoint from the fit rows, 30% of each class; version 1's metrics.reference
-    counts the holdout rows; the day's processing_metadata carries the fidelity figures."""
+    counts the holdout rows; the day's processing_metadata carries the fidelity figures, computed by the gate on the
+    rows generate_data sampled first (the report of the synthesizer's own batch for the day, with the day's seed)."""
+    from daily_mlops.dates import day_seed
     from daily_mlops.loop import data
     from daily_mlops.loop.bootstrap import bootstrap
+    from daily_mlops.loop.quality import check_data_quality
+    from daily_mlops.ml.fidelity import MAX_ROWS, fidelity_report
+    from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.ml.schema import read_csv
     from daily_mlops.ml.serialization import frame_from_csv
     from daily_mlops.storage.registry import SYNTHESIZER_NAME, ModelRegistry
@@ -43,10 +49,19 @@ def test_bootstrap_holdout_and_fidelity_in_processing_metadata(settings, real_db
     assert result["trtr_roc_auc"] == synth_doc["trtr_roc_auc"]
 
     data.generate_data(settings, logical_date=DAY, db=real_db)
+    assert "fidelity" not in real_db.processing_metadata.find_one({"batch_id": f"batch-{DAY}"})
     data.preprocess_data(settings, logical_date=DAY, db=real_db)
+    assert check_data_quality(settings, logical_date=DAY, db=real_db)["status"] == "passed"
     data.store_processing_metadata(settings, logical_date=DAY, db=real_db)
     meta = real_db.processing_metadata.find_one({"batch_id": f"batch-{DAY}"})
     fidelity = meta["fidelity"]
+    synth = Synthesizer.from_reference(registry.load_artifact(synth_doc, "synthesizer"),
+                                       sha256=synth_doc["sha256"]["synthesizer"], record=synth_doc)
+    expected = fidelity_report(synth.generate(settings.daily_rows, seed=settings.seed, logical_date=DAY).head(MAX_ROWS),
+                               reference=fit, holdout=holdout, metadata=synth_doc["sdv_metadata"], target="creditability",
+                               positive_label="bad", trtr_roc_auc=synth_doc["trtr_roc_auc"],
+                               seed=day_seed(settings.seed, DAY))
+    assert {k: v for k, v in fidelity.items() if k != "seconds"} == {k: v for k, v in expected.items() if k != "seconds"}
     assert meta["status"] == "ready"
     assert fidelity["trtr_roc_auc"] == synth_doc["trtr_roc_auc"]
     assert 0.5 < fidelity["tstr_roc_auc"] <= 1 and fidelity["ratio"] == round(

@@ -71,7 +71,7 @@ def test_a_normal_day_passes_and_records_quality_and_drift(loop):
 
 def test_a_broken_day_fails_the_gate_naming_the_worst_columns(loop):
     """drift broken: status failed, the reason names the unseen-category column and its share; recorded as
-    quality_failed; no model version is registered by the gate."""
+    quality_failed, with the batch's fidelity report; no model version is registered by the gate."""
     day = dt.date(2026, 6, 2)
     versions = loop["db"].model_metadata.count_documents({})
     result = _day(loop, day, "broken")["gate"]
@@ -86,6 +86,9 @@ def test_a_broken_day_fails_the_gate_naming_the_worst_columns(loop):
     assert loop["db"].model_metadata.count_documents({}) == versions
     summary = day_quality(loop["db"], day)
     assert summary["quality_status"] == "failed" and "status_of_existing_checking_account" in summary["quality_reason"]
+    fidelity = doc["fidelity"]  # recorded, never gated: also on a day that fails the gate
+    assert fidelity["rows"]["synthetic"] == 1200 and 0 < fidelity["column_shapes"] <= 1
+    assert fidelity["tstr_roc_auc"] is not None and fidelity["trtr_roc_auc"] is not None
 
 
 def test_a_drifted_day_is_the_same_on_a_rerun(loop):

@@ -178,3 +178,30 @@ def test_malformed_parameters_are_refused(stored: tuple[bytes, str, dict], field
     with pytest.raises(UnsafeArtifactError) as excinfo:
         Synthesizer.from_reference(data, sha256=digest, record=bad)
     assert field in str(excinfo.value)
+
+
+def test_restore_knows_the_processed_columns_without_transforming_the_rows() -> None:
+    """A table with nulls, dates and booleans: the columns the restore takes from the fitted preprocessing (without
+    transforming the rows) are exactly those SDV's ``preprocess`` returns, for each class, and the restored
+    synthesizer samples the original's rows."""
+    from sdv.single_table import GaussianCopulaSynthesizer
+
+    from daily_mlops.ml._copula_params import _fit_preprocessing
+
+    rng = np.random.default_rng(5)
+    frame = _reference(200, seed=2)
+    frame["x"] = frame["x"].where(rng.random(200) > 0.2)
+    frame["when"] = pd.to_datetime("2026-01-01") + pd.to_timedelta(rng.integers(0, 300, 200), unit="D")
+    frame["flag"] = rng.random(200) < 0.3
+    original = Synthesizer(seed=6, target_column="label").fit(frame)
+    for label, copula in zip(original.classes_, original.class_synthesizers_, strict=True):
+        rows = {"reference": original.reference_[original.reference_["label"] == label].drop(columns=["label"])
+                .reset_index(drop=True)}
+        processed = GaussianCopulaSynthesizer(copy.deepcopy(copula.metadata)).preprocess(rows)
+        columns, n_rows = _fit_preprocessing(GaussianCopulaSynthesizer(copy.deepcopy(copula.metadata)), rows)
+        assert columns == list(processed["reference"].columns) and n_rows == len(rows["reference"])
+    data = original.reference_csv()
+    record = json.loads(json.dumps(original.storage_record()))
+    restored = Synthesizer.from_reference(data, sha256=hashlib.sha256(data).hexdigest(), record=record)
+    pd.testing.assert_frame_equal(restored.generate(500, seed=8, logical_date=DAY),
+                                  original.generate(500, seed=8, logical_date=DAY), check_exact=True)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from daily_mlops.settings import Settings
 
-__all__ = ["CHUNK_ROWS", "batch_fidelity", "drift_seed", "generate_data", "preprocess_data", "store_processing_metadata"]
+__all__ = ["CHUNK_ROWS", "drift_seed", "generate_data", "preprocess_data", "store_processing_metadata"]
 
 #: Rows sampled, validated and encoded at a time: memory holds one chunk, not the day's batch.
 CHUNK_ROWS = 100_000
@@ -50,11 +50,9 @@ def generate_data(
     stored is loaded as code. Two runs of one day at once converge: one raw
     file stays and ``processing_metadata`` points at it.
 
-    The day's ``processing_metadata`` gains ``fidelity``
-    (:func:`batch_fidelity`): TSTR ROC-AUC on the real holdout, the stored
-    TRTR ROC-AUC, their ratio and SDMetrics quality scores, from at most
-    :data:`~daily_mlops.ml.fidelity.MAX_ROWS` rows of the first chunk (None for
-    a synthesizer registered before bootstrap kept a holdout).
+    The batch's fidelity report is not computed here: the data-quality gate
+    (:func:`daily_mlops.loop.quality.check_data_quality`) computes it from the
+    stored batch and records it as ``fidelity``.
 
     ``drift`` (the DAG param, one of :data:`~daily_mlops.ml.drift.DRIFT_MODES`)
     alters each validated chunk after sampling (:func:`~daily_mlops.ml.drift.apply_drift`,
@@ -78,7 +76,6 @@ def generate_data(
     """
     from daily_mlops.storage.batches import batch_id_for, record_raw_batch, store_raw_batch
     from daily_mlops.ml.drift import DriftPlan, apply_drift, check_drift_mode
-    from daily_mlops.ml.fidelity import MAX_ROWS
     from daily_mlops.ml.schema import schema_parts, validate_batch
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import ModelRegistry, synthesizer_name
@@ -103,49 +100,17 @@ def generate_data(
             sampled["rows"] += len(chunk)
             valid = validate_batch(chunk, synth_doc["schema"])
             valid = valid if plan is None else apply_drift(valid, drift, plan, seed=drift_seed(settings.seed, day, k))
-            sampled.setdefault("head", valid.head(MAX_ROWS))  # the fidelity report's rows (shuffled i.i.d. draws)
             yield valid
 
     store_raw_batch(db, validated_chunks(), logical_date=day)
     meta = record_raw_batch(db, {
         "status": "raw", "n_rows": sampled["rows"], "synthesizer_version": synth_doc["model_version"],
         "sampling_seed": day_seed(settings.seed, day), "sampling_chunk_rows": int(chunk_rows), "drift_mode": drift,
-        "fidelity": batch_fidelity(registry, synth_doc, synth, sampled["head"], seed=day_seed(settings.seed, day)),
     }, logical_date=day)
     log.info("generated %s: %d rows from synthesizer v%s (seed %d, drift %s), sha256 %s", batch_id_for(day),
              sampled["rows"], synth_doc["model_version"], day_seed(settings.seed, day), drift,
              meta["raw_file"]["sha256"][:12])
     return {"batch_id": batch_id_for(day), "n_rows": sampled["rows"], "raw_sha256": meta["raw_file"]["sha256"]}
-
-
-def batch_fidelity(registry: Any, synth_doc: dict[str, Any], synth: Any, batch: Any, *, seed: int) -> dict[str, Any] | None:
-    """The fidelity report of a batch sample against the synthesizer's fit rows and its stored real holdout.
-
-    Returns :func:`daily_mlops.ml.fidelity.fidelity_report`'s dict, or None
-    when the synthesizer version has no ``holdout`` artifact (registered before
-    bootstrap kept one).
-
-    Raises
-    ------
-    IntegrityError
-        When the holdout artifact's sha256 differs from the recorded one.
-    """
-    from daily_mlops.ml.fidelity import fidelity_report
-    from daily_mlops.ml.schema import schema_parts
-    from daily_mlops.ml.serialization import frame_from_csv
-
-    if "holdout" not in synth_doc.get("artifacts", {}):
-        return None
-    holdout = frame_from_csv(registry.load_artifact(synth_doc, "holdout"), synth_doc["reference_columns"],
-                             what="the synthesizer's holdout artifact")
-    target = schema_parts(synth_doc["schema"])[1]
-    report = fidelity_report(batch, reference=synth.reference_, holdout=holdout, metadata=synth_doc["sdv_metadata"],
-                             target=target["column"], positive_label=target["positive_label"],
-                             trtr_roc_auc=synth_doc.get("trtr_roc_auc"), seed=seed)
-    log.info("fidelity: TSTR ROC-AUC %s, TRTR %s, ratio %s, shapes %s, pair trends %s (%.1f s)", report["tstr_roc_auc"],
-             report["trtr_roc_auc"], report["ratio"], report["column_shapes"], report["column_pair_trends"],
-             report["seconds"]["total"])
-    return report
 
 
 def drift_seed(seed: int, day: "dt.date", k: int) -> int:

@@ -1,9 +1,10 @@
-"""The ``check_data_quality`` task of ``data_pipeline_dag``: the data-quality gate, and the day's drift.
+"""The ``check_data_quality`` task of ``data_pipeline_dag``: the data-quality gate, the day's drift and fidelity.
 
 Loads the day's raw batch, the reference rows of the synthesizer that sampled
 it and the categories of the fitted preprocessor through
-:mod:`daily_mlops.storage`; measures them with :mod:`daily_mlops.ml.quality`;
-records every figure under ``quality`` (with ``status``) and ``drift`` of the
+:mod:`daily_mlops.storage`; measures them with :mod:`daily_mlops.ml.quality`
+and :mod:`daily_mlops.ml.fidelity`; records every figure under ``quality``
+(with ``status``), ``drift`` and ``fidelity`` (recorded, never gated) of the
 day's ``processing_metadata``. A failed gate is reported to the caller (the
 DAG task raises ``AirflowFailException`` with the message, so the data DAG
 run fails, its ``store_processing_metadata`` is ``upstream_failed`` and the
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
     from daily_mlops.storage.registry import ModelRegistry
 
-__all__ = ["check_data_quality", "day_drift_summary", "day_quality", "quality_floors"]
+__all__ = ["batch_fidelity", "check_data_quality", "day_drift_summary", "day_quality", "quality_floors"]
 
 #: What :func:`daily_mlops.ml.quality.drift_summary` says of a batch without drift figures.
 _NOT_MEASURED = "drift not measured"
@@ -65,7 +66,7 @@ def _known_categories(registry: "ModelRegistry", pre_doc: dict[str, Any]) -> dic
 @with_database
 def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "Database",
                        chunk_rows: int | None = None) -> dict[str, Any]:
-    """Gate the day's raw batch on structure, record its quality and drift figures.
+    """Gate the day's raw batch on structure, record its quality, drift and fidelity figures.
 
     Reads the raw batch in chunks (``chunk_rows``, default
     :data:`daily_mlops.loop.data.CHUNK_ROWS`; sha256 checked), the reference
@@ -76,8 +77,11 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
     :func:`~daily_mlops.ml.quality.gate`: ``status`` ``passed``/``failed``,
     ``worst``, ``message``; ``seconds``) and ``drift``
     (:func:`~daily_mlops.ml.quality.drift_figures`, plus ``param``: the
-    day's ``drift`` DAG param, and the positive rates); a failed gate also
-    sets the document's ``status`` to ``quality_failed``. A rerun replaces both.
+    day's ``drift`` DAG param, and the positive rates) and ``fidelity``
+    (:func:`batch_fidelity` of the batch's first rows: recorded, never gated,
+    also on a day that fails the gate); a failed gate also sets the
+    document's ``status`` to ``quality_failed``. A rerun replaces all three.
+    ``seconds`` is the whole task's wall clock, the fidelity report included.
 
     Returns
     -------
@@ -95,7 +99,10 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
     """
     import time
 
+    import pandas as pd
+
     from daily_mlops.loop.data import CHUNK_ROWS
+    from daily_mlops.ml.fidelity import MAX_ROWS
     from daily_mlops.ml.quality import BatchProfile, drift_figures, drift_summary, gate, quality_figures
     from daily_mlops.ml.schema import schema_parts
     from daily_mlops.storage.batches import (
@@ -117,8 +124,13 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
     features, target = schema_parts(synth_doc["schema"])
     profile = BatchProfile(_known_categories(registry, pre_doc), n_rows=int(meta.get("n_rows") or 1),
                            seed=day_seed(settings.seed, day))
+    # The fidelity report's rows: the head of generate_data's first chunk (shuffled i.i.d. draws, drift applied).
+    head, missing = [], min(MAX_ROWS, int(meta.get("sampling_chunk_rows") or MAX_ROWS))
     with read_raw_batch(db, meta["raw_file"], chunk_rows=chunk_rows or CHUNK_ROWS) as chunks:
         for chunk in chunks:
+            if missing > 0:
+                head.append(chunk.iloc[:missing].copy())
+                missing -= len(head[-1])
             profile.update(chunk)
     figures = quality_figures(profile, reference, sdv_metadata=synth_doc["sdv_metadata"])
     if figures["diagnostic"].get("error"):
@@ -127,10 +139,11 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
     kinds = {f["name"]: f["kind"] for f in features if f["kind"] != "dropped"}
     drift = drift_figures(profile.sample, reference, {**kinds, target["column"]: "target"})
     drift.update(param=meta.get("drift_mode", "none"), **_positive_rates(profile.sample, reference, target))
+    fidelity = batch_fidelity(registry, synth_doc, reference, pd.concat(head), seed=day_seed(settings.seed, day))
     seconds = round(time.perf_counter() - started, 3)
     quality = {**verdict, **figures, "seconds": seconds}
     document = {k: v for k, v in meta.items() if k not in ("batch_id", "logical_date")}
-    document.update(quality=quality, drift=drift)
+    document.update(quality=quality, drift=drift, fidelity=fidelity)
     if verdict["status"] == "failed":
         document["status"] = "quality_failed"
     store_processing_metadata(db, document, logical_date=day)
@@ -144,6 +157,51 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
     log.info("%s: %s (%.2f s)", batch_id, summary, seconds)
     return {"batch_id": batch_id, "status": verdict["status"], "reason": reason, "drift": summary,
             "seconds": seconds}
+
+
+def batch_fidelity(registry: "ModelRegistry", synth_doc: dict[str, Any], reference: "pd.DataFrame",
+                   batch: "pd.DataFrame", *, seed: int) -> dict[str, Any] | None:
+    """The fidelity report of a batch sample against the synthesizer's fit rows and its stored real holdout.
+
+    Parameters
+    ----------
+    registry, synth_doc
+        The registry and the document of the synthesizer version that sampled the batch.
+    reference : DataFrame of shape (n_reference_rows, n_columns)
+        The rows that synthesizer was fit on.
+    batch : DataFrame of shape (<= MAX_ROWS, n_columns)
+        The batch's rows the report is computed on.
+    seed : int
+        The day's seed (:func:`~daily_mlops.dates.day_seed`).
+
+    Returns
+    -------
+    dict or None
+        :func:`daily_mlops.ml.fidelity.fidelity_report`'s dict (TSTR ROC-AUC on the real holdout, the stored
+        TRTR ROC-AUC, their ratio, SDMetrics quality scores), or None when the synthesizer version has no
+        ``holdout`` artifact (registered before bootstrap kept one).
+
+    Raises
+    ------
+    IntegrityError
+        When the holdout artifact's sha256 differs from the recorded one.
+    """
+    from daily_mlops.ml.fidelity import fidelity_report
+    from daily_mlops.ml.schema import schema_parts
+    from daily_mlops.ml.serialization import frame_from_csv
+
+    if "holdout" not in synth_doc.get("artifacts", {}):
+        return None
+    holdout = frame_from_csv(registry.load_artifact(synth_doc, "holdout"), synth_doc["reference_columns"],
+                             what="the synthesizer's holdout artifact")
+    target = schema_parts(synth_doc["schema"])[1]
+    report = fidelity_report(batch, reference=reference, holdout=holdout, metadata=synth_doc["sdv_metadata"],
+                             target=target["column"], positive_label=target["positive_label"],
+                             trtr_roc_auc=synth_doc.get("trtr_roc_auc"), seed=seed)
+    log.info("fidelity: TSTR ROC-AUC %s, TRTR %s, ratio %s, shapes %s, pair trends %s (%.1f s)", report["tstr_roc_auc"],
+             report["trtr_roc_auc"], report["ratio"], report["column_shapes"], report["column_pair_trends"],
+             report["seconds"]["total"])
+    return report
 
 
 def _positive_rates(sample: "pd.DataFrame", reference: "pd.DataFrame", target: dict[str, Any]) -> dict[str, Any]:
