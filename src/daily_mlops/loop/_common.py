@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: The Settings fields recorded as a model version's hyperparameters.
 HYPERPARAMETER_FIELDS = ("architecture", "d_model", "nhead", "num_layers", "dim_feedforward", "dropout",
                          "encoder_dropout", "batch_size",
-                         "learning_rate", "pretrain_epochs", "finetune_epochs", "retrain_epochs", "temperature",
+                         "learning_rate", "pretrain_epochs", "tab_pretrain_epochs", "finetune_epochs", "retrain_epochs", "temperature",
                          "mask_probability", "seed")
 
 

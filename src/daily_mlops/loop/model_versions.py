@@ -30,8 +30,8 @@ __all__ = [
 FILE_FORMAT = "daily-mlops-model"
 #: Architecture keys that are Settings fields (the others, cardinalities and n_numeric, come from the data).
 ARCHITECTURE_SETTINGS = ("d_model", "nhead", "num_layers", "dim_feedforward", "dropout")
-_INTEGERS = ("d_model", "nhead", "num_layers", "dim_feedforward", "batch_size", "pretrain_epochs", "finetune_epochs",
-             "retrain_epochs", "seed")
+_INTEGERS = ("d_model", "nhead", "num_layers", "dim_feedforward", "batch_size", "pretrain_epochs",
+             "tab_pretrain_epochs", "finetune_epochs", "retrain_epochs", "seed")
 
 
 def _when(value: Any) -> str:
