@@ -180,11 +180,12 @@ def demo(
     start: str = typer.Option(DEMO_START.isoformat(), help="First of the four logical dates."),
 ) -> None:
     """Bootstrap if needed, then run four consecutive days (drift none, shift, label_noise, broken) with the defaults."""
-    from daily_mlops.loop.demo import demo_days
+    from daily_mlops.loop.demo import demo_days, demo_floor
 
     settings = _settings()
     first = _parse_date(start)
-    plan = demo_days(settings, first)
+    plan = demo_days(first)
+    console.print(demo_floor(settings))
     for day, conf, why in plan:
         console.print(f"[bold]{day}[/]: {why}")
     try:

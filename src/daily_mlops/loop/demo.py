@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.settings import Settings
 
-__all__ = ["DEMO_PLAN", "MEASURED", "demo_days"]
+__all__ = ["DEMO_PLAN", "MEASURED", "demo_days", "demo_floor"]
 
 #: F1 (positive class) measured with the current defaults on the bundled data (``scripts/measure_drift.py``,
 #: seed 42, CPU, ``make demo``): per demo day, the champion then each chained fine-tuning attempt.
@@ -52,15 +52,18 @@ DEMO_PLAN = (
 )
 
 
-def demo_days(settings: "Settings", first: dt.date) -> list[tuple[dt.date, dict[str, Any], str]]:
+def demo_floor(settings: "Settings") -> str:
+    """One line for the demo's header: the F1 floor every day uses, before bootstrap has resolved an ``auto`` one."""
+    if str(settings.f1_threshold) == "auto":  # resolved by bootstrap, which runs after this line is printed
+        return (f"F1 floor auto (MLOPS_F1_THRESHOLD): the bootstrap model's held-out F1 minus f1_tolerance "
+                f"{settings.f1_tolerance:g}, resolved at bootstrap; min_improvement {settings.min_improvement:g}")
+    return f"F1 floor {settings.f1_threshold} (MLOPS_F1_THRESHOLD); min_improvement {settings.min_improvement:g}"
+
+
+def demo_days(first: dt.date) -> list[tuple[dt.date, dict[str, Any], str]]:
     """Four consecutive logical dates, each with its ``data_pipeline_dag`` conf (``drift`` only) and the reason.
 
-    No F1 threshold is passed: every day uses ``MLOPS_F1_THRESHOLD``.
+    No F1 threshold is passed: every day uses ``MLOPS_F1_THRESHOLD`` (:func:`demo_floor`).
     """
-    if str(settings.f1_threshold) == "auto":  # resolved by bootstrap, which runs after this plan is printed
-        floor = (f"F1 floor auto (MLOPS_F1_THRESHOLD: the bootstrap model's held-out F1 minus f1_tolerance "
-                 f"{settings.f1_tolerance:g}, resolved at bootstrap)")
-    else:
-        floor = f"F1 floor {settings.f1_threshold} (MLOPS_F1_THRESHOLD)"
-    return [(first + dt.timedelta(days=i), {"drift": mode}, f"drift {mode}, {floor}: {why}")
+    return [(first + dt.timedelta(days=i), {"drift": mode}, f"drift {mode}: {why}")
             for i, (mode, why) in enumerate(DEMO_PLAN)]
