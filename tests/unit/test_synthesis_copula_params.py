@@ -21,17 +21,14 @@ from copulas.univariate import BetaUnivariate
 from daily_mlops.errors import UnsafeArtifactError
 from daily_mlops.ml._copula_params import ALLOWED_UNIVARIATES, COPULA_FORMAT
 from daily_mlops.ml.synthesis import Synthesizer
+from synthesis_tables import labelled_reference
 
 DAY = "2026-11-05"
 
 
 def _reference(n: int = 240, seed: int = 0) -> pd.DataFrame:
-    """A small table whose label depends on x and c (25% positives)."""
-    rng = np.random.default_rng(seed)
-    y = np.where(np.arange(n) % 4 == 0, "yes", "no")
-    x = rng.normal(size=n) + np.where(y == "yes", 2.0, 0.0)
-    c = np.where(rng.random(n) < np.where(y == "yes", 0.8, 0.2), "a", "b")
-    return pd.DataFrame({"x": x, "n": rng.integers(0, 10, n), "c": c, "label": y})
+    """A small table whose label depends on x and c (25% positives): :func:`synthesis_tables.labelled_reference`."""
+    return labelled_reference(n, seed)
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from daily_mlops.errors import SchemaError
 from daily_mlops.ml._copulas import MIN_CLASS_ROWS, class_counts
 from daily_mlops.ml.synthesis import Synthesizer
+from synthesis_tables import labelled_reference
 
 
 def _reference(n: int = 400, seed: int = 0) -> pd.DataFrame:
-    """A small table whose label depends on x and c (25% positives)."""
-    rng = np.random.default_rng(seed)
-    y = np.where(np.arange(n) % 4 == 0, "yes", "no")
-    x = rng.normal(size=n) + np.where(y == "yes", 2.0, 0.0)
-    c = np.where(rng.random(n) < np.where(y == "yes", 0.8, 0.2), "a", "b")
-    return pd.DataFrame({"x": x, "n": rng.integers(0, 10, n), "c": c, "label": y})
+    """A small table whose label depends on x and c (25% positives): :func:`synthesis_tables.labelled_reference`."""
+    return labelled_reference(n, seed)
 
 
 @pytest.fixture(scope="module")

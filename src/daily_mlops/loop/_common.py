@@ -21,9 +21,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The Settings fields recorded as a model version's hyperparameters.
 HYPERPARAMETER_FIELDS = ("architecture", "d_model", "nhead", "num_layers", "dim_feedforward", "dropout",
-                         "encoder_dropout", "batch_size",
-                         "learning_rate", "pretrain_epochs", "tab_pretrain_epochs", "finetune_epochs", "retrain_epochs", "temperature",
-                         "mask_probability", "seed")
+                         "encoder_dropout", "batch_size", "learning_rate", "pretrain_epochs", "tab_pretrain_epochs",
+                         "finetune_epochs", "retrain_epochs", "temperature", "mask_probability", "seed")
 
 
 def with_database(fn: F) -> F:
