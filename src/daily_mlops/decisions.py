@@ -4,14 +4,14 @@ Every choice the DAGs and the CLI make from numbers lives here, so each can be
 tested as a table (``tests/unit/test_decisions.py``):
 
 * :func:`next_step`: after an evaluation, pass, retrain or alert;
-* :func:`task_for_step`: which task of the evaluation DAG a step leads to
-  (:func:`retrain_task_id`, :func:`check_task_id`: the task ids of the ``attempt_<n>`` task groups);
-* :func:`choose_parent`: which version a retraining attempt starts from;
+* :func:`task_for_step`: which task of the evaluation DAG a step leads to (the champion's recalibration,
+  :func:`retrain_task_id`, :func:`check_task_id`: the task ids of the ``attempt_<n>`` task groups);
+* :func:`choose_parent`: which version a retraining attempt starts from (best validation F1);
 * :func:`carry_best`: the XCom result an evaluation passes down the chain (best version so far,
-  versions tried, attempt count); :func:`last_result`: the newest of them;
-* :func:`compare_challenger`: the two comparisons a retrained version must pass (F1 floor and
-  champion/challenger, after TFX's Evaluator); :func:`approves`: both at once;
-* :func:`challenger_status`: the approve/reject rule for a retrained version;
+  versions tried, attempt count, the baseline); :func:`last_result`: the newest of them;
+* :func:`judge_candidate`: the three comparisons a candidate must pass (F1 floor, the paired interval
+  against its baseline, non-inferiority on the real holdout; after TFX's Evaluator);
+* :func:`challenger_status`: the approve/reject rule for a candidate version;
 * :func:`step_after`: :func:`next_step` for a chain result (what the DAG's branch calls);
 * :func:`choose_approved_version`: which evaluation of a day is deployed;
 * :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code);
@@ -35,31 +35,36 @@ __all__ = [
     "ALERT",
     "ALERT_TASK",
     "AUTO",
-    "F1_THRESHOLD_MAX",
+    "CHAMPION",
     "CHECK_TASK",
     "EVALUATE_TASK",
+    "F1_THRESHOLD_MAX",
+    "FINETUNED",
     "PASS",
     "PASS_TASK",
+    "RECALIBRATE_TASK",
+    "RECALIBRATED",
+    "RECALIBRATION_GROUP",
     "RETRAIN",
     "RETRAIN_TASK",
-    "approves",
     "attempt_group_id",
     "auto_f1_threshold",
-    "beats_champion",
     "carry_best",
+    "chain_position",
     "challenger_status",
     "check_task_id",
     "choose_approved_version",
     "choose_parent",
-    "compare_challenger",
     "day_as_designed",
     "describe_f1_threshold",
+    "judge_candidate",
     "last_result",
     "next_step",
     "parse_f1_threshold",
     "passes",
     "resolve_f1_threshold",
     "result_task_id",
+    "result_task_ids",
     "retrain_task_id",
     "step_after",
     "task_for_step",
@@ -74,6 +79,9 @@ PASS_TASK, ALERT_TASK = "send_evaluation_results", "send_alert"
 EVALUATE_TASK, CHECK_TASK = "evaluate_model", "check_model_performance"
 #: The two tasks of each retraining attempt's task group ``attempt_<n>``.
 RETRAIN_TASK = "retrain_model"
+#: The task group that recalibrates the champion before any fine-tuning, and its task.
+RECALIBRATION_GROUP = "recalibration"
+RECALIBRATE_TASK = f"{RECALIBRATION_GROUP}.recalibrate_champion"
 #: Registry statuses a version may be deployed from.
 DEPLOYABLE = ("approved", "deployed")
 #: Slack of the champion comparison, so that ``0.46 - 0.36 >= 0.10`` holds in floating point.
@@ -85,94 +93,88 @@ def passes(f1: float, f1_threshold: float) -> bool:
     return float(f1) >= float(f1_threshold)
 
 
-def beats_champion(f1: float, champion_f1: float, min_improvement: float = 0.0) -> bool:
-    """The change threshold: ``f1 - champion_f1`` is above 0 and at least ``min_improvement`` (F1 fractions)."""
-    delta = float(f1) - float(champion_f1)
-    return delta > 0.0 and delta >= float(min_improvement) - _EPSILON
-
-
-def approves(f1: float, f1_threshold: float, *, champion_f1: float | None = None, min_improvement: float = 0.0) -> bool:
-    """Whether an evaluation passes: the F1 floor, and for a challenger (``champion_f1`` given) the champion too."""
-    return passes(f1, f1_threshold) and (champion_f1 is None or beats_champion(f1, champion_f1, min_improvement))
-
-
-def compare_challenger(
-    f1: float, f1_threshold: float, *, champion_version: int, champion_f1: float, min_improvement: float = 0.0,
+def judge_candidate(
+    *, f1: float, f1_threshold: float, champion_version: int, f1_difference: Mapping[str, Any],
+    min_improvement: float = 0.0, real_difference: Mapping[str, Any] | None = None, real_margin: float = 0.0,
 ) -> dict[str, Any]:
-    """The two comparisons a retrained version (challenger) must pass, as recorded on it.
+    """The three comparisons a candidate model version must pass, as recorded on it.
 
-    Follows the validation of TFX's Evaluator (TensorFlow Model Analysis,
-    https://www.tensorflow.org/tfx/model_analysis/model_validations): a
-    *value threshold* (``GenericValueThreshold(lower_bound=f1_threshold)``:
-    the F1 floor) and a *change threshold* against the baseline
-    (``GenericChangeThreshold(absolute=min_improvement, direction=HIGHER_IS_BETTER)``:
-    the champion). Both models are scored on the same data: the day's test
-    split. The challenger must beat the champion, i.e. score strictly
-    higher, by at least ``min_improvement``.
+    After TFX's Evaluator (https://www.tensorflow.org/tfx/model_analysis/model_validations), with the
+    noise of each comparison taken into account:
+
+    * **floor** (value threshold, a point estimate): the candidate's validation F1 reaches ``f1_threshold``.
+      It guards against deploying a model below the level the business accepts.
+    * **champion** (change threshold): the paired bootstrap 95% interval of validation F1, candidate minus
+      baseline (:func:`daily_mlops.ml.comparison.paired_difference`), lies above ``min_improvement``: its
+      lower bound exceeds it. It guards against promoting on sampling noise: a challenger whose gain is
+      within the noise of the day's rows stays a challenger.
+    * **real** (non-inferiority on real rows): the paired interval of real-holdout ROC-AUC, candidate minus
+      baseline, has its lower bound at ``-real_margin`` or above. It guards against a version that learnt
+      the synthetic batch (a drifted or mislabelled one) at the expense of real borrowers. Skipped (passed)
+      when there is no real holdout.
 
     Parameters
     ----------
     f1 : float
-        The challenger's F1 (positive class, in [0, 1]) on the day's test split.
+        The candidate's F1 (positive class, in [0, 1]) on the day's validation split.
     f1_threshold : float
         The F1 floor in effect (resolved; see :func:`resolve_f1_threshold`).
     champion_version : int
-        The model version that was the champion when the day's DAG run started (attempt 0).
-    champion_f1 : float
-        Its F1 on the same test split (attempt 0's evaluation, carried by :func:`carry_best`).
-    min_improvement : float, default 0
-        The smallest F1 gain over the champion that counts (``MLOPS_MIN_IMPROVEMENT`` / the DAG param).
+        The baseline: the deployed champion for its recalibration, the recalibrated champion for a fine-tuned
+        challenger (thresholds chosen on the same calibration rows).
+    f1_difference, real_difference : mapping
+        :func:`daily_mlops.ml.comparison.paired_difference` results (``delta``, ``interval``, ...).
+    min_improvement, real_margin : float
+        ``MLOPS_MIN_IMPROVEMENT`` (or the DAG param) and ``MLOPS_REAL_MARGIN``, fractions in [0, 1].
 
     Returns
     -------
     dict
-        ``floor``: ``value``, ``threshold``, ``passed``; ``champion``: ``champion_version``,
-        ``champion_f1``, ``delta`` (challenger minus champion), ``min_improvement``, ``passed``;
-        ``passed``: both. Plain Python numbers.
+        ``floor`` (``value``, ``threshold``, ``passed``, ``split``), ``champion`` (the F1 difference with
+        ``champion_version``, ``champion_f1``, ``f1``, ``min_improvement``, ``passed``, ``split``), ``real``
+        (the ROC-AUC difference with ``margin``, ``passed``, ``split``; ``None`` without a holdout) and
+        ``passed`` (all three). Plain Python values.
     """
-    floor = {"value": float(f1), "threshold": float(f1_threshold), "passed": passes(f1, f1_threshold)}
-    champion = {"champion_version": int(champion_version), "champion_f1": float(champion_f1),
-                "delta": float(f1) - float(champion_f1), "min_improvement": float(min_improvement),
-                "passed": beats_champion(f1, champion_f1, min_improvement)}
-    return {"floor": floor, "champion": champion, "passed": floor["passed"] and champion["passed"]}
+    floor = {"value": float(f1), "threshold": float(f1_threshold), "passed": passes(f1, f1_threshold),
+             "split": "validation"}
+    low = float(f1_difference["interval"][0])
+    champion = {**dict(f1_difference), "champion_version": int(champion_version),
+                "champion_f1": float(f1_difference["champion"]), "f1": float(f1_difference["challenger"]),
+                "min_improvement": float(min_improvement), "split": "validation",
+                "passed": low > float(min_improvement) - _EPSILON and float(f1_difference["delta"]) > 0.0}
+    real = None
+    if real_difference is not None:
+        real = {**dict(real_difference), "champion_version": int(champion_version), "margin": float(real_margin),
+                "split": "real holdout",
+                "passed": float(real_difference["interval"][0]) >= -float(real_margin) - _EPSILON}
+    passed = floor["passed"] and champion["passed"] and (real is None or real["passed"])
+    return {"floor": floor, "champion": champion, "real": real, "passed": bool(passed)}
 
 
-def next_step(
-    f1: float, f1_threshold: float, attempt: int, max_attempts: int, *, champion_f1: float | None = None,
-    min_improvement: float = 0.0,
-) -> str:
+def next_step(passed: bool, attempt: int, max_attempts: int) -> str:
     """Decide what follows an evaluation: ``"pass"``, ``"retrain"`` or ``"alert"``.
 
     Parameters
     ----------
-    f1 : float
-        F1 of the positive class in [0, 1] of the model just evaluated.
-    f1_threshold : float
-        F1 the model must reach (the resolved ``MLOPS_F1_THRESHOLD`` or the run's param).
+    passed : bool
+        Whether the evaluation passed: the champion's validation F1 reached the floor, or a candidate passed
+        :func:`judge_candidate`.
     attempt : int
-        Retraining attempts made so far (0 after the champion's evaluation).
+        Fine-tuning attempts made so far (0 after the champion's evaluation and its recalibration).
     max_attempts : int
         Attempts allowed (``MLOPS_MAX_RETRAIN_ATTEMPTS``, at most 3).
-    champion_f1 : float, optional
-        For a retrained version: the champion's F1 on the same test split, which it must beat by
-        ``min_improvement`` too (:func:`approves`). ``None`` for the champion itself.
-    min_improvement : float, default 0
     """
-    if approves(f1, f1_threshold, champion_f1=champion_f1, min_improvement=min_improvement):
+    if passed:
         return PASS
     return RETRAIN if attempt < max_attempts else ALERT
 
 
 def step_after(result: Mapping[str, Any], max_attempts: int) -> str:
-    """:func:`next_step` for a chain result of :func:`carry_best` (the evaluation DAG's branch calls it).
+    """:func:`next_step` for a chain result of :func:`carry_best` (the evaluation DAG's branches call it).
 
-    Uses what the evaluation recorded: its resolved ``f1_threshold``, its ``attempt`` and, for a
-    retrained version (attempt > 0), ``champion_f1`` and ``min_improvement``.
+    Uses what the evaluation recorded: ``passed`` and ``attempt``.
     """
-    attempt = int(result["attempt"])
-    return next_step(result["f1"], result["f1_threshold"], attempt, max_attempts,
-                     champion_f1=result.get("champion_f1") if attempt else None,
-                     min_improvement=result.get("min_improvement", 0.0) or 0.0)
+    return next_step(bool(result["passed"]), int(result["attempt"]), max_attempts)
 
 
 def attempt_group_id(attempt: int) -> str:
@@ -193,16 +195,23 @@ def check_task_id(attempt: int) -> str:
     return CHECK_TASK if attempt == 0 else f"{attempt_group_id(attempt)}.{CHECK_TASK}"
 
 
+def result_task_ids(max_attempts: int) -> list[str]:
+    """Every task whose XCom holds an evaluation result, in chain order: champion, recalibration, attempts."""
+    return [EVALUATE_TASK, RECALIBRATE_TASK, *(retrain_task_id(a) for a in range(1, max_attempts + 1))]
+
+
 def result_task_id(attempt: int) -> str:
     """Task id whose XCom holds the evaluation result of ``attempt``: ``evaluate_model`` or the retrain task."""
     return EVALUATE_TASK if attempt == 0 else retrain_task_id(attempt)
 
 
-def task_for_step(step: str, attempt: int, max_unrolled: int) -> str:
+def task_for_step(step: str, attempt: int, max_unrolled: int, *, recalibrated: bool = True) -> str:
     """The evaluation DAG task a step leads to after the evaluation of ``attempt``.
 
     ``max_unrolled`` is the number of retraining attempts the DAG unrolls; a
-    ``"retrain"`` past it leads to the alert.
+    ``"retrain"`` past it leads to the alert. ``recalibrated`` is False only
+    after the champion's own evaluation: its ``"retrain"`` leads to the
+    recalibration of the champion (:data:`RECALIBRATE_TASK`), the cheapest fix, before any fine-tuning.
 
     Raises
     ------
@@ -214,6 +223,8 @@ def task_for_step(step: str, attempt: int, max_unrolled: int) -> str:
     if step == ALERT:
         return ALERT_TASK
     if step == RETRAIN:
+        if not recalibrated:
+            return RECALIBRATE_TASK
         return retrain_task_id(attempt + 1) if attempt < max_unrolled else ALERT_TASK
     raise ValueError(f"unknown step {step!r}; expected {PASS!r}, {RETRAIN!r} or {ALERT!r}")
 
@@ -234,87 +245,94 @@ def choose_parent(results: Iterable[Mapping[str, Any] | None]) -> Mapping[str, A
     return max(tried, key=lambda r: (r["f1"], r["model_version"]))
 
 
+#: ``stage`` of a chain result: the champion as deployed, its recalibration, a fine-tuned challenger.
+CHAMPION, RECALIBRATED, FINETUNED = "champion", "recalibrated", "finetuned"
+
+
+def chain_position(result: Mapping[str, Any]) -> int:
+    """Where an evaluation stands in the day's chain: 0 champion, 1 its recalibration, ``1 + n`` attempt ``n``."""
+    attempt = int(result["attempt"])
+    if attempt:
+        return 1 + attempt
+    return 1 if result.get("stage") == RECALIBRATED else 0
+
+
 def carry_best(result: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The XCom result an evaluation passes on: ``result`` plus what the chain has seen so far.
 
     Each evaluation task hands its result to the next task only, so the
     result carries the whole story of the day's DAG run: ``best_version`` and
-    ``best_f1`` (highest F1 so far, ties to the newer version, as
-    :func:`choose_parent`), ``versions_tried`` (in attempt order),
-    ``attempt`` (retraining attempts made: 0 for the champion), and
-    ``champion_version`` / ``champion_f1``: attempt 0's evaluation, the
-    baseline every challenger of the day must beat (:func:`compare_challenger`).
-    A retry of a retraining task reads them from the previous result again, so
-    the baseline never moves within a DAG run.
+    ``best_f1`` (highest validation F1 so far, ties to the newer version, as
+    :func:`choose_parent`: the parent of the next fine-tuning attempt),
+    ``versions_tried`` (in chain order), ``attempt`` (fine-tuning attempts
+    made: 0 for the champion and its recalibration), ``champion_version`` /
+    ``champion_f1`` (the deployed champion's evaluation, attempt 0) and
+    ``baseline_version``: what a fine-tuned challenger is compared with, the
+    recalibrated champion (threshold chosen on the same calibration rows). A
+    retry of a task reads them from the previous result again, so the
+    baseline never moves within a DAG run.
 
     Parameters
     ----------
     result : mapping
-        The evaluation just made: ``model_version``, ``f1`` (in [0, 1]), ``attempt``.
+        The evaluation just made: ``model_version``, ``f1`` (validation, in [0, 1]), ``attempt``, ``stage``.
     previous : mapping, optional
         The chain result of the evaluation before it (``None`` for the champion).
 
     Raises
     ------
     ValueError
-        When ``result`` is not the attempt right after ``previous``.
+        When ``result`` does not come right after ``previous`` in the chain (:func:`chain_position`).
     """
-    version, attempt = int(result["model_version"]), int(result["attempt"])
+    version = int(result["model_version"])
     if previous is None:
         best: Mapping[str, Any] = result
         tried = [version]
-        champion = {"champion_version": version, "champion_f1": float(result["f1"])}
+        champion = {"champion_version": version, "champion_f1": float(result["f1"]), "baseline_version": version}
     else:
-        if attempt != int(previous["attempt"]) + 1:
-            raise ValueError(f"attempt {attempt} does not follow attempt {previous['attempt']}")
+        if chain_position(result) != chain_position(previous) + 1:
+            raise ValueError(f"attempt {result['attempt']} ({result.get('stage', FINETUNED)}) does not follow "
+                             f"attempt {previous['attempt']} ({previous.get('stage', CHAMPION)})")
         best = choose_parent([{"model_version": previous["best_version"], "f1": previous["best_f1"]}, result])
         tried = [*(int(v) for v in previous["versions_tried"]), version]
         first = int(previous["versions_tried"][0])
         champion = {"champion_version": int(previous.get("champion_version", first)),
-                    "champion_f1": float(previous.get("champion_f1", previous["best_f1"]))}
+                    "champion_f1": float(previous.get("champion_f1", previous["best_f1"])),
+                    "baseline_version": version if result.get("stage") == RECALIBRATED
+                    else int(previous.get("baseline_version", first))}
     return {**result, "best_version": int(best["model_version"]), "best_f1": float(best["f1"]),
             "versions_tried": tried, **champion}
 
 
 def last_result(results: Iterable[Mapping[str, Any] | None]) -> Mapping[str, Any] | None:
-    """The chain result with the most attempts among ``results`` (``None`` for skipped tasks), or ``None``."""
+    """The chain result furthest down the chain among ``results`` (``None`` for skipped tasks), or ``None``."""
     tried = [r for r in results if r]
-    return max(tried, key=lambda r: int(r["attempt"])) if tried else None
+    return max(tried, key=chain_position) if tried else None
 
 
-def challenger_status(
-    f1: float, f1_threshold: float, current: str, *, champion_f1: float | None = None, min_improvement: float = 0.0,
-) -> str | None:
-    """The registry status a retrained version moves to after its evaluation, or ``None`` to stay.
+def challenger_status(passed: bool, current: str) -> str | None:
+    """The registry status a candidate version moves to after its evaluation, or ``None`` to stay.
 
-    A candidate that passes (:func:`approves`: the F1 floor and, when
-    ``champion_f1`` is given, the champion by ``min_improvement``) is
-    approved; one that does not is rejected, including one that reaches the
-    floor but does not beat the champion. A rejected version that a rerun
-    passes is approved. Approved, deployed and retired versions are never moved here.
+    A candidate that passed :func:`judge_candidate` is approved; one that did
+    not is rejected. A rejected version that a rerun passes is approved.
+    Approved, deployed and retired versions are never moved here.
     """
-    ok = approves(f1, f1_threshold, champion_f1=champion_f1, min_improvement=min_improvement)
-    if ok and current in ("candidate", "rejected"):
+    if passed and current in ("candidate", "rejected"):
         return "approved"
-    if not ok and current == "candidate":
+    if not passed and current == "candidate":
         return "rejected"
     return None
 
 
 def choose_approved_version(
-    evaluations: Sequence[Mapping[str, Any]], f1_threshold: float, statuses: Mapping[int, str]
+    evaluations: Sequence[Mapping[str, Any]], statuses: Mapping[int, str]
 ) -> Mapping[str, Any] | None:
-    """The evaluation of a day whose version is deployed: the latest attempt that passed and is deployable.
-
-    An evaluation passes when its F1 reaches ``f1_threshold`` and, when it
-    records a champion comparison (``champion.passed``, retrained versions:
-    :func:`compare_challenger`), that comparison passed.
+    """The evaluation of a day whose version is deployed: the last in the chain that passed and is deployable.
 
     Parameters
     ----------
     evaluations : sequence of mapping
-        ``performance_metrics`` documents of one DAG run (``f1``, ``attempt``, ``model_version``,
-        optionally ``champion``).
+        ``performance_metrics`` documents of one DAG run (``passed``, ``attempt``, ``stage``, ``model_version``).
     statuses : mapping of int to str
         Registry status per model version.
 
@@ -323,9 +341,8 @@ def choose_approved_version(
     mapping or None
         ``None`` when no evaluation passed.
     """
-    passing = [e for e in sorted(evaluations, key=lambda e: e["attempt"])
-               if passes(e["f1"], f1_threshold) and (e.get("champion") or {}).get("passed", True)
-               and statuses.get(int(e["model_version"])) in DEPLOYABLE]
+    passing = [e for e in sorted(evaluations, key=chain_position)
+               if e.get("passed") and statuses.get(int(e["model_version"])) in DEPLOYABLE]
     return passing[-1] if passing else None
 
 

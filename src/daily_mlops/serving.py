@@ -142,6 +142,7 @@ def _load(directory: Path) -> LoadedModel:
             "model_name": config.get("model_name"), "model_version": int(config["model_version"]),
             "sha256": config["sha256"]["weights"], "preprocessor_sha256": config["sha256"].get("preprocessor"),
             "decision_threshold": float(config["decision_threshold"]), "metrics": config.get("metrics", {}),
+            "calibration": config.get("calibration"),
             "deployed_at": dt.datetime.fromtimestamp(stamp, dt.timezone.utc).isoformat(),
             "labels": {"positive": str(target["positive_label"]), "negative": negative},
         }

@@ -140,7 +140,13 @@ class Settings(BaseSettings):
     )
     min_improvement: float = Field(
         default=0.0, ge=0.0, le=1.0,
-        description="F1 a retrained version must gain over the champion (same day's test split) to be approved.",
+        description="F1 a candidate must gain over its baseline on the day's validation split to be approved: the "
+        "lower bound of the paired bootstrap 95% interval of the F1 difference must exceed it.",
+    )
+    real_margin: float = Field(
+        default=0.05, ge=0.0, le=1.0,
+        description="Non-inferiority margin on the real holdout: a candidate is rejected when the lower bound of the "
+        "paired bootstrap 95% interval of its real-holdout ROC-AUC minus its baseline's is below -real_margin.",
     )
     max_retrain_attempts: int = Field(default=3, ge=0, le=3, description="Fine-tuning attempts before an alert (the DAG unrolls 3).")
     quality_min_diagnostic: float = Field(

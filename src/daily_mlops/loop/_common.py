@@ -83,4 +83,5 @@ def load_model_version(registry: "ModelRegistry", doc: dict[str, Any]) -> "Model
         model_name=doc["model_name"],
         model_version=int(doc["model_version"]),
         source=f"{doc['model_name']} version {doc['model_version']}",
+        calibration=doc.get("calibration"),
     )

@@ -33,7 +33,7 @@ def floor_rows(daily_rows: int) -> int:
     return int(min(2 * int(daily_rows), FLOOR_ROWS_MAX))
 
 
-def _floor_sample_f1(synth: Any, pre: Any, model: Any, schema: dict, settings: "Settings", threshold: float,
+def _floor_sample_f1(synth: Any, pre: Any, bundle: Any, schema: dict, settings: "Settings",
                      say: Callable[[str], None]) -> float:
     """F1 (positive class) of the bootstrap model on a fresh held-out synthetic sample: the base of ``auto``.
 
@@ -42,17 +42,16 @@ def _floor_sample_f1(synth: Any, pre: Any, model: Any, schema: dict, settings: "
     spread of the champion's F1; a floor set from it inherits that luck. This
     sample (:func:`floor_rows` rows, 20,000 by default: standard error about
     0.005) is drawn from the same synthesizer with seed ``MLOPS_SEED + 1``,
-    never trained or calibrated on, and scored at the model's decision threshold.
+    never trained or calibrated on, and scored at the model's decision threshold (``bundle``: calibrated).
     """
     from daily_mlops.ml.metrics import classification_metrics
     from daily_mlops.ml.schema import validate_batch
-    from daily_mlops.ml.training import predict_proba
 
     rows = floor_rows(settings.daily_rows)
     sample = pre.transform(validate_batch(
         synth.generate(rows, seed=settings.seed + _FLOOR_SEED_OFFSET, logical_date=BOOTSTRAP_DATE), schema))
-    f1 = classification_metrics(sample.y, predict_proba(model, sample.x_cat, sample.x_num),
-                                decision_threshold=threshold)["f1"]
+    f1 = classification_metrics(sample.y, bundle.predict_proba_encoded(sample),
+                                decision_threshold=bundle.decision_threshold)["f1"]
     say(f"F1 on a held-out floor sample of {rows} rows: {f1:.4f} (f1_threshold auto = this - f1_tolerance)")
     return float(f1)
 #: Registry run key of everything bootstrap registers (makes a rerun a no-op).
@@ -215,14 +214,15 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     """Fit the synthesizer and preprocessor, train model version 1, register it as approved.
 
     Steps: read and validate ``MLOPS_REFERENCE_DATA``; fit the SDV
-    GaussianCopulaSynthesizer on it (registry name ``synthesizer``); fit the
-    preprocessor on it (registry name ``preprocessor``); sample the bootstrap
-    batch (``MLOPS_DAILY_ROWS`` rows, logical date 1970-01-01) and split it
-    70/15/15; contrastive pretraining on the pretrain split (:func:`pretraining_epochs`: ``MLOPS_PRETRAIN_EPOCHS``
-    for an ``"ft"`` network, ``MLOPS_TAB_PRETRAIN_EPOCHS`` for a ``"tab"`` one), fine-tuning on 80%
-    of the fine-tune split, the decision threshold chosen on the other 20%
-    (:func:`~daily_mlops.ml.splits.calibration_split`); evaluate on the test split and on the real holdout
-    (the stratified 30% of the reference rows kept out of the synthesizer's fit); register
+    GaussianCopulaSynthesizer on its 70% fit part (registry name ``synthesizer``); fit the
+    preprocessor on the same fit part, so the real holdout stays unseen by every fitted step (registry name
+    ``preprocessor``); sample the bootstrap batch (``MLOPS_DAILY_ROWS`` rows, logical date 1970-01-01) and
+    split it (:data:`~daily_mlops.ml.splits.SPLIT_FRACTIONS`); contrastive pretraining on the pretrain split
+    (:func:`pretraining_epochs`: ``MLOPS_PRETRAIN_EPOCHS`` for an ``"ft"`` network, ``MLOPS_TAB_PRETRAIN_EPOCHS``
+    for a ``"tab"`` one), fine-tuning on the finetune split, the Platt calibrator and the decision threshold
+    fitted on the calibration split (:func:`~daily_mlops.loop.evidence.calibrate_on`); evaluate on the
+    validation and test splits and on the real holdout (the stratified 30% of the reference rows kept out of
+    the synthesizer's fit); register
     ``MLOPS_MODEL_NAME`` (``tabtransformer``) version 1 with status ``approved``, with
     ``f1_threshold_auto`` (its F1 on a held-out floor sample, :func:`floor_rows` rows, minus ``MLOPS_F1_TOLERANCE``: what ``f1_threshold: auto`` means,
     :func:`~daily_mlops.loop.f1_floor.floor_record`), also written to ``MLOPS_HOME/f1_floor.json`` for the
@@ -266,13 +266,15 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
                 "real_metrics": existing["metrics"].get("reference", {}), "seconds": 0.0, "f1_threshold_auto": floor,
                 "columns": column_actions(pre_existing["schema"]) if pre_existing else []}
 
+    from daily_mlops.loop.evidence import DayRows, calibrate_on, score
+    from daily_mlops.ml.bundle import ModelBundle
+    from daily_mlops.ml.calibration import calibration_summary
     from daily_mlops.ml.device import resolve_device
-    from daily_mlops.ml.metrics import choose_decision_threshold, classification_metrics
     from daily_mlops.ml.model_io import state_dict_to_bytes
     from daily_mlops.ml.network import TabTransformer
     from daily_mlops.ml.schema import column_actions, infer_schema, read_csv, validate_batch
-    from daily_mlops.ml.splits import calibration_split, split_indices
-    from daily_mlops.ml.training import finetune, predict_proba, pretrain_contrastive, seed_everything
+    from daily_mlops.ml.splits import split_indices
+    from daily_mlops.ml.training import finetune, pretrain_contrastive, seed_everything
     from daily_mlops.storage.events import record_training_event
 
     started = time.perf_counter()
@@ -285,8 +287,10 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
 
     say("fitting the SDV GaussianCopulaSynthesizer on the reference data")
     synth, synth_doc = register_synthesizer(registry, reference, schema, seed=settings.seed, model_name=name)
-    say("fitting the preprocessor on the reference data")
-    pre, pre_doc = register_preprocessor(registry, reference, schema, name=pre_name)
+    # fit on the synthesizer's fit part only: the real holdout stays unseen by every fitted step
+    say("fitting the preprocessor on the reference data (the synthesizer's fit part)")
+    pre, pre_doc = register_preprocessor(registry, reference_holdout(reference, schema, seed=settings.seed)[0],
+                                         schema, name=pre_name)
 
     say(f"sampling the bootstrap batch ({settings.daily_rows} rows)")
     batch = validate_batch(
@@ -295,9 +299,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     encoded = pre.transform(batch)
     splits = split_indices(encoded.y, seed=settings.seed)
     part = {name: encoded.subset(idx) for name, idx in splits.items()}
-    # the decision threshold is chosen on a calibration part the model is not fine-tuned on
-    held = calibration_split(part["finetune"].y, seed=settings.seed)
-    fit, calibration = part["finetune"].subset(held["fit"]), part["finetune"].subset(held["calibration"])
+    fit = part["finetune"]
 
     seed_everything(settings.seed)
     model = TabTransformer(
@@ -315,7 +317,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
             on_epoch=lambda e, loss: say(f"  pretrain epoch {e}: NT-Xent {loss:.4f}"),
         ) if pretrain_epochs else []
     say(f"fine-tuning: {settings.finetune_epochs} epochs on {len(fit)} rows "
-        f"({len(calibration)} held out to choose the decision threshold)")
+        f"({len(part['calibration'])} more calibrate it and choose the decision threshold)")
     with timed("fine-tuning") as t_ft:
         ft_losses = finetune(
             model, fit.x_cat, fit.x_num, fit.y,
@@ -323,27 +325,31 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
             seed=settings.seed, device=device,
             on_epoch=lambda e, loss: say(f"  fine-tune epoch {e}: cross-entropy {loss:.4f}"),
         )
-    threshold = choose_decision_threshold(calibration.y, predict_proba(model, calibration.x_cat, calibration.x_num))
-    test_metrics = classification_metrics(
-        part["test"].y, predict_proba(model, part["test"].x_cat, part["test"].x_num), decision_threshold=threshold
-    )
-    floor = floor_record(_floor_sample_f1(synth, pre, model, schema, settings, threshold, say),
+    calibration, threshold = calibrate_on(model, part["calibration"])
+    bundle = ModelBundle(model=model, preprocessor=pre, decision_threshold=threshold, model_name=name,
+                         model_version=None, calibration=calibration)
+    rows = DayRows(calibration=part["calibration"], validation=part["validation"], test=part["test"],
+                   reference=pre.transform(reference_holdout(reference, schema, seed=settings.seed)[1]),
+                   batch_sha256="bootstrap")
+    scored = score(bundle, rows)
+    test_metrics, real_metrics = scored.metrics["test"], scored.metrics["reference"]
+    floor = floor_record(_floor_sample_f1(synth, pre, bundle, schema, settings, say),
                          settings.f1_tolerance, split=f"floor sample ({floor_rows(settings.daily_rows)} rows)")
-    real = pre.transform(reference_holdout(reference, schema, seed=settings.seed)[1])
-    real_metrics = classification_metrics(real.y, predict_proba(model, real.x_cat, real.x_num), decision_threshold=threshold)
+    calibration = {**calibration, "test": calibration_summary(rows.test.y, bundle.scores_encoded(rows.test),
+                                                              calibration)}
 
     doc = registry.register(
         name, run_key=BOOTSTRAP_RUN_KEY, artifacts={"weights": state_dict_to_bytes(model)}, status="approved",
         hyperparameters=hyperparameters(settings),
-        metrics={**test_metrics, "test": test_metrics, "reference": real_metrics},
+        metrics={**test_metrics, **scored.metrics},
         trained_on=["batch-bootstrap"], evaluated_on=["batch-bootstrap", "reference"],
         n_parameters=model.n_parameters, signature=pre.signature(), logical_date=BOOTSTRAP_DATE.isoformat(),
         extra={
-            "architecture": model.config, "decision_threshold": threshold,
+            "architecture": model.config, "decision_threshold": threshold, "calibration": calibration,
+            "lineage_kind": "bootstrap",
             "preprocessor_version": pre_doc["model_version"], "synthesizer_version": synth_doc["model_version"],
-            "split_sizes": {**{k: int(len(v)) for k, v in splits.items()},
-                            "finetune_fit": len(fit), "calibration": len(calibration)},
-            "reference_holdout_rows": int(len(real.y)),
+            "split_sizes": {k: int(len(v)) for k, v in splits.items()},
+            "reference_holdout_rows": int(len(rows.reference.y)),
             "f1_threshold_auto": floor,
         },
     )

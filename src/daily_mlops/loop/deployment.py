@@ -277,7 +277,7 @@ def load_deployed(directory: Path) -> "ModelBundle":
         preprocessor=base64.b64decode(config["preprocessor"]),
         preprocessor_sha256=config["sha256"]["preprocessor"],
         decision_threshold=config["decision_threshold"], model_name=config["model_name"],
-        model_version=int(config["model_version"]), source=str(weights_path),
+        model_version=int(config["model_version"]), source=str(weights_path), calibration=config.get("calibration"),
     )
 
 

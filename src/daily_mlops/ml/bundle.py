@@ -30,13 +30,17 @@ __all__ = ["ModelBundle", "assemble", "deployment_config"]
 
 @dataclass(frozen=True)
 class ModelBundle:
-    """A ready-to-score model: network, preprocessor and decision threshold.
+    """A ready-to-score model: network, preprocessor, calibrator and decision threshold.
 
     Attributes
     ----------
     decision_threshold : float
-        Probability cut-off in (0, 1) above which a row is predicted positive;
-        chosen on the fine-tune split to maximise F1 (never on the test split).
+        Probability cut-off in (0, 1) above which a row is predicted positive,
+        on the calibrated probability; chosen to maximise F1 on the day's
+        ``calibration`` split (never on the validation or test split).
+    calibration : dict or None
+        The Platt calibrator (:func:`daily_mlops.ml.calibration.fit_platt`);
+        ``None`` for versions registered before calibration (scores are used as they are).
     """
 
     model: "TabTransformer"
@@ -44,12 +48,19 @@ class ModelBundle:
     decision_threshold: float
     model_name: str
     model_version: int | None
+    calibration: dict[str, Any] | None = None
 
-    def predict_proba_encoded(self, batch: "EncodedBatch") -> np.ndarray:
-        """Positive-class probabilities, shape (n_samples,), for already encoded rows."""
+    def scores_encoded(self, batch: "EncodedBatch") -> np.ndarray:
+        """The network's uncalibrated positive-class scores (softmax), shape (n_samples,), for encoded rows."""
         from daily_mlops.ml.training import predict_proba
 
         return predict_proba(self.model, batch.x_cat, batch.x_num)
+
+    def predict_proba_encoded(self, batch: "EncodedBatch") -> np.ndarray:
+        """Calibrated positive-class probabilities, shape (n_samples,), for already encoded rows."""
+        from daily_mlops.ml.calibration import calibrate
+
+        return calibrate(self.calibration, self.scores_encoded(batch))
 
     def predict_proba(self, frame: "pd.DataFrame") -> np.ndarray:
         """Positive-class probabilities, shape (n_samples,), for raw rows (target column optional).
@@ -68,6 +79,7 @@ class ModelBundle:
 def assemble(
     *, architecture: dict[str, Any], weights: bytes, preprocessor: bytes, preprocessor_sha256: str,
     decision_threshold: float, model_name: str, model_version: int | None, source: str,
+    calibration: dict[str, Any] | None = None,
 ) -> ModelBundle:
     """Build a :class:`ModelBundle` from verified bytes.
 
@@ -85,17 +97,18 @@ def assemble(
     pre = TabularPreprocessor.from_bytes(preprocessor, sha256=preprocessor_sha256)
     return ModelBundle(
         model=model, preprocessor=pre, decision_threshold=float(decision_threshold),
-        model_name=model_name, model_version=model_version,
+        model_name=model_name, model_version=model_version, calibration=calibration,
     )
 
 
 def deployment_config(doc: dict[str, Any], pre_doc: dict[str, Any], preprocessor: bytes) -> dict[str, Any]:
-    """The JSON written beside ``current_model.pth``: architecture, threshold, checksums, preprocessor."""
+    """The JSON written beside ``current_model.pth``: architecture, threshold, calibrator, checksums, preprocessor."""
     return {
         "model_name": doc["model_name"],
         "model_version": int(doc["model_version"]),
         "architecture": doc["architecture"],
         "decision_threshold": float(doc["decision_threshold"]),
+        "calibration": doc.get("calibration"),
         "metrics": doc.get("metrics", {}),
         "signature": doc.get("signature", {}),
         "sha256": {"weights": doc["sha256"]["weights"], "preprocessor": pre_doc["sha256"]["preprocessor"]},

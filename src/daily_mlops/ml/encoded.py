@@ -47,3 +47,15 @@ class EncodedBatch:
     def subset(self, idx: np.ndarray) -> "EncodedBatch":
         """The rows ``idx`` (ndarray of int, shape (k,)) as a new batch."""
         return EncodedBatch(x_cat=self.x_cat[idx], x_num=self.x_num[idx], y=None if self.y is None else self.y[idx])
+
+    @staticmethod
+    def concat(batches: "list[EncodedBatch]") -> "EncodedBatch":
+        """The rows of ``batches`` one after another (at least one; labels kept only when every batch has them)."""
+        if not batches:
+            raise ValueError("concat needs at least one batch")
+        if len(batches) == 1:
+            return batches[0]
+        labelled = all(b.y is not None for b in batches)
+        return EncodedBatch(x_cat=np.concatenate([b.x_cat for b in batches]),
+                            x_num=np.concatenate([b.x_num for b in batches]),
+                            y=np.concatenate([b.y for b in batches]) if labelled else None)

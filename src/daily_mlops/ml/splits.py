@@ -1,130 +1,107 @@
-"""Stratified pretrain / finetune / test splits of a labelled batch (scikit-learn)."""
+"""Stratified splits of a labelled daily batch, one part per role (scikit-learn).
+
+Which rows do what (every logical date, and the bootstrap batch):
+
+========== ======== ====================================================================
+split      fraction role
+========== ======== ====================================================================
+pretrain   0.50     contrastive pretraining (bootstrap only; version 1 learns the columns)
+finetune   0.15     supervised fine-tuning (bootstrap and every retraining attempt)
+calibration 0.10    the decision threshold and the Platt calibrator of every candidate of
+                    the day (one part per day, shared by every candidate, so the champion
+                    and each challenger get a threshold chosen on the same rows)
+validation 0.15     every decision: the F1 floor, the paired champion/challenger comparison,
+                    the parent of the next attempt (rows nothing was fitted or calibrated on)
+test       0.10     reporting only: the F1 and ROC-AUC the registry, ``status`` and the report
+                    show; nothing is chosen on it, so it stays an unbiased estimate
+========== ======== ====================================================================
+
+The real holdout (30% of the reference rows, never synthesised from) is a sixth, separate set:
+each candidate's real-row score and the non-inferiority guard.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
 from daily_mlops.errors import ConfigError, SchemaError
 
-__all__ = ["CALIBRATION_FRACTION", "calibration_split", "split_indices"]
+__all__ = ["SPLIT_FRACTIONS", "split_indices"]
 
-#: Share of the fine-tune split held out to choose the decision threshold on (:func:`calibration_split`).
-CALIBRATION_FRACTION = 0.20
+#: The day's parts and their share of the batch's rows (see the module docstring for each role).
+SPLIT_FRACTIONS: dict[str, float] = {
+    "pretrain": 0.50, "finetune": 0.15, "calibration": 0.10, "validation": 0.15, "test": 0.10,
+}
+
+
+def _checked_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
+    try:
+        parts = {str(name): float(f) for name, f in dict(fractions).items()}
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"split fractions {fractions!r} must map split names to numbers") from exc
+    if (len(parts) < 2 or any(not (0.0 < f < 1.0) for f in parts.values())
+            or not math.isclose(sum(parts.values()), 1.0, abs_tol=1e-6)):
+        raise ConfigError(f"split fractions {fractions!r} must be two or more numbers in (0, 1) summing to 1, "
+                          f"e.g. {SPLIT_FRACTIONS}")
+    return parts
 
 
 def split_indices(
-    y: np.ndarray, *, seed: int, fractions: tuple[float, float, float] = (0.70, 0.15, 0.15)
+    y: np.ndarray, *, seed: int, fractions: Mapping[str, float] = SPLIT_FRACTIONS,
 ) -> dict[str, np.ndarray]:
-    """Split row indices into stratified pretrain / finetune / test parts.
+    """Split row indices into stratified, disjoint parts (by default :data:`SPLIT_FRACTIONS`).
 
-    Two stratified ``sklearn.model_selection.train_test_split`` calls: first
-    pretrain vs. the rest, then the rest into finetune and test.
+    Successive stratified ``sklearn.model_selection.train_test_split`` calls,
+    each taking the next part off what is left, all with ``random_state=seed``.
 
     Parameters
     ----------
     y : ndarray of shape (n_rows,)
         Class labels to stratify on.
     seed : int
-        ``random_state`` of both splits; the same seed gives the same split.
-    fractions : tuple of 3 floats in (0, 1), default=(0.70, 0.15, 0.15)
-        Fractions of rows for pretrain, finetune and test; must sum to 1.
+        ``random_state`` of every split; the same seed gives the same split.
+    fractions : mapping of str to float in (0, 1), default :data:`SPLIT_FRACTIONS`
+        Share of rows per part, in order; they must sum to 1.
 
     Returns
     -------
     dict of str to ndarray of int64
-        ``{"pretrain", "finetune", "test"}``: sorted row indices, disjoint,
-        together covering ``0..n_rows-1``.
+        One entry per part, in the order of ``fractions``: sorted row indices,
+        disjoint, together covering ``0..n_rows-1``.
 
     Raises
     ------
     ConfigError
-        If ``fractions`` are not three positive numbers summing to 1.
+        If ``fractions`` are not two or more positive numbers summing to 1.
     SchemaError
         If ``y`` is not one-dimensional, or a class has too few rows to be
-        stratified into every part.
+        stratified into every part (the fix: more rows, ``MLOPS_DAILY_ROWS``).
     """
     from sklearn.model_selection import train_test_split
 
-    try:
-        parts = [float(f) for f in fractions]
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"split fractions {fractions!r} must be three numbers") from exc
-    if len(parts) != 3 or any(not (0.0 < f < 1.0) for f in parts) or not math.isclose(sum(parts), 1.0, abs_tol=1e-6):
-        raise ConfigError(
-            f"split fractions {fractions!r} must be three numbers in (0, 1) summing to 1, e.g. (0.70, 0.15, 0.15)"
-        )
+    parts = _checked_fractions(fractions)
     labels = np.asarray(y)
     if labels.ndim != 1:
         raise SchemaError(f"labels must have shape (n_rows,), got {labels.shape}")
-    indices = np.arange(labels.shape[0], dtype=np.int64)
-    pretrain_f, finetune_f, test_f = parts
+    rest = np.arange(labels.shape[0], dtype=np.int64)
+    names = list(parts)
+    left = 1.0
+    out: dict[str, np.ndarray] = {}
     try:
-        pretrain, rest = train_test_split(
-            indices, train_size=pretrain_f, random_state=seed, shuffle=True, stratify=labels
-        )
-        finetune, test = train_test_split(
-            rest, test_size=test_f / (finetune_f + test_f), random_state=seed, shuffle=True, stratify=labels[rest]
-        )
+        for name in names[:-1]:
+            share = min(parts[name] / left, 1.0)
+            taken, rest = train_test_split(rest, train_size=share, random_state=seed, shuffle=True,
+                                           stratify=labels[rest])
+            out[name] = np.sort(taken).astype(np.int64)
+            left -= parts[name]
     except ValueError as exc:
         counts = dict(zip(*np.unique(labels, return_counts=True), strict=True))
         raise SchemaError(
             f"cannot split {labels.shape[0]} rows with class counts {counts} into stratified parts "
-            f"{tuple(parts)} ({exc}); use more rows per class"
+            f"{parts} ({exc}); use more rows per class (MLOPS_DAILY_ROWS)"
         ) from exc
-    return {
-        "pretrain": np.sort(pretrain).astype(np.int64),
-        "finetune": np.sort(finetune).astype(np.int64),
-        "test": np.sort(test).astype(np.int64),
-    }
-
-
-def calibration_split(y: np.ndarray, *, seed: int, fraction: float = CALIBRATION_FRACTION) -> dict[str, np.ndarray]:
-    """Hold a stratified calibration part out of a fine-tune split.
-
-    The model is fine-tuned on ``fit`` and the probability cut-off
-    (:func:`daily_mlops.ml.metrics.choose_decision_threshold`) is chosen on
-    ``calibration``, rows the model was not fitted on: choosing it on the
-    rows it was just fine-tuned on makes the cut-off, and the F1 it promises,
-    optimistic. One stratified ``sklearn.model_selection.train_test_split``.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n_rows,)
-        Class labels of the fine-tune split.
-    seed : int
-        ``random_state``; the same seed gives the same split.
-    fraction : float in (0, 1), default 0.20
-        Share of rows in the calibration part.
-
-    Returns
-    -------
-    dict of str to ndarray of int64
-        ``{"fit", "calibration"}``: sorted positions into ``y``, disjoint, together covering ``0..n_rows-1``.
-
-    Raises
-    ------
-    ConfigError
-        When ``fraction`` is not in (0, 1).
-    SchemaError
-        When a class has too few rows to be stratified into both parts.
-    """
-    from sklearn.model_selection import train_test_split
-
-    if not 0.0 < float(fraction) < 1.0:
-        raise ConfigError(f"calibration fraction {fraction!r} must be in (0, 1), e.g. 0.20")
-    labels = np.asarray(y)
-    if labels.ndim != 1:
-        raise SchemaError(f"labels must have shape (n_rows,), got {labels.shape}")
-    indices = np.arange(labels.shape[0], dtype=np.int64)
-    try:
-        fit, calibration = train_test_split(indices, test_size=float(fraction), random_state=seed, shuffle=True,
-                                            stratify=labels)
-    except ValueError as exc:
-        counts = dict(zip(*np.unique(labels, return_counts=True), strict=True))
-        raise SchemaError(
-            f"cannot hold a stratified {fraction:.0%} calibration part out of {labels.shape[0]} fine-tune rows "
-            f"with class counts {counts} ({exc}); use more rows (MLOPS_DAILY_ROWS)"
-        ) from exc
-    return {"fit": np.sort(fit).astype(np.int64), "calibration": np.sort(calibration).astype(np.int64)}
+    out[names[-1]] = np.sort(rest).astype(np.int64)
+    return out

@@ -227,7 +227,7 @@ class ModelRegistry:
 
         Besides ``status``, the one field that changes after registration: a
         rerun of the day with another threshold re-evaluates the version and
-        replaces it. ``comparisons`` is :func:`daily_mlops.decisions.compare_challenger`'s dict.
+        replaces it. ``comparisons`` is :func:`daily_mlops.decisions.judge_candidate`'s dict.
 
         Raises
         ------
