@@ -422,12 +422,13 @@ def test_unexpected_type_is_refused(preprocessor: TabularPreprocessor) -> None:
 
 # --------------------------------------------------------------- splits
 def test_split_indices_fractions_stratified_disjoint_covering() -> None:
-    """Splits have ~70/15/15 of the rows, keep the class rate, are disjoint and cover every row."""
+    """Splits have 50/15/10/15/10% of the rows (pretrain, finetune, calibration, validation, test), keep the class
+    rate, are disjoint and cover every row."""
     y = np.array([1] * 300 + [0] * 700)
     parts = split_indices(y, seed=42)
-    assert set(parts) == {"pretrain", "finetune", "test"}
+    assert list(parts) == ["pretrain", "finetune", "calibration", "validation", "test"]
     sizes = {k: len(v) for k, v in parts.items()}
-    assert sizes == {"pretrain": 700, "finetune": 150, "test": 150}
+    assert sizes == {"pretrain": 500, "finetune": 150, "calibration": 100, "validation": 150, "test": 100}
     joined = np.concatenate(list(parts.values()))
     assert len(np.unique(joined)) == len(y) == len(joined)
     for idx in parts.values():
@@ -443,9 +444,10 @@ def test_split_indices_deterministic_per_seed() -> None:
     assert not np.array_equal(a["test"], c["test"])
 
 
-@pytest.mark.parametrize("fractions", [(0.5, 0.5, 0.5), (0.8, 0.2, 0.0), (0.7, 0.3)])
-def test_split_indices_rejects_bad_fractions(fractions: tuple) -> None:
-    """Fractions that are not three positive numbers summing to 1 raise ConfigError."""
+@pytest.mark.parametrize("fractions", [{"a": 0.5, "b": 0.5, "c": 0.5}, {"a": 0.8, "b": 0.2, "c": 0.0}, {"a": 1.0},
+                                       {"a": "x", "b": 0.5}])
+def test_split_indices_rejects_bad_fractions(fractions: dict) -> None:
+    """Fractions that are not two or more positive numbers summing to 1 raise ConfigError."""
     with pytest.raises(ConfigError, match="fractions"):
         split_indices(np.array([0, 1] * 50), seed=0, fractions=fractions)
 

@@ -37,7 +37,7 @@ def _logit(scores: Any) -> np.ndarray:
 def fit_platt(y_true: Any, scores: Any) -> dict[str, Any]:
     """Fit Platt scaling of ``scores`` to the labels ``y_true``.
 
-    ``sklearn.linear_model.LogisticRegression`` (lbfgs, no penalty) on the
+    ``sklearn.linear_model.LogisticRegression`` (lbfgs, no regularisation: ``C=inf``) on the
     single feature ``logit(score)``.
 
     Parameters
@@ -66,7 +66,7 @@ def fit_platt(y_true: Any, scores: Any) -> dict[str, Any]:
     if np.unique(y).size < 2:
         raise ValueError(f"Platt scaling needs both classes among the {y.shape[0]} calibration rows; "
                          "use more rows (MLOPS_DAILY_ROWS)")
-    model = LogisticRegression(penalty=None, solver="lbfgs", max_iter=1000).fit(x.reshape(-1, 1), y)
+    model = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=1000).fit(x.reshape(-1, 1), y)
     return {"method": "platt", "coef": float(model.coef_[0, 0]), "intercept": float(model.intercept_[0]),
             "n_rows": int(y.shape[0])}
 
