@@ -21,7 +21,7 @@ from rich.table import Table
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
-__all__ = ["console"]
+__all__ = ["alerts_table", "console", "evaluations_table", "versions_table"]
 
 
 class _Console(Console):
@@ -185,3 +185,75 @@ def _print_failures(outcomes: list[Any], log_path: Path) -> None:
 
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
+
+
+def _lines(texts: list[str]) -> str:
+    """Cell text, one item a line, escaped (intervals are in square brackets, which rich reads as markup)."""
+    return escape("\n".join(texts)) if texts else "-"
+
+
+#: The headline and reported metric columns of ``status`` and ``models list``: real holdout first.
+METRIC_COLUMNS = ("real F1", "real ROC-AUC", "test F1", "test ROC-AUC")
+
+
+def _metric_cells(real: dict[str, Any], test: dict[str, Any]) -> list[str]:
+    return [_fmt(real.get("f1")), _fmt(real.get("roc_auc")), _fmt(test.get("f1")), _fmt(test.get("roc_auc"))]
+
+
+def versions_table(docs: list[dict[str, Any]], *, title: str) -> Table:
+    """``daily-mlops status``: one row per registry document (oldest first).
+
+    Real-holdout F1 and ROC-AUC first, then the synthetic test split's; a
+    challenger's recorded comparisons (F1 floor, champion with its interval,
+    real-holdout guard) one a line. A field a document lacks shows ``-``.
+    """
+    from daily_mlops.loop.model_versions import version_date
+    from daily_mlops.reporting.evidence import comparison_lines, version_metrics
+
+    table = Table(title=title)
+    for col in ("version", "kind", "status", "parent", *METRIC_COLUMNS, "comparisons", "trained on", "logical date"):
+        table.add_column(col, overflow="fold")
+    for doc in docs:
+        table.add_row(str(doc["model_version"]), doc.get("lineage_kind") or "-", doc["status"],
+                      str(doc.get("parent_version", "-")),
+                      *_metric_cells(version_metrics(doc, "reference"), version_metrics(doc, "test")),
+                      _lines(comparison_lines(doc.get("comparisons"))), ", ".join(doc.get("trained_on", [])),
+                      version_date(doc))
+    return table
+
+
+def evaluations_table(docs: list[dict[str, Any]]) -> Table:
+    """``daily-mlops status``: one row per ``performance_metrics`` document (as given: newest first).
+
+    Real-holdout F1 and ROC-AUC, the synthetic test split's, the F1 that
+    decided with its split, the floor, whether it passed, and a challenger's
+    comparisons with their intervals.
+    """
+    from daily_mlops.reporting.evidence import comparison_lines, evaluation_metrics
+
+    table = Table(title="latest evaluations (performance_metrics)")
+    for col in ("logical date", "version", "attempt", *METRIC_COLUMNS, "deciding F1", "F1 threshold", "passed",
+                "comparisons"):
+        table.add_column(col, overflow="fold")
+    for doc in docs:
+        table.add_row(doc["logical_date"], str(doc["model_version"]), str(doc.get("attempt", "-")),
+                      *_metric_cells(evaluation_metrics(doc, "reference"), evaluation_metrics(doc, "test")),
+                      f"{_fmt(doc.get('f1'))} ({doc.get('split') or 'test'})", _fmt(doc.get("f1_threshold")),
+                      str(doc.get("passed", "-")),
+                      _lines(comparison_lines({key: doc.get(key) for key in ("champion", "real")})))
+    return table
+
+
+def alerts_table(docs: list[dict[str, Any]]) -> Table:
+    """``daily-mlops status``: one row per alert, with the day's candidates (F1, ΔF1 interval, real ROC-AUC)."""
+    from daily_mlops.reporting.evidence import candidate_text
+
+    table = Table(title="alerts")
+    for col in ("logical date", "type", "severity", "F1", "attempts", "candidates", "message"):
+        table.add_column(col, overflow="fold")
+    for doc in docs:
+        attempts = doc.get("retrain_attempts", doc.get("retry_attempts"))
+        table.add_row(doc["logical_date"], doc.get("alert_type", "-"), doc.get("severity", "-"),
+                      _fmt(doc.get("f1_score")), _fmt(attempts),
+                      _lines([candidate_text(c) for c in doc.get("candidates") or []]), escape(doc.get("message", "")))
+    return table
