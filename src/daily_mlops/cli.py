@@ -24,7 +24,7 @@ from rich.table import Table
 
 from daily_mlops.cli_models import models_app
 from daily_mlops.cli_output import (
-    _batch_checks_table, _f1_threshold_option, _fail, _fmt, _metrics_table, _print_failures, _reader_may_stop_early,
+    _batch_checks_table, _f1_threshold_option, _fail, _metrics_table, _print_failures, _reader_may_stop_early,
     _settings, _summary_table, alerts_table, console, evaluations_table, versions_table,
 )
 from daily_mlops.errors import MLOpsError

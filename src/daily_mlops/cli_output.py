@@ -21,7 +21,7 @@ from rich.table import Table
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
-__all__ = ["alerts_table", "console", "evaluations_table", "versions_table"]
+__all__ = ["METRIC_COLUMNS", "alerts_table", "metric_cells", "console", "evaluations_table", "versions_table"]
 
 
 class _Console(Console):
@@ -192,12 +192,18 @@ def _lines(texts: list[str]) -> str:
     return escape("\n".join(texts)) if texts else "-"
 
 
-#: The headline and reported metric columns of ``status`` and ``models list``: real holdout first.
-METRIC_COLUMNS = ("real F1", "real ROC-AUC", "test F1", "test ROC-AUC")
+#: The metric columns of ``status`` and ``models list``: the real holdout (the headline) before the synthetic test split.
+METRIC_COLUMNS = ("real holdout F1 / ROC-AUC", "test F1 / ROC-AUC")
 
 
-def _metric_cells(real: dict[str, Any], test: dict[str, Any]) -> list[str]:
-    return [_fmt(real.get("f1")), _fmt(real.get("roc_auc")), _fmt(test.get("f1")), _fmt(test.get("roc_auc"))]
+def _add_columns(table: Table, columns: tuple[str, ...]) -> None:
+    for col in columns:
+        table.add_column(col, overflow="fold")
+
+
+def metric_cells(real: dict[str, Any], test: dict[str, Any]) -> list[str]:
+    """The cells under :data:`METRIC_COLUMNS`: ``0.5512 / 0.7345`` (``-`` for a value not recorded)."""
+    return [f"{_fmt(m.get('f1'))} / {_fmt(m.get('roc_auc'))}" for m in (real, test)]
 
 
 def versions_table(docs: list[dict[str, Any]], *, title: str) -> Table:
@@ -205,20 +211,19 @@ def versions_table(docs: list[dict[str, Any]], *, title: str) -> Table:
 
     Real-holdout F1 and ROC-AUC first, then the synthetic test split's; a
     challenger's recorded comparisons (F1 floor, champion with its interval,
-    real-holdout guard) one a line. A field a document lacks shows ``-``.
+    real-holdout guard) one a line. A field a document lacks shows ``-``
+    (the batches a version was trained on: ``models show``).
     """
     from daily_mlops.loop.model_versions import version_date
     from daily_mlops.reporting.evidence import comparison_lines, version_metrics
 
     table = Table(title=title)
-    for col in ("version", "kind", "status", "parent", *METRIC_COLUMNS, "comparisons", "trained on", "logical date"):
-        table.add_column(col, overflow="fold")
+    _add_columns(table, ("version", "kind", "status", "parent", *METRIC_COLUMNS, "comparisons", "logical date"))
     for doc in docs:
         table.add_row(str(doc["model_version"]), doc.get("lineage_kind") or "-", doc["status"],
                       str(doc.get("parent_version", "-")),
-                      *_metric_cells(version_metrics(doc, "reference"), version_metrics(doc, "test")),
-                      _lines(comparison_lines(doc.get("comparisons"))), ", ".join(doc.get("trained_on", [])),
-                      version_date(doc))
+                      *metric_cells(version_metrics(doc, "reference"), version_metrics(doc, "test")),
+                      _lines(comparison_lines(doc.get("comparisons"))), version_date(doc))
     return table
 
 
@@ -232,13 +237,12 @@ def evaluations_table(docs: list[dict[str, Any]]) -> Table:
     from daily_mlops.reporting.evidence import comparison_lines, evaluation_metrics
 
     table = Table(title="latest evaluations (performance_metrics)")
-    for col in ("logical date", "version", "attempt", *METRIC_COLUMNS, "deciding F1", "F1 threshold", "passed",
-                "comparisons"):
-        table.add_column(col, overflow="fold")
+    _add_columns(table, ("logical date", "version", "attempt", *METRIC_COLUMNS, "deciding F1 / floor", "passed",
+                         "comparisons"))
     for doc in docs:
         table.add_row(doc["logical_date"], str(doc["model_version"]), str(doc.get("attempt", "-")),
-                      *_metric_cells(evaluation_metrics(doc, "reference"), evaluation_metrics(doc, "test")),
-                      f"{_fmt(doc.get('f1'))} ({doc.get('split') or 'test'})", _fmt(doc.get("f1_threshold")),
+                      *metric_cells(evaluation_metrics(doc, "reference"), evaluation_metrics(doc, "test")),
+                      f"{_fmt(doc.get('f1'))} / {_fmt(doc.get('f1_threshold'))} ({doc.get('split') or 'test'})",
                       str(doc.get("passed", "-")),
                       _lines(comparison_lines({key: doc.get(key) for key in ("champion", "real")})))
     return table
@@ -249,8 +253,7 @@ def alerts_table(docs: list[dict[str, Any]]) -> Table:
     from daily_mlops.reporting.evidence import candidate_text
 
     table = Table(title="alerts")
-    for col in ("logical date", "type", "severity", "F1", "attempts", "candidates", "message"):
-        table.add_column(col, overflow="fold")
+    _add_columns(table, ("logical date", "type", "severity", "F1", "attempts", "candidates", "message"))
     for doc in docs:
         attempts = doc.get("retrain_attempts", doc.get("retry_attempts"))
         table.add_row(doc["logical_date"], doc.get("alert_type", "-"), doc.get("severity", "-"),
