@@ -48,9 +48,7 @@ def card(
 @models_app.command("list")
 def list_(model_name: Optional[str] = typer.Option(None, "--model-name", help="Only this model family.")) -> None:
     """Every model family and version: status, real-holdout then test-split F1 and ROC-AUC, created / deployed dates."""
-    from rich.table import Table
-
-    from daily_mlops.cli_output import METRIC_COLUMNS, _fail, _reader_may_stop_early, _settings, console, metric_cells
+    from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console, registry_table
     from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import list_versions
     from daily_mlops.storage.mongo import open_database
@@ -62,13 +60,7 @@ def list_(model_name: Optional[str] = typer.Option(None, "--model-name", help="O
             rows = list_versions(ModelRegistry(db), model_name)
     except MLOpsError as exc:
         _fail(exc)
-    table = Table(title="model versions in the registry")
-    for col in ("model", "version", "kind", "status", *METRIC_COLUMNS, "date", "created (UTC)", "deployed (UTC)"):
-        table.add_column(col, no_wrap=col != "model")
-    for r in rows:
-        table.add_row(r["model_name"], str(r["model_version"]), r["lineage_kind"] or "-", r["status"],
-                      *metric_cells({"f1": r["real_f1"], "roc_auc": r["real_roc_auc"]}, r),
-                      r["date"], r["created"], r["deployed"])
+    table = registry_table(rows)
     with _reader_may_stop_early():
         console.print(table)
         if not rows:

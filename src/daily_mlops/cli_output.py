@@ -21,7 +21,7 @@ from rich.table import Table
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
-__all__ = ["METRIC_COLUMNS", "alerts_table", "metric_cells", "console", "evaluations_table", "versions_table"]
+__all__ = ["METRIC_COLUMNS", "alerts_table", "metric_cells", "registry_table", "console", "evaluations_table", "versions_table"]
 
 
 class _Console(Console):
@@ -204,6 +204,22 @@ def _add_columns(table: Table, columns: tuple[str, ...]) -> None:
 def metric_cells(real: dict[str, Any], test: dict[str, Any]) -> list[str]:
     """The cells under :data:`METRIC_COLUMNS`: ``0.5512 / 0.7345`` (``-`` for a value not recorded)."""
     return [f"{_fmt(m.get('f1'))} / {_fmt(m.get('roc_auc'))}" for m in (real, test)]
+
+
+def registry_table(rows: list[dict[str, Any]]) -> Table:
+    """``daily-mlops models list``: one row per :func:`daily_mlops.loop.model_versions.list_versions` row.
+
+    Real-holdout F1 / ROC-AUC before the synthetic test split's; model, version
+    and status stay on one line, the rest wraps at a space to fit 140 columns.
+    """
+    table = Table(title="model versions in the registry")
+    for col in ("model", "version", "kind", "status", *METRIC_COLUMNS, "date", "created (UTC)", "deployed (UTC)"):
+        table.add_column(col, no_wrap=col in ("model", "version", "status"))
+    for r in rows:
+        table.add_row(r["model_name"], str(r["model_version"]), r["lineage_kind"] or "-", r["status"],
+                      *metric_cells({"f1": r["real_f1"], "roc_auc": r["real_roc_auc"]}, r),
+                      r["date"], r["created"], r["deployed"])
+    return table
 
 
 def versions_table(docs: list[dict[str, Any]], *, title: str) -> Table:

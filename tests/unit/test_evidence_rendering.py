@@ -13,7 +13,7 @@ import io
 
 from rich.console import Console
 
-from daily_mlops.cli_output import alerts_table, evaluations_table, versions_table
+from daily_mlops.cli_output import alerts_table, evaluations_table, registry_table, versions_table
 from daily_mlops.loop.model_versions import list_versions, version_rows
 from daily_mlops.reporting.evidence import (
     calibration_text, candidate_text, champion_text, comparison_lines, evaluation_metrics, real_guard_text,
@@ -68,8 +68,8 @@ OLD_ALERT = {"logical_date": "2026-10-30", "alert_type": "MODEL_PERFORMANCE_FAIL
              "f1_score": 0.3011, "retrain_attempts": 3, "message": "old alert"}
 
 
-def _text(renderable) -> str:
-    console = Console(width=400, record=True, file=io.StringIO())
+def _text(renderable, width: int = 400) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
 
@@ -147,11 +147,16 @@ class _Registry:
 
 
 def test_models_list_rows_carry_real_holdout_and_test_metrics():
-    """list_versions: real_f1/real_roc_auc (None on an old document) beside the test split's f1/roc_auc."""
+    """list_versions: real_f1/real_roc_auc (None on an old document) beside the test split's f1/roc_auc; the
+    table puts them first and keeps a version on one line at 140 columns."""
     old, new = list_versions(_Registry())
     assert (new["lineage_kind"], new["real_f1"], new["real_roc_auc"], new["f1"], new["roc_auc"]) == (
         "finetuned", 0.5512, 0.7345, 0.4511, 0.6123)
     assert (old["lineage_kind"], old["real_f1"], old["real_roc_auc"], old["f1"]) == (None, None, None, 0.4187)
+    text = _text(registry_table([old, new]), width=140)  # the CLI's width when piped
+    new_line = next(line for line in text.splitlines() if "tabtransformer │ 3 " in line)
+    assert new_line.index("0.5512 / 0.7345") < new_line.index("0.4511 / 0.6123") and "finetuned" in new_line
+    assert "- / -" in next(line for line in text.splitlines() if "tabtransformer │ 2 " in line)
 
 
 def test_models_show_adds_kind_calibration_and_comparisons():
