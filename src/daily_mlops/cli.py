@@ -210,7 +210,7 @@ def _floor_line(settings: Settings, db: Any) -> str:
 
 @app.command()
 def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
-    """Print model versions, the latest metrics, alerts and deployments."""
+    """Print model versions, latest evaluations (real holdout first, comparisons' intervals), alerts, deployments."""
     from daily_mlops.storage.alerts import recent_alerts
     from daily_mlops.storage.events import recent_deployments, recent_evaluations
     from daily_mlops.storage.reports import recent_batch_checks

@@ -21,7 +21,8 @@ from rich.table import Table
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
-__all__ = ["METRIC_COLUMNS", "alerts_table", "metric_cells", "registry_table", "console", "evaluations_table", "versions_table"]
+__all__ = ["METRIC_COLUMNS", "alerts_table", "console", "evaluations_table", "metric_cells", "registry_table",
+           "versions_table"]
 
 
 class _Console(Console):
@@ -192,7 +193,7 @@ def _lines(texts: list[str]) -> str:
     return escape("\n".join(texts)) if texts else "-"
 
 
-#: The metric columns of ``status`` and ``models list``: the real holdout (the headline) before the synthetic test split.
+#: The metric columns of ``status`` and ``models list``: the real holdout (the headline), then the synthetic test split.
 METRIC_COLUMNS = ("real holdout F1 / ROC-AUC", "test F1 / ROC-AUC")
 
 

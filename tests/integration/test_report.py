@@ -177,8 +177,8 @@ def report_settings(tmp_path: Path) -> Settings:
 
 
 def test_report_has_every_figure_the_days_table_and_no_external_script(real_db, report_settings, tmp_path):
-    """One plot div per figure (versions, F1/ROC-AUC, champion ΔF1, attempts, deployments, data quality, lineage), one row
-    per day, < 5 MB, offline."""
+    """One plot div per figure (versions, F1/ROC-AUC, champion ΔF1, attempts, deployments, data quality, lineage),
+    one row per day, < 5 MB, offline."""
     _seed(real_db, quality=True)
     result = write_report(report_settings, db=real_db, out=tmp_path / "out" / "report.html", days=30)
     path = result["path"]

@@ -358,13 +358,14 @@ def lineage_figure(current: dict[str, Any], versions: list[dict[str, Any]]) -> "
     x = list(range(len(docs)))
 
     def caption(doc: dict[str, Any]) -> str:
-        f1 = (doc.get("metrics") or {}).get("f1")
+        f1, real_f1 = version_metrics(doc, "test").get("f1"), version_metrics(doc, "reference").get("f1")
         day = doc.get("logical_date")
         bootstrap = doc.get("run_key") == "bootstrap"
         origin = "trained at bootstrap" if bootstrap else f"fine-tuned on {day}" if day else "registered"
         split = "bootstrap test split" if bootstrap else f"test split of {day}" if day else "its test split"
         score = f"F1 {f1:.3f} on the {split}" if isinstance(f1, float) else "F1 not recorded"
-        return f"{origin}<br>{score}<br>status: {doc.get('status', '?')}"
+        real = f"real holdout F1 {real_f1:.3f}<br>" if isinstance(real_f1, float) else ""
+        return f"{origin}<br>{real}{score}<br>status: {doc.get('status', '?')}"
 
     fig = go.Figure(go.Scatter(
         x=x, y=[0] * len(docs), mode="markers+text", text=[f"<b>v{d['model_version']}</b>" for d in docs],
