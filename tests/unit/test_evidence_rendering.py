@@ -219,7 +219,8 @@ def test_model_card_leads_with_the_real_holdout_and_records_calibration_and_comp
     assert "| ECE (expected calibration error) | 0.0812 | 0.0297 |" in card
     assert f"* \u0394F1 +0.012 [{MINUS}0.004, +0.029] 95% vs v1 (min_improvement 0): ok" in card
     assert "1,000 resamples of 1,500 paired rows" in card and "* overall: failed" in card
-    evaluation = f"| {DAY} | 1 | 0.4700 | 0.6234 | validation | 0.5512 | 0.7345 | 0.40 | no | +0.012 [{MINUS}0.004, +0.029] |"
+    evaluation = (f"| {DAY} | 1 | 0.4700 | 0.6234 | validation | 0.5512 | 0.7345 | 0.40 | no | "
+                  f"+0.012 [{MINUS}0.004, +0.029] |")
     assert evaluation in card
     old = model_card_markdown({"model": OLD, "evaluations": [OLD_EVALUATION]}, reference={},
                               generated_at=dt.datetime(2026, 12, 1))
