@@ -24,8 +24,8 @@ from rich.table import Table
 
 from daily_mlops.cli_models import models_app
 from daily_mlops.cli_output import (
-    _batch_checks_table, _f1_threshold_option, _fail, _fmt, _metrics_table, _print_failures, _reader_may_stop_early,
-    _settings, _summary_table, console,
+    _batch_checks_table, _f1_threshold_option, _fail, _metrics_table, _print_failures, _reader_may_stop_early,
+    _settings, _summary_table, alerts_table, console, evaluations_table, versions_table,
 )
 from daily_mlops.errors import MLOpsError
 from daily_mlops.settings import Settings
@@ -210,11 +210,10 @@ def _floor_line(settings: Settings, db: Any) -> str:
 
 @app.command()
 def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
-    """Print model versions, the latest metrics, alerts and deployments."""
+    """Print model versions, latest evaluations (real holdout first, comparisons' intervals), alerts, deployments."""
     from daily_mlops.storage.alerts import recent_alerts
     from daily_mlops.storage.events import recent_deployments, recent_evaluations
     from daily_mlops.storage.reports import recent_batch_checks
-    from daily_mlops.loop.model_versions import version_date
     from daily_mlops.storage.mongo import open_database
     from daily_mlops.storage.registry import ModelRegistry
 
@@ -222,29 +221,10 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
     try:
         with _reader_may_stop_early(), open_database(settings) as db:  # read-only: stopping early harms nothing
             console.print(_floor_line(settings, db))
-            versions = Table(title=f"model versions ({settings.model_name})")
-            for col in ("version", "status", "parent", "F1", "ROC-AUC", "trained on", "logical date"):
-                versions.add_column(col)
-            for doc in ModelRegistry(db).list(settings.model_name)[-limit:]:
-                m = doc.get("metrics", {})
-                versions.add_row(str(doc["model_version"]), doc["status"], str(doc.get("parent_version", "-")),
-                                 _fmt(m.get("f1")), _fmt(m.get("roc_auc")), ", ".join(doc.get("trained_on", [])),
-                                 version_date(doc))
-            console.print(versions)
-            perf = Table(title="latest evaluations (performance_metrics)")
-            for col in ("logical date", "version", "attempt", "F1", "ROC-AUC", "F1 threshold", "passed"):
-                perf.add_column(col)
-            for doc in recent_evaluations(db, limit):
-                perf.add_row(doc["logical_date"], str(doc["model_version"]), str(doc["attempt"]), _fmt(doc["f1"]),
-                             _fmt(doc.get("roc_auc")), _fmt(doc["f1_threshold"]), str(doc["passed"]))
-            console.print(perf)
-            alerts = Table(title="alerts")
-            for col in ("logical date", "type", "severity", "F1", "attempts", "message"):
-                alerts.add_column(col)
-            for doc in recent_alerts(db, limit):
-                alerts.add_row(doc["logical_date"], doc["alert_type"], doc["severity"], _fmt(doc["f1_score"]),
-                               str(doc["retrain_attempts"]), doc["message"])
-            console.print(alerts)
+            console.print(versions_table(ModelRegistry(db).list(settings.model_name)[-limit:],
+                                         title=f"model versions ({settings.model_name}): real holdout first"))
+            console.print(evaluations_table(recent_evaluations(db, limit)))
+            console.print(alerts_table(recent_alerts(db, limit)))
             console.print(_batch_checks_table(recent_batch_checks(db, limit)))
             deps = Table(title="deployments")
             for col in ("logical date", "version", "status", "path", "sha256"):

@@ -47,10 +47,8 @@ def card(
 
 @models_app.command("list")
 def list_(model_name: Optional[str] = typer.Option(None, "--model-name", help="Only this model family.")) -> None:
-    """Every model family and version with its status, F1 and created / deployed dates."""
-    from rich.table import Table
-
-    from daily_mlops.cli_output import _fail, _fmt, _reader_may_stop_early, _settings, console
+    """Every model family and version: status, real-holdout then test-split F1 and ROC-AUC, created / deployed dates."""
+    from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console, registry_table
     from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import list_versions
     from daily_mlops.storage.mongo import open_database
@@ -62,12 +60,7 @@ def list_(model_name: Optional[str] = typer.Option(None, "--model-name", help="O
             rows = list_versions(ModelRegistry(db), model_name)
     except MLOpsError as exc:
         _fail(exc)
-    table = Table(title="model versions in the registry")
-    for col in ("model", "version", "status", "F1", "ROC-AUC", "date", "created (UTC)", "deployed (UTC)"):
-        table.add_column(col, no_wrap=col != "model")
-    for r in rows:
-        table.add_row(r["model_name"], str(r["model_version"]), r["status"], _fmt(r["f1"]), _fmt(r["roc_auc"]),
-                      r["date"], r["created"], r["deployed"])
+    table = registry_table(rows)
     with _reader_may_stop_early():
         console.print(table)
         if not rows:
@@ -80,7 +73,7 @@ def show(
     version: str = typer.Argument(..., help="A version number, 'latest' or 'best'."),
     metric: str = typer.Option("f1", "--metric", help="Metric 'best' maximises (test split), e.g. f1 or roc_auc."),
 ) -> None:
-    """Print one model version: status, dates, metrics, architecture, hyperparameters, lineage, history."""
+    """Print one model version: status, dates, real/validation/test metrics, calibration, comparisons, lineage."""
     from rich.table import Table
 
     from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console

@@ -21,7 +21,8 @@ from rich.table import Table
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
-__all__ = ["console"]
+__all__ = ["METRIC_COLUMNS", "alerts_table", "console", "evaluations_table", "metric_cells", "registry_table",
+           "versions_table"]
 
 
 class _Console(Console):
@@ -185,3 +186,94 @@ def _print_failures(outcomes: list[Any], log_path: Path) -> None:
 
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
+
+
+def _lines(texts: list[str]) -> str:
+    """Cell text, one item a line, escaped (intervals are in square brackets, which rich reads as markup)."""
+    return escape("\n".join(texts)) if texts else "-"
+
+
+#: The metric columns of ``status`` and ``models list``: the real holdout (the headline), then the synthetic test split.
+METRIC_COLUMNS = ("real holdout F1 / ROC-AUC", "test F1 / ROC-AUC")
+
+
+def _add_columns(table: Table, columns: tuple[str, ...]) -> None:
+    for col in columns:
+        table.add_column(col, overflow="fold")
+
+
+def metric_cells(real: dict[str, Any], test: dict[str, Any]) -> list[str]:
+    """The cells under :data:`METRIC_COLUMNS`: ``0.5512 / 0.7345`` (``-`` for a value not recorded)."""
+    return [f"{_fmt(m.get('f1'))} / {_fmt(m.get('roc_auc'))}" for m in (real, test)]
+
+
+def registry_table(rows: list[dict[str, Any]]) -> Table:
+    """``daily-mlops models list``: one row per :func:`daily_mlops.loop.model_versions.list_versions` row.
+
+    Real-holdout F1 / ROC-AUC before the synthetic test split's; model, version
+    and status stay on one line, the rest wraps at a space to fit 140 columns.
+    """
+    table = Table(title="model versions in the registry")
+    for col in ("model", "version", "kind", "status", *METRIC_COLUMNS, "date", "created (UTC)", "deployed (UTC)"):
+        table.add_column(col, no_wrap=col in ("model", "version", "status"))
+    for r in rows:
+        table.add_row(r["model_name"], str(r["model_version"]), r["lineage_kind"] or "-", r["status"],
+                      *metric_cells({"f1": r["real_f1"], "roc_auc": r["real_roc_auc"]}, r),
+                      r["date"], r["created"], r["deployed"])
+    return table
+
+
+def versions_table(docs: list[dict[str, Any]], *, title: str) -> Table:
+    """``daily-mlops status``: one row per registry document (oldest first).
+
+    Real-holdout F1 and ROC-AUC first, then the synthetic test split's; a
+    challenger's recorded comparisons (F1 floor, champion with its interval,
+    real-holdout guard) one a line. A field a document lacks shows ``-``
+    (the batches a version was trained on: ``models show``).
+    """
+    from daily_mlops.loop.model_versions import version_date
+    from daily_mlops.reporting.evidence import comparison_lines, version_metrics
+
+    table = Table(title=title)
+    _add_columns(table, ("version", "kind", "status", "parent", *METRIC_COLUMNS, "comparisons", "logical date"))
+    for doc in docs:
+        table.add_row(str(doc["model_version"]), doc.get("lineage_kind") or "-", doc["status"],
+                      str(doc.get("parent_version", "-")),
+                      *metric_cells(version_metrics(doc, "reference"), version_metrics(doc, "test")),
+                      _lines(comparison_lines(doc.get("comparisons"))), version_date(doc))
+    return table
+
+
+def evaluations_table(docs: list[dict[str, Any]]) -> Table:
+    """``daily-mlops status``: one row per ``performance_metrics`` document (as given: newest first).
+
+    Real-holdout F1 and ROC-AUC, the synthetic test split's, the F1 that
+    decided with its split, the floor, whether it passed, and a challenger's
+    comparisons with their intervals.
+    """
+    from daily_mlops.reporting.evidence import comparison_lines, evaluation_metrics
+
+    table = Table(title="latest evaluations (performance_metrics)")
+    _add_columns(table, ("logical date", "version", "attempt", *METRIC_COLUMNS, "deciding F1 / floor", "passed",
+                         "comparisons"))
+    for doc in docs:
+        table.add_row(doc["logical_date"], str(doc["model_version"]), str(doc.get("attempt", "-")),
+                      *metric_cells(evaluation_metrics(doc, "reference"), evaluation_metrics(doc, "test")),
+                      f"{_fmt(doc.get('f1'))} / {_fmt(doc.get('f1_threshold'))} ({doc.get('split') or 'test'})",
+                      str(doc.get("passed", "-")),
+                      _lines(comparison_lines({key: doc.get(key) for key in ("champion", "real")})))
+    return table
+
+
+def alerts_table(docs: list[dict[str, Any]]) -> Table:
+    """``daily-mlops status``: one row per alert, with the day's candidates (F1, ΔF1 interval, real ROC-AUC)."""
+    from daily_mlops.reporting.evidence import candidate_text
+
+    table = Table(title="alerts")
+    _add_columns(table, ("logical date", "type", "severity", "F1", "attempts", "candidates", "message"))
+    for doc in docs:
+        attempts = doc.get("retrain_attempts", doc.get("retry_attempts"))
+        table.add_row(doc["logical_date"], doc.get("alert_type", "-"), doc.get("severity", "-"),
+                      _fmt(doc.get("f1_score")), _fmt(attempts),
+                      _lines([candidate_text(c) for c in doc.get("candidates") or []]), escape(doc.get("message", "")))
+    return table

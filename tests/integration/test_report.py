@@ -177,7 +177,8 @@ def report_settings(tmp_path: Path) -> Settings:
 
 
 def test_report_has_every_figure_the_days_table_and_no_external_script(real_db, report_settings, tmp_path):
-    """One plot div per figure (F1/ROC-AUC, attempts, deployments, data quality, lineage), one row per day, < 5 MB, offline."""
+    """One plot div per figure (versions, F1/ROC-AUC, champion ΔF1, attempts, deployments, data quality, lineage),
+    one row per day, < 5 MB, offline."""
     _seed(real_db, quality=True)
     result = write_report(report_settings, db=real_db, out=tmp_path / "out" / "report.html", days=30)
     path = result["path"]
@@ -191,12 +192,12 @@ def test_report_has_every_figure_the_days_table_and_no_external_script(real_db, 
     assert html.count("plotly.js v") == 1  # the library is inlined once, the other figures reuse it
     assert [r[0] for r in page.rows] == [d.isoformat() for d in DAYS]
     by_day = {r[0]: r for r in page.rows}
-    # logical date, champion, champion F1, F1 floor, attempts, best F1, outcome, deployed version
+    # logical date, champion, champion F1, F1 floor, attempts, best F1, outcome, deployed version, comparisons
     assert by_day["2026-11-01"][1:6] == ["v1", "0.4609", "0.40", "0", "0.4609"]
-    assert by_day["2026-11-01"][6:] == ["champion passed; deployed v1", "v1"]
+    assert by_day["2026-11-01"][6:] == ["champion passed; deployed v1", "v1", "-"]
     assert by_day["2026-11-02"][4] == "3" and by_day["2026-11-02"][6].startswith("ALERT: best F1 0.4788 < floor 0.75")
     assert by_day["2026-11-02"][7] == "v1"
-    assert by_day["2026-11-03"][6:] == ["challenger v5 approved; deployed v5", "v5"]
+    assert by_day["2026-11-03"][6:8] == ["challenger v5 approved; deployed v5", "v5"]
     text = " ".join(page.text)
     assert "Model card: tabtransformer version 5" in text
     assert "drift.max_psi" in html and "quality.columns.age_in_years.shape" in html
@@ -255,9 +256,9 @@ def test_model_card_of_the_bootstrap_version_reports_real_rows(real_db, report_s
     _seed(real_db, quality=False)
     text, path = model_card(report_settings, db=real_db, model_version=1)
     assert path is None
-    assert "| metric | synthetic test split | real reference rows |" in text
-    assert "| F1 (positive label) | 0.4230 | 0.5757 |" in text
-    assert "Confusion matrix, real reference rows" in text
+    assert "| metric | real holdout rows | synthetic test split |" in text
+    assert "| F1 (positive label) | 0.5757 | 0.4230 |" in text
+    assert "Confusion matrix, real holdout rows" in text
     assert "status **retired**" in text
 
 

@@ -63,26 +63,44 @@ def list_versions(registry: "ModelRegistry", model_name: str | None = None) -> l
     Returns
     -------
     list of dict
-        ``model_name``, ``model_version``, ``status``, ``f1`` (test split, or ``None``), ``roc_auc``,
-        ``date`` (:func:`version_date`), ``created`` and ``deployed`` (``YYYY-MM-DD HH:MM`` UTC or ``-``).
+        ``model_name``, ``model_version``, ``status``, ``lineage_kind`` (``None`` on old documents),
+        ``real_f1`` and ``real_roc_auc`` (the real holdout, ``None`` when not recorded), ``f1`` and
+        ``roc_auc`` (the synthetic test split, or ``None``), ``date`` (:func:`version_date`), ``created`` and
+        ``deployed`` (``YYYY-MM-DD HH:MM`` UTC or ``-``).
     """
-    names = [model_name] if model_name else registry.model_names()
-    return [
-        {"model_name": name, "model_version": int(doc["model_version"]), "status": doc["status"],
-         "f1": doc.get("metrics", {}).get("f1"), "roc_auc": doc.get("metrics", {}).get("roc_auc"),
-         "date": version_date(doc), "created": _when(doc.get("created_at")), "deployed": _when(deployed_at(doc))}
-        for name in names for doc in registry.list(name)
-    ]
+    from daily_mlops.reporting.evidence import version_metrics
+
+    rows = []
+    for name in [model_name] if model_name else registry.model_names():
+        for doc in registry.list(name):
+            real, test = version_metrics(doc, "reference"), version_metrics(doc, "test")
+            rows.append({"model_name": name, "model_version": int(doc["model_version"]), "status": doc["status"],
+                         "lineage_kind": doc.get("lineage_kind"), "real_f1": real.get("f1"),
+                         "real_roc_auc": real.get("roc_auc"), "f1": test.get("f1"), "roc_auc": test.get("roc_auc"),
+                         "date": version_date(doc), "created": _when(doc.get("created_at")),
+                         "deployed": _when(deployed_at(doc))})
+    return rows
 
 
 def version_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
-    """``(field, value)`` rows describing one version for ``models show`` (plain text)."""
-    metrics, arch = doc.get("metrics", {}), doc.get("architecture", {})
-    hyper = doc.get("hyperparameters", {})
+    """``(field, value)`` rows describing one version for ``models show`` (plain text).
 
-    def num(key: str) -> str:
-        value = metrics.get(key)
-        return f"{value:.4f}" if isinstance(value, float) else "-" if value is None else str(value)
+    The real-holdout metrics come first, then the validation rows' (those that
+    chose the version) and the synthetic test split's; then the calibration
+    (Brier and ECE before and after, on the test split) and a challenger's
+    comparisons with their intervals (:mod:`daily_mlops.reporting.evidence`).
+    A field the document lacks shows ``-``.
+    """
+    from daily_mlops.reporting.evidence import (
+        calibration_text, champion_text, floor_text, number, real_guard_text, version_metrics,
+    )
+
+    arch, hyper = doc.get("architecture", {}), doc.get("hyperparameters", {})
+    real, validation, test = (version_metrics(doc, split) for split in ("reference", "validation", "test"))
+    comparisons = doc.get("comparisons") or {}
+
+    def pair(metrics: dict[str, Any], first: str = "f1", second: str = "roc_auc") -> str:
+        return f"{number(metrics.get(first))} / {number(metrics.get(second))}"
 
     rows = [
         ("model", f"{doc['model_name']} version {doc['model_version']}"),
@@ -90,10 +108,22 @@ def version_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
         ("date", version_date(doc)),
         ("created", _when(doc.get("created_at"))),
         ("deployed", _when(deployed_at(doc))),
+        ("lineage kind", doc.get("lineage_kind") or "-"),
         ("parent / lineage", f"{doc.get('parent_version', '-')} / {doc.get('lineage') or '-'}"),
-        ("F1 / ROC-AUC (test)", f"{num('f1')} / {num('roc_auc')}"),
-        ("precision / recall", f"{num('precision')} / {num('recall')}"),
+        ("F1 / ROC-AUC (real holdout)", pair(real)),
+        ("F1 / ROC-AUC (validation)", pair(validation)),
+        ("F1 / ROC-AUC (test)", pair(test)),
+        ("precision / recall (test)", pair(test, "precision", "recall")),
+        ("Brier / ECE (test)", pair(test, "brier", "ece")),
+        ("calibration", calibration_text(doc.get("calibration"))),
         ("decision threshold", f"{doc['decision_threshold']:.4f}" if "decision_threshold" in doc else "-"),
+    ]
+    if comparisons:
+        judged = f" ({comparisons['logical_date']})" if comparisons.get("logical_date") else ""
+        rows += [(f"F1 floor{judged}", floor_text(comparisons.get("floor"))),
+                 (f"vs champion{judged}", champion_text(comparisons.get("champion"))),
+                 (f"real holdout guard{judged}", real_guard_text(comparisons.get("real")))]
+    rows += [
         ("architecture", " ".join(f"{k}={arch[k]}" for k in ARCHITECTURE_SETTINGS if k in arch) or "-"),
         ("parameters", str(doc.get("n_parameters") or "-")),
         ("hyperparameters", " ".join(f"{k}={v}" for k, v in hyper.items()) or "-"),

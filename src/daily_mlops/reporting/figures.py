@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from daily_mlops.reporting.evidence import champion_delta, version_metrics
 from daily_mlops.reporting.summary import flatten_numbers
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
-__all__ = ["attempts_figure", "data_quality_figure", "deployment_figure", "lineage_figure", "performance_figure"]
+__all__ = ["attempts_figure", "champion_delta_figure", "data_quality_figure", "deployment_figure", "lineage_figure",
+           "performance_figure", "versions_figure"]
 
 #: Colours: champion, challengers (by attempt), F1 floor, alert, approved, neutral.
 CHAMPION, FLOOR, ALERT, APPROVED, NEUTRAL = "#1f4e79", "#c0392b", "#c0392b", "#2e8b57", "#7f8c8d"
@@ -74,8 +76,9 @@ def performance_figure(evaluations: list[dict[str, Any]], days: list[str]) -> "g
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
-                        subplot_titles=("F1 of the positive label on the day's test split",
-                                        "ROC-AUC on the day's test split"))
+                        subplot_titles=("F1 of the positive label that decided (the day's validation rows; "
+                                        "the test split on days before they were recorded)",
+                                        "ROC-AUC on the same rows"))
     position = {day: i for i, day in enumerate(days)}
     by_attempt: dict[int, list[dict[str, Any]]] = {}
     for doc in evaluations:
@@ -123,6 +126,93 @@ def performance_figure(evaluations: list[dict[str, Any]], days: list[str]) -> "g
     fig.layout.update(template=_template(), height=660)
     if not evaluations:
         _empty(fig, "no evaluation recorded in these days")
+    return fig
+
+
+def versions_figure(versions: list[dict[str, Any]]) -> "go.Figure":
+    """F1 (top) and ROC-AUC (bottom) per model version: the real holdout (the headline) beside the synthetic test split.
+
+    A version without real-holdout metrics (registered before they were
+    recorded for every version) has a gap in the real-holdout line.
+
+    Parameters
+    ----------
+    versions : list of dict
+        ``model_metadata`` documents of one model family, oldest first (``metrics.reference``,
+        ``metrics.test`` or the flat test metrics), fractions in [0, 1].
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=("F1 of the positive label per model version", "ROC-AUC per model version"))
+    x = [f"v{doc['model_version']}" for doc in versions]
+    kinds = [doc.get("lineage_kind") or "-" for doc in versions]
+    series = (("real holdout (real rows, never trained on)", "reference", CHAMPION, "circle", "solid"),
+              ("synthetic test split (reported only)", "test", CHALLENGER[1], "circle-open", "dot"))
+    for name, split, color, symbol, dash in series:
+        per_version = [version_metrics(doc, split) for doc in versions]
+        for row, metric in ((1, "f1"), (2, "roc_auc")):
+            fig.add_trace(go.Scatter(
+                x=x, y=[m.get(metric) for m in per_version], name=name, legendgroup=name, showlegend=row == 1,
+                mode="lines+markers", connectgaps=False, customdata=kinds,
+                marker={"color": color, "size": 11, "symbol": symbol, "line": {"width": 2, "color": color}},
+                line={"color": color, "width": 2, "dash": dash},
+                hovertemplate=f"%{{x}} (%{{customdata}})<br>{name}<br>{metric}=%{{y:.4f}}<extra></extra>",
+            ), row=row, col=1)
+    _axes(fig, "x", type="category", categoryorder="array", categoryarray=x)
+    _axes(fig, "x", title_text="model version", row=2, col=1)
+    _axes(fig, "y", title_text="F1", range=[0, 1], row=1, col=1)
+    _axes(fig, "y", title_text="ROC-AUC", range=[0.4, 1.0], row=2, col=1)
+    fig.layout.update(template=_template(), height=560)
+    if not versions:
+        _empty(fig, "no model version registered yet")
+    return fig
+
+
+def champion_delta_figure(evaluations: list[dict[str, Any]], days: list[str]) -> "go.Figure":
+    """Each challenger's F1 minus its champion's, per logical date, with the recorded 95% interval as an error bar.
+
+    The interval is the paired bootstrap confidence interval recorded with the
+    comparison (``champion.interval``, scipy.stats.bootstrap, BCa); a
+    comparison recorded without one is drawn as a marker alone. Zero (no
+    difference) is a grey line; an interval that crosses it is within noise.
+
+    Parameters
+    ----------
+    evaluations : list of dict
+        ``performance_metrics`` documents; those with a ``champion`` sub-document are drawn.
+    days : list of str
+        The logical dates of the x axis, oldest first.
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    position = {day: i for i, day in enumerate(days)}
+    points = [(doc, champion_delta(doc.get("champion"))) for doc in evaluations if doc["logical_date"] in position]
+    points = [(doc, delta) for doc, delta in points if delta is not None]
+    for attempt in sorted({int(doc.get("attempt", 0)) for doc, _ in points}):
+        chosen = [(doc, delta) for doc, delta in points if int(doc.get("attempt", 0)) == attempt]
+        deltas = [d for _, (d, _, _) in chosen]
+        fig.add_trace(go.Scatter(
+            x=[position[doc["logical_date"]] + 0.1 * (attempt - 1) for doc, _ in chosen], y=deltas,
+            error_y={"type": "data", "symmetric": False, "thickness": 2, "width": 6,
+                     "array": [None if high is None else high - d for _, (d, _, high) in chosen],
+                     "arrayminus": [None if low is None else d - low for _, (d, low, _) in chosen]},
+            mode="markers+text", name=f"challenger, retraining attempt {attempt}",
+            marker={"color": CHALLENGER.get(attempt, NEUTRAL), "size": 10,
+                    "symbol": ["diamond", "square", "triangle-up"][(attempt - 1) % 3]},
+            text=[f"v{doc['model_version']}" for doc, _ in chosen], textposition="middle right", cliponaxis=False,
+            customdata=[doc["logical_date"] for doc, _ in chosen],
+            hovertemplate="%{customdata}<br>%{text}: \u0394F1 %{y:+.3f}<extra></extra>",
+        ))
+    fig.add_hline(y=0, line={"color": NEUTRAL, "width": 1.5})
+    _axes(fig, "y", title_text="\u0394F1 (challenger minus champion)", zeroline=False)
+    _axes(fig, "x", tickmode="array", tickvals=list(range(len(days))), ticktext=days, title_text="logical date",
+          range=[-0.5, max(len(days), 1) - 0.3], zeroline=False)
+    fig.layout.update(template=_template(), height=380)
+    if not points:
+        _empty(fig, "no champion comparison recorded in these days")
     return fig
 
 
@@ -268,13 +358,14 @@ def lineage_figure(current: dict[str, Any], versions: list[dict[str, Any]]) -> "
     x = list(range(len(docs)))
 
     def caption(doc: dict[str, Any]) -> str:
-        f1 = (doc.get("metrics") or {}).get("f1")
+        f1, real_f1 = version_metrics(doc, "test").get("f1"), version_metrics(doc, "reference").get("f1")
         day = doc.get("logical_date")
         bootstrap = doc.get("run_key") == "bootstrap"
         origin = "trained at bootstrap" if bootstrap else f"fine-tuned on {day}" if day else "registered"
         split = "bootstrap test split" if bootstrap else f"test split of {day}" if day else "its test split"
         score = f"F1 {f1:.3f} on the {split}" if isinstance(f1, float) else "F1 not recorded"
-        return f"{origin}<br>{score}<br>status: {doc.get('status', '?')}"
+        real = f"real holdout F1 {real_f1:.3f}<br>" if isinstance(real_f1, float) else ""
+        return f"{origin}<br>{real}{score}<br>status: {doc.get('status', '?')}"
 
     fig = go.Figure(go.Scatter(
         x=x, y=[0] * len(docs), mode="markers+text", text=[f"<b>v{d['model_version']}</b>" for d in docs],

@@ -13,12 +13,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from daily_mlops.reporting.evidence import (
+    MISSING, comparison_lines, evaluation_metrics, interval_text, signed, version_metrics,
+)
+
 __all__ = ["markdown_to_html", "model_card_markdown"]
 
 #: Features of the bundled German credit data that describe protected or sensitive characteristics.
 SENSITIVE_FEATURES = ("personal_status_and_sex", "age_in_years", "foreign_worker")
 _METRICS = (("f1", "F1 (positive label)"), ("roc_auc", "ROC-AUC"), ("precision", "precision"),
-            ("recall", "recall"), ("accuracy", "accuracy"), ("n_samples", "rows"), ("positive_rate", "positive rate"))
+            ("recall", "recall"), ("accuracy", "accuracy"), ("brier", "Brier score"), ("ece", "ECE"),
+            ("n_samples", "rows"), ("positive_rate", "positive rate"))
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -156,6 +161,40 @@ def _training_data(doc: dict[str, Any], data: dict[str, Any], reference: dict[st
     return lines
 
 
+def _delta_cell(champion: dict[str, Any] | None) -> str:
+    if not champion or champion.get("delta") is None:
+        return MISSING
+    return " ".join(p for p in (signed(champion["delta"]), interval_text(champion.get("interval"))) if p)
+
+
+def _calibration(calibration: dict[str, Any] | None) -> list[str]:
+    """The calibration of the probabilities: method, fit, and Brier score and ECE before and after (test split)."""
+    if not calibration:
+        return ["Calibration: not recorded for this version.", ""]
+    test = calibration.get("test") or {}
+    fit = ", ".join(f"{k} {_num(calibration.get(k))}" for k in ("coef", "intercept") if calibration.get(k) is not None)
+    lines = [f"Calibration: {calibration.get('method') or '-'} scaling (Platt 1999: a logistic regression on the "
+             f"model's score) fit on {_num(calibration.get('n_rows'))} rows" + (f" ({fit})" if fit else "")
+             + "; on the synthetic test split (lower is better):", ""]
+    return lines + _table(["metric", "before", "after"],
+                          [[label, _num(test.get(f"{key}_before")), _num(test.get(f"{key}_after"))]
+                           for key, label in (("brier", "Brier score"), ("ece", "ECE (expected calibration error)"))])
+
+
+def _comparisons(comparisons: dict[str, Any] | None) -> list[str]:
+    """The comparisons that judged a challenger (F1 floor, champion, real-holdout guard), one bullet each."""
+    lines = comparison_lines(comparisons)
+    if not lines:
+        return []
+    champion = (comparisons or {}).get("champion") or {}
+    method = (f" (intervals: {champion['method']}, {_num(champion.get('n_resamples'))} resamples of "
+              f"{_num(champion.get('n_rows'))} paired rows)" if champion.get("method") else "")
+    judged = f" on {comparisons['logical_date']}" if comparisons.get("logical_date") else ""
+    return ([f"Comparisons that judged this version{judged}{method}:", ""] + [f"* {line}" for line in lines]
+            + [f"* overall: {'passed' if comparisons.get('passed') else 'failed'}"
+               if comparisons.get("passed") is not None else "", ""])
+
+
 def model_card_markdown(data: dict[str, Any], *, reference: dict[str, Any], generated_at: dt.datetime) -> str:
     """The model card of ``data["model"]`` as Markdown.
 
@@ -177,8 +216,7 @@ def model_card_markdown(data: dict[str, Any], *, reference: dict[str, Any], gene
     doc = data["model"]
     target = (doc.get("signature") or {}).get("target") or {}
     positive, other = target.get("positive_label", "positive"), _other(target)
-    metrics = doc.get("metrics") or {}
-    test, real = metrics.get("test") or {k: v for k, v in metrics.items() if not isinstance(v, dict)}, metrics.get("reference")
+    real, validation, test = (version_metrics(doc, split) for split in ("reference", "validation", "test"))
     features = set(((doc.get("signature") or {}).get("inputs") or {}).get("x_cat", {}).get("features", []))
     features |= set(((doc.get("signature") or {}).get("inputs") or {}).get("x_num", {}).get("features", []))
     sensitive = [f"`{f}`" for f in SENSITIVE_FEATURES if f in features]
@@ -209,23 +247,35 @@ def model_card_markdown(data: dict[str, Any], *, reference: dict[str, Any], gene
     lines += ["## Evaluation data", "",
               f"* **Synthetic test split** of {evaluated}: {_num(test.get('n_samples'))} held-out rows, positive "
               f"rate {_num(test.get('positive_rate'))}.",
-              (f"* **Real reference rows:** {_num(real.get('n_samples'))} real rows (positive rate "
+              (f"* **Real holdout rows (the headline):** {_num(real.get('n_samples'))} real rows (positive rate "
                f"{_num(real.get('positive_rate'))}), the stratified 30% held out of the synthesizer's fit: neither "
                "the model nor the synthesizer that generated its training rows saw them.") if real else
-              "* **Real reference rows:** not measured for this version (bootstrap scores version 1 on them; "
-              "retrained versions are scored on their day's synthetic test split only).", ""]
+              "* **Real holdout rows:** not measured for this version (it was registered before every version "
+              "was scored on them; its day's synthetic rows are all it was scored on).",
+              (f"* **Validation rows:** {_num(validation.get('n_samples'))} rows that chose this version (the F1 "
+               "floor and the champion comparison are judged on them).") if validation else "", ""]
     lines += ["## Quantitative analyses", ""]
-    header = ["metric", "synthetic test split"] + (["real reference rows"] if real else [])
-    lines += _table(header, [[label, _num(test.get(key))] + ([_num(real.get(key))] if real else [])
-                             for key, label in _METRICS])
-    lines += _confusion("synthetic test split", test, [other, positive])
+    columns = [(title, m) for title, m in (("real holdout rows", real), ("validation rows", validation),
+                                           ("synthetic test split", test)) if m]
     if real:
-        lines += _confusion("real reference rows", real, [other, positive])
+        lines += ["The real holdout is the headline (real rows no model or synthesizer was fit on); the validation "
+                  "rows chose this version; the synthetic test split is reported only.", ""]
+    lines += _table(["metric"] + [title for title, _ in columns],
+                    [[label] + [_num(m.get(key)) for _, m in columns] for key, label in _METRICS])
+    if real:
+        lines += _confusion("real holdout rows", real, [other, positive])
+    lines += _confusion("synthetic test split", test, [other, positive])
+    lines += _calibration(doc.get("calibration"))
+    lines += _comparisons(doc.get("comparisons"))
     if data.get("evaluations"):
-        lines += ["Daily evaluations of this version (`performance_metrics`):", ""]
-        lines += _table(["logical date", "attempt", "F1", "ROC-AUC", "F1 floor", "passed"],
+        lines += ["Daily evaluations of this version (`performance_metrics`; F1 and ROC-AUC on the rows that decided, "
+                  "the real holdout's beside them):", ""]
+        lines += _table(["logical date", "attempt", "F1", "ROC-AUC", "rows", "real F1", "real ROC-AUC", "F1 floor",
+                         "passed", "ΔF1 vs champion (95% interval)"],
                         [[e["logical_date"], e.get("attempt"), _num(e.get("f1")), _num(e.get("roc_auc")),
-                          _num(e.get("f1_threshold"), 2), "yes" if e.get("passed") else "no"]
+                          e.get("split") or "test", _num(evaluation_metrics(e, "reference").get("f1")),
+                          _num(evaluation_metrics(e, "reference").get("roc_auc")), _num(e.get("f1_threshold"), 2),
+                          "yes" if e.get("passed") else "no", _delta_cell(e.get("champion"))]
                          for e in data["evaluations"]])
     lines += ["## Ethical considerations", "",
               "* Credit scoring decides who gets a loan: errors and biases fall on applicants. The reference data "

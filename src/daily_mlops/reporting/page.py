@@ -13,6 +13,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from daily_mlops.reporting import figures
+from daily_mlops.reporting.evidence import calibration_text, version_metrics
 from daily_mlops.reporting.model_card import markdown_to_html
 from daily_mlops.reporting.summary import day_rows
 
@@ -22,7 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FIGURE_IDS", "build_report_html"]
 
 #: ``id`` of each figure's plot div, in page order (the data-quality one only when figures are recorded).
-FIGURE_IDS = ("fig-performance", "fig-attempts", "fig-deployments", "fig-data-quality", "fig-lineage")
+FIGURE_IDS = ("fig-versions", "fig-performance", "fig-champion-delta", "fig-attempts", "fig-deployments",
+              "fig-data-quality", "fig-lineage")
 
 _STYLE = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;color:#222;max-width:1280px;margin:0 auto;padding:24px 32px;
@@ -49,17 +51,39 @@ def _v(version: Any) -> str:
     return f"v{version}" if version is not None else "-"
 
 
+def _html_table(table_id: str, head: tuple[str, ...], rows: list[tuple[str, tuple[tuple[str, Any], ...]]]) -> str:
+    """A table: ``rows`` of ``(tr class, ((td class, text), ...))``; every text escaped, newlines as ``<br>``."""
+    out = [f'<table id="{table_id}"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    for tr_class, cells in rows:
+        out.append(f'<tr class="{tr_class}">' + "".join(
+            f'<td class="{c}">{html.escape(str(v)).replace(chr(10), "<br>")}</td>' for c, v in cells) + "</tr>")
+    return "\n".join(out) + "</tbody></table>"
+
+
 def _days_table(rows: list[dict[str, Any]]) -> str:
     head = ("logical date", "champion", "champion F1", "F1 floor", "attempts", "best F1", "outcome",
-            "deployed version")
-    out = ['<table id="days"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
-    for r in rows:
-        cells = (("nowrap", r["logical_date"]), ("", _v(r["champion_version"])), ("num", _f(r["champion_f1"])),
-                 ("num", _f(r["f1_threshold"], 2)), ("num", str(r["attempts"])), ("num", _f(r["best_f1"])),
-                 ("outcome", r["outcome"]), ("", _v(r["deployed_version"])))
-        out.append(f'<tr class="{"alert" if r["alert"] else "day"}">'
-                   + "".join(f'<td class="{c}">{html.escape(str(v))}</td>' for c, v in cells) + "</tr>")
-    return "\n".join(out) + "</tbody></table>"
+            "deployed version", "challengers vs champion (95% interval)")
+    return _html_table("days", head, [
+        ("alert" if r["alert"] else "day",
+         (("nowrap", r["logical_date"]), ("", _v(r["champion_version"])), ("num", _f(r["champion_f1"])),
+          ("num", _f(r["f1_threshold"], 2)), ("num", str(r["attempts"])), ("num", _f(r["best_f1"])),
+          ("outcome", r["outcome"]), ("", _v(r["deployed_version"])),
+          ("comparisons", "\n".join(r.get("comparisons") or []) or "-")))
+        for r in rows])
+
+
+def _versions_table(versions: list[dict[str, Any]]) -> str:
+    """The headline table: per model version, real-holdout F1 and ROC-AUC before the synthetic test split's."""
+    head = ("version", "kind", "status", "real holdout F1", "real holdout ROC-AUC", "test F1", "test ROC-AUC",
+            "calibration")
+    rows = []
+    for doc in versions:
+        real, test = version_metrics(doc, "reference"), version_metrics(doc, "test")
+        rows.append(("version", (("", _v(doc["model_version"])), ("", doc.get("lineage_kind") or "-"),
+                                 ("", doc.get("status") or "-"), ("num", _f(real.get("f1"))),
+                                 ("num", _f(real.get("roc_auc"))), ("num", _f(test.get("f1"))),
+                                 ("num", _f(test.get("roc_auc"))), ("", calibration_text(doc.get("calibration"))))))
+    return _html_table("versions-table", head, rows)
 
 
 def _headline(rows: list[dict[str, Any]], current: dict[str, Any] | None) -> str:
@@ -71,11 +95,12 @@ def _headline(rows: list[dict[str, Any]], current: dict[str, Any] | None) -> str
              f"{html.escape(rows[-1]['logical_date'])}", f"{alerts} alert day(s)",
              f"{len(deployed)} deployment(s)"]
     if current is not None:
-        f1 = (current.get("metrics") or {}).get("f1")
+        real, test = version_metrics(current, "reference"), version_metrics(current, "test")
         split = ("the bootstrap test split" if current.get("run_key") == "bootstrap"
                  else f"the test split of {current.get('logical_date')}")
         parts.append(f"current model: <b>{html.escape(current['model_name'])} v{current['model_version']}</b> "
-                     f"({html.escape(str(current.get('status')))}, F1 {_f(f1)} on {html.escape(split)})")
+                     f"({html.escape(str(current.get('status')))}, real holdout F1 <b>{_f(real.get('f1'))}</b>, "
+                     f"ROC-AUC <b>{_f(real.get('roc_auc'))}</b>; F1 {_f(test.get('f1'))} on {html.escape(split)})")
     return "<p>" + "; ".join(parts) + ".</p>"
 
 
@@ -87,6 +112,11 @@ it is scored first, as attempt 0.</dd>
 (retraining attempts 1 to 3); each is scored on the same test split.</dd>
 <dt>F1 floor</dt><dd>the <code>f1_threshold</code> of the day's run: the F1 of the positive label a model must reach to
 be approved and deployed.</dd>
+<dt>real holdout</dt><dd>real reference rows kept out of the synthesizer's fit and of all training: the
+headline figures. The synthetic test split is reported beside them; validation rows decide.</dd>
+<dt>&Delta;F1 interval</dt><dd>a challenger's F1 minus its champion's on the same rows, with the 95% paired bootstrap
+confidence interval recorded with the comparison (scipy.stats.bootstrap, BCa): an interval across 0 is within
+noise.</dd>
 <dt>alert</dt><dd>every attempt stayed below the floor: a <code>MODEL_PERFORMANCE_FAILURE</code> alert is raised and
 the deployed model is left unchanged.</dd>
 </dl>"""
@@ -123,11 +153,20 @@ def build_report_html(
     days = data["days"]
     current = data.get("current")
     quality = figures.data_quality_figure(data.get("processing", []), days)
+    versions = data.get("versions", [])
     sections: list[tuple[str, str, str, Any]] = [
+        ("Real-holdout F1 and ROC-AUC per model version", "fig-versions",
+         "The headline: each version scored on the real holdout (solid), beside the synthetic test split (dotted). "
+         "Versions registered before the real holdout was recorded for every version leave a gap.",
+         figures.versions_figure(versions) if versions else None),
         ("F1 and ROC-AUC per logical date", "fig-performance",
-         "Each day the champion is scored on the day's held-out test split; when it falls below the F1 floor, up to "
-         "three challengers are fine-tuned and scored on the same split.",
+         "Each day the champion is scored on the day's held-out rows; when it falls below the F1 floor, up to "
+         "three challengers are fine-tuned and scored on the same rows.",
          figures.performance_figure(data.get("evaluations", []), days)),
+        ("Challengers against the champion", "fig-champion-delta",
+         "Each challenger's F1 minus its champion's on the same rows, the error bar its recorded 95% paired "
+         "bootstrap interval; a bar across zero is a difference within noise.",
+         figures.champion_delta_figure(data.get("evaluations", []), days)),
         ("Retraining attempts per logical date", "fig-attempts",
          "0 attempts: the champion passed. Red: every attempt failed and an alert was raised.",
          figures.attempts_figure(rows)),
@@ -143,6 +182,8 @@ def build_report_html(
     ]
     body = [f"<section id=\"overview\"><h1>daily-mlops report</h1><p class=\"meta\">generated "
             f"{generated_at:%Y-%m-%d %H:%M UTC} from {html.escape(source)}</p>", _headline(rows, current), _GLOSSARY,
+            "</section>", '<section id="versions-section"><h2>Model versions: real holdout first</h2>',
+            _versions_table(versions) if versions else '<p class="empty">no model version registered yet</p>',
             "</section>", '<section id="days-section"><h2>Logical dates</h2>',
             _days_table(rows) if rows else '<p class="empty">no logical date recorded</p>', "</section>"]
     first = True

@@ -1,7 +1,7 @@
 """What happened on each logical date, and which model version was deployed when: documents in, rows out.
 
 Pure functions over the documents :func:`daily_mlops.storage.reports.load_report_data`
-returns (standard library only). A *day row* is one line of the report's table
+returns (standard library and :mod:`daily_mlops.reporting.evidence` only). A *day row* is one line of the report's table
 and the source of its attempts and deployment figures.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+
+from daily_mlops.reporting.evidence import comparison_lines
 
 __all__ = ["day_rows", "deployed_on", "deployment_intervals", "flatten_numbers"]
 
@@ -90,7 +92,10 @@ def day_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         ``challengers`` (versions they registered); ``best_f1``; ``alert``
         (an open ``MODEL_PERFORMANCE_FAILURE`` alert); ``approved_version``;
         ``deployment_status``; ``deployed_version`` (in place at the end of the
-        day) and ``outcome`` (one sentence).
+        day); ``outcome`` (one sentence) and ``comparisons`` (per challenger
+        evaluated, ``v2: ΔF1 ...``: its champion comparison and real-holdout
+        guard with their intervals, :mod:`daily_mlops.reporting.evidence`; empty
+        before they were recorded).
     """
     intervals = deployment_intervals(data.get("versions", []), data.get("deployments", []))
     rows = []
@@ -119,6 +124,8 @@ def day_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             row["best_f1"] = float(alert.get("f1_score", row["best_f1"] or 0.0))
             row["f1_threshold"] = alert.get("f1_threshold", row["f1_threshold"])
         row["outcome"] = _outcome(row, deployment)
+        row["comparisons"] = [f"v{e['model_version']}: " + "; ".join(comparison_lines(
+            {key: e.get(key) for key in ("champion", "real")})) for e in evals if e.get("champion") or e.get("real")]
         rows.append(row)
     return rows
 
