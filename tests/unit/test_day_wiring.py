@@ -35,19 +35,22 @@ def _chain(f1s: list[float]) -> dict:
     from daily_mlops.decisions import carry_best
 
     last = None
-    for attempt, f1 in enumerate(f1s):
-        result = {"model_version": attempt + 1, "attempt": attempt, "f1": f1, "roc_auc": 0.6, "passed": False,
-                  "f1_threshold": 0.9}
+    for position, f1 in enumerate(f1s):  # champion, its recalibration, then fine-tuning attempts
+        result = {"model_version": position + 1, "attempt": max(position - 1, 0), "f1": f1, "roc_auc": 0.6,
+                  "passed": False, "f1_threshold": 0.9, "stage": _STAGES[min(position, 2)]}
         last = carry_best(result, last) if last else carry_best(result)
     return last
 
 
-def _record(db, version: int, attempt: int, f1: float, run_id: str) -> None:
+_STAGES = ("champion", "recalibrated", "finetuned")
+
+
+def _record(db, version: int, position: int, f1: float, run_id: str) -> None:
     from daily_mlops.storage.events import record_performance
 
     record_performance(db, logical_date=DAY, model_name="tabtransformer", model_version=version,
-                       metrics={"f1": f1, "roc_auc": 0.6}, attempt=attempt, f1_threshold=0.9,
-                       batch_id="batch-2026-11-06", run_id=run_id)
+                       metrics={"f1": f1, "roc_auc": 0.6}, attempt=max(position - 1, 0), f1_threshold=0.9,
+                       batch_id="batch-2026-11-06", run_id=run_id, stage=_STAGES[min(position, 2)])
 
 
 def test_send_alert_uses_the_last_chain_result(settings, mock_db) -> None:
@@ -60,15 +63,18 @@ def test_send_alert_uses_the_last_chain_result(settings, mock_db) -> None:
     _record(mock_db, 9, 0, 0.99, "another-run")  # another run of the day: not this alert's detail
     out = send_alert(settings, logical_date=DAY, last=_chain([0.40, 0.45, 0.38]), f1_threshold=0.9,
                      dag_id="model_evaluation_pipeline", run_id="day__2026-11-06", db=mock_db)
-    assert out["retrain_attempts"] == 2 and out["model_versions_tried"] == [1, 2, 3]
+    assert out["retrain_attempts"] == 1 and out["model_versions_tried"] == [1, 2, 3]
     assert out["f1_score"] == pytest.approx(0.45)
-    assert out["details"] == ["v1: F1 0.4000", "v2: F1 0.4500", "v3: F1 0.3800"]
+    assert out["details"] == ["v1 (champion): validation F1 0.4000", "v2 (recalibrated): validation F1 0.4500",
+                              "v3 (finetuned): validation F1 0.3800"]
     alert = mock_db["alerts"].find_one({"logical_date": "2026-11-06"}, {"_id": 0})
     assert set(alert) == {"alert_type", "severity", "f1_score", "f1_threshold", "f1_threshold_note",
-                          "retrain_attempts", "message", "timestamp", "logical_date", "model_versions_tried", "dag_id",
-                          "run_id", "status", "drift"}
+                          "retrain_attempts", "retry_attempts", "candidates", "message", "timestamp", "logical_date",
+                          "model_versions_tried", "dag_id", "run_id", "status", "drift"}
     assert alert["drift"] is None and "Data:" not in alert["message"]  # no drift figures recorded for the day
-    assert alert["retrain_attempts"] == 2 and alert["model_versions_tried"] == [1, 2, 3]
+    assert alert["retrain_attempts"] == 1 and alert["model_versions_tried"] == [1, 2, 3]
+    assert alert["retry_attempts"] == 1  # the original design's field name, still queryable
+    assert [c["model_version"] for c in alert["candidates"]] == [1, 2, 3]
 
 
 def test_send_alert_message_ends_with_the_days_drift(settings, mock_db) -> None:
@@ -92,7 +98,7 @@ def test_send_alert_rebuilds_the_summary_from_mongodb_when_the_xcom_is_gone(sett
     for attempt, f1 in enumerate([0.40, 0.45]):
         _record(mock_db, attempt + 1, attempt, f1, "day__2026-11-06")
     out = send_alert(settings, logical_date=DAY, last=None, f1_threshold=0.9, run_id="day__2026-11-06", db=mock_db)
-    assert (out["retrain_attempts"], out["model_versions_tried"]) == (1, [1, 2])
+    assert (out["retrain_attempts"], out["model_versions_tried"]) == (0, [1, 2])
     assert out["f1_score"] == pytest.approx(0.45)
 
 

@@ -12,10 +12,15 @@ from daily_mlops.loop.deployment import explain_skipped_deployment, live_version
 from daily_mlops.loop.evaluation import alert_reason, send_alert
 
 DAY = dt.date(2026, 11, 6)
-#: The chain result of the day's last evaluation (champion v5, then attempt 1's v7), as the DAG passes it on.
+#: The chain result of the day's last evaluation (champion v5, its recalibration v6, then attempt 1's v7), as the DAG
+#: passes it on.
 LAST = carry_best(
     {"model_version": 7, "attempt": 1, "f1": 0.4612, "roc_auc": 0.7, "passed": False, "f1_threshold": 1.5},
-    carry_best({"model_version": 5, "attempt": 0, "f1": 0.4433, "roc_auc": 0.7, "passed": False, "f1_threshold": 1.5}),
+    carry_best(
+        {"model_version": 6, "attempt": 0, "stage": "recalibrated", "f1": 0.4501, "roc_auc": 0.7, "passed": False,
+         "f1_threshold": 1.5},
+        carry_best({"model_version": 5, "attempt": 0, "f1": 0.4433, "roc_auc": 0.7, "passed": False,
+                    "f1_threshold": 1.5})),
 )
 
 
