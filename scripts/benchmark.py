@@ -119,7 +119,7 @@ def print_parse_times() -> None:
         print(f"  {name:<34} {a:16.3f} s {b:28.3f} s   {verdict}")
 
 
-SECTIONS = ("parse", "steps", "storage", "training", "loop", "wide", "gate")
+SECTIONS = ("parse", "steps", "storage", "training", "loop", "wide", "gate", "promotion")
 #: Seconds the data-quality gate may add to a day at 10,000 rows (issue 9).
 GATE_GOAL = 5.0
 
@@ -150,6 +150,10 @@ def main() -> None:
         print_wide()
     if which in ("gate", "all"):
         gate()
+    if which in ("promotion", "all"):
+        from benchmark_promotion import print_promotion
+
+        print_promotion()
 
 
 def steps() -> None:

@@ -219,7 +219,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     ``preprocessor``); sample the bootstrap batch (``MLOPS_DAILY_ROWS`` rows, logical date 1970-01-01) and
     split it (:data:`~daily_mlops.ml.splits.SPLIT_FRACTIONS`); contrastive pretraining on the pretrain split
     (:func:`pretraining_epochs`: ``MLOPS_PRETRAIN_EPOCHS`` for an ``"ft"`` network, ``MLOPS_TAB_PRETRAIN_EPOCHS``
-    for a ``"tab"`` one), fine-tuning on the finetune split, the Platt calibrator and the decision threshold
+    for a ``"tab"`` one), fine-tuning on the pretrain and finetune splits (:data:`~daily_mlops.ml.splits.FIT_SPLITS`), the Platt calibrator and the decision threshold
     fitted on the calibration split (:func:`~daily_mlops.loop.evidence.calibrate_on`); evaluate on the
     validation and test splits and on the real holdout (the stratified 30% of the reference rows kept out of
     the synthesizer's fit); register
@@ -273,7 +273,8 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     from daily_mlops.ml.model_io import state_dict_to_bytes
     from daily_mlops.ml.network import TabTransformer
     from daily_mlops.ml.schema import column_actions, infer_schema, read_csv, validate_batch
-    from daily_mlops.ml.splits import split_indices
+    from daily_mlops.ml.encoded import EncodedBatch
+    from daily_mlops.ml.splits import FIT_SPLITS, split_indices
     from daily_mlops.ml.training import finetune, pretrain_contrastive, seed_everything
     from daily_mlops.storage.events import record_training_event
 
@@ -299,7 +300,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     encoded = pre.transform(batch)
     splits = split_indices(encoded.y, seed=settings.seed)
     part = {name: encoded.subset(idx) for name, idx in splits.items()}
-    fit = part["finetune"]
+    fit = EncodedBatch.concat([part[name] for name in FIT_SPLITS])
 
     seed_everything(settings.seed)
     model = TabTransformer(

@@ -44,10 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["alert_reason", "evaluate_model", "load_champion", "recalibrate_champion", "recalibrate_run_key",
            "retrain_model", "retrain_run_key", "send_alert", "send_evaluation_results"]
 
-#: The day's splits a fine-tuning attempt trains on (:mod:`daily_mlops.ml.splits`).
-FINETUNE_SPLITS = ("finetune",)
-
-
 @with_database
 def load_champion(settings: "Settings", *, db: "Database") -> dict[str, Any]:
     """The champion of ``MLOPS_MODEL_NAME``: the deployed version, else the newest approved one; integrity checked.
@@ -354,7 +350,7 @@ def retrain_model(
     The parent is ``previous["best_version"]``: the highest validation F1 of
     the chain so far (the champion's recalibration, earlier attempts), never
     chosen on the test split. It is fine-tuned on the day's
-    :data:`FINETUNE_SPLITS`, calibrated and given its decision threshold on the
+    :data:`~daily_mlops.ml.splits.FIT_SPLITS` (pretrain + finetune), calibrated and given its decision threshold on the
     day's ``calibration`` split, registered as a new version (lineage kind
     ``finetuned``, ``parent_version``, ``finetuned_from``) with its metrics on
     the validation and test splits and the real holdout, and judged against
@@ -385,6 +381,7 @@ def retrain_model(
     from daily_mlops.ml.device import resolve_device
     from daily_mlops.ml.encoded import EncodedBatch
     from daily_mlops.ml.model_io import state_dict_to_bytes
+    from daily_mlops.ml.splits import FIT_SPLITS
     from daily_mlops.ml.training import finetune, seed_everything
     from daily_mlops.storage.batches import batch_id_for, load_split
     from daily_mlops.storage.events import record_training_event
@@ -407,7 +404,7 @@ def retrain_model(
     doc = registry.find_run(name, run_key)
     if doc is None:
         parent_doc = registry.get(name, parent_version)
-        data = EncodedBatch.concat([load_split(db, day, split) for split in FINETUNE_SPLITS])
+        data = EncodedBatch.concat([load_split(db, day, split) for split in FIT_SPLITS])
         seed = day_seed(settings.seed, day) + attempt
         seed_everything(seed)
         with timed(f"retraining attempt {attempt}") as t:
@@ -422,7 +419,7 @@ def retrain_model(
             settings, registry, run_key=run_key, weights=state_dict_to_bytes(parent.model), parent_doc=parent_doc,
             stage=decisions.FINETUNED, candidate=candidate, scored=scored, rows=rows, day=day, attempt=attempt,
             hyper={**hyperparameters(settings), "seed": seed, "epochs": settings.retrain_epochs,
-                   "finetune_splits": list(FINETUNE_SPLITS)},
+                   "finetune_splits": list(FIT_SPLITS)},
             split_sizes={"finetune_fit": len(data), "calibration": len(rows.calibration),
                          "validation": len(rows.validation)})
         record_training_event(db, model_name=name, model_version=doc["model_version"], stage="retrain",

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
     from daily_mlops.storage.registry import ModelRegistry
 
-__all__ = ["DayRows", "Scored", "calibrate_on", "compare", "load_day_rows", "real_holdout", "score"]
+__all__ = ["DayRows", "Scored", "calibrate_on", "compare", "load_day_rows", "real_holdout", "score", "score_metrics"]
 
 #: The splits a candidate is scored on, in the order they are recorded.
 SCORED = ("validation", "test", "reference")
@@ -139,21 +139,25 @@ def calibrate_on(model: Any, rows: "EncodedBatch") -> tuple[dict[str, Any], floa
     return calibration, choose_decision_threshold(rows.y, calibrate(calibration, raw))
 
 
-def score(bundle: "ModelBundle", rows: DayRows) -> Scored:
-    """Score ``bundle`` (its calibrator and decision threshold) on the validation, test and real rows."""
+def score_metrics(y_true: np.ndarray, prob: np.ndarray, decision_threshold: float) -> dict[str, Any]:
+    """:func:`daily_mlops.ml.metrics.classification_metrics` plus the Brier score and the ECE (10 bins)."""
     from daily_mlops.ml.calibration import brier_score, expected_calibration_error
     from daily_mlops.ml.metrics import classification_metrics
 
+    return {**classification_metrics(y_true, prob, decision_threshold=decision_threshold),
+            "brier": brier_score(y_true, prob), "ece": expected_calibration_error(y_true, prob)}
+
+
+def score(bundle: "ModelBundle", rows: DayRows) -> Scored:
+    """Score ``bundle`` (its calibrator and decision threshold) on the validation, test and real rows."""
     out = Scored(decision_threshold=float(bundle.decision_threshold))
     for name in SCORED:
         part = rows.split(name)
         if part is None:
             continue
         prob = bundle.predict_proba_encoded(part)
-        metrics = classification_metrics(part.y, prob, decision_threshold=bundle.decision_threshold)
         out.probabilities[name] = prob
-        out.metrics[name] = {**metrics, "brier": brier_score(part.y, prob),
-                             "ece": expected_calibration_error(part.y, prob)}
+        out.metrics[name] = score_metrics(part.y, prob, bundle.decision_threshold)
     return out
 
 
