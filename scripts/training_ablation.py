@@ -39,7 +39,7 @@ As in ``register_synthesizer`` and ``register_preprocessor``, the synthesizer is
 the reference fit part (70%) and the preprocessor on all reference rows, in process:
 no MongoDB is needed.
 
-Run (about 10 minutes on 2 busy cores with the defaults)::
+Run (about 4 minutes with the defaults on 2 shared cores, load average about 2.5)::
 
     PYTHONPATH=src python scripts/training_ablation.py
     PYTHONPATH=src python scripts/training_ablation.py --days 1 --seeds 42 --rows 2000 \\
