@@ -44,7 +44,7 @@ import numpy as np
 LOOP_GOAL = 12.0
 DAY = "2026-11-01"
 TASKS = ("generate_data", "preprocess_data", "check_data_quality", "store_processing_metadata", "load_champion",
-         "evaluate_model", "retrain attempt 1", "retrain attempt 2", "retrain attempt 3", "deploy_model")
+         "evaluate_model", "recalibrate_champion", "retrain attempt 1", "retrain attempt 2", "retrain attempt 3", "deploy_model")
 
 
 def _time(out: dict[str, tuple[float, float]], label: str, fn: Callable[[], Any]) -> Any:
@@ -69,6 +69,9 @@ def project_day(settings, db) -> dict[str, Any]:
     previous = _time(t, "evaluate_model", lambda: evaluation.evaluate_model(
         settings, model_version=champion["model_version"], logical_date=DAY, f1_threshold=1.5, db=db))
     results = [previous]
+    previous = _time(t, "recalibrate_champion", lambda: evaluation.recalibrate_champion(
+        settings, logical_date=DAY, previous=previous, f1_threshold=1.5, db=db))
+    results.append(previous)
     for attempt in (1, 2, 3):
         previous = _time(t, f"retrain attempt {attempt}", lambda: evaluation.retrain_model(
             settings, logical_date=DAY, attempt=attempt, previous=previous, f1_threshold=1.5, db=db))

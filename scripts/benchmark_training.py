@@ -222,7 +222,7 @@ def wide_figures(table: Path, architecture: str) -> dict[str, float]:
     """Seconds of bootstrap (all rows of ``table``) and of one retraining attempt, with ``architecture``."""
     from daily_mlops.loop import data
     from daily_mlops.loop.bootstrap import bootstrap
-    from daily_mlops.loop.evaluation import evaluate_model, retrain_model
+    from daily_mlops.loop.evaluation import evaluate_model, recalibrate_champion, retrain_model
     from daily_mlops.settings import load_settings
     from daily_mlops.storage.mongo import connect, embedded_server
 
@@ -238,6 +238,7 @@ def wide_figures(table: Path, architecture: str) -> dict[str, float]:
             data.preprocess_data(settings, logical_date=day, db=db)
             data.store_processing_metadata(settings, logical_date=day, db=db)
             champion = evaluate_model(settings, model_version=1, logical_date=day, f1_threshold=1.5, db=db)
+            champion = recalibrate_champion(settings, logical_date=day, previous=champion, f1_threshold=1.5, db=db)
             start, cpu = time.perf_counter(), _cpu_seconds()
             retrain_model(settings, logical_date=day, attempt=1, previous=champion, f1_threshold=1.5, db=db)
             retrain = (time.perf_counter() - start, _cpu_seconds() - cpu)

@@ -186,8 +186,8 @@ def demo(
     first = _parse_date(start)
     plan = demo_days(first)
     console.print(demo_floor(settings))
-    for day, conf, why in plan:
-        console.print(f"[bold]{day}[/]: {why}")
+    console.print(f"four logical dates from {first}, drift " + ", ".join(conf["drift"] for _, conf, _ in plan)
+                  + ": each day says what its drift does to the batch before it runs, and what the loop did after")
     try:
         code = _run_days(settings, [(day, conf) for day, conf, _ in plan], bootstrap_first=True)
     except MLOpsError as exc:

@@ -86,7 +86,7 @@ def test_challenger_reaching_the_floor_but_not_beating_the_champion_is_rejected(
     assert out["passed"] is False and out["champion_version"] == 1 and out["baseline_version"] == recal["model_version"]
     recal_doc = real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": recal["model_version"]})
     assert recal_doc["lineage_kind"] == "recalibrated" and recal_doc["parent_version"] == 1
-    assert recal_doc["sha256"]["weights"] == real_db.model_metadata.find_one({"model_version": 1})["sha256"]["weights"]
+    assert recal_doc["sha256"]["weights"] == real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": 1})["sha256"]["weights"]
     doc = real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": out["model_version"]})
     assert doc["status"] == "rejected" and doc["lineage_kind"] == "finetuned"
     floor, versus, real = (doc["comparisons"][k] for k in ("floor", "champion", "real"))
@@ -146,7 +146,7 @@ def test_a_challenger_that_wins_on_synthetic_rows_but_loses_on_real_rows_is_reje
                                      min_improvement=0.0, run_id="day__test", db=real_db)
     doc = real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": again["model_version"]})
     test_f1 = doc["metrics"]["test"]["f1"]
-    assert test_f1 == 1.0 and test_f1 > real_db.model_metadata.find_one({"model_version": 1})["metrics"]["test"]["f1"]
+    assert test_f1 == 1.0 and test_f1 > real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": 1})["metrics"]["test"]["f1"]
     versus, real = doc["comparisons"]["champion"], doc["comparisons"]["real"]
     assert versus["passed"] is True and versus["interval"][0] > 0  # wins on synthetic rows, beyond the noise
     assert real["passed"] is False and real["interval"][0] < -small.real_margin and real["delta"] < -0.5

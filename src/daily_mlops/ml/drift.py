@@ -48,8 +48,8 @@ from daily_mlops.errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["BROKEN_SHARE", "DRIFT_MODES", "LABEL_NOISE_SHARE", "SHIFT_SHARE", "UNSEEN_CATEGORY", "DriftPlan", "apply_drift",
-           "check_drift_mode"]
+__all__ = ["BROKEN_SHARE", "DRIFT_EFFECTS", "DRIFT_MODES", "LABEL_NOISE_SHARE", "SHIFT_SHARE", "UNSEEN_CATEGORY",
+           "DriftPlan", "apply_drift", "check_drift_mode"]
 
 #: The values of the ``drift`` param, ``none`` first (the default).
 DRIFT_MODES = ("none", "shift", "label_noise", "broken")
@@ -61,6 +61,16 @@ LABEL_NOISE_SHARE = 0.6
 BROKEN_SHARE = 0.8
 #: The category ``broken`` writes; the reference never holds it.
 UNSEEN_CATEGORY = "__unseen_by_reference__"
+#: What each mode does to the day's batch, in one line (printed before a day runs; never its outcome).
+DRIFT_EFFECTS = {
+    "none": "the batch as sampled from the synthesizer",
+    "shift": f"every numeric column moved {SHIFT_SHARE:.0%} of the way to the top of its reference range "
+             "(order and relation to the label kept, values in range); categories untouched",
+    "label_noise": f"{LABEL_NOISE_SHARE:.0%} of the positive labels, drawn at random, flipped to negative "
+                   "(under-reported defaults); features untouched",
+    "broken": f"in {BROKEN_SHARE:.0%} of the rows the first categorical column holds a category the reference never "
+              "had and the first numeric column is null",
+}
 
 
 def check_drift_mode(mode: object, where: str = "DAG param drift") -> str:

@@ -170,6 +170,11 @@ class RunProgress(RunObserver):
     def day_started(self, day: dt.date, conf: dict[str, Any] | None) -> None:
         self._day, self._day_clock = day, time.perf_counter()
         self.console.rule(f"logical date {day.isoformat()}" + (f"  params {conf}" if conf else ""))
+        mode = (conf or {}).get("drift")
+        if mode:
+            from daily_mlops.ml.drift import DRIFT_EFFECTS
+
+            self.console.print(f"drift {mode}: {DRIFT_EFFECTS.get(mode, mode)}", highlight=False, soft_wrap=True)
         self._day_row = self._progress.add_task(f"[bold]{day.isoformat()}[/]", total=None)
         self._task_row = self._progress.add_task("", total=None)
 

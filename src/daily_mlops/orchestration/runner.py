@@ -252,10 +252,13 @@ def summarise_day(db: "Database", day: dt.date, *, model_name: str | None = None
 
     from daily_mlops.loop.quality import day_quality
 
+    from daily_mlops.decisions import chain_position
+
     evals = evaluations_of_day(db, day, run_id=latest_evaluation_run(db, day))
     alert = open_alert(db, day)
     deployed = latest_deployment(db, day)
-    first = next((e for e in evals if e["attempt"] == 0), None)
+    first = next((e for e in evals if chain_position(e) == 0), None)
+    approved = next((e for e in evals if deployed and int(e["model_version"]) == int(deployed["model_version"])), None)
     return {
         "logical_date": day.isoformat(),
         "f1_threshold": first["f1_threshold"] if first else None,
@@ -269,8 +272,31 @@ def summarise_day(db: "Database", day: dt.date, *, model_name: str | None = None
         "deployed_version": deployed["model_version"] if deployed else None,
         "deployment_status": deployed["status"] if deployed else None,
         "live_version": live_version(db, model_name),
+        "evidence": _evidence(approved, first) if approved else None,
         **day_quality(db, day),
     }
+
+
+def _evidence(approved: dict[str, Any], champion: dict[str, Any] | None) -> str:
+    """Why the deployed version was approved, from its ``performance_metrics`` record: what it is, the deciding
+    validation F1 and its paired interval, and the test and real-holdout figures that chose nothing."""
+    stage = approved.get("stage") or "champion"
+    parts = [f"{stage}" + (f" from v{approved['parent_version']}" if approved.get("parent_version") else ""),
+             f"validation F1 {approved['f1']:.4f} >= floor {approved['f1_threshold']:.4f}"]
+    versus = approved.get("champion")
+    if versus:
+        low, high = versus["interval"]
+        parts.append(f"ΔF1 {versus['delta']:+.4f} [{low:+.4f}, {high:+.4f}] 95% vs v{versus['champion_version']}")
+    test, real = approved.get("test") or {}, approved.get("reference") or {}
+    if test.get("f1") is not None:
+        parts.append(f"test F1 {test['f1']:.4f}")
+    if real.get("roc_auc") is not None:
+        text = f"real holdout F1 {real['f1']:.4f} ROC-AUC {real['roc_auc']:.4f}"
+        old = (champion or {}).get("reference") or {}
+        if champion and champion is not approved and old.get("roc_auc") is not None:
+            text += f" (champion v{champion['model_version']}: F1 {old['f1']:.4f} ROC-AUC {old['roc_auc']:.4f})"
+        parts.append(text)
+    return "; ".join(parts)
 
 
 def day_story(summary: dict[str, Any]) -> str:
@@ -286,8 +312,9 @@ def day_story(summary: dict[str, Any]) -> str:
         return f"the data-quality gate stopped {day}: {summary.get('quality_reason')}; {live}"
     if summary.get("alert"):
         return f"evaluation for {day} ended in an alert ({summary['alert_type']}); {live}"
+    evidence = f" ({summary['evidence']})" if summary.get("evidence") else ""
     if summary.get("deployment_status") == "deployed":
-        return f"{day}: v{summary['deployed_version']} approved and deployed"
+        return f"{day}: v{summary['deployed_version']} approved and deployed{evidence}"
     if summary.get("deployment_status") == "already_deployed":
-        return f"{day}: v{summary['deployed_version']} approved; it was already deployed"
+        return f"{day}: v{summary['deployed_version']} approved; it was already deployed{evidence}"
     return f"{day}: nothing deployed; {live}"
