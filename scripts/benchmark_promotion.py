@@ -96,20 +96,23 @@ def print_promotion(days: int = DAYS) -> None:
                 ind = classification_metrics(independent.y, p_ind, decision_threshold=bundle.decision_threshold)
                 rea = classification_metrics(real.y, p_real, decision_threshold=bundle.decision_threshold)
                 champ = (doc.get("comparisons") or {}).get("champion") or {}
+                guard = (doc.get("comparisons") or {}).get("real") or {}
                 day_f1 = ((doc.get("metrics") or {}).get("validation") or {}).get("f1")
                 interval = champ.get("interval")
                 rows.append((version, doc.get("parent_version"), doc.get("lineage_kind", "-"), doc["status"],
                              doc.get("logical_date") or "-", day_f1,
                              f"{champ['delta']:+.4f} [{interval[0]:+.4f}, {interval[1]:+.4f}] vs v{champ['champion_version']}"
-                             if interval else "-", ind["f1"], ind["roc_auc"], rea["f1"], rea["roc_auc"]))
+                             if interval else "-", ind["f1"], ind["roc_auc"], rea["f1"], rea["roc_auc"],
+                             f"{guard['delta']:+.4f} [{guard['interval'][0]:+.4f}, {guard['interval'][1]:+.4f}]"
+                             if guard.get("interval") else "-"))
             deployments = list(db["deployment_events"].find({"status": "deployed"}, {"_id": 0}).sort("logical_date", 1))
             alerts = db["alerts"].count_documents({})
         header = ("version", "parent", "kind", "status", "day", "day F1 (val)", "ΔF1 vs baseline, 95% interval",
-                  "indep. F1", "indep. ROC-AUC", "real F1", "real ROC-AUC")
+                  "indep. F1", "indep. ROC-AUC", "real F1", "real ROC-AUC", "real ΔROC-AUC, 95% interval")
         print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
         for r in rows:
             print("| " + " | ".join([f"v{r[0]}", f"v{r[1]}" if r[1] else "-", r[2], r[3], r[4], _fmt(r[5]), r[6],
-                                     *(_fmt(x) for x in r[7:])]) + " |")
+                                     *(_fmt(x) for x in r[7:11]), r[11]]) + " |")
         promoted = [d for d in deployments if int(d["model_version"]) != 1]
         print(f"\n{days} days: {alerts} alert day(s), {len(deployments)} deployment(s), "
               f"{len(promoted)} promotion(s) of a new version   goal <= {PROMOTION_GOAL}   "

@@ -144,7 +144,7 @@ class Settings(BaseSettings):
         "lower bound of the paired bootstrap 95% interval of the F1 difference must exceed it.",
     )
     real_margin: float = Field(
-        default=0.05, ge=0.0, le=1.0,
+        default=0.06, ge=0.0, le=1.0,
         description="Non-inferiority margin on the real holdout: a candidate is rejected when the lower bound of the "
         "paired bootstrap 95% interval of its real-holdout ROC-AUC minus its baseline's is below -real_margin.",
     )
