@@ -93,6 +93,28 @@ def test_day_story_of_an_alert_and_of_a_deployment() -> None:
     assert day_story(deployed) == "2026-11-06: v6 approved and deployed"
 
 
+def test_day_story_tells_the_evidence_of_the_deployed_version_read_from_mongodb(mock_db) -> None:
+    """After a day the console says what the deployed version is and why, from its performance_metrics record: the
+    deciding validation F1, its paired interval against the baseline, and the test and real-holdout figures that
+    chose nothing, next to the champion's real-holdout figures."""
+    from daily_mlops.orchestration.runner import summarise_day
+    from daily_mlops.storage.events import record_deployment, record_performance
+
+    day = dt.date(2026, 11, 2)
+    common = {"logical_date": day, "model_name": "tabtransformer", "f1_threshold": 0.6386, "batch_id": "b",
+              "run_id": "day__2026-11-02", "split": "validation"}
+    record_performance(mock_db, model_version=1, metrics={"f1": 0.6187, "roc_auc": 0.81}, attempt=0, passed=False,
+                       stage="champion", reference={"f1": 0.5357, "roc_auc": 0.7779}, **common)
+    record_performance(mock_db, model_version=4, metrics={"f1": 0.6694, "roc_auc": 0.87}, attempt=2, passed=True,
+                       stage="finetuned", parent_version=3, test={"f1": 0.6925}, reference={"f1": 0.5816, "roc_auc": 0.7666},
+                       champion={"champion_version": 2, "delta": 0.0376, "interval": [0.0115, 0.0643]}, **common)
+    record_deployment(mock_db, {"logical_date": "2026-11-02", "model_version": 4, "status": "deployed"})
+    story = day_story(summarise_day(mock_db, day))
+    assert story == ("2026-11-02: v4 approved and deployed (finetuned from v3; validation F1 0.6694 >= floor 0.6386; "
+                     "ΔF1 +0.0376 [+0.0115, +0.0643] 95% vs v2; test F1 0.6925; real holdout F1 0.5816 ROC-AUC 0.7666 "
+                     "(champion v1: F1 0.5357 ROC-AUC 0.7779))")
+
+
 def test_progress_prints_the_alert_as_an_outcome_and_marks_each_task_in_the_log(tmp_path: Path) -> None:
     """send_alert's failure shows as 'alert raised' with its reason, a real failure with its error; markers logged."""
     out = io.StringIO()
