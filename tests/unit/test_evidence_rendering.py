@@ -227,3 +227,6 @@ def test_model_card_leads_with_the_real_holdout_and_records_calibration_and_comp
     assert "| metric | synthetic test split |" in old and "| F1 (positive label) | 0.4187 |" in old
     assert "Calibration: not recorded for this version." in old and "Comparisons that judged" not in old
     assert "| 2026-11-01 | 0 | 0.4321 | 0.6012 | test | - | - | 0.40 | yes | - |" in old
+    # the measured training choices (pretraining ablation) are in every card
+    assert "| seed | with pretraining | without | Δ with − without |" in card
+    assert "| mean | 0.7607 | 0.7603 | +0.0004 |" in card and "off by default" in old

@@ -195,6 +195,29 @@ def _comparisons(comparisons: dict[str, Any] | None) -> list[str]:
                if comparisons.get("passed") is not None else "", ""])
 
 
+#: What the training recipe rests on, measured by ``scripts/training_ablation.py`` at commit 82eea9f (seed 42,
+#: default settings; real holdout 300 rows, independent synthetic split 15,000 rows; README "What the model
+#: trains on"). Version 1's real-holdout ROC-AUC with and without 5 epochs of contrastive pretraining.
+PRETRAINING_ABLATION = (
+    ("42", "0.7699", "0.7604", "+0.0096 [−0.0113, +0.0299]"),
+    ("43", "0.7654", "0.7780", "−0.0126 [−0.0398, +0.0103]"),
+    ("44", "0.7469", "0.7426", "+0.0042 [−0.0167, +0.0276]"),
+    ("mean", "0.7607", "0.7603", "+0.0004"),
+)
+
+
+def _training_choices() -> list[str]:
+    """The measured training choices (:data:`PRETRAINING_ABLATION`), for every card."""
+    return ["### What the training recipe rests on (measured)", "",
+            "Version 1's real-holdout ROC-AUC with 5 epochs of contrastive (NT-Xent) pretraining and without, over "
+            "3 seeds (`scripts/training_ablation.py`, paired bootstrap 95% intervals):", ""] + _table(
+        ["seed", "with pretraining", "without", "Δ with − without"], [list(row) for row in PRETRAINING_ABLATION]) + [
+        "Pretraining did not raise real-holdout ROC-AUC, so it is off by default (`MLOPS_PRETRAIN_EPOCHS` 0). "
+        "Fine-tuning trains on the day's pretrain + finetune splits (6,500 rows at 10,000 a day): against the "
+        "finetune split alone it raised ROC-AUC on an independent 15,000-row synthetic split by +0.019 (intervals "
+        "above 0 on 3 of 3 days) and left the real holdout unchanged (+0.001).", ""]
+
+
 def model_card_markdown(data: dict[str, Any], *, reference: dict[str, Any], generated_at: dt.datetime) -> str:
     """The model card of ``data["model"]`` as Markdown.
 
@@ -277,6 +300,7 @@ def model_card_markdown(data: dict[str, Any], *, reference: dict[str, Any], gene
                           _num(evaluation_metrics(e, "reference").get("roc_auc")), _num(e.get("f1_threshold"), 2),
                           "yes" if e.get("passed") else "no", _delta_cell(e.get("champion"))]
                          for e in data["evaluations"]])
+    lines += _training_choices()
     lines += ["## Ethical considerations", "",
               "* Credit scoring decides who gets a loan: errors and biases fall on applicants. The reference data "
               + ("(Statlog German Credit, 1994) reflects one bank's historical decisions"

@@ -108,8 +108,9 @@ _GLOSSARY = """<dl class="glossary">
 <dt>logical date</dt><dd>the day a run of the three DAGs is for; each day gets its own synthetic batch of rows.</dd>
 <dt>champion</dt><dd>the model in service when the day starts (the deployed version, else the newest approved one);
 it is scored first, as attempt 0.</dd>
-<dt>challenger</dt><dd>a new model version fine-tuned on the day's data when the champion scores below the F1 floor
-(retraining attempts 1 to 3); each is scored on the same test split.</dd>
+<dt>challenger</dt><dd>a new model version made when the champion scores below the F1 floor: first the champion
+recalibrated on the day's calibration rows, then up to 3 fine-tuning attempts; every candidate is judged on the day's
+validation rows against its baseline, and reported on the test split and the real holdout.</dd>
 <dt>F1 floor</dt><dd>the <code>f1_threshold</code> of the day's run: the F1 of the positive label a model must reach to
 be approved and deployed.</dd>
 <dt>real holdout</dt><dd>real reference rows kept out of the synthesizer's fit and of all training: the
@@ -160,8 +161,8 @@ def build_report_html(
          "Versions registered before the real holdout was recorded for every version leave a gap.",
          figures.versions_figure(versions) if versions else None),
         ("F1 and ROC-AUC per logical date", "fig-performance",
-         "Each day the champion is scored on the day's held-out rows; when it falls below the F1 floor, up to "
-         "three challengers are fine-tuned and scored on the same rows.",
+         "Each day the champion is scored on the day's validation rows; when it falls below the F1 floor, its "
+         "recalibration and up to three fine-tuned challengers are judged on the same rows.",
          figures.performance_figure(data.get("evaluations", []), days)),
         ("Challengers against the champion", "fig-champion-delta",
          "Each challenger's F1 minus its champion's on the same rows, the error bar its recorded 95% paired "
