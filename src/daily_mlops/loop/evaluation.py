@@ -265,7 +265,7 @@ def _judge(
     return decisions.carry_best(result, previous)
 
 
-def _scored_candidate(settings: "Settings", registry: "ModelRegistry", doc: dict[str, Any], rows: "DayRows"):
+def _scored_candidate(settings: "Settings", registry: "ModelRegistry", doc: dict[str, Any], rows: "DayRows") -> "Scored":
     """A registered candidate, reloaded from the registry and scored (a rerun's path: the same numbers)."""
     from daily_mlops.loop.evidence import score
 
