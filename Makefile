@@ -6,6 +6,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Where pip finds torch: empty uses the configured index. On a laptop without a GPU a standard index serves the
+# CUDA build (several GB); the CPU build: make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+TORCH_INDEX_URL ?=
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
 .PHONY: install demo test test-fast airflow env compose-config bench clean-state
 
@@ -13,7 +17,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --progress-bar on --upgrade pip
-	$(PY) -m pip install --progress-bar on "torch==2.13.0"
+	$(PY) -m pip install --progress-bar on "torch==2.13.0" $(TORCH_INDEX)
 	$(PY) -m pip install --progress-bar on -e ".[dev]"
 	touch $(STAMP)
 

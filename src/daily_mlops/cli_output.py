@@ -43,7 +43,8 @@ class _Console(Console):
         raise SystemExit(self.broken_pipe_exit)
 
 
-console = _Console() if sys.stdout.isatty() else _Console(width=140)
+# log_path=False: console.log keeps its time column but not rich's "cli.py:49" record of the calling line.
+console = _Console(log_path=False) if sys.stdout.isatty() else _Console(width=140, log_path=False)
 
 
 @contextlib.contextmanager
