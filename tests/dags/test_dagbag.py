@@ -224,32 +224,38 @@ def test_evaluation_has_unrolled_attempt_groups(evaluation) -> None:
 
 
 def test_evaluation_graph_is_legible(evaluation) -> None:
-    """At most 22 task-level edges, and no task but the two join tasks has more than 2 upstream tasks."""
+    """At most 26 task-level edges (the champion's recalibration added 4), and no task but the two join tasks has
+    more than 2 upstream tasks."""
     edges = _edges(evaluation)
-    assert len(edges) <= 22, len(edges)
+    assert len(edges) <= 26, len(edges)
     crowded = {t.task_id: sorted(t.upstream_task_ids) for t in evaluation.tasks
                if len(t.upstream_task_ids) > 2 and t.task_id not in ("send_evaluation_results", "send_alert")}
     assert crowded == {}
 
 
 def test_xcom_flows_as_a_chain(evaluation) -> None:
-    """Each retrain_model reads only the evaluation just before it (data edge) after its branch."""
-    assert evaluation.get_task("attempt_1.retrain_model").upstream_task_ids == {
+    """The recalibration reads the champion's evaluation, each retrain_model only the evaluation just before it
+    (data edge), after its branch."""
+    assert evaluation.get_task("recalibration.recalibrate_champion").upstream_task_ids == {
         "evaluate_model", "check_model_performance"}
+    assert evaluation.get_task("attempt_1.retrain_model").upstream_task_ids == {
+        "recalibration.recalibrate_champion", "recalibration.check_model_performance"}
     for attempt in (2, 3):
         assert evaluation.get_task(f"attempt_{attempt}.retrain_model").upstream_task_ids == {
             f"attempt_{attempt - 1}.retrain_model", f"attempt_{attempt - 1}.check_model_performance"}
-    checks = {"check_model_performance", *(f"attempt_{a}.check_model_performance" for a in (1, 2, 3))}
+    checks = {"check_model_performance", "recalibration.check_model_performance",
+              *(f"attempt_{a}.check_model_performance" for a in (1, 2, 3))}
     assert evaluation.get_task("send_alert").upstream_task_ids == checks  # it pulls the last result itself
     assert evaluation.get_task("send_evaluation_results").upstream_task_ids == checks
 
 
 def test_branch_tasks_are_branch_operators(evaluation) -> None:
-    """check_model_performance and attempt_1..3.check_model_performance are branch operators."""
+    """check_model_performance, recalibration's and attempt_1..3's check_model_performance are branch operators."""
     from airflow.providers.standard.operators.python import BranchPythonOperator
     from airflow.sdk.bases.branch import BaseBranchOperator
 
-    branches = ["check_model_performance", *(f"attempt_{a}.check_model_performance" for a in (1, 2, 3))]
+    branches = ["check_model_performance", "recalibration.check_model_performance",
+                *(f"attempt_{a}.check_model_performance" for a in (1, 2, 3))]
     for task_id in branches:
         task = evaluation.get_task(task_id)
         assert isinstance(task, BaseBranchOperator), task_id
@@ -261,7 +267,8 @@ def test_branch_tasks_are_branch_operators(evaluation) -> None:
 @pytest.mark.parametrize(
     ("branch", "targets"),
     [
-        ("check_model_performance", {"attempt_1.retrain_model", "send_evaluation_results", "send_alert"}),
+        ("check_model_performance", {"recalibration.recalibrate_champion", "send_evaluation_results", "send_alert"}),
+        ("recalibration.check_model_performance", {"attempt_1.retrain_model", "send_evaluation_results", "send_alert"}),
         ("attempt_1.check_model_performance", {"attempt_2.retrain_model", "send_evaluation_results", "send_alert"}),
         ("attempt_2.check_model_performance", {"attempt_3.retrain_model", "send_evaluation_results", "send_alert"}),
         ("attempt_3.check_model_performance", {"send_evaluation_results", "send_alert"}),
@@ -272,22 +279,25 @@ def test_branch_targets_are_its_direct_downstream_tasks(evaluation, branch: str,
     from daily_mlops.decisions import ALERT, PASS, RETRAIN, task_for_step
 
     assert evaluation.get_task(branch).downstream_task_ids == targets
-    attempt = 0 if branch == "check_model_performance" else int(branch.split("_")[1].split(".")[0])
-    assert {task_for_step(step, attempt, 3) for step in (PASS, RETRAIN, ALERT)} == targets
+    attempt = 0 if not branch.startswith("attempt_") else int(branch.split("_")[1].split(".")[0])
+    recalibrated = branch != "check_model_performance"
+    assert {task_for_step(step, attempt, 3, recalibrated=recalibrated) for step in (PASS, RETRAIN, ALERT)} == targets
 
 
 def test_branch_edges_carry_distinct_labels(evaluation) -> None:
     """Every branch edge is labelled, no label repeats, and the direct check -> send_alert edge says it is for
     max_retrain_attempts 0; data edges (the XCom chain) carry none."""
     labels = {}
-    branches = ["check_model_performance", *(f"attempt_{a}.check_model_performance" for a in (1, 2, 3))]
+    branches = ["check_model_performance", "recalibration.check_model_performance",
+                *(f"attempt_{a}.check_model_performance" for a in (1, 2, 3))]
     for branch in branches:
         for target in evaluation.get_task(branch).downstream_task_ids:
             labels[(branch, target)] = _label(evaluation, branch, target)
     assert all(labels.values()), labels
     assert len(set(labels.values())) == len(labels), labels
     assert "max_retrain_attempts = 0" in labels[("check_model_performance", "send_alert")]
-    assert _label(evaluation, "evaluate_model", "attempt_1.retrain_model") is None
+    assert _label(evaluation, "evaluate_model", "recalibration.recalibrate_champion") is None
+    assert _label(evaluation, "recalibration.recalibrate_champion", "attempt_1.retrain_model") is None
     assert _label(evaluation, "attempt_1.retrain_model", "attempt_2.retrain_model") is None
 
 

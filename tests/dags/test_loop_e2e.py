@@ -157,7 +157,8 @@ def test_passing_day_deploys(loop):
 
 
 def test_unreachable_threshold_runs_three_attempts_and_alerts(loop):
-    """Threshold above 1: exactly three attempts, one alert, and the deployment DAG deploys nothing."""
+    """Threshold above 1: the champion's recalibration, then exactly three attempts, one alert, and the deployment DAG
+    deploys nothing."""
     out = _ok(loop["alert_day"])  # an alert day exits 0, prints no traceback and says what stays deployed
     assert "ALERT MODEL_PERFORMANCE_FAILURE" in out and "the deployed model stays v1" in out
     assert "model_evaluation_pipeline: failed (send_alert raised the alert and failed the run, as designed" in out
@@ -167,14 +168,17 @@ def test_unreachable_threshold_runs_three_attempts_and_alerts(loop):
     assert "ended in an alert (MODEL_PERFORMANCE_FAILURE); the deployed model stays v1" in log
     assert sum("[warning" in line for line in log.splitlines()) <= 0.05 * len(log.splitlines())
     day = loop["after_alert_day"]
-    assert sorted(d["attempt"] for d in day["performance_metrics"]) == [0, 1, 2, 3]
+    assert sorted(d["attempt"] for d in day["performance_metrics"]) == [0, 0, 1, 2, 3]  # champion, recalibration
+    assert sorted(d.get("stage") for d in day["performance_metrics"]) == [
+        "champion", "finetuned", "finetuned", "finetuned", "recalibrated"]
     retrained = day["retrained"]
-    assert len(retrained) == 3
+    assert len(retrained) == 4 and sorted(v["lineage_kind"] for v in retrained) == [
+        "finetuned", "finetuned", "finetuned", "recalibrated"]
     assert all(v["status"] == "rejected" and v.get("parent_version") for v in retrained)
     assert len(day["alerts"]) == 1
     alert = day["alerts"][0]
     assert alert["alert_type"] == "MODEL_PERFORMANCE_FAILURE" and alert["severity"] == "CRITICAL"
-    assert alert["retrain_attempts"] == 3 and alert["f1_threshold"] == 1.5
+    assert alert["retrain_attempts"] == 3 and alert["retry_attempts"] == 3 and alert["f1_threshold"] == 1.5
     assert sorted(alert["model_versions_tried"]) == sorted([1] + [v["model_version"] for v in retrained])
     assert [e["event_type"] for e in day["evaluation_events"]].count("alert_raised") == 1
     assert [n["kind"] for n in day["notifications"]].count("model_performance_failure") == 1
@@ -213,13 +217,15 @@ def test_rerun_of_an_alert_day_that_passes_resolves_its_alert(loop):
 
 
 def test_retrained_versions_record_lineage_and_metrics(loop):
-    """Each retrained version names its parent, its lineage, each batch once, and its test metrics."""
+    """Each retrained version names its parent, its lineage, each batch once, its test metrics and its real-holdout
+    metrics."""
     retrained = loop["retrained_all"]
-    assert len(retrained) == 3  # the alert day's three attempts; the loop below must not be vacuous
+    assert len(retrained) == 4  # the alert day's recalibration and three attempts; the loop below must not be vacuous
     for doc in retrained:
         assert doc["lineage"][-1] == doc["parent_version"]
         assert len(doc["trained_on"]) == len(set(doc["trained_on"]))
         assert 0.0 <= doc["metrics"]["f1"] <= 1.0 and doc["metrics"]["test"]["n_samples"] > 0
+        assert doc["metrics"]["reference"]["n_samples"] > 0 and doc["comparisons"]["champion"]["interval"]
         assert len(doc["sha256"]["weights"]) == 64 and doc["n_parameters"] > 0
 
 

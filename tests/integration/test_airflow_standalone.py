@@ -85,6 +85,7 @@ def test_one_rest_call_on_the_data_dag_runs_the_whole_day(airflow_cli) -> None:
     assert data["trigger_evaluation"] == "success" and data["trigger_deployment"] == "success", data
     evaluation = details["model_evaluation_pipeline"]
     assert runs["model_evaluation_pipeline"]["state"] == "failed" and evaluation["send_alert"] == "failed", evaluation
+    assert evaluation["recalibration.recalibrate_champion"] == "success", evaluation
     assert all(evaluation[f"attempt_{a}.retrain_model"] == "success" for a in (1, 2, 3)), evaluation
     deployment = details["model_deployment_pipeline"]
     assert runs["model_deployment_pipeline"]["state"] == "success", deployment
@@ -92,7 +93,8 @@ def test_one_rest_call_on_the_data_dag_runs_the_whole_day(airflow_cli) -> None:
 
     db = airflow_cli.db
     alert = db["alerts"].find_one({"logical_date": "2026-11-01"})
-    assert alert is not None and alert["retrain_attempts"] == 3 and len(alert["model_versions_tried"]) == 4
+    # the champion, its recalibration and three fine-tuning attempts
+    assert alert is not None and alert["retrain_attempts"] == 3 and len(alert["model_versions_tried"]) == 5
     assert alert["run_id"] == "day__2026-11-01"
     assert db["processing_metadata"].find_one({"logical_date": "2026-11-01"})["n_rows"] == 2000
 
