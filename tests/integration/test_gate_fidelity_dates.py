@@ -22,8 +22,8 @@ DAY = dt.date(2026, 5, 4)
 
 @pytest.fixture
 def dated_day(tmp_path, real_db) -> dict:
-    """A 1,000-row CSV (``open_date`` like ``30NOV2024``, ``income``, ``grade``, target ``default``), its synthesizer and
-    preprocessor registered, and a ``none`` day's 1,500-row batch generated."""
+    """A 1,000-row CSV (``open_date`` like ``30NOV2024``, ``income``, ``grade``, target ``default``), its
+    synthesizer and preprocessor registered, and a ``none`` day's 1,500-row batch generated."""
     from daily_mlops.loop import data
     from daily_mlops.loop.bootstrap import register_preprocessor, register_synthesizer
     from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
@@ -56,9 +56,20 @@ def _gate(dated_day: dict) -> tuple[dict, dict]:
     return result, dated_day["db"].processing_metadata.find_one({"logical_date": DAY.isoformat()}, {"_id": 0})
 
 
+def _restore_raw(db, change) -> None:
+    """Replace the day's raw batch with ``change(batch)`` and point processing_metadata at it."""
+    from daily_mlops.storage.batches import load_raw_batch, record_raw_batch, store_raw_batch
+
+    meta = db.processing_metadata.find_one({"logical_date": DAY.isoformat()}, {"_id": 0})
+    store_raw_batch(db, change(load_raw_batch(db, meta["raw_file"])), logical_date=DAY)
+    record_raw_batch(db, {k: v for k, v in meta.items() if k not in ("raw_file", "batch_id", "logical_date")},
+                     logical_date=DAY)
+
+
 def test_a_failing_fidelity_classifier_leaves_the_gate_its_verdict(dated_day, monkeypatch, caplog) -> None:
-    """The report's classifier raises as on the 99-column table: the gate still passes the batch, records quality and
-    drift, and fidelity holds TSTR and the ratio as null with the reason (logged at WARNING), the quality scores kept."""
+    """The report's classifier raises as on the 99-column table: the gate still passes the batch, records quality
+    and drift, and fidelity holds TSTR and the ratio as null with the reason (logged at WARNING), the quality
+    scores kept."""
     import logging
 
     from daily_mlops.ml import fidelity as fidelity_mod
@@ -82,19 +93,35 @@ def test_a_failing_fidelity_classifier_leaves_the_gate_its_verdict(dated_day, mo
 def test_the_date_column_does_not_drift_on_a_none_day(dated_day, encoding) -> None:
     """The raw batch as generate_data wrote it, or with the dates as the source writes them (30NOV2024): the date's
     drift score is at least 0.9, and so is the day's mean; the fidelity report is computed in full."""
-    from daily_mlops.storage.batches import load_raw_batch, record_raw_batch, store_raw_batch
-
-    db = dated_day["db"]
     if encoding == "source_text":
-        meta = db.processing_metadata.find_one({"logical_date": DAY.isoformat()}, {"_id": 0})
-        batch = load_raw_batch(db, meta["raw_file"])
-        store_raw_batch(db, batch.assign(open_date=batch["open_date"].dt.strftime("%d%b%Y").str.upper()),
-                        logical_date=DAY)
-        record_raw_batch(db, {k: v for k, v in meta.items() if k not in ("raw_file", "batch_id", "logical_date")},
-                         logical_date=DAY)
+        _restore_raw(dated_day["db"], lambda b: b.assign(open_date=b["open_date"].dt.strftime("%d%b%Y").str.upper()))
     result, doc = _gate(dated_day)
     assert result["status"] == "passed"
     drift = doc["drift"]
     assert drift["columns"]["open_date"] >= 0.9 and drift["score"] >= 0.9, drift
     assert doc["quality"]["validity"]["open_date"] >= 0.9
     assert doc["fidelity"]["errors"] == {} and doc["fidelity"]["tstr_roc_auc"] > 0.5
+
+
+BREAKERS = {
+    "no_positives": lambda b: b.assign(default="no"),
+    "all_null_income": lambda b: b.assign(income=float("nan")),
+    "constant_grade": lambda b: b.assign(grade="A"),
+}
+
+
+@pytest.mark.parametrize("breaker", sorted(BREAKERS))
+def test_a_batch_built_to_break_the_report_still_gets_its_verdict(dated_day, breaker) -> None:
+    """A raw batch without positives, with an all-null column or a constant column: the gate records its verdict
+    (an all-null income fails the null-share check) and the fidelity report, each null part with its reason."""
+    db = dated_day["db"]
+    _restore_raw(db, BREAKERS[breaker])
+    result, doc = _gate(dated_day)
+    assert result["status"] == doc["quality"]["status"] == ("failed" if breaker == "all_null_income" else "passed")
+    fidelity = doc["fidelity"]
+    for part in ("tstr_roc_auc", "ratio", "column_shapes", "column_pair_trends"):
+        assert (fidelity[part] is None) == (part in fidelity["errors"]), (part, fidelity)
+    if breaker == "no_positives":
+        assert fidelity["tstr_roc_auc"] is None and "single class" in fidelity["errors"]["tstr_roc_auc"]
+    else:
+        assert fidelity["tstr_roc_auc"] is not None  # the all-null column is left out of the classifier

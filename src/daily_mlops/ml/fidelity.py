@@ -123,7 +123,8 @@ def _features(train: pd.DataFrame, test: pd.DataFrame, target: str) -> tuple[pd.
         else:
             for out in (out_train, out_test):
                 out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
-    empty = [c for c in columns if not isinstance(out_train[c].dtype, pd.CategoricalDtype) and out_train[c].isna().all()]
+    empty = [c for c in columns
+             if not isinstance(out_train[c].dtype, pd.CategoricalDtype) and out_train[c].isna().all()]
     return out_train.drop(columns=empty), out_test.drop(columns=empty)
 
 
