@@ -1,6 +1,8 @@
 """Run one logical date through the three DAGs (``dag.test``, as ``daily-mlops run``) with the ``drift`` param.
 
-Usage: ``python gate_day_harness.py MONGO_URI DB_NAME HOME DATE DRIFT``. Registers only the synthesizer
+Usage: ``python gate_day_harness.py MONGO_URI DB_NAME HOME DATE DRIFT [crash]``; with ``crash``,
+``check_data_quality`` raises an unexpected RuntimeError (its ``batch_fidelity`` call is replaced) before it
+records a verdict. Registers only the synthesizer
 and the preprocessor (no model is trained: the evaluation DAG must stop at its sensor before it needs
 one), configures a local Airflow under HOME, runs the day and prints one JSON line ``OUTCOME=...``
 with each DAG run's state and task states, ``stopped_by_gate`` and ``as_designed``.
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 
 
-def main(uri: str, db_name: str, home: str, day: str, drift: str) -> None:
+def main(uri: str, db_name: str, home: str, day: str, drift: str, crash: str = "") -> None:
     from daily_mlops.settings import Settings
 
     settings = Settings(home=Path(home), mongo_db=db_name, daily_rows=1200, _env_file=None)
@@ -31,6 +33,13 @@ def main(uri: str, db_name: str, home: str, day: str, drift: str) -> None:
     from daily_mlops.storage.mongo import connect
     from daily_mlops.storage.registry import ModelRegistry
 
+    if crash == "crash":  # dag.test runs the tasks in this process: the gate task sees the replacement
+        from daily_mlops.loop import quality
+
+        def crashed(*args, **kwargs):
+            raise RuntimeError("the fidelity report crashed (gate_day_harness crash)")
+
+        quality.batch_fidelity = crashed
     with connect(uri, db_name) as db:
         reference = read_csv(settings.reference_data)
         schema = infer_schema(reference, target_column=settings.target_column, positive_label=settings.positive_label)
@@ -48,4 +57,4 @@ def main(uri: str, db_name: str, home: str, day: str, drift: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    main(*sys.argv[1:7])

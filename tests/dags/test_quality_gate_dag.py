@@ -4,6 +4,7 @@ The data DAG fails at ``check_data_quality``, ``store_processing_metadata`` neve
 DAG's sensor fails (``upstream_failed`` is in its failed states) and the deployment DAG's too: no model
 is judged or retrained and no model version is registered. The day runs in a subprocess
 (``gate_day_harness.py``) so that Airflow reads its own environment; about 30-40 s on 2 shared cores.
+A second day, whose gate task crashes before it records a verdict, must not pass as stopped by the gate.
 """
 
 from __future__ import annotations
@@ -24,29 +25,33 @@ HARNESS = Path(__file__).with_name("gate_day_harness.py")
 DAY = "2026-08-01"
 
 
-@pytest.fixture(scope="module")
-def broken_day(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Run the broken day once; return the harness's outcome and what MongoDB holds afterwards."""
-    home = tmp_path_factory.mktemp("gate_dag")
+def _run_day(mongo_uri: str, home: Path, day: str, drift: str, *extra: str) -> dict:
+    """Run one day in the harness; return its outcome and what MongoDB holds afterwards."""
     db_name = f"gatedag_{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2] / "src"),
                                                     os.environ.get("PYTHONPATH")) if p)
     client = MongoClient(mongo_uri, tz_aware=True)
     try:
-        done = subprocess.run([sys.executable, str(HARNESS), mongo_uri, db_name, str(home), DAY, "broken"],
+        done = subprocess.run([sys.executable, str(HARNESS), mongo_uri, db_name, str(home), day, drift, *extra],
                               env=env, cwd=home, capture_output=True, text=True, timeout=300)
         line = next((ln for ln in done.stdout.splitlines() if ln.startswith("OUTCOME=")), None)
         assert line, f"exit {done.returncode}\nSTDOUT:\n{done.stdout[-3000:]}\nSTDERR:\n{done.stderr[-5000:]}"
         db = client[db_name]
-        yield {"outcome": json.loads(line.removeprefix("OUTCOME=")),
-               "processing": db.processing_metadata.find_one({"logical_date": DAY}, {"_id": 0}),
-               "models": db.model_metadata.count_documents({"model_name": "tabtransformer"}),
-               "evaluations": db.performance_metrics.count_documents({"logical_date": DAY}),
-               "log": done.stdout + done.stderr}
+        return {"outcome": json.loads(line.removeprefix("OUTCOME=")),
+                "processing": db.processing_metadata.find_one({"logical_date": day}, {"_id": 0}),
+                "models": db.model_metadata.count_documents({"model_name": "tabtransformer"}),
+                "evaluations": db.performance_metrics.count_documents({"logical_date": day}),
+                "log": done.stdout + done.stderr}
     finally:
         client.drop_database(db_name)
         client.close()
+
+
+@pytest.fixture(scope="module")
+def broken_day(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run the broken day once; return the harness's outcome and what MongoDB holds afterwards."""
+    return _run_day(mongo_uri, tmp_path_factory.mktemp("gate_dag"), DAY, "broken")
 
 
 def test_the_gate_fails_the_data_dag_and_the_downstream_sensors(broken_day):
@@ -79,3 +84,15 @@ def test_the_failure_names_the_worst_columns_and_is_recorded(broken_day):
     summary = broken_day["outcome"]["summary"]
     assert summary["quality_status"] == "failed"
     assert "status_of_existing_checking_account unseen-category share 0.8" in summary["quality_reason"]
+
+
+def test_a_crashed_gate_task_is_an_unexpected_failure_not_a_gate_verdict(mongo_uri, tmp_path_factory):
+    """check_data_quality raises before it records a verdict (issue 20: on a wide table it crashed inside its fidelity
+    report): the runs fail as on a gate day, but nothing is in processing_metadata.quality, so the day is neither
+    stopped by the gate nor as designed (``daily-mlops run`` exits 1 and prints the traceback)."""
+    crashed = _run_day(mongo_uri, tmp_path_factory.mktemp("gate_crash"), "2026-08-02", "none", "crash")
+    outcome = crashed["outcome"]
+    assert outcome["runs"]["data_pipeline_dag"]["tasks"]["check_data_quality"] == "failed"
+    assert "quality" not in crashed["processing"] and outcome["summary"]["quality_status"] is None
+    assert not outcome["stopped_by_gate"] and not outcome["as_designed"]
+    assert "the fidelity report crashed (gate_day_harness crash)" in crashed["log"]

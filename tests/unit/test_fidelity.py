@@ -92,3 +92,95 @@ def test_fidelity_report_figures(parts) -> None:
     assert report["seconds"]["total"] >= report["seconds"]["tstr"] > 0
     alone = quality_scores(fit, batch, synth.metadata_, target="label")
     assert alone["columns_scored"] == 4 and alone["column_shapes"] > 0.8
+
+
+# ------------------------------------------------------- a report that degrades, never fails (issue 18, item 1)
+def _report(batch: pd.DataFrame, parts, *, holdout: pd.DataFrame | None = None) -> dict:
+    fit, held, synth = parts
+    return fidelity_report(batch, reference=fit, holdout=held if holdout is None else holdout,
+                           metadata=synth.metadata_, target="label", positive_label="bad", trtr_roc_auc=0.8, seed=3,
+                           max_rows=1000)
+
+
+def _every_null_part_has_a_reason(report: dict) -> None:
+    for part in ("tstr_roc_auc", "ratio", "column_shapes", "column_pair_trends"):
+        assert (report[part] is None) == (part in report["errors"]), (part, report)
+        if report[part] is None:
+            assert isinstance(report["errors"][part], str) and report["errors"][part]
+
+
+def test_the_classifier_learns_around_an_all_null_column(parts) -> None:
+    """A numeric column null in every training row made HistGradientBoostingClassifier.fit raise ValueError
+    ("window shape cannot be larger than input array shape", issue 18); it is left out and TSTR is computed."""
+    fit, holdout, synth = parts
+    batch = synth.generate(800, seed=4, logical_date="2026-11-03").assign(x=np.nan)
+    auc = classifier_roc_auc(batch, holdout, target="label", positive_label="bad", seed=0)
+    assert auc is not None and 0.5 < auc <= 1  # c still carries the label
+    report = _report(batch, parts)
+    assert report["tstr_roc_auc"] == auc and report["ratio"] == round(auc / 0.8, 4)
+    _every_null_part_has_a_reason(report)
+
+
+@pytest.mark.parametrize("column", ["x", "c"])
+def test_a_constant_column_is_reported(parts, column) -> None:
+    """A batch whose numeric or categorical column holds one value: every part computed or null with its reason."""
+    fit, holdout, synth = parts
+    batch = synth.generate(800, seed=5, logical_date="2026-11-04")
+    batch[column] = batch[column].iloc[0]
+    report = _report(batch, parts)
+    assert report["tstr_roc_auc"] is not None and report["rows"]["synthetic"] == 800
+    _every_null_part_has_a_reason(report)
+
+
+def test_a_sample_without_positives_records_tstr_as_null_with_the_reason(parts) -> None:
+    """Only 'good' rows in the batch: TSTR and the ratio are null with why; the quality scores are still there."""
+    fit, holdout, synth = parts
+    batch = synth.generate(800, seed=6, logical_date="2026-11-05").assign(label="good")
+    report = _report(batch, parts)
+    assert report["tstr_roc_auc"] is None and report["ratio"] is None
+    assert "synthetic sample holds a single class (0 of 800 rows are 'bad')" in report["errors"]["tstr_roc_auc"]
+    assert report["errors"]["ratio"] == "no TSTR ROC-AUC"
+    assert report["column_shapes"] is not None and report["trtr_roc_auc"] == 0.8
+    _every_null_part_has_a_reason(report)
+
+
+def test_a_holdout_of_one_class_records_tstr_as_null_with_the_reason(parts) -> None:
+    """A real holdout of one class: TSTR is undefined, the reason names the holdout."""
+    fit, holdout, synth = parts
+    batch = synth.generate(800, seed=7, logical_date="2026-11-06")
+    report = _report(batch, parts, holdout=holdout[holdout["label"] == "bad"])
+    assert report["tstr_roc_auc"] is None and "real holdout holds a single class" in report["errors"]["tstr_roc_auc"]
+    _every_null_part_has_a_reason(report)
+
+
+def test_a_failing_classifier_or_quality_report_is_recorded_not_raised(parts, monkeypatch) -> None:
+    """When the classifier or SDMetrics raises, that part is null with "<Type>: <message>"; the rest is computed."""
+    from daily_mlops.ml import fidelity as fidelity_mod
+
+    fit, holdout, synth = parts
+    batch = synth.generate(800, seed=8, logical_date="2026-11-07")
+
+    def broken(*args, **kwargs):
+        raise ValueError("window shape cannot be larger than input array shape")
+
+    monkeypatch.setattr(fidelity_mod, "classifier_roc_auc", broken)
+    report = _report(batch, parts)
+    assert report["tstr_roc_auc"] is None and report["ratio"] is None
+    assert report["errors"]["tstr_roc_auc"] == "ValueError: window shape cannot be larger than input array shape"
+    assert report["column_shapes"] is not None and report["column_pair_trends"] is not None
+    _every_null_part_has_a_reason(report)
+
+    monkeypatch.setattr(fidelity_mod, "quality_scores", broken)
+    report = _report(batch, parts)
+    assert report["column_shapes"] is None and report["column_pair_trends"] is None and report["column_pairs"] is None
+    assert report["errors"]["column_shapes"].startswith("ValueError: window shape")
+    _every_null_part_has_a_reason(report)
+
+
+def test_an_all_null_batch_column_and_a_single_class_together_still_give_a_report(parts) -> None:
+    """The worst batch: an all-null column, a constant column and no positives; the report is a dict with reasons."""
+    fit, holdout, synth = parts
+    batch = synth.generate(500, seed=9, logical_date="2026-11-08").assign(x=np.nan, z=1.0, label="good")
+    report = _report(batch, parts)
+    assert report["tstr_roc_auc"] is None and report["rows"]["synthetic"] == 500
+    _every_null_part_has_a_reason(report)

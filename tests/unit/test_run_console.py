@@ -85,6 +85,24 @@ def test_a_day_stopped_by_the_gate_is_an_outcome_not_an_error() -> None:
     assert not broken.stopped_by_gate and not broken.as_designed
 
 
+def test_a_crashed_gate_task_without_a_verdict_is_an_unexpected_failure() -> None:
+    """check_data_quality failed but recorded no verdict (processing_metadata.quality.status is not "failed": it
+    crashed, e.g. inside its fidelity report, issue 20): not stopped by the gate, not as designed (exit 1), and the
+    summary row names the task as an unexpected failure. The same runs with a recorded failed verdict are designed."""
+    tasks = {"preprocess_data": "success", "check_data_quality": "failed",
+             "store_processing_metadata": "upstream_failed"}
+    for recorded in (None, "passed"):
+        crashed = _gate_day(dict(tasks))
+        crashed.summary.update(quality_status=recorded, quality_reason=None)
+        assert not crashed.stopped_by_gate and not crashed.as_designed
+        text = _text(_summary_table([crashed]))
+        assert "UNEXPECTED FAILURE data_pipeline_dag:check_data_quality" in text and "STOPPED" not in text
+    crashed.summary = {"logical_date": "2026-11-06", "live_version": 5}  # no quality key at all
+    assert not crashed.stopped_by_gate and not crashed.as_designed
+    verdict = _gate_day(dict(tasks))
+    assert verdict.summary["quality_status"] == "failed" and verdict.stopped_by_gate and verdict.as_designed
+
+
 def test_day_story_of_an_alert_and_of_a_deployment() -> None:
     """The runner's one-line story says which version stays deployed on an alert day, and what was deployed."""
     assert day_story(ALERT_SUMMARY) == (

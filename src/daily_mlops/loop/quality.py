@@ -81,6 +81,11 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
     (:func:`batch_fidelity` of the batch's first rows: recorded, never gated,
     also on a day that fails the gate); a failed gate also sets the
     document's ``status`` to ``quality_failed``. A rerun replaces all three.
+    Date columns are compared in one encoding: the reference rows' and the
+    batch sample's are parsed with the schema's formats
+    (:func:`~daily_mlops.ml.schema.parse_date_columns`). The fidelity report
+    never fails the task: a part it cannot compute is recorded as null with
+    its reason (``fidelity.errors``) and logged at WARNING.
     ``seconds`` is the whole task's wall clock, the fidelity report included.
 
     Returns
@@ -104,7 +109,7 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
     from daily_mlops.loop.data import CHUNK_ROWS
     from daily_mlops.ml.fidelity import MAX_ROWS
     from daily_mlops.ml.quality import BatchProfile, drift_figures, drift_summary, gate, quality_figures
-    from daily_mlops.ml.schema import schema_parts
+    from daily_mlops.ml.schema import date_columns, parse_date_columns, schema_parts
     from daily_mlops.storage.batches import (
         batch_id_for, load_processing_metadata, read_raw_batch, store_processing_metadata,
     )
@@ -120,10 +125,12 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
                  else registry.latest(synth_name, statuses=("approved",)))
     pre_doc = (registry.get(pre_name, meta["preprocessor_version"]) if meta.get("preprocessor_version")
                else registry.latest(pre_name, statuses=("approved",)))
-    reference = _reference_rows(registry, synth_doc)
+    # Dates in one encoding on both sides (naive datetime64[ns]) for the diagnostic, the drift and the fidelity.
+    dates = date_columns(synth_doc["schema"])
+    reference = parse_date_columns(_reference_rows(registry, synth_doc), dates)
     features, target = schema_parts(synth_doc["schema"])
     profile = BatchProfile(_known_categories(registry, pre_doc), n_rows=int(meta.get("n_rows") or 1),
-                           seed=day_seed(settings.seed, day))
+                           seed=day_seed(settings.seed, day), date_formats=dates)
     # The fidelity report's rows: the head of generate_data's first chunk (shuffled i.i.d. draws, drift applied).
     head, missing = [], min(MAX_ROWS, int(meta.get("sampling_chunk_rows") or MAX_ROWS))
     with read_raw_batch(db, meta["raw_file"], chunk_rows=chunk_rows or CHUNK_ROWS) as chunks:
@@ -170,7 +177,8 @@ def batch_fidelity(registry: "ModelRegistry", synth_doc: dict[str, Any], referen
     reference : DataFrame of shape (n_reference_rows, n_columns)
         The rows that synthesizer was fit on.
     batch : DataFrame of shape (<= MAX_ROWS, n_columns)
-        The batch's rows the report is computed on.
+        The batch's rows the report is computed on. Its date columns, the reference's and the holdout's are
+        parsed with the schema's formats first (:func:`~daily_mlops.ml.schema.parse_date_columns`).
     seed : int
         The day's seed (:func:`~daily_mlops.dates.day_seed`).
 
@@ -178,8 +186,9 @@ def batch_fidelity(registry: "ModelRegistry", synth_doc: dict[str, Any], referen
     -------
     dict or None
         :func:`daily_mlops.ml.fidelity.fidelity_report`'s dict (TSTR ROC-AUC on the real holdout, the stored
-        TRTR ROC-AUC, their ratio, SDMetrics quality scores), or None when the synthesizer version has no
-        ``holdout`` artifact (registered before bootstrap kept one).
+        TRTR ROC-AUC, their ratio, SDMetrics quality scores, ``errors``), or None when the synthesizer version
+        has no ``holdout`` artifact (registered before bootstrap kept one). A part that could not be computed
+        is None with its reason under ``errors``, and is logged at WARNING; the gate goes on.
 
     Raises
     ------
@@ -187,17 +196,22 @@ def batch_fidelity(registry: "ModelRegistry", synth_doc: dict[str, Any], referen
         When the holdout artifact's sha256 differs from the recorded one.
     """
     from daily_mlops.ml.fidelity import fidelity_report
-    from daily_mlops.ml.schema import schema_parts
+    from daily_mlops.ml.schema import date_columns, parse_date_columns, schema_parts
     from daily_mlops.ml.serialization import frame_from_csv
 
     if "holdout" not in synth_doc.get("artifacts", {}):
         return None
+    dates = date_columns(synth_doc["schema"])
     holdout = frame_from_csv(registry.load_artifact(synth_doc, "holdout"), synth_doc["reference_columns"],
                              what="the synthesizer's holdout artifact")
     target = schema_parts(synth_doc["schema"])[1]
-    report = fidelity_report(batch, reference=reference, holdout=holdout, metadata=synth_doc["sdv_metadata"],
+    report = fidelity_report(parse_date_columns(batch, dates), reference=parse_date_columns(reference, dates),
+                             holdout=parse_date_columns(holdout, dates), metadata=synth_doc["sdv_metadata"],
                              target=target["column"], positive_label=target["positive_label"],
                              trtr_roc_auc=synth_doc.get("trtr_roc_auc"), seed=seed)
+    for part, reason in report["errors"].items():
+        log.warning("fidelity: %s not computed (recorded as null; the fidelity report is never gated): %s",
+                    part, reason)
     log.info("fidelity: TSTR ROC-AUC %s, TRTR %s, ratio %s, shapes %s, pair trends %s (%.1f s)", report["tstr_roc_auc"],
              report["trtr_roc_auc"], report["ratio"], report["column_shapes"], report["column_pair_trends"],
              report["seconds"]["total"])

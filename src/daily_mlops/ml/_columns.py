@@ -113,6 +113,35 @@ def parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:
     return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
+def parse_date_columns(frame: pd.DataFrame, formats: Mapping[str, str | None]) -> pd.DataFrame:
+    """``frame`` with each date column in one encoding: naive UTC ``datetime64[ns]``, parsed with its format.
+
+    The reference rows and a batch then compare on one scale, whatever the
+    batch holds: the source's text (``30NOV2024`` with ``%d%b%Y``), 8-digit
+    numbers, or datetimes of another unit or time zone (``datetime64[us]``
+    values compared as integers are 1,000 times smaller than ``[ns]`` ones:
+    SDMetrics' ``KSComplement`` then scores about 0). Idempotent.
+
+    Parameters
+    ----------
+    frame : DataFrame of shape (n_rows, n_columns)
+    formats : mapping of str to (str or None)
+        ``{column: strptime format}``, None for ISO 8601
+        (:func:`daily_mlops.ml.schema.date_columns`); columns not in
+        ``frame`` are skipped.
+
+    Returns
+    -------
+    DataFrame of shape (n_rows, n_columns)
+        A copy when a column was parsed (values that do not parse become
+        NaT, as in :func:`parse_dates`), else ``frame`` itself.
+    """
+    present = {name: fmt for name, fmt in formats.items() if name in frame.columns}
+    if not present:
+        return frame
+    return frame.assign(**{name: parse_dates(frame[name], fmt) for name, fmt in present.items()})
+
+
 def _parsed_fraction(values: pd.Series, fmt: str) -> float:
     """Fraction of the non-null ``values`` that parse with ``fmt`` (``%Y%m%d``: only years 1900-2100 count)."""
     parsed = parse_dates(values, fmt)

@@ -17,7 +17,9 @@ Pure functions (frames in, numbers out); nothing here reads or writes MongoDB.
   the cap (210 pairs, 21 columns, the target always among them) keeps it to a
   few seconds.
 - :func:`fidelity_report` runs both for one day's batch (the ``fidelity`` key of
-  its ``processing_metadata``).
+  its ``processing_metadata``). It never raises for what the batch holds: a
+  part that cannot be computed (a single class, a classifier or SDMetrics
+  error) is None, with its reason under ``errors``.
 
 Sources
 -------
@@ -99,7 +101,12 @@ def holdout_split(
 
 
 def _features(train: pd.DataFrame, test: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Model-ready copies: text/bool columns as categoricals with the train's top levels, datetimes as days."""
+    """Model-ready copies: text/bool columns as categoricals with the train's top levels, datetimes as days.
+
+    A numeric or datetime column that is null in every training row is left out: it carries nothing, and
+    scikit-learn 1.9's binning of a column without a value raises ``ValueError: window shape cannot be larger
+    than input array shape`` (``_find_binning_thresholds``; met on a 99-column batch, issue 18).
+    """
     columns = [c for c in train.columns if c != target]
     out_train, out_test = train[columns].copy(), test[columns].copy()
     for column in columns:
@@ -116,7 +123,9 @@ def _features(train: pd.DataFrame, test: pd.DataFrame, target: str) -> tuple[pd.
         else:
             for out in (out_train, out_test):
                 out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
-    return out_train, out_test
+    empty = [c for c in columns
+             if not isinstance(out_train[c].dtype, pd.CategoricalDtype) and out_train[c].isna().all()]
+    return out_train.drop(columns=empty), out_test.drop(columns=empty)
 
 
 def classifier_roc_auc(train: pd.DataFrame, test: pd.DataFrame, *, target: str, positive_label: Any, seed: int) -> float | None:
@@ -138,6 +147,13 @@ def classifier_roc_auc(train: pd.DataFrame, test: pd.DataFrame, *, target: str, 
     float or None
         ROC-AUC in [0, 1], rounded to 4 decimals; None when ``train`` or
         ``test`` holds a single class (ROC-AUC is undefined).
+
+    Raises
+    ------
+    ValueError
+        From scikit-learn, when the classifier cannot be fit (e.g. no
+        feature column holds a value). Numeric and datetime columns that
+        are null in every training row are left out first (:func:`_features`).
 
     Notes
     -----
@@ -240,6 +256,10 @@ def fidelity_report(
 ) -> dict[str, Any]:
     """The fidelity figures of one synthetic batch (the ``fidelity`` key of its ``processing_metadata``).
 
+    The report is recorded, never gated, so it never raises for what a batch
+    holds (all-null, constant or single-value columns, a single class): a
+    part that cannot be computed is None and ``errors`` says why.
+
     Parameters
     ----------
     batch : DataFrame of shape (n_rows, n_columns)
@@ -264,20 +284,61 @@ def fidelity_report(
     dict
         ``tstr_roc_auc``, ``trtr_roc_auc``, ``ratio`` (TSTR / TRTR, None when
         either is missing), ``column_shapes``, ``column_pair_trends``,
-        ``columns_scored``, ``column_pairs``, ``rows`` (``synthetic``,
-        ``reference``, ``holdout``: row counts used) and ``seconds``
-        (``tstr``, ``quality``, ``total``).
+        ``columns_scored``, ``column_pairs`` (None when the quality report
+        failed), ``rows`` (``synthetic``, ``reference``, ``holdout``: row
+        counts used), ``seconds`` (``tstr``, ``quality``, ``total``) and
+        ``errors``: ``{part: reason}`` for each of ``tstr_roc_auc``,
+        ``ratio``, ``column_shapes`` and ``column_pair_trends`` that is None,
+        the reason one line (``"ValueError: ..."`` when it raised); ``{}``
+        when every part was computed.
     """
     started = time.perf_counter()
+    errors: dict[str, str] = {}
     sample = _row_sample(batch, max_rows, seed)
-    tstr = classifier_roc_auc(sample, holdout, target=target, positive_label=positive_label, seed=seed)
+    tstr = None
+    try:
+        tstr = classifier_roc_auc(sample, holdout, target=target, positive_label=positive_label, seed=seed)
+        if tstr is None:
+            errors["tstr_roc_auc"] = _single_class_reason(sample, holdout, target, positive_label)
+    except Exception as exc:  # the report is recorded, never gated: the part is None, the reason kept
+        errors["tstr_roc_auc"] = _reason(exc)
     t_tstr = time.perf_counter() - started
     real = _row_sample(reference, max_rows, seed + 1)
-    quality = quality_scores(real, sample, metadata, target=target, max_column_pairs=max_column_pairs, seed=seed)
+    try:
+        quality = quality_scores(real, sample, metadata, target=target, max_column_pairs=max_column_pairs, seed=seed)
+        for part in ("column_shapes", "column_pair_trends"):
+            if quality[part] is None:
+                errors[part] = "SDMetrics QualityReport gave no finite score"
+    except Exception as exc:  # as above
+        quality = dict.fromkeys(("column_shapes", "column_pair_trends", "columns_scored", "column_pairs"))
+        errors["column_shapes"] = errors["column_pair_trends"] = _reason(exc)
     total = time.perf_counter() - started
     ratio = round(tstr / trtr_roc_auc, 4) if tstr is not None and trtr_roc_auc else None
+    if ratio is None:
+        errors["ratio"] = "no TSTR ROC-AUC" if tstr is None else "no TRTR ROC-AUC recorded at bootstrap"
     return {
         "tstr_roc_auc": tstr, "trtr_roc_auc": trtr_roc_auc, "ratio": ratio, **quality,
         "rows": {"synthetic": int(len(sample)), "reference": int(len(real)), "holdout": int(len(holdout))},
         "seconds": {"tstr": round(t_tstr, 3), "quality": round(total - t_tstr, 3), "total": round(total, 3)},
+        "errors": errors,
     }
+
+
+#: Characters of an exception message a report's ``errors`` keeps.
+_REASON_CHARS = 300
+
+
+def _reason(exc: BaseException) -> str:
+    """``"<ExceptionType>: <message>"`` on one line, at most :data:`_REASON_CHARS` characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS - 3] + "..."
+
+
+def _single_class_reason(sample: pd.DataFrame, holdout: pd.DataFrame, target: str, positive_label: Any) -> str:
+    """Why :func:`classifier_roc_auc` gave None: which side holds a single class, with its positive count."""
+    for side, frame in (("synthetic sample", sample), ("real holdout", holdout)):
+        positives = int((frame[target].astype(str) == str(positive_label)).sum()) if target in frame else 0
+        if positives in (0, len(frame)):
+            return (f"the {side} holds a single class ({positives} of {len(frame)} rows are {positive_label!r}); "
+                    "ROC-AUC is undefined")
+    return "ROC-AUC is undefined"

@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from daily_mlops.ml._columns import parse_date_columns
+
 __all__ = ["SAMPLE_ROWS", "BatchProfile", "QualityFloors", "drift_figures", "drift_summary", "gate",
            "quality_figures"]
 
@@ -86,6 +88,12 @@ class BatchProfile:
         Rows kept (about) for the SDMetrics figures.
     seed : int, default=0
         Seeds the sample.
+    date_formats : mapping of str to (str or None), optional
+        The schema's date columns (:func:`daily_mlops.ml.schema.date_columns`):
+        the sampled rows get them parsed to naive UTC ``datetime64[ns]``
+        (:func:`daily_mlops.ml._columns.parse_date_columns`), the encoding of
+        the reference rows, so the diagnostic and the drift compare dates on
+        one scale. The counts (rows, nulls, unseen) are of the raw values.
 
     Attributes
     ----------
@@ -102,8 +110,10 @@ class BatchProfile:
     """
 
     def __init__(self, known_categories: Mapping[str, Iterable[str]], *, n_rows: int,
-                 sample_rows: int = SAMPLE_ROWS, seed: int = 0) -> None:
+                 sample_rows: int = SAMPLE_ROWS, seed: int = 0,
+                 date_formats: Mapping[str, str | None] | None = None) -> None:
         self.known = {name: set(map(str, values)) for name, values in known_categories.items()}
+        self.date_formats = dict(date_formats or {})
         self.fraction = 1.0 if n_rows <= sample_rows else sample_rows / max(int(n_rows), 1)
         self._rng = np.random.default_rng(int(seed))
         self._samples: list[pd.DataFrame] = []
@@ -128,7 +138,7 @@ class BatchProfile:
             shown = self.examples_.setdefault(name, [])
             shown.extend(v for v in unseen.unique()[:3] if v not in shown and len(shown) < 3)
         keep = chunk if self.fraction >= 1.0 else chunk[self._rng.random(len(chunk)) < self.fraction]
-        self._samples.append(keep)
+        self._samples.append(parse_date_columns(keep, self.date_formats))
         return self
 
     @property
@@ -297,7 +307,10 @@ def drift_figures(sample: pd.DataFrame, reference: pd.DataFrame, kinds: Mapping[
     sample : DataFrame of shape (n_sample_rows, n_columns)
         Rows of the batch (:attr:`BatchProfile.sample`).
     reference : DataFrame of shape (n_reference_rows, n_columns)
-        The real rows the synthesizer was fit on.
+        The real rows the synthesizer was fit on. A date column must be in
+        the same encoding on both sides (``BatchProfile(date_formats=...)``
+        and :func:`daily_mlops.ml.schema.parse_date_columns`): SDMetrics
+        compares datetimes as integers of their unit, and text not at all.
     kinds : mapping of str to str
         Column kind: ``numeric`` or ``datetime`` (KSComplement), ``categorical``
         or ``target`` (TVComplement); other columns are skipped.

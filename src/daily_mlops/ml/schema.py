@@ -35,14 +35,15 @@ from daily_mlops.ml._columns import (
     MONTH_SUFFIX,
     date_feature_names,
     detect_date_format,
+    parse_date_columns,
     parse_dates as _parse_dates,
     sdv_id_columns,
     unique_id_reason,
 )
 
 __all__ = [
-    "DATE_PARSE_MIN_FRACTION", "MONTH_SUFFIX", "column_actions", "date_feature_names", "datetime_formats",
-    "infer_schema", "read_csv", "schema_parts", "validate_batch",
+    "DATE_PARSE_MIN_FRACTION", "MONTH_SUFFIX", "column_actions", "date_columns", "date_feature_names",
+    "datetime_formats", "infer_schema", "parse_date_columns", "read_csv", "schema_parts", "validate_batch",
 ]
 
 SCHEMA_VERSION = 1
@@ -308,6 +309,15 @@ def datetime_formats(schema: dict) -> dict[str, str]:
     """``{column: strptime format}`` of the schema's date columns that have a format (the SDV metadata hint)."""
     features, _ = schema_parts(schema)
     return {f["name"]: f["format"] for f in features if f["kind"] == "datetime" and f.get("format")}
+
+
+def date_columns(schema: dict) -> dict[str, str | None]:
+    """``{column: strptime format, or None for ISO 8601}`` of every date column the schema keeps.
+
+    What :func:`parse_date_columns` takes to put a batch's dates in the reference rows' encoding.
+    """
+    features, _ = schema_parts(schema)
+    return {f["name"]: f.get("format") or None for f in features if f["kind"] == "datetime"}
 
 
 def schema_parts(schema: dict) -> tuple[list[dict], dict]:

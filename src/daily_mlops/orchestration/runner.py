@@ -78,11 +78,17 @@ class DayOutcome:
 
     @property
     def stopped_by_gate(self) -> bool:
-        """True when the data-quality gate stopped the day: :data:`QUALITY_TASK` is the data run's only failed task.
+        """True when the data-quality gate stopped the day: it recorded a failed verdict, and :data:`QUALITY_TASK`
+        is the data run's only failed task.
 
-        Then the downstream DAG runs fail at their sensors only (:data:`SENSOR_TASKS`; the rest is
-        ``upstream_failed``): the batch was judged broken, no model was judged on it.
+        The verdict is ``processing_metadata.quality.status == "failed"`` of the day (``quality_status`` of
+        :attr:`summary`, from :func:`summarise_day`). A gate task that failed without recording one (it
+        crashed) is an unexpected failure, not this outcome (issue 20). Then the downstream DAG runs fail
+        at their sensors only (:data:`SENSOR_TASKS`; the rest is ``upstream_failed``): the batch was judged
+        broken, no model was judged on it.
         """
+        if self.summary.get("quality_status") != "failed":
+            return False
         data = next((r for r in self.runs if r.dag_id == DATA_DAG_ID), None)
         if data is None or data.tasks_in("failed") != [QUALITY_TASK] or len(self.runs) != len(DAG_IDS):
             return False
@@ -90,7 +96,8 @@ class DayOutcome:
 
     @property
     def as_designed(self) -> bool:
-        """True when every DAG ran as designed: only ``send_alert`` may fail (an alert day), or the gate stopped the day.
+        """True when every DAG ran as designed: only ``send_alert`` may fail (an alert day), or the gate stopped the
+        day with a recorded verdict (:attr:`stopped_by_gate`).
 
         See :func:`daily_mlops.decisions.day_as_designed` and :attr:`stopped_by_gate`; ``daily-mlops run``
         exits 1 otherwise.
