@@ -313,8 +313,8 @@ def explain_lines(story: dict[str, Any]) -> list[str]:
     if batch:
         gate = batch.get("gate")
         verdict = f"data-quality gate {gate['status']}: {gate.get('message')}" if gate else "no gate verdict recorded"
-        lines.append(f"batch {batch.get('batch_id')}: {batch.get('rows')} rows, drift param {batch.get('drift_param')}; "
-                     f"{verdict}")
+        lines.append(f"batch {batch.get('batch_id')}: {batch.get('rows')} rows, "
+                     f"drift param {batch.get('drift_param')}; {verdict}")
         if gate and gate.get("worst"):
             lines.append("  worst columns: " + "; ".join(
                 f"{w.get('column')} {w.get('check')} {number(w.get('value'))} (floor {w.get('floor')})"
@@ -351,10 +351,14 @@ def explain_lines(story: dict[str, Any]) -> list[str]:
     lines.append(f"reviewer: {reviewer['reviewer'] or 'unknown'} rejected v{reviewer['model_version']} at "
                  f"{reviewer.get('at')}" if reviewer else "reviewer: no answer recorded")
     for d in story.get("deployments") or []:
-        what = "rolled back to" if d.get("rollback") else d.get("status")
-        before = f", replacing v{d['previous_version']}" if d.get("previous_version") is not None else ""
+        before = d.get("previous_version")
+        if d.get("rollback"):
+            what = f"rolled back from v{before} to v{d.get('model_version')}"
+        else:
+            replacing = f", replacing v{before}" if before is not None else ""
+            what = f"v{d.get('model_version')} {d.get('status')}{replacing}"
         reason = f": {d['reason']}" if d.get("reason") else ""
-        lines.append(f"deployment: v{d.get('model_version')} {what}{before}, by {d.get('by')} at {d.get('at')}{reason}")
+        lines.append(f"deployment: {what}, by {d.get('by')} at {d.get('at')}{reason}")
     if not story.get("deployments"):
         lines.append("deployment: none recorded for this date")
     in_place = story.get("version_in_place")

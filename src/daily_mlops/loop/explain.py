@@ -94,6 +94,7 @@ def _registry_decision(version: dict[str, Any] | None, day: str) -> dict[str, An
 
 def _evaluation(doc: dict[str, Any], version: dict[str, Any] | None, *, day: str, approved: int | None,
                 champion: bool) -> dict[str, Any]:
+    """One evaluation of the day: its scores, its recorded comparisons and verdict, the registry's reason."""
     from daily_mlops.reporting.evidence import comparison_lines
 
     number = int(doc["model_version"])
@@ -185,10 +186,10 @@ def explain_day(records: dict[str, Any], *, outcome: str | None = None) -> dict[
         ``real_holdout``; ``None`` without an evaluation); ``candidates`` (each recalibrated or fine-tuned
         version in chain order: its scores, ``comparisons`` with the floor, the paired ΔF1 interval vs its
         baseline and the real-holdout guard, ``lines`` (their text), ``verdict``, ``failed_checks`` and the
-        registry's ``decision``: status, reason, time); ``approved_version``; ``alert``; ``reviewer`` (a recorded rejection:
-        ``answer``, ``reviewer``, ``at``; ``None`` otherwise); ``deployments`` (deployed, already deployed,
-        superseded, rejected by the reviewer, rolled back: ``by`` whom, ``reason``); ``version_in_place``
-        (after the day); ``missing`` (each piece not recorded, named, e.g. :data:`NO_EVALUATION`).
+        registry's ``decision``: status, reason, time); ``approved_version``; ``alert``; ``reviewer`` (a
+        recorded rejection: ``answer``, ``reviewer``, ``at``; ``None`` otherwise); ``deployments``
+        (deployed, already deployed, superseded, rejected by the reviewer, rolled back: ``by`` whom,
+        ``reason``); ``version_in_place`` (after the day); ``missing`` (each piece not recorded, named, e.g. :data:`NO_EVALUATION`).
 
     Raises
     ------

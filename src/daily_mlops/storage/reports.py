@@ -185,7 +185,8 @@ def load_day_records(db: "Database", logical_date: dt.date, *, model_name: str =
     in_place = db["deployment_events"].find_one(
         {"logical_date": {"$lte": day}, "status": {"$in": _IN_PLACE_STATUSES}, **family}, {"_id": 0},
         sort=[("logical_date", -1), ("timestamp", -1)])
-    numbers = sorted({int(d["model_version"]) for d in [*evaluations, *deployments] if d.get("model_version") is not None})
+    numbers = sorted({int(d["model_version"]) for d in [*evaluations, *deployments]
+                      if d.get("model_version") is not None})
     versions = list(db["model_metadata"].find({**family, "model_version": {"$in": numbers}}, _VERSION_STORY)
                     .sort([("model_version", 1)]))
     return {
