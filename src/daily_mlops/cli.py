@@ -1,7 +1,7 @@
 """The ``daily-mlops`` command line (typer + rich).
 
-Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``rollback``, ``doctor``, ``predict``, ``report``, ``serve``,
-``models``, ``mongo``, ``airflow``, ``config``.
+Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``explain``, ``rollback``, ``doctor``, ``predict``,
+``report``, ``serve``, ``models``, ``mongo``, ``airflow``, ``config``.
 Without ``MLOPS_MONGO_URI`` every command starts the embedded MongoDB-wire
 server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
 
@@ -25,7 +25,7 @@ from rich.table import Table
 from daily_mlops.cli_models import models_app
 from daily_mlops.cli_output import (
     _batch_checks_table, _f1_threshold_option, _fail, _metrics_table, _print_failures, _reader_may_stop_early,
-    _settings, _summary_table, alerts_table, console, evaluations_table, versions_table,
+    _settings, _summary_table, alerts_table, console, evaluations_table, explain_lines, versions_table,
 )
 from daily_mlops.errors import MLOpsError
 from daily_mlops.settings import Settings
@@ -238,6 +238,37 @@ def status(limit: int = typer.Option(10, help="Rows per table.")) -> None:
             console.print(deps)
     except MLOpsError as exc:
         _fail(exc)
+
+
+@app.command()
+def explain(
+    date: str = typer.Argument(..., help="The logical date, YYYY-MM-DD."),
+    as_json: bool = typer.Option(False, "--json", help="Print the story as one JSON document."),
+) -> None:
+    """Tell one logical date's story from MongoDB: batch and gate, champion, candidates and why, alert, deployment."""
+    import json
+
+    from daily_mlops.loop.explain import explain_day, version_in_place
+    from daily_mlops.orchestration.runner import day_story, summarise_day
+    from daily_mlops.storage.mongo import open_database
+    from daily_mlops.storage.reports import load_day_records
+
+    settings = _settings()
+    day = _parse_date(date)
+    try:
+        with open_database(settings) as db:
+            records = load_day_records(db, day, model_name=settings.model_name)
+            summary = summarise_day(db, day, model_name=settings.model_name)
+        # How the day ended, said once (day_story), with the version in place after that day, not today's.
+        story = explain_day(records, outcome=day_story({**summary, "live_version": version_in_place(records)}))
+    except MLOpsError as exc:
+        _fail(exc)
+    with _reader_may_stop_early():
+        if as_json:
+            typer.echo(json.dumps(story, indent=2, ensure_ascii=False))
+            return
+        for line in explain_lines(story):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -21,8 +21,8 @@ from rich.table import Table
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
-__all__ = ["METRIC_COLUMNS", "alerts_table", "console", "evaluations_table", "metric_cells", "registry_table",
-           "versions_table"]
+__all__ = ["METRIC_COLUMNS", "alerts_table", "console", "evaluations_table", "explain_lines", "metric_cells",
+           "registry_table", "versions_table"]
 
 
 class _Console(Console):
@@ -278,3 +278,91 @@ def alerts_table(docs: list[dict[str, Any]]) -> Table:
                       _fmt(doc.get("f1_score")), _fmt(attempts),
                       _lines([candidate_text(c) for c in doc.get("candidates") or []]), escape(doc.get("message", "")))
     return table
+
+
+def _scores_text(e: dict[str, Any]) -> str:
+    """``validation F1 0.6694 ROC-AUC 0.8708; test F1 ...; real holdout F1 0.5816 ROC-AUC 0.7666 (300 rows)``."""
+    from daily_mlops.reporting.evidence import number
+
+    parts = [f"{e.get('split') or 'test'} F1 {number(e.get('f1'))} ROC-AUC {number(e.get('roc_auc'))}"]
+    for key, label in (("test", "test"), ("real_holdout", "real holdout")):
+        m = e.get(key) or {}
+        rows = f" ({m['n_samples']} rows)" if m.get("n_samples") is not None else ""
+        parts.append(f"{label} F1 {number(m.get('f1'))} ROC-AUC {number(m.get('roc_auc'))}{rows}" if m
+                     else f"{label}: not recorded")
+    return "; ".join(parts)
+
+
+def _version_heading(e: dict[str, Any]) -> str:
+    kind = e.get("lineage_kind") or e.get("stage") or ""
+    parent = f" from v{e['parent_version']}" if e.get("parent_version") is not None else ""
+    attempt = f", attempt {e['attempt']}" if e.get("attempt") else ""
+    why = f" ({'; '.join('failed ' + c for c in e['failed_checks'])})" if e.get("failed_checks") else ""
+    return f"v{e['model_version']} {kind}{parent}{attempt}: {e.get('verdict')}{why}"
+
+
+def explain_lines(story: dict[str, Any]) -> list[str]:
+    """``daily-mlops explain``: a day's story (:func:`daily_mlops.loop.explain.explain_day`) as plain text lines.
+
+    Print them without markup: the intervals' brackets are text.
+    """
+    from daily_mlops.reporting.evidence import number
+
+    day = story["logical_date"]
+    lines = [story.get("outcome") or f"{day}"]
+    batch = story.get("batch")
+    if batch:
+        gate = batch.get("gate")
+        verdict = f"data-quality gate {gate['status']}: {gate.get('message')}" if gate else "no gate verdict recorded"
+        lines.append(f"batch {batch.get('batch_id')}: {batch.get('rows')} rows, "
+                     f"drift param {batch.get('drift_param')}; {verdict}")
+        if gate and gate.get("worst"):
+            lines.append("  worst columns: " + "; ".join(
+                f"{w.get('column')} {w.get('check')} {number(w.get('value'))} (floor {w.get('floor')})"
+                + (" FAILED" if w.get("failed") else "") for w in gate["worst"]))
+        if batch.get("drift"):
+            lines.append(f"  drift: {batch['drift']['summary']}")
+        fidelity = batch.get("fidelity")
+        lines.append("  fidelity: " + (
+            f"TSTR ROC-AUC {number(fidelity.get('tstr_roc_auc'))} vs TRTR {number(fidelity.get('trtr_roc_auc'))} "
+            f"(ratio {number(fidelity.get('ratio'))}), column shapes {number(fidelity.get('column_shapes'))}, "
+            f"column pair trends {number(fidelity.get('column_pair_trends'))}" if fidelity else "not recorded"))
+    champion = story.get("champion")
+    if story.get("evaluation_run"):
+        lines.append(f"evaluation run {story['evaluation_run']}")
+    if champion:
+        note = f" ({champion['f1_threshold_note']})" if champion.get("f1_threshold_note") else ""
+        lines.append(f"champion {_version_heading(champion)}; F1 floor {number(champion.get('f1_threshold'))}{note}")
+        lines.append(f"  {_scores_text(champion)}")
+        lines.extend(f"  {line}" for line in champion.get("lines") or [])
+    for candidate in story.get("candidates") or []:
+        lines.append(f"candidate {_version_heading(candidate)}")
+        lines.append(f"  {_scores_text(candidate)}")
+        lines.extend(f"  {line}" for line in candidate.get("lines") or [])
+        decision = candidate.get("decision")
+        if decision:
+            lines.append(f"  why {decision.get('status')} (registry): {decision.get('reason')}")
+    alert = story.get("alert")
+    if alert:
+        lines.append(f"alert {alert.get('alert_type')} ({alert.get('severity')}, {alert.get('status')}): "
+                     f"{alert.get('message')}")
+    else:
+        lines.append("alert: none")
+    reviewer = story.get("reviewer")
+    lines.append(f"reviewer: {reviewer['reviewer'] or 'unknown'} rejected v{reviewer['model_version']} at "
+                 f"{reviewer.get('at')}" if reviewer else "reviewer: no answer recorded")
+    for d in story.get("deployments") or []:
+        before = d.get("previous_version")
+        if d.get("rollback"):
+            what = f"rolled back from v{before} to v{d.get('model_version')}"
+        else:
+            replacing = f", replacing v{before}" if before is not None else ""
+            what = f"v{d.get('model_version')} {d.get('status')}{replacing}"
+        reason = f": {d['reason']}" if d.get("reason") else ""
+        lines.append(f"deployment: {what}, by {d.get('by')} at {d.get('at')}{reason}")
+    if not story.get("deployments"):
+        lines.append("deployment: none recorded for this date")
+    in_place = story.get("version_in_place")
+    lines.append(f"in place after {day}: " + (f"v{in_place}" if in_place is not None else "no version deployed"))
+    lines.extend(f"missing: {text}" for text in story.get("missing") or [])
+    return lines

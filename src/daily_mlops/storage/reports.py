@@ -1,13 +1,15 @@
-"""Read-only queries behind ``daily-mlops report`` and ``daily-mlops models card``.
+"""Read-only queries behind ``daily-mlops report``, ``daily-mlops models card`` and ``daily-mlops explain``.
 
-Everything the report and the model card show is read here, in a few
-queries, and handed on as plain documents (no ``_id``); the figures and the
-Markdown are built from them by :mod:`daily_mlops.reporting`, which never
-touches MongoDB. Nothing here writes.
+Everything the report, the model card and a day's story show is read here,
+in a few queries, and handed on as plain documents (no ``_id``); the figures
+and the Markdown are built from them by :mod:`daily_mlops.reporting`, the
+story by :mod:`daily_mlops.loop.explain`, which never touch MongoDB.
+Nothing here writes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry, preprocessor_name, synthesizer_name
@@ -15,7 +17,7 @@ from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry, preprocessor
 if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
-__all__ = ["load_model_card_data", "load_report_data", "recent_batch_checks", "report_days"]
+__all__ = ["load_day_records", "load_model_card_data", "load_report_data", "recent_batch_checks", "report_days"]
 
 #: Registry fields never needed by a report (GridFS references, per-artifact bookkeeping).
 _NO_ARTIFACTS = {"_id": 0, "artifacts": 0}
@@ -24,6 +26,16 @@ _NO_RAW_FILE = {"_id": 0, "raw_file": 0}
 #: The fields of a preprocessor or synthesizer version a model card names.
 _SUMMARY = {"_id": 0, "model_name": 1, "model_version": 1, "sha256": 1, "created_at": 1, "trained_on": 1,
             "hyperparameters": 1, "n_reference_rows": 1, "fit_seed": 1, "reference_format": 1}
+#: processing_metadata fields a day's story tells: the batch, the gate's verdict, drift in brief, fidelity.
+_BATCH_STORY = {"_id": 0, "batch_id": 1, "logical_date": 1, "n_rows": 1, "status": 1, "drift_mode": 1,
+                "quality.status": 1, "quality.message": 1, "quality.worst": 1, "quality.failures": 1,
+                "drift.score": 1, "drift.min": 1, "drift.worst": 1, "drift.param": 1, "drift.positive_rate": 1,
+                "drift.reference_positive_rate": 1, "fidelity": 1}
+#: Registry fields a day's story tells of a version: what it is and why its status moved.
+_VERSION_STORY = {"_id": 0, "model_name": 1, "model_version": 1, "status": 1, "status_history": 1, "lineage_kind": 1,
+                  "parent_version": 1, "logical_date": 1, "attempt": 1}
+#: deployment_events statuses that change or confirm the version in place (a reviewer's rejection does not).
+_IN_PLACE_STATUSES = ["deployed", "already_deployed", "superseded"]
 
 
 def report_days(db: "Database", *, days: int | None) -> list[str]:
@@ -140,3 +152,51 @@ def recent_batch_checks(db: "Database", limit: int) -> list[dict[str, Any]]:
     fields = {"_id": 0, "logical_date": 1, "status": 1, "drift_mode": 1, "quality.status": 1, "quality.message": 1,
               "quality.worst": 1, "drift": 1}
     return list(db["processing_metadata"].find({}, fields).sort("logical_date", -1).limit(int(limit)))
+
+
+def load_day_records(db: "Database", logical_date: dt.date, *, model_name: str = MODEL_NAME) -> dict[str, Any]:
+    """What the DAGs recorded for one logical date, for :func:`daily_mlops.loop.explain.explain_day`.
+
+    Returns
+    -------
+    dict
+        ``logical_date`` (``YYYY-MM-DD``); ``batch`` (its ``processing_metadata``
+        reduced to the batch, the gate's verdict, drift in brief and fidelity, or
+        ``None``); ``run_id`` and ``evaluations`` (the ``performance_metrics`` of
+        the day's newest evaluation DAG run of ``model_name``, by attempt);
+        ``passed`` (the day-level ``evaluation_passed`` event, or ``None``);
+        ``alert`` (the open alert, or ``None``); ``deployments`` (the day's
+        ``deployment_events``: DAG deployments, rollbacks, a reviewer's
+        rejection; oldest first); ``in_place`` (the newest deployment event of
+        this date or an earlier one that changed or confirmed the version in
+        place, or ``None``) and ``versions`` (registry documents of the versions
+        evaluated or deployed that day, by version, reduced to status, status
+        history and lineage).
+    """
+    from daily_mlops.storage.alerts import open_alert
+    from daily_mlops.storage.events import evaluations_of_day, latest_evaluation_run, passed_evaluation
+
+    day = logical_date.isoformat()
+    run_id = latest_evaluation_run(db, logical_date)
+    evaluations = [e for e in evaluations_of_day(db, logical_date, run_id=run_id) if e.get("model_name") == model_name]
+    family = {"model_name": model_name}
+    deployments = list(db["deployment_events"].find({"logical_date": day, **family}, {"_id": 0})
+                       .sort([("timestamp", 1)]))
+    in_place = db["deployment_events"].find_one(
+        {"logical_date": {"$lte": day}, "status": {"$in": _IN_PLACE_STATUSES}, **family}, {"_id": 0},
+        sort=[("logical_date", -1), ("timestamp", -1)])
+    numbers = sorted({int(d["model_version"]) for d in [*evaluations, *deployments]
+                      if d.get("model_version") is not None})
+    versions = list(db["model_metadata"].find({**family, "model_version": {"$in": numbers}}, _VERSION_STORY)
+                    .sort([("model_version", 1)]))
+    return {
+        "logical_date": day,
+        "batch": db["processing_metadata"].find_one({"logical_date": day}, _BATCH_STORY),
+        "run_id": run_id,
+        "evaluations": evaluations,
+        "passed": passed_evaluation(db, logical_date),
+        "alert": open_alert(db, logical_date),
+        "deployments": deployments,
+        "in_place": in_place,
+        "versions": versions,
+    }
