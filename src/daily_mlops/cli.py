@@ -323,7 +323,7 @@ def predict(
                       f"mean P({positive}) {float(proba.mean()):.4f}")
         if flags:
             console.print(f"{flags.flagged_rows} of {flags.n_rows} rows hold values the model could not read as "
-                          "given (MLOPS_PREDICT_STRICT=true refuses them):", highlight=False)
+                          "given (MLOPS_PREDICT_STRICT=true refuses them):", highlight=False, soft_wrap=True)
             for line in flags.summary_lines():
                 console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
         if written:

@@ -151,9 +151,9 @@ def write_predictions(out: Path, probabilities: Any, *, decision_threshold: floa
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["row", "probability", "label"] + (["unseen", "null"] if input_flags is not None else []))
+    extra = ("unseen", "null") if input_flags is not None else ()
+    writer.writerow(["row", "probability", "label", *extra])
     for i, p in enumerate(probabilities):
-        flags = [] if input_flags is None else [json.dumps(input_flags[i][k], ensure_ascii=False) if input_flags[i][k] else ""
-                                                for k in ("unseen", "null")]
+        flags = [json.dumps(input_flags[i][k], ensure_ascii=False) if input_flags[i][k] else "" for k in extra]
         writer.writerow([i, f"{float(p):.6f}", positive_label if p >= decision_threshold else negative_label, *flags])
     return _write_atomically(out, buffer.getvalue(), option="--output", example="predictions.csv")
