@@ -22,7 +22,7 @@ from typing import Any
 __all__ = ["STRICT_FIX", "InputFlags"]
 
 #: The fix a refusal names (``MLOPS_PREDICT_STRICT`` is :attr:`daily_mlops.settings.Settings.predict_strict`).
-STRICT_FIX = ("MLOPS_PREDICT_STRICT=true refuses such rows: send a category the model knows and no nulls, "
+STRICT_FIX = ("MLOPS_PREDICT_STRICT=true refuses such rows: use a category the model knows and no nulls, "
               "or set MLOPS_PREDICT_STRICT=false to score them (read as unknown or imputed, and flagged)")
 
 #: How many known categories a refusal shows as examples.
