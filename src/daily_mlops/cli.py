@@ -28,7 +28,7 @@ from daily_mlops.cli_output import (
     _batch_checks_table, _f1_threshold_option, _fail, _metrics_table, _print_failures, _reader_may_stop_early,
     _settings, _summary_table, alerts_table, console, evaluations_table, versions_table,
 )
-from daily_mlops.errors import MLOpsError
+from daily_mlops.errors import MLOpsError, SchemaError
 from daily_mlops.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
@@ -284,7 +284,6 @@ def predict(
     Then one line per column holding categories the model never saw (read as unknown) or nulls (imputed);
     with MLOPS_PREDICT_STRICT=true such rows are refused instead (exit 2, naming the column and the value).
     """
-    from daily_mlops.errors import SchemaError
     from daily_mlops.loop.deployment import load_deployed
     from daily_mlops.loop.report import write_predictions
     from daily_mlops.ml.input_flags import STRICT_FIX
