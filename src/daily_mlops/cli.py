@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from daily_mlops.cli_models import models_app
@@ -27,7 +28,7 @@ from daily_mlops.cli_output import (
     _batch_checks_table, _f1_threshold_option, _fail, _metrics_table, _print_failures, _reader_may_stop_early,
     _settings, _summary_table, alerts_table, console, evaluations_table, explain_lines, versions_table,
 )
-from daily_mlops.errors import MLOpsError
+from daily_mlops.errors import MLOpsError, SchemaError
 from daily_mlops.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
@@ -306,23 +307,36 @@ def doctor(
 def predict(
     input: Path = typer.Option(..., "--input", exists=False, help="CSV of raw rows (the target column is optional)."),
     limit: int = typer.Option(20, help="Rows to print."),
-    output: Optional[Path] = typer.Option(None, "--output", help="Also write every row to this CSV (row, probability, label)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", help="Also write every row to this CSV (row, probability, label, unseen, null)."),
 ) -> None:
-    """Score raw rows with the deployed model (loaded without pickle); print probabilities."""
+    """Score raw rows with the deployed model (loaded without pickle); print probabilities.
+
+    Then one line per column holding categories the model never saw (read as unknown) or nulls (imputed);
+    with MLOPS_PREDICT_STRICT=true such rows are refused instead (exit 2, naming the column and the value).
+    """
     from daily_mlops.loop.deployment import load_deployed
     from daily_mlops.loop.report import write_predictions
+    from daily_mlops.ml.input_flags import STRICT_FIX
     from daily_mlops.ml.schema import read_csv, schema_parts
 
     settings = _settings()
     try:
         frame = read_csv(input, what="--input")  # the user's file first: its errors name --input
         bundle = load_deployed(settings.deployment_path)
+        flags = bundle.preprocessor.input_flags(frame)
+        if settings.predict_strict and flags:
+            first = flags.refusals()[0]
+            raise SchemaError(f"--input {input}: {flags.flagged_rows} of {flags.n_rows} rows refused; row "
+                              f"{first['row']}: {first['msg']} (in all: {'; '.join(flags.summary_lines())}); "
+                              f"{STRICT_FIX}")
         proba = bundle.predict_proba(frame)
         _, target = schema_parts(bundle.preprocessor.schema)
         positive = str(target["positive_label"])
         negative = next((str(x) for x in target["labels"] if str(x) != positive), "other")
         written = output and write_predictions(output, proba, decision_threshold=bundle.decision_threshold,
-                                               positive_label=positive, negative_label=negative)
+                                               positive_label=positive, negative_label=negative,
+                                               input_flags=flags.per_row())
     except MLOpsError as exc:
         _fail(exc)
     table = Table(title=f"{bundle.model_name} v{bundle.model_version} predictions",
@@ -337,6 +351,11 @@ def predict(
         console.print(table)
         console.print(f"{len(proba)} rows scored; decision threshold {bundle.decision_threshold:.3f}; "
                       f"mean P({positive}) {float(proba.mean()):.4f}")
+        if flags:
+            console.print(f"{flags.flagged_rows} of {flags.n_rows} rows hold values the model could not read as "
+                          "given (MLOPS_PREDICT_STRICT=true refuses them):", highlight=False, soft_wrap=True)
+            for line in flags.summary_lines():
+                console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
         if written:
             console.print(f"wrote {len(proba)} rows to {written}", soft_wrap=True)
 

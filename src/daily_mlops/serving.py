@@ -1,11 +1,14 @@
 """HTTP serving of the deployed model (``daily-mlops serve``): FastAPI app factory :func:`create_app`.
 
 Endpoints: ``GET /health``, ``GET /model`` (version, sha256, metrics, deployed at),
-``POST /predict`` (a JSON list of raw rows -> probabilities and labels). The
+``POST /predict`` (a JSON list of raw rows -> probabilities, labels and, per row, the
+input flags: columns whose value was a category the model never saw or a null). The
 request schema is a pydantic model built at start-up from the deployed
 preprocessor's schema (one field per feature column, with its type), so
 ``/docs`` and ``/openapi.json`` describe the real input; a bad value is a 422
-whose ``loc`` names the column, a body over ``serve_max_body_bytes`` a 413.
+whose ``loc`` names the column, a body over ``serve_max_body_bytes`` a 413. With
+``predict_strict`` (``MLOPS_PREDICT_STRICT``) a row with an unseen category or a
+null is a 422 too (:meth:`daily_mlops.ml.preprocessing.TabularPreprocessor.input_flags`).
 
 Hot reload without a half-loaded model. The loaded model lives in ONE
 attribute holding an immutable :class:`LoadedModel` (bundle, identity, the
@@ -39,6 +42,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from daily_mlops.errors import MLOpsError, SchemaError
+from daily_mlops.ml.input_flags import STRICT_FIX
 from daily_mlops.storage.deployment_dir import CONFIG_FILE, VERSION_FILE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +50,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.ml.bundle import ModelBundle
     from daily_mlops.settings import Settings
 
-__all__ = ["CURRENT_LINK", "LoadedModel", "ModelHolder", "Prediction", "create_app", "deployment_identity", "row_model"]
+__all__ = ["CURRENT_LINK", "LoadedModel", "ModelHolder", "Prediction", "RowFlags", "create_app", "deployment_identity",
+           "row_model"]
 
 log = logging.getLogger("daily_mlops.serving")
 
@@ -239,8 +244,15 @@ class _BodyLimit:
         await self.app(scope, replayed, send)
 
 
+class RowFlags(BaseModel):
+    """What one row's prediction was made from: the values the preprocessor could not read as given."""
+
+    unseen: dict[str, str] = Field(description="column -> a category the model never saw (read as unknown)")
+    null: list[str] = Field(description="columns whose value was null (imputed)")
+
+
 class Prediction(BaseModel):
-    """The answer of ``POST /predict``: one probability and one label per row, from one model version."""
+    """The answer of ``POST /predict``: one probability, one label and one :class:`RowFlags` per row, from one version."""
 
     model_name: str
     model_version: int
@@ -249,6 +261,7 @@ class Prediction(BaseModel):
     positive_label: str
     probabilities: list[float]
     labels: list[str]
+    input_flags: list[RowFlags] = Field(description="per row: unseen categories and null columns (empty when none)")
 
 
 def _errors(exc: Any) -> list[dict[str, Any]]:
@@ -261,10 +274,12 @@ def _errors(exc: Any) -> list[dict[str, Any]]:
 def create_app(settings: "Settings") -> "FastAPI":
     """The FastAPI app serving ``settings.deployment_path``; the first model is loaded here if one is deployed.
 
-    Uses ``serve_max_body_bytes`` (413 above it) and ``serve_reload_seconds``
-    (how often a request checks for a new deployment).
+    Uses ``serve_max_body_bytes`` (413 above it), ``serve_reload_seconds``
+    (how often a request checks for a new deployment) and ``predict_strict``
+    (422 for rows with an unseen category or a null, instead of flagging them).
     """
     holder = ModelHolder(settings.deployment_path, reload_seconds=settings.serve_reload_seconds)
+    strict = settings.predict_strict
     first = holder.current()
 
     app = FastAPI(title="daily-mlops model server", version="1",
@@ -302,6 +317,11 @@ def create_app(settings: "Settings") -> "FastAPI":
             return JSONResponse({"detail": _errors(exc)}, status_code=422)
         frame = pd.DataFrame([row.model_dump(by_alias=True) for row in rows])
         try:
+            flags = loaded.bundle.preprocessor.input_flags(frame)
+            if strict and flags:
+                return JSONResponse({"detail": [
+                    {"loc": ["body", r["row"], r["column"]], "msg": f"{r['msg']}; {STRICT_FIX}", "type": r["type"],
+                     "input": r["value"]} for r in flags.refusals()]}, status_code=422)
             proba = loaded.bundle.predict_proba(frame)
         except SchemaError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
@@ -311,12 +331,13 @@ def create_app(settings: "Settings") -> "FastAPI":
             sha256=loaded.info["sha256"], decision_threshold=cut, positive_label=loaded.positive_label,
             probabilities=[float(p) for p in proba],
             labels=[loaded.positive_label if p >= cut else loaded.negative_label for p in proba],
+            input_flags=flags.per_row(),
         )
 
     @app.post("/predict", response_model=Prediction, openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": items}}}})
     async def predict(request: Request) -> Any:
-        """Probabilities of the positive label and predicted labels (the dataset's own values) for raw rows."""
+        """Probabilities of the positive label, predicted labels (the dataset's own values) and input flags for raw rows."""
         return await run_in_threadpool(score, await request.body())
 
     app.add_middleware(_BodyLimit, max_bytes=settings.serve_max_body_bytes)

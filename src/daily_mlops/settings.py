@@ -243,6 +243,9 @@ class Settings(BaseSettings):
         default=1_048_576, ge=1024, description="Largest request body `daily-mlops serve` accepts, in bytes (413 above it).")
     serve_reload_seconds: float = Field(
         default=2.0, ge=0.0, description="Seconds between two checks of `daily-mlops serve` for a new deployment.")
+    predict_strict: bool = Field(
+        default=False, description="Refuse rows with a category the model never saw or a null (HTTP 422 from "
+                                   "/predict, exit 2 from `predict`) instead of scoring them with input flags.")
 
     @field_validator("home", mode="after")
     @classmethod

@@ -1,4 +1,4 @@
-"""``daily-mlops rollback`` end to end on a real MongoDB-wire server (SecantusDB), and ``predict --output``.
+"""``daily-mlops rollback`` end to end on a real MongoDB-wire server (SecantusDB), and ``predict`` (``--output``, flags).
 
 Versions are registered quickly with the helpers of ``test_deployment.py`` (a
 one-layer TabTransformer, a preprocessor fit on 200 real rows) and deployed
@@ -76,9 +76,9 @@ def _statuses(registry: ModelRegistry) -> dict[int, str]:
     return {d["model_version"]: d["status"] for d in registry.list(MODEL_NAME)}
 
 
-def _cli(args: list[str], *, mongo_uri: str, db, settings: Settings, user: str = "alice"):
+def _cli(args: list[str], *, mongo_uri: str, db, settings: Settings, user: str = "alice", **variables: str):
     env = {"MLOPS_MONGO_URI": mongo_uri, "MLOPS_MONGO_DB": db.name, "MLOPS_HOME": str(settings.home),
-           "MLOPS_DEPLOYMENT_DIR": str(settings.deployment_path), "USER": user}
+           "MLOPS_DEPLOYMENT_DIR": str(settings.deployment_path), "USER": user, **variables}
     return CliRunner().invoke(app, args, env=env)
 
 
@@ -211,3 +211,50 @@ def test_predict_writes_every_row_to_output_csv(two_deployed, settings, real_db,
     assert all((r["label"] == "bad") == (float(r["probability"]) >= bundle.decision_threshold) for r in written)
     config = json.loads((settings.deployment_path / "current_model.json").read_text())
     assert config["model_version"] == 2
+
+
+def _rows_with_unseen_and_null(frame, path: Path) -> Path:
+    """Seven reference rows: purpose 'crypto' (never in the reference) in rows 0, 3 and 5, credit_amount null in row 2."""
+    rows = frame.head(7).drop(columns=[helpers.TARGET]).astype({"credit_amount": float})
+    rows.loc[[0, 3, 5], "purpose"] = "crypto"
+    rows.loc[2, "credit_amount"] = None
+    rows.to_csv(path, index=False)
+    return path
+
+
+def test_predict_counts_unseen_categories_and_nulls_per_column(two_deployed, settings, real_db, mongo_uri, frame,
+                                                               tmp_path):
+    """predict prints one line per flagged column with its row count; --output gains unseen and null per row."""
+    rows = _rows_with_unseen_and_null(frame, tmp_path / "rows.csv")
+    out = tmp_path / "predictions.csv"
+    result = _cli(["predict", "--input", str(rows), "--output", str(out)], mongo_uri=mongo_uri, db=real_db,
+                  settings=settings)
+    assert result.exit_code == 0, result.output
+    assert "7 rows scored" in result.output and "4 of 7 rows hold values" in result.output
+    assert "purpose: 3 rows with a category the model never saw (read as unknown), e.g. 'crypto'" in result.output
+    assert "credit_amount: 1 row with a null (imputed)" in result.output
+    with out.open(newline="") as fh:
+        written = list(csv.DictReader(fh))
+    assert [json.loads(r["unseen"]) if r["unseen"] else {} for r in written] == [
+        {"purpose": "crypto"}, {}, {}, {"purpose": "crypto"}, {}, {"purpose": "crypto"}, {}]
+    assert [json.loads(r["null"]) if r["null"] else [] for r in written] == [[], [], ["credit_amount"], [], [], [], []]
+
+    clean = tmp_path / "clean.csv"
+    frame.head(7).drop(columns=[helpers.TARGET]).to_csv(clean, index=False)
+    quiet = _cli(["predict", "--input", str(clean)], mongo_uri=mongo_uri, db=real_db, settings=settings)
+    assert quiet.exit_code == 0 and "never saw" not in quiet.output and "imputed" not in quiet.output
+
+
+def test_strict_predict_refuses_unseen_categories_and_nulls_with_exit_2(two_deployed, settings, real_db, mongo_uri,
+                                                                        frame, tmp_path):
+    """With MLOPS_PREDICT_STRICT=true, predict exits 2 with one line naming the column, the value and the fix."""
+    rows = _rows_with_unseen_and_null(frame, tmp_path / "rows.csv")
+    out = tmp_path / "predictions.csv"
+    result = _cli(["predict", "--input", str(rows), "--output", str(out)], mongo_uri=mongo_uri, db=real_db,
+                  settings=settings, MLOPS_PREDICT_STRICT="true")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
+    assert "4 of 7 rows refused" in lines[0] and "row 0: column 'purpose' has the category 'crypto'" in lines[0]
+    assert "credit_amount: 1 row with a null" in lines[0] and "MLOPS_PREDICT_STRICT=false" in lines[0]
+    assert not out.exists()

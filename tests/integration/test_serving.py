@@ -229,3 +229,51 @@ def test_starts_without_a_model_and_picks_up_the_first_deployment(registry, rows
         _deploy(registry, settings, 2)
         assert http.get("/health").json() == {"status": "ok", "model_version": 2, "problem": None}
         assert http.post("/predict", json=rows).json()["model_version"] == 2
+
+
+def _unseen_and_null(rows: list[dict]) -> list[dict]:
+    """Four rows: purpose 'crypto' (never in the reference) in rows 0 and 2, credit_amount null in row 1."""
+    out = [dict(row) for row in rows[:4]]
+    out[0]["purpose"] = out[2]["purpose"] = "crypto"
+    out[1]["credit_amount"] = None
+    return out
+
+
+def test_predict_names_unseen_categories_and_nulls_per_row(registry, rows, tmp_path):
+    """/predict scores a row with an unseen purpose or a null credit_amount and names the column in input_flags."""
+    settings = _settings(tmp_path)
+    _deploy(registry, settings, 1)
+    with _serving(settings) as url, httpx.Client(base_url=url, timeout=30) as http:
+        answer = http.post("/predict", json=_unseen_and_null(rows))
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["input_flags"] == [
+            {"unseen": {"purpose": "crypto"}, "null": []}, {"unseen": {}, "null": ["credit_amount"]},
+            {"unseen": {"purpose": "crypto"}, "null": []}, {"unseen": {}, "null": []},
+        ]
+        assert len(body["probabilities"]) == len(body["labels"]) == 4 and body["model_version"] == 1
+
+        clean = http.post("/predict", json=rows).json()
+        assert clean["input_flags"] == [{"unseen": {}, "null": []}] * len(rows)
+        schema = http.get("/openapi.json").json()
+        assert "input_flags" in schema["components"]["schemas"]["Prediction"]["properties"]
+
+
+def test_strict_predict_refuses_unseen_categories_and_nulls_with_422(registry, rows, tmp_path):
+    """With predict_strict, the same rows are a 422 whose loc names row and column, the value and the fix."""
+    settings = _settings(tmp_path, predict_strict=True)
+    _deploy(registry, settings, 1)
+    with _serving(settings) as url, httpx.Client(base_url=url, timeout=30) as http:
+        answer = http.post("/predict", json=_unseen_and_null(rows))
+        assert answer.status_code == 422, answer.text
+        detail = answer.json()["detail"]
+        assert [(e["loc"], e["type"], e["input"]) for e in detail] == [
+            (["body", 0, "purpose"], "unseen_category", "crypto"),
+            (["body", 1, "credit_amount"], "null_value", None),
+            (["body", 2, "purpose"], "unseen_category", "crypto"),
+        ]
+        assert "'crypto'" in detail[0]["msg"] and "never saw" in detail[0]["msg"]
+        assert all("MLOPS_PREDICT_STRICT=false" in e["msg"] for e in detail)
+
+        clean = http.post("/predict", json=rows)  # rows the model knows are still scored
+        assert clean.status_code == 200 and clean.json()["input_flags"] == [{"unseen": {}, "null": []}] * len(rows)

@@ -477,3 +477,82 @@ def test_another_csv_with_another_target_works(tmp_path: Path) -> None:
     assert batch.x_cat.shape[1] == 2 and batch.x_num.shape[1] == pre.n_numeric_
     with pytest.raises(SchemaError, match="churned"):
         validate_batch(frame.assign(churned=2), schema)
+
+
+# ------------------------------------------------------------ input flags
+def _with_unseen_and_nulls(reference: pd.DataFrame) -> pd.DataFrame:
+    """Six reference rows: 'crypto' as purpose in rows 0 and 2, 'castle' as housing in row 4, nulls in rows 1 and 3."""
+    rows = reference.drop(columns=[TARGET]).head(6).reset_index(drop=True).astype({"credit_amount": float})
+    rows.loc[[0, 2], "purpose"] = "crypto"
+    rows.loc[4, "housing"] = "castle"
+    rows.loc[1, "credit_amount"] = np.nan
+    rows.loc[3, "purpose"] = None
+    return rows
+
+
+def test_input_flags_name_exactly_the_values_transform_reads_as_unknown(
+        preprocessor: TabularPreprocessor, reference: pd.DataFrame) -> None:
+    """Flagged unseen categories are the non-null values encoded as index 0; nulls are listed per column."""
+    rows = _with_unseen_and_nulls(reference)
+    flags = preprocessor.input_flags(rows)
+    assert flags.unseen == {"purpose": {0: "crypto", 2: "crypto"}, "housing": {4: "castle"}}
+    assert flags.null == {"purpose": [3], "credit_amount": [1]}
+    assert flags.known["purpose"] == preprocessor.known_categories()["purpose"] and "business" in flags.known["purpose"]
+    assert bool(flags) and flags.flagged_rows == 5 and flags.n_rows == 6
+
+    x_cat = preprocessor.transform(rows).x_cat  # (6, 13)
+    for j, column in enumerate(preprocessor.categorical_features_):
+        unknown = {int(i) for i in np.flatnonzero(x_cat[:, j] == 0)}
+        nulls = set(flags.null.get(column, []))
+        assert unknown - nulls == set(flags.unseen.get(column, {})), column
+
+    clean = preprocessor.input_flags(reference.head(50))
+    assert not clean and clean.flagged_rows == 0 and clean.per_row() == [{"unseen": {}, "null": []}] * 50
+
+
+def test_input_flags_treat_infrequent_categories_as_known(reference: pd.DataFrame, schema: dict) -> None:
+    """A category grouped as infrequent (max_categories=2) has a code of its own group, so it is not flagged."""
+    pre = TabularPreprocessor(schema, max_categories=2).fit(reference)
+    rare = reference["purpose"].value_counts().index[-1]
+    rows = reference.head(3).assign(purpose=rare)
+    assert pre.input_flags(rows).unseen == {}
+    j = pre.categorical_features_.index("purpose")
+    assert (pre.transform(rows).x_cat[:, j] > 0).all()
+
+
+def test_input_flags_cover_dates_and_skip_dropped_columns() -> None:
+    """A null or unparsable date is flagged as null; a dropped column's values are never flagged."""
+    frame = _messy_frame(n=300, seed=3)
+    pre = TabularPreprocessor(infer_schema(frame, target_column="churned", positive_label="1")).fit(frame)
+    rows = frame.head(4).copy()
+    rows.loc[0, "signup"] = None
+    rows.loc[1, "signup"] = "not a date"
+    rows.loc[1, "customer_code"] = "never-seen"  # an ID column: dropped, not a model input
+    rows.loc[2, "region"] = "west"
+    flags = pre.input_flags(rows)
+    assert flags.null.get("signup") == [0, 1, 3]  # row 3: null in _messy_frame itself
+    assert flags.unseen == {"region": {2: "west"}}
+    assert "customer_code" not in flags.null
+
+
+def test_input_flags_render_per_row_per_column_and_as_refusals(
+        preprocessor: TabularPreprocessor, reference: pd.DataFrame) -> None:
+    """per_row has one entry per row; summary_lines one line per column; refusals name column and value."""
+    flags = preprocessor.input_flags(_with_unseen_and_nulls(reference))
+    per_row = flags.per_row()
+    assert per_row[0] == {"unseen": {"purpose": "crypto"}, "null": []}
+    assert per_row[1] == {"unseen": {}, "null": ["credit_amount"]}
+    assert per_row[3] == {"unseen": {}, "null": ["purpose"]} and per_row[5] == {"unseen": {}, "null": []}
+    assert flags.summary_lines() == [
+        "purpose: 2 rows with a category the model never saw (read as unknown), e.g. 'crypto'",
+        "housing: 1 row with a category the model never saw (read as unknown), e.g. 'castle'",
+        "purpose: 1 row with a null (imputed)",
+        "credit_amount: 1 row with a null (imputed)",
+    ]
+    refusals = flags.refusals()
+    assert [(r["row"], r["column"], r["value"], r["type"]) for r in refusals] == [
+        (0, "purpose", "crypto", "unseen_category"), (1, "credit_amount", None, "null_value"),
+        (2, "purpose", "crypto", "unseen_category"), (3, "purpose", None, "null_value"),
+        (4, "housing", "castle", "unseen_category"),
+    ]
+    assert "'purpose'" in refusals[0]["msg"] and "'crypto'" in refusals[0]["msg"] and "'business'" in refusals[0]["msg"]

@@ -50,17 +50,15 @@ def _reference_rows(registry: "ModelRegistry", synth_doc: dict[str, Any]) -> "pd
 
 
 def _known_categories(registry: "ModelRegistry", pre_doc: dict[str, Any]) -> dict[str, list[str]]:
-    """Per categorical column, the categories the fitted preprocessor encodes (others become "unknown")."""
+    """Per categorical column, the categories the fitted preprocessor encodes (others become "unknown").
+
+    The same rule as ``/predict``'s and ``predict``'s input flags (:meth:`TabularPreprocessor.known_categories`).
+    """
     from daily_mlops.ml.preprocessing import TabularPreprocessor
-    from daily_mlops.ml.schema import MISSING_CATEGORY
 
     pre = TabularPreprocessor.from_bytes(registry.load_artifact(pre_doc, "preprocessor"),
                                          sha256=pre_doc["sha256"]["preprocessor"])
-    if not pre.categorical_features_:
-        return {}
-    encoder = pre.column_transformer_.named_transformers_["categorical"].named_steps["encode"]
-    return {name: [str(c) for c in cats if str(c) != MISSING_CATEGORY]
-            for name, cats in zip(pre.categorical_features_, encoder.categories_, strict=True)}
+    return pre.known_categories()
 
 
 @with_database

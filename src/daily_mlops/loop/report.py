@@ -125,7 +125,7 @@ def write_report(settings: "Settings", *, db: "Database", out: Path, days: int |
 
 
 def write_predictions(out: Path, probabilities: Any, *, decision_threshold: float, positive_label: str,
-                      negative_label: str) -> Path:
+                      negative_label: str, input_flags: list[dict[str, Any]] | None = None) -> Path:
     """Write ``predict --output``: a CSV with columns ``row``, ``probability``, ``label``; return its absolute path.
 
     Parameters
@@ -134,6 +134,11 @@ def write_predictions(out: Path, probabilities: Any, *, decision_threshold: floa
         P(positive label) per input row, in [0, 1].
     decision_threshold : float
         A row is labelled ``positive_label`` when its probability is >= this, else ``negative_label``.
+    input_flags : list of dict, optional
+        Per row, ``{"unseen": {column: value}, "null": [column, ...]}``
+        (:meth:`daily_mlops.ml.input_flags.InputFlags.per_row`); when given,
+        two more columns ``unseen`` (a JSON object) and ``null`` (a JSON
+        list), each empty for a row without such values.
 
     Raises
     ------
@@ -142,10 +147,13 @@ def write_predictions(out: Path, probabilities: Any, *, decision_threshold: floa
     """
     import csv
     import io
+    import json
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["row", "probability", "label"])
+    extra = ("unseen", "null") if input_flags is not None else ()
+    writer.writerow(["row", "probability", "label", *extra])
     for i, p in enumerate(probabilities):
-        writer.writerow([i, f"{float(p):.6f}", positive_label if p >= decision_threshold else negative_label])
+        flags = [json.dumps(input_flags[i][k], ensure_ascii=False) if input_flags[i][k] else "" for k in extra]
+        writer.writerow([i, f"{float(p):.6f}", positive_label if p >= decision_threshold else negative_label, *flags])
     return _write_atomically(out, buffer.getvalue(), option="--output", example="predictions.csv")

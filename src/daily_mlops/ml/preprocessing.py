@@ -27,12 +27,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from daily_mlops.errors import ConfigError, SchemaError
 from daily_mlops.ml.encoded import EncodedBatch
+from daily_mlops.ml.input_flags import InputFlags
 from daily_mlops.ml.schema import (
     EPOCH, MISSING_CATEGORY, MONTH_SUFFIX, NULL_INDICATOR_SUFFIX, date_feature_names, schema_parts, validate_batch,
 )
 from daily_mlops.ml.serialization import SKOPS_ALLOWED_TYPES
 
-__all__ = ["EncodedBatch", "TabularPreprocessor", "SKOPS_ALLOWED_TYPES"]
+__all__ = ["EncodedBatch", "InputFlags", "TabularPreprocessor", "SKOPS_ALLOWED_TYPES"]
 
 #: ``check_is_fitted`` message (``%(name)s`` is the class name).
 _NOT_FITTED = "this %(name)s is not fitted; call fit(training_rows) first"
@@ -244,6 +245,74 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         if target["column"] in frame.columns:
             y = (frame[target["column"]] == target["positive_label"]).to_numpy(dtype=np.int64)  # (n,)
         return EncodedBatch(x_cat=x_cat, x_num=x_num, y=y)
+
+    def known_categories(self) -> dict[str, list[str]]:
+        """Per categorical column, the categories the fitted encoder knows; any other value is read as "unknown".
+
+        Categories grouped as infrequent are known (they share one code); the
+        imputer's ``__missing__`` is left out (a null is flagged as a null).
+
+        Returns
+        -------
+        dict of str to list of str
+            In ``categorical_features_`` order, each list in the encoder's order.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If called before :meth:`fit`.
+        """
+        check_is_fitted(self, "column_transformer_", msg=_NOT_FITTED)
+        if not self.categorical_features_:
+            return {}
+        encoder = self.column_transformer_.named_transformers_["categorical"].named_steps["encode"]
+        return {name: [str(c) for c in categories if str(c) != MISSING_CATEGORY]
+                for name, categories in zip(self.categorical_features_, encoder.categories_, strict=True)}
+
+    def input_flags(self, df: pd.DataFrame) -> InputFlags:
+        """Which rows :meth:`transform` reads as "unknown" (an unseen category) or imputes (a null), per column.
+
+        The one rule behind ``/predict``'s ``input_flags``, ``daily-mlops
+        predict``'s per-column counts and ``MLOPS_PREDICT_STRICT``'s refusals.
+        A non-null categorical value outside :meth:`known_categories` is
+        encoded as index 0; a null in any feature column is imputed (a date
+        that does not parse with the stored format is read as null).
+
+        Parameters
+        ----------
+        df : DataFrame of shape (n_rows, n_columns)
+            Raw rows with the schema's columns (target optional).
+
+        Returns
+        -------
+        InputFlags
+            Row positions 0 .. n_rows - 1 in the order of ``df``.
+
+        Raises
+        ------
+        SchemaError
+            If the batch fails validation.
+        sklearn.exceptions.NotFittedError
+            If called before :meth:`fit`.
+        """
+        known = self.known_categories()
+        features, _ = schema_parts(self.schema)
+        frame = validate_batch(df, self.schema, require_target=False)
+        unseen: dict[str, dict[int, str]] = {}
+        null: dict[str, list[int]] = {}
+        for feature in features:
+            name = feature["name"]
+            if feature["kind"] == "dropped":
+                continue
+            values = frame[name]
+            missing = values.isna().to_numpy()  # (n_rows,)
+            if missing.any():
+                null[name] = np.flatnonzero(missing).tolist()
+            if name in known:
+                outside = ~missing & ~values.isin(known[name]).to_numpy()  # (n_rows,)
+                if outside.any():
+                    unseen[name] = {int(i): str(values.iat[i]) for i in np.flatnonzero(outside)}
+        return InputFlags(n_rows=len(frame), unseen=unseen, null=null, known={c: known[c] for c in unseen})
 
     def signature(self) -> dict:
         """Describe the model inputs and output (JSON-able).
