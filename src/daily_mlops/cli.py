@@ -141,7 +141,7 @@ def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *,
             with RunProgress(live, run_log) as progress:
                 for day, conf in days:
                     outcomes.append(run_day(settings, db, day, evaluation_conf=conf, dags=dags, observer=progress))
-    console.print(_summary_table(outcomes))
+    console.print(_summary_table(outcomes, log_path))
     _print_failures(outcomes, log_path)
     console.print(f"Airflow's logs: {log_path}", highlight=False, soft_wrap=True)
     return 0 if all(o.as_designed for o in outcomes) else 1

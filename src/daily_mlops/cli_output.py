@@ -122,7 +122,29 @@ def _outcome_text(s: dict[str, Any]) -> str:
     return f"[yellow]no deployment[/]; {stays_deployed(s.get('live_version'))}"
 
 
-def _summary_table(outcomes: list[Any]) -> Table:
+def _failures(outcome: Any, log_path: Path | None) -> list[tuple[str, str, str | None]]:
+    """A day's unexpectedly failed tasks in the order they ended: ``(dag_id, task_id, traceback or None)``.
+
+    The designed alert (``send_alert``) is left out; tracebacks are read back from the run's log file.
+    """
+    from daily_mlops.decisions import ALERT_TASK
+    from daily_mlops.orchestration.dags import EVALUATION_DAG_ID
+    from daily_mlops.orchestration.progress import ended_tasks, task_traceback
+
+    failed = [(r.dag_id, t) for r in outcome.runs for t in r.tasks_in("failed")
+              if not (r.dag_id == EVALUATION_DAG_ID and t == ALERT_TASK)]
+    if log_path is None or not Path(log_path).exists():
+        return [(dag_id, task_id, None) for dag_id, task_id in failed]
+    order = ended_tasks(log_path, outcome.logical_date)
+    failed.sort(key=lambda key: order.index(key) if key in order else len(order))
+    return [(dag_id, task_id, task_traceback(log_path, outcome.logical_date, dag_id, task_id))
+            for dag_id, task_id in failed]
+
+
+def _summary_table(outcomes: list[Any], log_path: Path | None = None) -> Table:
+    """One row per logical date; a day that did not end as designed reads ``FAILED: <dag>.<task>: <exception>``."""
+    from rich.markup import escape
+
     table = Table(title="daily-mlops: one row per logical date")
     for col in ("logical date", "F1 threshold", "champion", "champion F1", "attempts", "best F1", "outcome"):
         table.add_column(col)
@@ -130,8 +152,13 @@ def _summary_table(outcomes: list[Any]) -> Table:
         s = o.summary
         result = _outcome_text(s)
         if not o.as_designed:
-            failed = [f"{r.dag_id}:{t}" for r in o.runs for t in r.tasks_in("failed")] or ["a DAG run did not finish"]
-            result = f"[bold red]UNEXPECTED FAILURE {', '.join(failed)}[/]; {result}"
+            failures = _failures(o, log_path)
+            if failures:
+                dag_id, task_id, trace = failures[0]
+                error = trace.strip().splitlines()[-1] if trace else "see the run log"
+                result = f"[bold red]FAILED: {dag_id}.{task_id}: {escape(error)}[/]; {result}"
+            else:
+                result = f"[bold red]FAILED: a DAG run did not finish[/]; {result}"
         f1 = s.get("champion_f1")
         best = s.get("best_f1")
         table.add_row(
@@ -165,22 +192,14 @@ def _print_failures(outcomes: list[Any], log_path: Path) -> None:
     """
     from rich.markup import escape
 
-    from daily_mlops.decisions import ALERT_TASK
-    from daily_mlops.orchestration.dags import EVALUATION_DAG_ID
-    from daily_mlops.orchestration.progress import ended_tasks, task_traceback
-
     for o in outcomes:
-        failed = [(r.dag_id, t) for r in o.runs for t in r.tasks_in("failed")
-                  if not (r.dag_id == EVALUATION_DAG_ID and t == ALERT_TASK)]
-        if o.as_designed or not failed:
+        failures = _failures(o, log_path) if not o.as_designed else []
+        if not failures:
             continue
-        order = ended_tasks(log_path, o.logical_date)
-        failed.sort(key=lambda key: order.index(key) if key in order else len(order))
-        traces = [task_traceback(log_path, o.logical_date, dag_id, task_id) for dag_id, task_id in failed]
-        (dag_id, task_id), trace = failed[0], traces[0]
+        (dag_id, task_id, trace) = failures[0]
         console.rule(f"[bold red]{dag_id}.{task_id} failed on {o.logical_date}[/]")
         console.print(escape(trace or f"(no traceback found in {log_path})"), highlight=False, soft_wrap=True)
-        for (dag_id, task_id), trace in zip(failed[1:], traces[1:]):
+        for dag_id, task_id, trace in failures[1:]:
             last = trace.splitlines()[-1] if trace else "see the log"
             console.print(f"then [red]{dag_id}.{task_id}[/] failed: {escape(last)}", highlight=False, soft_wrap=True)
 

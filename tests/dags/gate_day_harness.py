@@ -49,7 +49,14 @@ def main(uri: str, db_name: str, home: str, day: str, drift: str, crash: str = "
         register_preprocessor(registry, reference, schema)
         outcome = run_day(settings, db, dt.date.fromisoformat(day), evaluation_conf={"drift": drift},
                           dags=load_dags(settings))
+        from rich.console import Console
+
+        from daily_mlops.cli_output import _summary_table
+
+        table = Console(width=400, record=True, file=open(os.devnull, "w"))  # noqa: SIM115 (closed at exit)
+        table.print(_summary_table([outcome]))
         print("OUTCOME=" + json.dumps({
+            "row": table.export_text(),
             "runs": {r.dag_id: {"state": r.state, "tasks": r.tasks} for r in outcome.runs},
             "stopped_by_gate": outcome.stopped_by_gate, "as_designed": outcome.as_designed,
             "summary": {k: v for k, v in outcome.summary.items() if k.startswith(("quality", "drift"))},

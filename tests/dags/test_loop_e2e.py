@@ -239,5 +239,5 @@ def test_an_unexpected_task_failure_exits_non_zero(loop):
     assert loop["synthesizer_file_left"] == 0
     done = loop["broken_day"]
     assert done.returncode == 1, done.stdout[-3000:]
-    assert "UNEXPECTED FAILURE" in done.stdout and "data_pipeline_dag:generate_data" in done.stdout
+    assert "FAILED: data_pipeline_dag.generate_data: " in done.stdout and "IntegrityError" in done.stdout
     assert "Traceback (most recent call last):" in done.stdout and "IntegrityError" in done.stdout  # from the log

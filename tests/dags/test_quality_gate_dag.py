@@ -94,5 +94,6 @@ def test_a_crashed_gate_task_is_an_unexpected_failure_not_a_gate_verdict(mongo_u
     outcome = crashed["outcome"]
     assert outcome["runs"]["data_pipeline_dag"]["tasks"]["check_data_quality"] == "failed"
     assert "quality" not in crashed["processing"] and outcome["summary"]["quality_status"] is None
-    assert not outcome["stopped_by_gate"] and not outcome["as_designed"]
+    assert not outcome["stopped_by_gate"] and not outcome["as_designed"]  # `daily-mlops run` exits 1 on this
     assert "the fidelity report crashed (gate_day_harness crash)" in crashed["log"]
+    assert "FAILED: data_pipeline_dag.check_data_quality" in outcome["row"] and "STOPPED" not in outcome["row"]

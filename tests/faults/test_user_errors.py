@@ -154,7 +154,7 @@ def test_row11_run_before_bootstrap_is_one_line_and_exit_2(mongo_uri: str, tmp_p
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
     line = _one_error_line(done.stdout)
     assert "daily-mlops bootstrap" in line and repr(db_name) in line
-    assert "Traceback" not in done.stderr and "UNEXPECTED FAILURE" not in done.stdout
+    assert "Traceback" not in done.stderr and "FAILED:" not in done.stdout
     assert not (tmp_path / "airflow").exists()
 
 

@@ -55,7 +55,7 @@ def test_unexpected_failure_row_names_the_failed_task_not_its_upstream_failed_fo
         DagRunOutcome("data_pipeline_dag", "failed", {"generate_data": "failed", "preprocess_data": "upstream_failed"}),
     ])
     text = _text(_summary_table([outcome]))
-    assert "UNEXPECTED FAILURE data_pipeline_dag:generate_data;" in text
+    assert "FAILED: data_pipeline_dag.generate_data: see the run log;" in text
     assert "preprocess_data" not in text and "no model version is deployed yet" in text
 
 
@@ -96,7 +96,7 @@ def test_a_crashed_gate_task_without_a_verdict_is_an_unexpected_failure() -> Non
         crashed.summary.update(quality_status=recorded, quality_reason=None)
         assert not crashed.stopped_by_gate and not crashed.as_designed
         text = _text(_summary_table([crashed]))
-        assert "UNEXPECTED FAILURE data_pipeline_dag:check_data_quality" in text and "STOPPED" not in text
+        assert "FAILED: data_pipeline_dag.check_data_quality" in text and "STOPPED" not in text
     crashed.summary = {"logical_date": "2026-11-06", "live_version": 5}  # no quality key at all
     assert not crashed.stopped_by_gate and not crashed.as_designed
     verdict = _gate_day(dict(tasks))
