@@ -146,7 +146,7 @@ def _build() -> tuple[_Page, dict[str, dict]]:
 
 
 def test_report_page_has_every_figure_a_person_asks_for():
-    """Parsed back: the gate strip, the drift heatmap, the interval bars, the real-holdout series, the calibration curve."""
+    """Parsed back: gate strip, drift heatmap, interval bars, real-holdout series, calibration curve, matrices."""
     page, figures = _build()
     assert page.divs == list(FIGURE_IDS) and set(figures) == set(FIGURE_IDS)
 

@@ -140,7 +140,7 @@ def calibrate_on(model: Any, rows: "EncodedBatch") -> tuple[dict[str, Any], floa
 
 
 def score_metrics(y_true: np.ndarray, prob: np.ndarray, decision_threshold: float) -> dict[str, Any]:
-    """:func:`daily_mlops.ml.metrics.classification_metrics` plus the Brier score, the ECE (10 bins) and ``reliability``.
+    """:func:`daily_mlops.ml.metrics.classification_metrics`, the Brier score, the ECE (10 bins), ``reliability``.
 
     ``reliability``: the ECE's 10 equal-width bins of ``prob`` on [0, 1] (reliability diagram, Guo et al. 2017):
     per bin ``mean_predicted``, ``observed_rate`` (``None`` for an empty bin) and ``count`` (rows).

@@ -16,10 +16,10 @@ from daily_mlops.reporting.summary import drift_lines, gate_verdict
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
-__all__ = ["GATE_FIGURES", "attempts_figure", "calibration_figure", "champion_delta_figure", "deployment_figure", "drift_figure",
-           "gate_figure", "lineage_figure", "performance_figure", "positive_rate_figure", "versions_figure"]
+__all__ = ["GATE_FIGURES", "attempts_figure", "calibration_figure", "champion_delta_figure", "deployment_figure",
+           "drift_figure", "gate_figure", "lineage_figure", "performance_figure", "positive_rate_figure", "versions_figure"]
 
-#: Colours: champion, challengers (by attempt), F1 floor, alert, approved, neutral.
+#: Colours: champion, F1 floor, alert, approved, neutral; challengers (by attempt), recalibration, a gate stop.
 CHAMPION, FLOOR, ALERT, APPROVED, NEUTRAL = "#1f4e79", "#c0392b", "#c0392b", "#2e8b57", "#7f8c8d"
 CHALLENGER = {1: "#e67e22", 2: "#8e44ad", 3: "#16a085"}
 RECALIBRATED = "#5dade2"
@@ -442,7 +442,8 @@ def positive_rate_figure(processing: list[dict[str, Any]], days: list[str]) -> "
         line={"color": CHAMPION, "width": 2}, marker={"size": 10, "color": CHAMPION},
         hovertemplate="%{x}: positive rate %{y:.3f}<extra></extra>"))
     for rate in sorted(reference):
-        fig.add_hline(y=rate, line={"color": NEUTRAL, "dash": "dash", "width": 2}, annotation_text=f"reference {rate:.3f}",
+        fig.add_hline(y=rate, line={"color": NEUTRAL, "dash": "dash", "width": 2},
+                      annotation_text=f"reference {rate:.3f}",
                       annotation_position="bottom left", annotation_font={"color": NEUTRAL, "size": 12})
     top = max([r for _, r in points] + list(reference))
     _axes(fig, "y", title_text="share of positive labels", range=[0, min(1.0, top * 1.3 + 0.05)])

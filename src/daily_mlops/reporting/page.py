@@ -172,13 +172,13 @@ def build_report_html(
     no_version = "no model version registered yet"
     no_gate = "no data-quality figures recorded (the gate did not run on these days, or predates them)"
     deployed = (f"v{current['model_version']}, {current.get('status')}" if current else "none yet")
-    # (section title, note, [(div id, figure or None, what the page says without it)])
-    sections: list[tuple[str, str, list[tuple[str, Any, str]]]] = [
-        ("Real-holdout F1 and ROC-AUC per model version",
+    # (section id, title, note, [(div id, figure or None, what the page says without it)])
+    sections: list[tuple[str, str, str, list[tuple[str, Any, str]]]] = [
+        ("versions", "Real-holdout F1 and ROC-AUC per model version",
          "The headline: each version scored on the real holdout (solid), beside the synthetic test split (dotted). "
          "Versions registered before the real holdout was recorded for every version leave a gap.",
          [("fig-versions", figures.versions_figure(versions) if versions else None, no_version)]),
-        ("F1 and ROC-AUC per logical date, with their intervals",
+        ("performance", "F1 and ROC-AUC per logical date, with their intervals",
          "Each day the champion is scored on the day's validation rows; when it falls below the F1 floor (dashed "
          "red line: configuration), its recalibration and up to three fine-tuned challengers are judged on the same "
          "rows. A candidate's error bar is the recorded 95% paired bootstrap interval of its F1 minus its "
@@ -187,29 +187,29 @@ def build_report_html(
          [("fig-performance", figures.performance_figure(
              evaluations, days, stopped=[r["logical_date"] for r in rows if r["stopped_by_gate"]]),
            "")]),
-        (f"Calibration and confusion matrix of the current version ({deployed})",
+        ("calibration", f"Calibration and confusion matrix of the current version ({deployed})",
          "Left: per bin of predicted probability, the share of rows that were positive; on the dashed diagonal the "
          "probabilities mean what they say. Right: the confusion matrices at the version's decision threshold "
          "(rows: the true label).",
          [("fig-calibration", figures.calibration_figure(current) if current else None, no_version)]),
-        ("Challengers against the champion",
+        ("champion-delta", "Challengers against the champion",
          "Each challenger's F1 minus its champion's on the same rows, the error bar its recorded 95% paired "
          "bootstrap interval; a bar across zero is a difference within noise.",
          [("fig-champion-delta", figures.champion_delta_figure(evaluations, days), "")]),
-        ("Retraining attempts per logical date",
+        ("attempts", "Retraining attempts per logical date",
          "0 attempts: the champion passed. Red: every attempt failed and an alert was raised.",
          [("fig-attempts", figures.attempts_figure(rows), "")]),
-        ("Deployed model version",
+        ("deployments", "Deployed model version",
          "The version serving predictions at the end of each day (registry status history), with each deployment "
          "marked.", [("fig-deployments", figures.deployment_figure(rows, data.get("deployments", [])), "")]),
-        ("Data quality and drift",
+        ("data-quality", "Data quality and drift",
          "Was the day's batch fit to use? Top: the gate's verdict per day, and the three figures it judged, each "
          "against its configured floor (dashed red line). Middle: how far each column drifted from the reference "
          "rows (1 = alike; worst columns on top). Bottom: the share of positive labels against the reference's.",
          [("fig-gate", figures.gate_figure(processing, days), no_gate),
           ("fig-drift", figures.drift_figure(processing, days), "no drift figures recorded"),
           ("fig-positive-rate", figures.positive_rate_figure(processing, days), "no positive rate recorded")]),
-        ("Lineage of the current model version",
+        ("lineage", "Lineage of the current model version",
          "Each version was fine-tuned from the one before it; green is the current (deployed, else champion) "
          "version.", [("fig-lineage", figures.lineage_figure(current, versions) if current else None, no_version)]),
     ]
@@ -218,10 +218,11 @@ def build_report_html(
             "</section>", '<section id="versions-section"><h2>Model versions: real holdout first</h2>',
             _versions_table(versions) if versions else f'<p class="empty">{no_version}</p>',
             "</section>", '<section id="days-section"><h2>Logical dates</h2>',
-            f'<div class="wide">{_days_table(rows)}</div>' if rows else '<p class="empty">no logical date recorded</p>', "</section>"]
+            f'<div class="wide">{_days_table(rows)}</div>' if rows else '<p class="empty">no logical date recorded</p>',
+            "</section>"]
     first = True
-    for title, note, plots in sections:
-        body.append(f'<section id="{plots[0][0][4:]}"><h2>{html.escape(title)}</h2><p class="note">{note}</p>')
+    for section_id, title, note, plots in sections:
+        body.append(f'<section id="{section_id}"><h2>{html.escape(title)}</h2><p class="note">{note}</p>')
         for div_id, fig, empty in plots:
             if fig is None:
                 body.append(f'<p class="empty">{html.escape(empty)}</p>')
