@@ -110,21 +110,22 @@ def performance_figure(evaluations: list[dict[str, Any]], days: list[str], *,
         docs = by_slot[slot]
         _, name, color, symbol = _candidate(docs[0])
         marker = {"color": color, "size": 11 if slot == 0 else 10, "symbol": symbol}
-        x = [position[d["logical_date"]] + 0.08 * slot for d in docs]
+        x = [position[d["logical_date"]] + 0.12 * slot for d in docs]
         # The recorded paired 95% interval of ΔF1 against the baseline, placed on the candidate's F1.
         deltas = [champion_delta(d.get("champion")) for d in docs]
         intervals = [None if c is None or c[1] is None else c for c in deltas]
         for row, metric in ((1, "f1"), (2, "roc_auc")):
             error = {}
             if row == 1 and any(intervals):
-                error = {"error_y": {"type": "data", "symmetric": False, "thickness": 2, "width": 5, "color": color,
+                error = {"error_y": {"type": "data", "symmetric": False, "thickness": 2.5, "width": 6, "color": color,
                                      "array": [None if i is None else i[2] - i[0] for i in intervals],
                                      "arrayminus": [None if i is None else i[0] - i[1] for i in intervals]}}
             fig.add_trace(go.Scatter(
                 x=x, y=[d.get(metric) for d in docs], name=name, legendgroup=name, showlegend=row == 1,
                 mode="lines+markers+text" if slot == 0 else "markers+text",
                 text=[f"v{d['model_version']}" for d in docs], customdata=[d["logical_date"] for d in docs],
-                textposition="top center", marker=marker, line={"color": color, "width": 2}, cliponaxis=False,
+                textposition="top center" if slot == 0 else "middle right", marker=marker,
+                line={"color": color, "width": 2}, cliponaxis=False,
                 hovertemplate=f"%{{customdata}}<br>%{{text}} ({name})<br>{metric}=%{{y:.4f}}<extra></extra>",
                 **error,
             ), row=row, col=1)
@@ -134,18 +135,22 @@ def performance_figure(evaluations: list[dict[str, Any]], days: list[str], *,
             floors.setdefault(doc["logical_date"], float(doc["f1_threshold"]))
     for day in stopped:
         if day in position:
-            fig.add_annotation(x=position[day], y=0.5, text="no evaluation:<br>stopped by the<br>data-quality gate",
+            fig.add_annotation(x=position[day], y=0.5, yref="y domain",
+                               text="no evaluation:<br>stopped by the<br>data-quality gate",
                                showarrow=False, font={"color": GATE_STOP, "size": 12}, row=1, col=1)
     for day, floor in floors.items():  # configuration: a reference line per day, never a series
-        fig.add_shape(type="line", x0=position[day] - 0.25, x1=position[day] + 0.45, y0=floor, y1=floor,
+        fig.add_shape(type="line", x0=position[day] - 0.25, x1=position[day] + 0.62, y0=floor, y1=floor,
                       line={"color": FLOOR, "dash": "dash", "width": 2.5}, row=1, col=1)
         fig.add_annotation(x=position[day] - 0.25, y=floor, text=f"floor {floor:.2f}", showarrow=False,
                            xanchor="left", yanchor="bottom", font={"color": FLOOR, "size": 11}, row=1, col=1)
-    top = max([1.0] + [f + 0.05 for f in floors.values()])
-    _axes(fig, "y", title_text="F1", range=[0, top], row=1, col=1)
+    # The F1 axis spans the figures shown (not 0 to 1), so the intervals of a few hundredths can be read.
+    shown = [float(d["f1"]) for d in evaluations if d["logical_date"] in position and d.get("f1") is not None]
+    shown += list(floors.values())
+    low, high = (max(0.0, min(shown) - 0.08), min(1.0, max(shown) + 0.08)) if shown else (0.0, 1.0)
+    _axes(fig, "y", title_text="F1", range=[low, high], row=1, col=1)
     _axes(fig, "y", title_text="ROC-AUC", range=[0.4, 1.0], row=2, col=1)
     _axes(fig, "x", tickmode="array", tickvals=list(range(len(days))), ticktext=days,
-                     range=[-0.5, max(len(days), 1) - 0.3], zeroline=False)
+                     range=[-0.5, max(len(days), 1) - 0.25], zeroline=False)
     _axes(fig, "x", title_text="logical date", row=2, col=1)
     fig.layout.update(template=_template(), height=660)
     if not evaluations:
@@ -480,6 +485,8 @@ def calibration_figure(current: dict[str, Any]) -> "go.Figure":
                                         "confusion matrix, synthetic test split", "confusion matrix, real holdout"))
     fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"color": NEUTRAL, "dash": "dash", "width": 1.5},
                   row=1, col=1)
+    fig.add_annotation(x=0.03, y=0.97, text="dashed: perfectly calibrated", showarrow=False, xanchor="left",
+                       font={"size": 11, "color": NEUTRAL}, row=1, col=1)
     missing = []
     for split, name, color in splits:
         metrics = version_metrics(current, split)
