@@ -198,5 +198,6 @@ def test_days_table_says_the_gate_stopped_the_broken_day():
     assert gate.startswith("FAILED") and "status_of_existing_checking_account: unseen-category share 0.793" in gate
     assert outcome.startswith("stopped by the data-quality gate (worst columns: "
                               "status_of_existing_checking_account, duration_in_month)")
+    assert by_day["2026-11-04"][5] == "-"  # no retraining attempt: not "0"
     assert by_day["2026-11-01"][1].startswith("passed")
     assert not any("batch only" in cell for row in page.rows for cell in row)

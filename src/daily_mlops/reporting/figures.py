@@ -25,9 +25,9 @@ CHALLENGER = {1: "#e67e22", 2: "#8e44ad", 3: "#16a085"}
 RECALIBRATED = "#5dade2"
 GATE_STOP = "#a04000"
 #: The gate's figures drawn per day: (``quality`` field, its floor in ``quality.floors``, panel title).
-GATE_FIGURES = (("min_validity", "min_diagnostic", "lowest SDMetrics data validity"),
-                ("max_unseen_share", "max_unseen_share", "largest unseen-category share"),
-                ("max_null_increase", "max_null_increase", "largest null-share increase"))
+GATE_FIGURES = (("min_validity", "min_diagnostic", "lowest SDMetrics data validity (fails below)"),
+                ("max_unseen_share", "max_unseen_share", "largest unseen-category share (fails above)"),
+                ("max_null_increase", "max_null_increase", "largest null-share increase (fails above)"))
 
 def _axes(fig: Any, axis: str, *, row: int | None = None, col: int | None = None, **props: Any) -> None:
     """Set ``props`` on the x or y axes (of one subplot when ``row``/``col`` are given)."""
@@ -382,6 +382,7 @@ def gate_figure(processing: list[dict[str, Any]], days: list[str]) -> "go.Figure
         _axes(fig, "y", range=[-0.05, 1.05], row=2, col=col)
     _axes(fig, "x", type="category", categoryorder="array", categoryarray=days)
     _axes(fig, "y", visible=False, row=1, col=1)
+    _annotations(fig, font={"size": 12})
     fig.layout.update(template=_template(), height=520)
     return fig
 

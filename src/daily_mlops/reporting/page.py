@@ -72,7 +72,8 @@ def _days_table(rows: list[dict[str, Any]]) -> str:
          (("nowrap", r["logical_date"]), ("gate gate-failed" if r["gate"] == "failed" else "gate",
                                           "\n".join(r["gate_detail"])),
           ("", _v(r["champion_version"])), ("num", _f(r["champion_f1"])),
-          ("num", _f(r["f1_threshold"], 2)), ("num", str(r["attempts"])), ("num", _f(r["best_f1"])),
+          ("num", _f(r["f1_threshold"], 2)), ("num", "-" if r.get("stopped_by_gate") else str(r["attempts"])),
+          ("num", _f(r["best_f1"])),
           ("outcome", r["outcome"]), ("", _v(r["deployed_version"])),
           ("comparisons", "\n".join(r.get("comparisons") or []) or "-")))
         for r in rows])
