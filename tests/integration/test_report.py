@@ -39,6 +39,9 @@ SIGNATURE = {
 ARCHITECTURE = {"cardinalities": [11, 5], "n_numeric": 2, "d_model": 32, "nhead": 4, "num_layers": 6,
                 "dim_feedforward": 64, "dropout": 0.3, "n_classes": 2, "projection_dim": 32}
 MAX_BYTES = 5_000_000
+FLOORS = {"min_diagnostic": 0.9, "max_unseen_share": 0.05, "max_null_increase": 0.1}
+#: Without the gate's figures the report has no gate strip and no drift heatmap (the batch's positive rate remains).
+NO_GATE = [i for i in FIGURE_IDS if i not in ("fig-gate", "fig-drift")]
 
 
 def _metrics(f1: float, roc_auc: float, n: int = 1500, matrix=((597, 463), (173, 267))) -> dict:
@@ -85,10 +88,14 @@ def _seed(db, *, quality: bool) -> None:
     for i, day in enumerate(DAYS):
         doc = {"n_rows": 10000, "positive_rate": 0.295 - 0.001 * i, "status": "ready",
                "splits": {"pretrain": 7000, "finetune": 1500, "test": 1500}}
-        if quality:
-            doc["quality"] = {"overall_score": 0.9 - 0.01 * i, "columns": {"age_in_years": {"shape": 0.95}},
-                              "passed": True}
-            doc["drift"] = {"max_psi": 0.02 * (i + 1), "drifted_columns": i}
+        if quality:  # the gate's verdict and figures (daily_mlops.loop.quality.check_data_quality)
+            doc["quality"] = {"status": "passed", "floors": FLOORS, "failures": 0, "message": "all checks within",
+                              "worst": [{"column": "purpose", "check": "unseen_share", "value": 0.0, "floor": 0.05,
+                                         "failed": False}],
+                              "min_validity": 1.0, "max_unseen_share": 0.0, "max_null_increase": 0.01 * i}
+            doc["drift"] = {"columns": {"age_in_years": 0.95 - 0.2 * i, "purpose": 0.97},
+                            "worst": [{"column": "age_in_years", "score": 0.95 - 0.2 * i, "metric": "KSComplement"}],
+                            "positive_rate": 0.29, "reference_positive_rate": 0.3}
         store_processing_metadata(db, doc, logical_date=day)
 
     def evaluate(day, version, attempt, f1, threshold):
@@ -177,8 +184,8 @@ def report_settings(tmp_path: Path) -> Settings:
 
 
 def test_report_has_every_figure_the_days_table_and_no_external_script(real_db, report_settings, tmp_path):
-    """One plot div per figure (versions, F1/ROC-AUC, champion ΔF1, attempts, deployments, data quality, lineage),
-    one row per day, < 5 MB, offline."""
+    """One plot div per figure (versions, F1/ROC-AUC, calibration, champion ΔF1, attempts, deployments, gate strip,
+    drift heatmap, positive rate, lineage), one row per day with the gate's verdict, < 5 MB, offline."""
     _seed(real_db, quality=True)
     result = write_report(report_settings, db=real_db, out=tmp_path / "out" / "report.html", days=30)
     path = result["path"]
@@ -192,24 +199,25 @@ def test_report_has_every_figure_the_days_table_and_no_external_script(real_db, 
     assert html.count("plotly.js v") == 1  # the library is inlined once, the other figures reuse it
     assert [r[0] for r in page.rows] == [d.isoformat() for d in DAYS]
     by_day = {r[0]: r for r in page.rows}
-    # logical date, champion, champion F1, F1 floor, attempts, best F1, outcome, deployed version, comparisons
-    assert by_day["2026-11-01"][1:6] == ["v1", "0.4609", "0.40", "0", "0.4609"]
-    assert by_day["2026-11-01"][6:] == ["champion passed; deployed v1", "v1", "-"]
-    assert by_day["2026-11-02"][4] == "3" and by_day["2026-11-02"][6].startswith("ALERT: best F1 0.4788 < floor 0.75")
-    assert by_day["2026-11-02"][7] == "v1"
-    assert by_day["2026-11-03"][6:8] == ["challenger v5 approved; deployed v5", "v5"]
+    # logical date, gate, champion, champion F1, F1 floor, attempts, best F1, outcome, deployed version, comparisons
+    assert by_day["2026-11-01"][1] == "passedlowest drift: age_in_years 0.95 (KS)"  # cells joined without <br>
+    assert by_day["2026-11-01"][2:7] == ["v1", "0.4609", "0.40", "0", "0.4609"]
+    assert by_day["2026-11-01"][7:] == ["champion passed; deployed v1", "v1", "-"]
+    assert by_day["2026-11-02"][5] == "3" and by_day["2026-11-02"][7].startswith("ALERT: best F1 0.4788 < floor 0.75")
+    assert by_day["2026-11-02"][8] == "v1"
+    assert by_day["2026-11-03"][7:9] == ["challenger v5 approved; deployed v5", "v5"]
     text = " ".join(page.text)
     assert "Model card: tabtransformer version 5" in text
-    assert "drift.max_psi" in html and "quality.columns.age_in_years.shape" in html
+    assert "quality.floors" not in html  # the gate's floors are reference lines, not series named after them
     assert "no data-quality figures recorded" not in text
     assert result["current_version"] == 5
 
 
 def test_report_without_quality_figures_says_so(real_db, report_settings, tmp_path):
-    """Without quality/drift sub-documents there is no data-quality plot, and the page says so."""
+    """Without the gate's sub-documents there is no gate strip nor drift heatmap, and the page says so."""
     _seed(real_db, quality=False)
     page = _parse(write_report(report_settings, db=real_db, out=tmp_path / "r.html")["path"])
-    assert page.plot_divs == [i for i in FIGURE_IDS if i != "fig-data-quality"]
+    assert page.plot_divs == NO_GATE
     assert "no data-quality figures recorded" in " ".join(page.text)
 
 
@@ -219,7 +227,7 @@ def test_report_days_keeps_the_last_logical_dates(real_db, report_settings, tmp_
     result = write_report(report_settings, db=real_db, out=tmp_path / "r.html", days=2)
     page = _parse(result["path"])
     assert result["days"] == ["2026-11-02", "2026-11-03"]
-    assert [(r[0], r[7]) for r in page.rows] == [("2026-11-02", "v1"), ("2026-11-03", "v5")]
+    assert [(r[0], r[8]) for r in page.rows] == [("2026-11-02", "v1"), ("2026-11-03", "v5")]
 
 
 def test_report_of_an_empty_database_renders(real_db, report_settings, tmp_path):
@@ -275,7 +283,7 @@ def test_cli_report_and_models_card(real_db, mongo_uri, tmp_path, monkeypatch):
     result = runner.invoke(app, ["report", "--out", str(out), "--days", "3"], env=env)
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(out)
-    assert _parse(out).plot_divs == [i for i in FIGURE_IDS if i != "fig-data-quality"]
+    assert _parse(out).plot_divs == NO_GATE
 
     result = runner.invoke(app, ["models", "card", "5", "--out", str(tmp_path / "card.md")], env=env)
     assert result.exit_code == 0, result.output

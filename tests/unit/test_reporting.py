@@ -1,13 +1,12 @@
-"""Pure parts of the report: day rows, deployment intervals, numeric flattening, figures, Markdown rendering."""
+"""Pure parts of the report: day rows, deployment intervals, the gate's verdict, figures, Markdown rendering."""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 
-from daily_mlops.reporting.figures import MAX_SERIES, data_quality_figure, performance_figure
+from daily_mlops.reporting.figures import drift_figure, gate_figure, performance_figure
 from daily_mlops.reporting.model_card import markdown_to_html
-from daily_mlops.reporting.summary import day_rows, deployed_on, deployment_intervals, flatten_numbers
+from daily_mlops.reporting.summary import day_rows, deployed_on, deployment_intervals, gate_check_text
 
 AT = dt.datetime(2026, 11, 29, tzinfo=dt.timezone.utc)
 
@@ -68,38 +67,78 @@ def test_day_rows_name_each_outcome():
     assert rows[3]["champion_version"] is None and rows[3]["f1_threshold"] is None
 
 
-def test_flatten_numbers_keeps_finite_numeric_leaves_only():
-    """Nested numbers become dotted names; booleans, strings, lists, NaN and infinities are left out."""
-    doc = {"score": 0.9, "passed": True, "columns": {"age": {"psi": 0.1, "n": 3}}, "note": "ok", "values": [1, 2],
-           "bad": math.nan, "worse": math.inf}
-    assert flatten_numbers(doc, "quality") == {"quality.score": 0.9, "quality.columns.age.psi": 0.1,
-                                               "quality.columns.age.n": 3.0}
-    assert flatten_numbers(None, "drift") == {}
+FLOORS = {"min_diagnostic": 0.9, "max_unseen_share": 0.05, "max_null_increase": 0.1}
 
 
-def test_data_quality_figure_is_none_without_figures_and_caps_the_series():
-    """No quality/drift numbers: None (the page says so); many drift columns: at most MAX_SERIES traces."""
-    assert data_quality_figure([{"logical_date": "2026-11-01", "quality": {"passed": True}}], ["2026-11-01"]) is None
-    drift = {f"col{i:02d}": 0.01 * i for i in range(MAX_SERIES + 5)}
-    fig = data_quality_figure([{"logical_date": "2026-11-01", "drift": drift}], ["2026-11-01"])
-    assert len(fig.data) == MAX_SERIES
-    assert f"drift: first {MAX_SERIES} of {MAX_SERIES + 5} series shown" == fig.layout.title.text
-    assert [a.text for a in fig.layout.annotations] == [f"drift.col{i:02d}" for i in range(MAX_SERIES)]
+def _batch(day: str, status: str | None, **figures) -> dict:
+    worst = [{"column": "purpose", "check": "unseen_share", "value": 0.79, "floor": 0.05, "failed": True},
+             {"column": "age_in_years", "check": "null_increase", "value": 0.31, "floor": 0.1, "failed": True}]
+    quality = {"status": status, "floors": FLOORS, "failures": 3 if status == "failed" else 0,
+               "worst": worst if status == "failed" else [], "message": f"gate {status}", **figures}
+    return {"logical_date": day, "quality": quality if status else {},
+            "drift": {"columns": {"age_in_years": 0.9, "purpose": 0.4 if status == "failed" else 0.95},
+                      "worst": [{"column": "age_in_years", "score": 0.9, "metric": "KSComplement"}]}}
+
+
+def test_day_rows_read_the_gate_verdict_and_a_stopped_day():
+    """A failed verdict without evaluation reads 'stopped by the data-quality gate' with its worst columns."""
+    data = {"days": ["2026-11-01", "2026-11-04", "2026-11-05"], "evaluations": [], "passed": [], "alerts": [],
+            "deployments": [], "versions": [],
+            "processing": [_batch("2026-11-01", "passed"), _batch("2026-11-04", "failed"), _batch("2026-11-05", None)]}
+    passed, stopped, unknown = day_rows(data)
+    assert passed["gate"] == "passed" and passed["gate_detail"] == ["passed", "lowest drift: age_in_years 0.90 (KS)"]
+    assert stopped["stopped_by_gate"] and stopped["gate_columns"] == ["purpose", "age_in_years"]
+    assert stopped["outcome"].startswith("stopped by the data-quality gate (worst columns: purpose, age_in_years)")
+    assert stopped["gate_detail"] == ["FAILED", "purpose: unseen-category share 0.790 > floor 0.05",
+                                      "age_in_years: null-share increase 0.310 > floor 0.1",
+                                      "(+1 more check(s) past the floor)"]
+    assert unknown["gate"] is None and unknown["outcome"] == "no evaluation recorded (batch only)"
+    assert gate_check_text({"column": "job", "check": "diagnostic_validity", "value": 0.95, "floor": 0.9,
+                            "failed": False}) == "job: SDMetrics data validity 0.950 >= floor 0.9"
+
+
+def test_gate_figure_draws_verdicts_and_floors_as_reference_lines_only():
+    """One strip trace per verdict; the gate's figures as series; each floor a dashed line, never a trace."""
+    batches = [_batch("2026-11-01", "passed", min_validity=1.0, max_unseen_share=0.0, max_null_increase=0.0),
+               _batch("2026-11-02", "failed", min_validity=0.2, max_unseen_share=0.79, max_null_increase=0.31)]
+    assert gate_figure([_batch("2026-11-01", None)], ["2026-11-01"]) is None
+    fig = gate_figure(batches, ["2026-11-01", "2026-11-02"])
+    strip = {t.name: list(t.x) for t in fig.data if t.y and t.y[0] == "gate"}
+    assert strip == {"gate passed": ["2026-11-01"], "gate FAILED: day stopped": ["2026-11-02"]}
+    assert not any("floor" in (t.name or "").lower() for t in fig.data)
+    assert sorted(round(shape.y0, 3) for shape in fig.layout.shapes) == [0.05, 0.1, 0.9]
+    assert [t.y[1] for t in fig.data if t.name.startswith("largest")] == [0.79, 0.31]
+
+
+def test_drift_figure_puts_the_worst_columns_first():
+    """The heatmap's rows are columns ordered by their lowest score; numeric columns marked KS."""
+    batches = [_batch("2026-11-01", "passed"), _batch("2026-11-02", "failed")]
+    batches[0]["processed"] = {"columns": {"x_num": ["age_in_years"], "x_cat": ["purpose"]}}
+    fig = drift_figure(batches, ["2026-11-01", "2026-11-02"])
+    heatmap = fig.data[0]
+    assert heatmap.type == "heatmap" and list(heatmap.y) == ["purpose (TV)", "age_in_years (KS)"]
+    assert [list(row) for row in heatmap.z] == [[0.95, 0.4], [0.9, 0.9]]
+    assert drift_figure([{"logical_date": "2026-11-01"}], ["2026-11-01"]) is None
 
 
 def test_performance_figure_draws_champion_challengers_and_labelled_floor():
-    """One F1 and one ROC-AUC trace per attempt number, and the F1 floor with its value written on it."""
+    """One F1 and one ROC-AUC trace per candidate kind; the floor a labelled line (not a trace); ΔF1 error bars."""
     evals = [{"logical_date": "2026-11-01", "model_version": 1, "attempt": 0, "f1": 0.4, "roc_auc": 0.6,
               "f1_threshold": 0.75},
              {"logical_date": "2026-11-01", "model_version": 2, "attempt": 1, "f1": 0.5, "roc_auc": 0.62,
-              "f1_threshold": 0.75}]
-    fig = performance_figure(evals, ["2026-11-01"])
+              "f1_threshold": 0.75, "champion": {"delta": 0.1, "interval": [0.04, 0.13]}}]
+    fig = performance_figure(evals, ["2026-11-01", "2026-11-02"], stopped=["2026-11-02"])
     names = [t.name for t in fig.data]
     assert names.count("champion (model in service, attempt 0)") == 2
     assert names.count("challenger, retraining attempt 1") == 2
-    floor = next(t for t in fig.data if t.name.startswith("F1 floor"))
-    assert list(floor.y) == [0.75, 0.75, None] and "floor 0.75" in floor.text
+    assert not any("floor" in name for name in names)
+    assert [(s.y0, s.y1, s.line.dash) for s in fig.layout.shapes] == [(0.75, 0.75, "dash")]
+    texts = [a.text for a in fig.layout.annotations]
+    assert "floor 0.75" in texts and any("stopped by the<br>data-quality gate" in t for t in texts)
     assert fig.data[2].x[0] > fig.data[0].x[0]  # the challenger sits right of its champion
+    bar = fig.data[2].error_y  # F1 0.5, ΔF1 0.1 in [0.04, 0.13]: from 0.44 to 0.53
+    assert round(bar.array[0], 6) == 0.03 and round(bar.arrayminus[0], 6) == 0.06
+    assert fig.data[3].error_y.array is None  # no bar on ROC-AUC
 
 
 def test_markdown_to_html_renders_tables_and_escapes_raw_html():

@@ -140,12 +140,22 @@ def calibrate_on(model: Any, rows: "EncodedBatch") -> tuple[dict[str, Any], floa
 
 
 def score_metrics(y_true: np.ndarray, prob: np.ndarray, decision_threshold: float) -> dict[str, Any]:
-    """:func:`daily_mlops.ml.metrics.classification_metrics` plus the Brier score and the ECE (10 bins)."""
+    """:func:`daily_mlops.ml.metrics.classification_metrics`, the Brier score, the ECE (10 bins), ``reliability``.
+
+    ``reliability``: the ECE's 10 equal-width bins of ``prob`` on [0, 1] (reliability diagram, Guo et al. 2017):
+    per bin ``mean_predicted``, ``observed_rate`` (``None`` for an empty bin) and ``count`` (rows).
+    """
     from daily_mlops.ml.calibration import brier_score, expected_calibration_error
     from daily_mlops.ml.metrics import classification_metrics
 
+    p, y = np.asarray(prob, dtype=np.float64), np.asarray(y_true, dtype=np.float64)
+    bins = np.minimum((p * 10).astype(np.int64), 9)  # the last bin includes 1
+    count = np.bincount(bins, minlength=10)
+    per_bin = [[round(float(s / n), 6) if n else None for s, n in zip(np.bincount(bins, weights=w, minlength=10),
+                                                                        count)] for w in (p, y)]
     return {**classification_metrics(y_true, prob, decision_threshold=decision_threshold),
-            "brier": brier_score(y_true, prob), "ece": expected_calibration_error(y_true, prob)}
+            "brier": brier_score(y_true, prob), "ece": expected_calibration_error(y_true, prob),
+            "reliability": {"mean_predicted": per_bin[0], "observed_rate": per_bin[1], "count": count.tolist()}}
 
 
 def score(bundle: "ModelBundle", rows: DayRows) -> Scored:

@@ -12,7 +12,14 @@ from typing import Any
 
 from daily_mlops.reporting.evidence import comparison_lines
 
-__all__ = ["day_rows", "deployed_on", "deployment_intervals", "flatten_numbers"]
+__all__ = ["GATE_CHECKS", "day_rows", "deployed_on", "deployment_intervals", "drift_lines", "gate_check_text",
+           "gate_verdict"]
+
+#: How the report names a gate check (``processing_metadata.quality.worst[].check``), and the side of its floor
+#: that fails (:func:`daily_mlops.ml.quality.gate`).
+GATE_CHECKS = {"diagnostic_validity": ("SDMetrics data validity", "<"),
+               "diagnostic_structure": ("SDMetrics data structure", "<"),
+               "unseen_share": ("unseen-category share", ">"), "null_increase": ("null-share increase", ">")}
 
 
 def _day_of(entry: dict[str, Any]) -> str | None:
@@ -58,7 +65,50 @@ def deployed_on(intervals: list[dict[str, Any]], day: str) -> int | None:
     return max(live, key=lambda i: i["start"])["model_version"] if live else None
 
 
+def gate_verdict(batch: dict[str, Any] | None) -> str | None:
+    """The data-quality gate's recorded verdict of a ``processing_metadata`` document: ``passed``, ``failed`` or
+    ``None`` (the gate recorded none: it did not run, or the batch predates it). Never decided again here."""
+    status = ((batch or {}).get("quality") or {}).get("status")
+    return status if status in ("passed", "failed") else None
+
+
+def gate_check_text(check: dict[str, Any]) -> str:
+    """One recorded gate check: ``duration_in_month: null-share increase 0.793 > floor 0.1``."""
+    words, fails = GATE_CHECKS.get(check.get("check"), (str(check.get("check")), ">"))
+    relation = fails if check.get("failed") else {"<": ">=", ">": "<="}[fails]
+    value, floor = check.get("value"), check.get("floor")
+    value = f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+    floor = f"{floor:g}" if isinstance(floor, (int, float)) else "-"
+    return f"{check.get('column', '?')}: {words} {value} {relation} floor {floor}"
+
+
+def drift_lines(drift: dict[str, Any] | None) -> list[str]:
+    """The recorded worst drift columns, ``credit_amount 0.16 (KS)``, lowest first (1 = like the reference).
+
+    KS: SDMetrics KSComplement, TV: TVComplement (the metric recorded with the column)."""
+    short = {"KSComplement": "KS", "TVComplement": "TV"}
+    return [f"{w['column']} {w['score']:.2f}" + (f" ({short.get(w['metric'], w['metric'])})" if w.get("metric") else "")
+            for w in (drift or {}).get("worst", []) if isinstance(w.get("score"), (int, float))]
+
+
+def _gate_detail(batch: dict[str, Any] | None) -> list[str]:
+    """The day table's gate cell: the verdict, then its failed checks, else the lowest-scoring drift columns."""
+    verdict = gate_verdict(batch)
+    if verdict is None:
+        return ["no gate verdict recorded"]
+    quality = batch["quality"]
+    if verdict == "failed":
+        failed = [gate_check_text(c) for c in quality.get("worst", []) if c.get("failed")]
+        more = int(quality.get("failures") or len(failed)) - len(failed)
+        return ["FAILED", *failed] + ([f"(+{more} more check(s) past the floor)"] if more > 0 else [])
+    drift = drift_lines(batch.get("drift"))
+    return ["passed"] + (["lowest drift: " + ", ".join(drift)] if drift else [])
+
+
 def _outcome(row: dict[str, Any], deployment: dict[str, Any] | None) -> str:
+    if row["stopped_by_gate"]:
+        return ("stopped by the data-quality gate (worst columns: " + ", ".join(row["gate_columns"])
+                + "); no model was judged, retrained or deployed on this batch")
     if row["alert"]:
         return (f"ALERT: best F1 {row['best_f1']:.4f} < floor {row['f1_threshold']:.2f} after "
                 f"{row['attempts']} retraining attempt(s); deployed model unchanged")
@@ -86,7 +136,12 @@ def day_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        ``logical_date``; ``champion_version`` and ``champion_f1`` (attempt 0,
+        ``logical_date``; ``gate`` (the data-quality gate's recorded verdict,
+        :func:`gate_verdict`), ``gate_detail`` (lines: the verdict, then its
+        failed checks with their figures and floors, else the lowest drift
+        columns), ``gate_columns`` (the columns of its failed checks) and
+        ``stopped_by_gate`` (a failed verdict and no evaluation);
+        ``champion_version`` and ``champion_f1`` (attempt 0,
         ``None`` when the day was not evaluated); ``f1_threshold`` (the F1 floor
         of that evaluation); ``attempts`` (retraining attempts, 0 to 3);
         ``challengers`` (versions they registered); ``best_f1``; ``alert``
@@ -107,8 +162,13 @@ def day_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         passed = next((p for p in data.get("passed", []) if p["logical_date"] == day), None)
         deployment = next((d for d in reversed(data.get("deployments", [])) if d["logical_date"] == day), None)
         f1s = [float(e["f1"]) for e in evals if e.get("f1") is not None]
+        batch = next((b for b in data.get("processing", []) if b.get("logical_date") == day), None)
         row = {
             "logical_date": day,
+            "gate": gate_verdict(batch),
+            "gate_detail": _gate_detail(batch),
+            "gate_columns": list(dict.fromkeys(c.get("column", "?") for c in ((batch or {}).get("quality") or {})
+                                               .get("worst", []) if c.get("failed"))),
             "champion_version": int(champion["model_version"]) if champion else None,
             "champion_f1": champion.get("f1") if champion else None,
             "f1_threshold": (champion or (evals[0] if evals else {})).get("f1_threshold"),
@@ -123,25 +183,11 @@ def day_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         if alert is not None:
             row["best_f1"] = float(alert.get("f1_score", row["best_f1"] or 0.0))
             row["f1_threshold"] = alert.get("f1_threshold", row["f1_threshold"])
+        # The gate recorded a failed verdict and no evaluation ran: the designed stop, not a crash.
+        row["stopped_by_gate"] = row["gate"] == "failed" and champion is None and not evals
         row["outcome"] = _outcome(row, deployment)
         row["comparisons"] = [f"v{e['model_version']}: " + "; ".join(comparison_lines(
             {key: e.get(key) for key in ("champion", "real")})) for e in evals if e.get("champion") or e.get("real")]
         rows.append(row)
     return rows
 
-
-def flatten_numbers(document: Any, prefix: str = "") -> dict[str, float]:
-    """Every numeric leaf of a nested document as ``{"dotted.path": value}`` (booleans and lists skipped).
-
-    Used for the data-quality (``quality``) and drift (``drift``) sub-documents
-    of ``processing_metadata``, whatever figures a data-quality gate records there.
-    """
-    out: dict[str, float] = {}
-    if isinstance(document, dict):
-        for key, value in document.items():
-            out.update(flatten_numbers(value, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(document, (int, float)) and not isinstance(document, bool) and prefix:
-        value = float(document)
-        if value == value and abs(value) != float("inf"):  # NaN and infinities cannot be plotted
-            out[prefix] = value
-    return out
