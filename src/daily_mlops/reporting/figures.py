@@ -549,7 +549,8 @@ def lineage_figure(current: dict[str, Any], versions: list[dict[str, Any]]) -> "
         f1, real_f1 = version_metrics(doc, "test").get("f1"), version_metrics(doc, "reference").get("f1")
         day = doc.get("logical_date")
         bootstrap = doc.get("run_key") == "bootstrap"
-        origin = "trained at bootstrap" if bootstrap else f"fine-tuned on {day}" if day else "registered"
+        made = "recalibrated" if doc.get("lineage_kind") == "recalibrated" else "fine-tuned"
+        origin = "trained at bootstrap" if bootstrap else f"{made} on {day}" if day else "registered"
         split = "bootstrap test split" if bootstrap else f"test split of {day}" if day else "its test split"
         score = f"F1 {f1:.3f} on the {split}" if isinstance(f1, float) else "F1 not recorded"
         real = f"real holdout F1 {real_f1:.3f}<br>" if isinstance(real_f1, float) else ""

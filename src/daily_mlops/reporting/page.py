@@ -211,8 +211,8 @@ def build_report_html(
           ("fig-drift", figures.drift_figure(processing, days), "no drift figures recorded"),
           ("fig-positive-rate", figures.positive_rate_figure(processing, days), "no positive rate recorded")]),
         ("lineage", "Lineage of the current model version",
-         "Each version was fine-tuned from the one before it; green is the current (deployed, else champion) "
-         "version.", [("fig-lineage", figures.lineage_figure(current, versions) if current else None, no_version)]),
+         "Each version was fine-tuned (or recalibrated) from the one before it; green is the current (deployed, else "
+         "champion) version.", [("fig-lineage", figures.lineage_figure(current, versions) if current else None, no_version)]),
     ]
     body = [f"<section id=\"overview\"><h1>daily-mlops report</h1><p class=\"meta\">generated "
             f"{generated_at:%Y-%m-%d %H:%M UTC} from {html.escape(source)}</p>", _headline(rows, current), _GLOSSARY,
