@@ -15,6 +15,8 @@ tested as a table (``tests/unit/test_decisions.py``):
 * :func:`step_after`: :func:`next_step` for a chain result (what the DAG's branch calls);
 * :func:`choose_approved_version`: which evaluation of a day is deployed;
 * :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code);
+* :func:`day_outcome`: which of the six ends a day reached (:data:`DAY_OUTCOMES`), the one rule the run
+  summary and the day's story render;
 * re-exported from :mod:`daily_mlops.thresholds`: :func:`validate_f1_threshold` (the one check of an
   F1 threshold, wherever it comes from), :func:`parse_f1_threshold` (also accepts ``auto``),
   :func:`resolve_f1_threshold` / :func:`auto_f1_threshold` (``auto`` is the bootstrap model's
@@ -37,6 +39,7 @@ __all__ = [
     "AUTO",
     "CHAMPION",
     "CHECK_TASK",
+    "DAY_OUTCOMES",
     "EVALUATE_TASK",
     "F1_THRESHOLD_MAX",
     "FINETUNED",
@@ -56,6 +59,7 @@ __all__ = [
     "choose_approved_version",
     "choose_parent",
     "day_as_designed",
+    "day_outcome",
     "describe_f1_threshold",
     "judge_candidate",
     "last_result",
@@ -84,6 +88,10 @@ RECALIBRATION_GROUP = "recalibration"
 RECALIBRATE_TASK = f"{RECALIBRATION_GROUP}.recalibrate_champion"
 #: Registry statuses a version may be deployed from.
 DEPLOYABLE = ("approved", "deployed")
+#: How a day can end, in the order :func:`day_outcome` checks them.
+GATE_FAILED, ALERTED, DEPLOYED, ALREADY_DEPLOYED, SUPERSEDED, NO_DEPLOYMENT = (
+    "gate_failed", "alert", "deployed", "already_deployed", "superseded", "none")
+DAY_OUTCOMES = (GATE_FAILED, ALERTED, DEPLOYED, ALREADY_DEPLOYED, SUPERSEDED, NO_DEPLOYMENT)
 #: Slack of the champion comparison, so that ``0.46 - 0.36 >= 0.10`` holds in floating point.
 _EPSILON = 1e-12
 
@@ -371,3 +379,30 @@ def day_as_designed(runs: Mapping[str, tuple[str, Iterable[str]]], expected_dags
         if state not in ("success", "failed"):
             return False
     return True
+
+
+def day_outcome(summary: Mapping[str, Any]) -> str:
+    """How one day ended: one of :data:`DAY_OUTCOMES`, from its run summary.
+
+    Parameters
+    ----------
+    summary : mapping
+        The day's summary (:func:`daily_mlops.orchestration.runner.summarise_day`); the keys read are
+        ``quality_status``, ``alert`` and ``deployment_status``.
+
+    Returns
+    -------
+    str
+        ``gate_failed`` when the data-quality gate recorded a failed verdict (it wins: no model was judged),
+        else ``alert`` when the evaluation raised one, else the deployment's status (``deployed``,
+        ``already_deployed``, ``superseded``), else ``none`` (no deployment run recorded anything, e.g. a
+        deployment that was rejected or refused).
+    """
+    if summary.get("quality_status") == "failed":
+        return GATE_FAILED
+    if summary.get("alert"):
+        return ALERTED
+    status = summary.get("deployment_status")
+    if status in (DEPLOYED, ALREADY_DEPLOYED, SUPERSEDED):
+        return status
+    return NO_DEPLOYMENT

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from daily_mlops.decisions import (
+    DAY_OUTCOMES, day_outcome,
     auto_f1_threshold, carry_best, chain_position, challenger_status, check_task_id, choose_approved_version,
     choose_parent, day_as_designed, describe_f1_threshold, last_result, next_step, parse_f1_threshold,
     resolve_f1_threshold, result_task_id, result_task_ids, retrain_task_id, step_after, task_for_step,
@@ -288,3 +289,22 @@ def test_validate_min_improvement(value, ok: bool) -> None:
     else:
         with pytest.raises(ConfigError, match="DAG param min_improvement"):
             validate_min_improvement(value, "DAG param min_improvement")
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        # the gate wins over everything recorded after it
+        ({"quality_status": "failed", "alert": True, "deployment_status": "deployed"}, "gate_failed"),
+        ({"quality_status": "passed", "alert": True, "deployment_status": None}, "alert"),
+        ({"quality_status": "passed", "alert": False, "deployment_status": "deployed"}, "deployed"),
+        ({"quality_status": "passed", "deployment_status": "already_deployed"}, "already_deployed"),
+        ({"quality_status": "passed", "deployment_status": "superseded"}, "superseded"),
+        ({"quality_status": "passed", "deployment_status": "rejected_by_reviewer"}, "none"),
+        ({"quality_status": "passed", "deployment_status": "refused_by_infra_validation"}, "none"),
+        ({}, "none"),
+    ],
+)
+def test_day_outcome_table(summary: dict, expected: str) -> None:
+    assert day_outcome(summary) == expected
+    assert day_outcome(summary) in DAY_OUTCOMES
