@@ -5,7 +5,7 @@ For each dataset, the real rows are split as bootstrap splits them (stratified
 a synthesizer is fit on the 70%:
 
 * ``single``: one GaussianCopulaSynthesizer on all columns (the code path
-  before issue 9, ``Synthesizer(target_column=None)``);
+  before per-class synthesis, ``Synthesizer(target_column=None)``);
 * ``conditional``: the same single copula, sampled with SDV's conditional
   sampling on the target (``sample_from_conditions``, one ``Condition`` per
   class with the class's share of the rows), the option not chosen;

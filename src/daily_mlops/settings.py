@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     Every field is read, highest priority first, from keyword arguments, the
     environment variable ``MLOPS_<FIELD>`` (upper case), a ``.env`` file in the
     working directory, and the YAML file of settings; otherwise it keeps its
-    default (the seed project's values).
+    default.
 
     The YAML file is the one named by ``MLOPS_CONFIG`` (read from the
     environment only; a relative name is relative to the working directory),
@@ -159,7 +159,7 @@ class Settings(BaseSettings):
         default=0.1, ge=0.0, le=1.0,
         description="Data-quality gate: highest increase of a column's null share over the reference's.")
 
-    # --- model hyperparameters (the seed's TabTransformer) -----------------
+    # --- model hyperparameters (TabTransformer) -----------------------------
     d_model: int = Field(default=32, ge=4)
     nhead: int = Field(default=4, ge=1)
     num_layers: int = Field(default=6, ge=1)

@@ -1,6 +1,6 @@
 """A CSV with ``%d%b%Y`` date strings and an ID column bootstraps and runs one data day (real MongoDB-wire server).
 
-Issue 9, "Done when": the dates become numeric features, the ID is dropped, and
+What it checks: the dates become numeric features, the ID is dropped, and
 both are listed under ``columns`` in the day's ``processing_metadata``.
 """
 

@@ -1,6 +1,6 @@
 """Bootstrap pretrains a ``tab`` network ``MLOPS_TAB_PRETRAIN_EPOCHS`` epochs and an ``ft`` one ``MLOPS_PRETRAIN_EPOCHS``.
 
-Issue 10, goal 4 (wide tables): a ``tab`` step attends over every categorical column, so its
+Wide tables: a ``tab`` step attends over every categorical column, so its
 pretraining has its own, smaller epoch count; the ``ft`` network (the bundled data) keeps its own.
 """
 

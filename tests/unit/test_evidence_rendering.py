@@ -1,6 +1,6 @@
 """Real-holdout metrics first, and each comparison's noise, in every view: status, models list/show, report, card.
 
-Documents as the loop records them since issue 17 (``lineage_kind``,
+Documents as the loop records them now (``lineage_kind``,
 ``metrics.reference`` for every version, ``calibration``, ``comparisons`` with
 paired bootstrap intervals, alert ``candidates``) beside documents written
 before (none of those fields): the new numbers appear, the old ones show ``-``.

@@ -342,7 +342,7 @@ def upstream_sensor(task_id: str, *, external_dag_id: str, external_task_id: str
     not (:class:`~daily_mlops.orchestration.operators.UpstreamRunSensor`).
     Then: succeeds on ``success``; is skipped when the upstream task was
     skipped; fails on ``failed`` / ``upstream_failed`` instead of poking on
-    (Airflow 3 keeps poking a failed upstream unless told, STACK_NOTES); times
+    (Airflow 3 keeps poking a failed upstream unless ``failed_states`` says so); times
     out after :data:`SENSOR_TIMEOUT` seconds; ``reschedule`` mode frees the
     worker slot between pokes. ``kwargs`` (e.g. ``on_skipped_callback``) go to the operator.
     """

@@ -83,7 +83,7 @@ class DayOutcome:
 
         The verdict is ``processing_metadata.quality.status == "failed"`` of the day (``quality_status`` of
         :attr:`summary`, from :func:`summarise_day`). A gate task that failed without recording one (it
-        crashed) is an unexpected failure, not this outcome (issue 20). Then the downstream DAG runs fail
+        crashed) is an unexpected failure, not this outcome. Then the downstream DAG runs fail
         at their sensors only (:data:`SENSOR_TASKS`; the rest is ``upstream_failed``): the batch was judged
         broken, no model was judged on it.
         """

@@ -17,8 +17,8 @@
    stopped (SIGINT to ``airflow standalone``, which stops its components,
    then SIGTERM/SIGKILL to anything of that session still alive).
 
-The Airflow facts this relies on are in ``STACK_NOTES.md`` ("A real Airflow on
-this machine"): the venv's ``bin`` on ``PATH``, and
+What Airflow 3.3's ``airflow standalone`` needs to run here: the venv's ``bin`` on
+``PATH`` (its components are started as ``airflow`` subprocesses), and
 ``AIRFLOW__CORE__EXECUTION_API_SERVER_URL`` when the port is not 8080.
 
 Unlike ``daily-mlops run`` (``dag.test`` in one process, retries off), tasks
