@@ -449,10 +449,19 @@ def airflow(
 
 
 @app.command()
-def config() -> None:
+def config(
+    reference: bool = typer.Option(
+        False, "--reference",
+        help="Print the Markdown reference of every setting (default, allowed values, meaning) instead: the "
+        "generator of docs/configuration.md.",
+    ),
+) -> None:
     """Print every setting: its MLOPS_* variable, the value in effect (secrets redacted) and its source."""
-    from daily_mlops.settings_sources import describe_settings
+    from daily_mlops.settings_sources import configuration_reference, describe_settings
 
+    if reference:  # defaults and descriptions only: no environment read, nothing to redact
+        typer.echo(configuration_reference(), nl=False)
+        return
     settings = _settings()
     try:
         rows = describe_settings(settings)
