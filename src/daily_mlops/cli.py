@@ -37,7 +37,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
 app.add_typer(models_app, name="models")  # `daily-mlops models ...` (daily_mlops.cli_models)
 
 
-#: First logical date of ``demo`` (its per-day ``drift`` params: daily_mlops.loop.demo, README "What the demo shows").
+#: First logical date of ``demo`` (its per-day ``drift`` params: daily_mlops.loop.demo, docs/demo.md).
 DEMO_START = dt.date(2026, 11, 1)
 
 
@@ -156,7 +156,7 @@ def run(
         help="Override MLOPS_F1_THRESHOLD for these runs (0 to 2; above 1 forces the alert path)."),
     drift: str = typer.Option(
         "none", "--drift", help="data_pipeline_dag's drift param for these runs: none, shift, label_noise or broken "
-                                "(README, 'What the demo shows')."),
+                                "(docs/demo.md)."),
 ) -> None:
     """Run the three DAGs in order for each date with Airflow's dag.test; print a summary per day."""
     from daily_mlops.ml.drift import check_drift_mode

@@ -63,7 +63,7 @@ def test_dated_csv_with_an_id_bootstraps_and_lists_its_columns(dated_settings, r
     assert meta["columns"] == boot["columns"]
     assert meta["processed"]["columns"]["x_num"] == x_num
 
-    # the mongosh query of the README finds both
+    # the mongosh query of docs/operations.md finds both
     found = real_db.processing_metadata.find_one(
         {"logical_date": DAY.isoformat(), "columns.column": "loan_id"}, {"_id": 0, "columns": 1})
     assert found is not None and len(found["columns"]) == 2

@@ -15,7 +15,7 @@ same all-class copula: 0.69 and 0.49. Fitting one copula to the rows of each
 class and sampling each class at its reference rate (a class-conditional
 model, p(x | y) p(y)) reached 0.77 and 0.89, and a TSTR/TRTR ratio of at least
 0.95 on the five tables of ``scripts/fidelity_report.py`` (seed 42; see
-README "Synthetic data fidelity"). It costs one fit per class (about twice the
+docs/measurements.md, "Synthetic data fidelity"). It costs one fit per class (about twice the
 single fit) and needs :data:`MIN_CLASS_ROWS` rows per class.
 
 Sources

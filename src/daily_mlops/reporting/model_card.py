@@ -196,8 +196,8 @@ def _comparisons(comparisons: dict[str, Any] | None) -> list[str]:
 
 
 #: What the training recipe rests on, measured by ``scripts/training_ablation.py`` at commit 82eea9f (seed 42,
-#: default settings; real holdout 300 rows, independent synthetic split 15,000 rows; README "What the model
-#: trains on"). Version 1's real-holdout ROC-AUC with and without 5 epochs of contrastive pretraining.
+#: default settings; real holdout 300 rows, independent synthetic split 15,000 rows; docs/measurements.md,
+#: "Training ablation"). Version 1's real-holdout ROC-AUC with and without 5 epochs of contrastive pretraining.
 PRETRAINING_ABLATION = (
     ("42", "0.7699", "0.7604", "+0.0096 [−0.0113, +0.0299]"),
     ("43", "0.7654", "0.7780", "−0.0126 [−0.0398, +0.0103]"),
