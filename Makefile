@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TORCH_INDEX_URL ?=
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
-.PHONY: install demo test test-fast airflow env compose-config bench clean-state
+.PHONY: install demo test test-fast airflow stack env compose-config bench clean-state
 
 # pip shows its progress (downloads, builds): a first install takes about a minute.
 $(STAMP): pyproject.toml
@@ -37,6 +37,11 @@ test-fast: install
 
 airflow: install
 	$(VENV)/bin/daily-mlops airflow
+
+# The docker-compose topology without Docker: CeleryExecutor, Postgres and Redis (Debian packages, installed
+# with apt-get when missing and root), two Celery workers; prints the UI address and login; Ctrl-C stops all.
+stack: install
+	$(VENV)/bin/daily-mlops stack
 
 env: install
 	$(PY) scripts/generate_env.py

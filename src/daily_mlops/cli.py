@@ -1,7 +1,7 @@
 """The ``daily-mlops`` command line (typer + rich).
 
 Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``explain``, ``rollback``, ``doctor``, ``predict``,
-``report``, ``serve``, ``models``, ``mongo``, ``airflow``, ``config``.
+``report``, ``serve``, ``models``, ``mongo``, ``airflow``, ``stack``, ``config``.
 Without ``MLOPS_MONGO_URI`` every command starts the embedded MongoDB-wire
 server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
 
@@ -443,6 +443,21 @@ def airflow(
     settings = _settings()
     try:
         code = run_standalone(settings, port=port, console=console)
+    except MLOpsError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
+
+
+@app.command()
+def stack(
+    port: int = typer.Option(8080, help="Port of the Airflow API server and UI."),
+) -> None:
+    """Run the docker-compose topology natively (CeleryExecutor, Postgres, Redis, two workers); print URL and login."""
+    from daily_mlops.orchestration.stack import run_stack
+
+    settings = _settings()
+    try:
+        code = run_stack(settings, port=port, console=console)
     except MLOpsError as exc:
         _fail(exc)
     raise typer.Exit(code)
