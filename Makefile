@@ -45,8 +45,9 @@ airflow: install
 
 # The docker-compose topology without Docker: CeleryExecutor, Postgres and Redis (Debian packages, installed
 # with apt-get when missing and root), two Celery workers; prints the UI address and login; Ctrl-C stops all.
+STACK_PORT ?= 8080
 stack: install
-	$(VENV)/bin/daily-mlops stack
+	$(VENV)/bin/daily-mlops stack --port $(STACK_PORT)
 
 env: install
 	$(PY) scripts/generate_env.py
