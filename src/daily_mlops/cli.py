@@ -440,12 +440,7 @@ def airflow(
     """Run a real Airflow (standalone) with this project's DAGs and the embedded MongoDB; print URL and login."""
     from daily_mlops.orchestration.standalone import run_standalone
 
-    settings = _settings()
-    try:
-        code = run_standalone(settings, port=port, console=console)
-    except MLOpsError as exc:
-        _fail(exc)
-    raise typer.Exit(code)
+    _run_until_stopped(run_standalone, port)
 
 
 @app.command()
@@ -455,9 +450,14 @@ def stack(
     """Run the docker-compose topology natively (CeleryExecutor, Postgres, Redis, two workers); print URL and login."""
     from daily_mlops.orchestration.stack import run_stack
 
+    _run_until_stopped(run_stack, port)
+
+
+def _run_until_stopped(run: Any, port: int) -> None:
+    """``run(settings, port=, console=)`` (``run_standalone`` / ``run_stack``); exit with its code, 2 on a user error."""
     settings = _settings()
     try:
-        code = run_stack(settings, port=port, console=console)
+        code = run(settings, port=port, console=console)
     except MLOpsError as exc:
         _fail(exc)
     raise typer.Exit(code)
