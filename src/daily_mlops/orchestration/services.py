@@ -18,7 +18,8 @@ directories are new temporary ones (``mkdtemp``), removed on exit: the stack
 generates its secrets at each start, so a kept cluster could not be reopened
 with them. :func:`ensure_packages` installs the packages with ``apt-get`` when
 they are missing and this process is root, as ``.ci/run`` does for
-``docker-compose``.
+``docker-compose``, with a ``policy-rc.d`` that keeps the packages from starting
+their system services.
 """
 
 from __future__ import annotations
@@ -85,10 +86,21 @@ def ensure_packages(say=lambda message: None) -> None:
         raise ConfigError(f"{', '.join(missing)} not installed; run `sudo apt-get update && sudo {command}`")
     say(f"installing {', '.join(missing)} with apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
-        done = subprocess.run(step, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise ConfigError(f"`{' '.join(step)}` failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    # The packages' maintainer scripts would start system services (a `main` cluster on 5432, redis on 6379);
+    # a policy-rc.d that answers 101 ("action forbidden", invoke-rc.d's interface) keeps them stopped.
+    policy = Path("/usr/sbin/policy-rc.d")
+    created = not policy.exists()
+    if created:
+        policy.write_text("#!/bin/sh\n# written by daily-mlops stack during apt-get install\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+            done = subprocess.run(step, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise ConfigError(f"`{' '.join(step)}` failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    finally:
+        if created:
+            policy.unlink(missing_ok=True)
 
 
 def _service_user(name: str) -> pwd.struct_passwd | None:
