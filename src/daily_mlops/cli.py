@@ -1,7 +1,7 @@
 """The ``daily-mlops`` command line (typer + rich).
 
 Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``explain``, ``rollback``, ``doctor``, ``predict``,
-``report``, ``serve``, ``models``, ``mongo``, ``airflow``, ``config``.
+``report``, ``serve``, ``models``, ``mongo``, ``airflow``, ``stack``, ``config``.
 Without ``MLOPS_MONGO_URI`` every command starts the embedded MongoDB-wire
 server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
 
@@ -440,9 +440,24 @@ def airflow(
     """Run a real Airflow (standalone) with this project's DAGs and the embedded MongoDB; print URL and login."""
     from daily_mlops.orchestration.standalone import run_standalone
 
+    _run_until_stopped(run_standalone, port)
+
+
+@app.command()
+def stack(
+    port: int = typer.Option(8080, help="Port of the Airflow API server and UI."),
+) -> None:
+    """Run the docker-compose topology natively (CeleryExecutor, Postgres, Redis, two workers); print URL and login."""
+    from daily_mlops.orchestration.stack import run_stack
+
+    _run_until_stopped(run_stack, port)
+
+
+def _run_until_stopped(run: Any, port: int) -> None:
+    """``run(settings, port=, console=)`` (``run_standalone`` / ``run_stack``); exit with its code, 2 on a user error."""
     settings = _settings()
     try:
-        code = run_standalone(settings, port=port, console=console)
+        code = run(settings, port=port, console=console)
     except MLOpsError as exc:
         _fail(exc)
     raise typer.Exit(code)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
     from daily_mlops.storage.registry import ModelRegistry
 
-__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "pretraining_epochs", "reference_holdout",
+__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "bootstrap_if_missing", "pretraining_epochs", "reference_holdout",
            "register_preprocessor", "register_synthesizer", "require_bootstrapped"]
 
 #: Logical date of the bootstrap batch the initial model is trained on.
@@ -365,3 +365,19 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
             "decision_threshold": threshold, "f1_threshold_auto": floor, "n_parameters": model.n_parameters,
             "trtr_roc_auc": synth_doc.get("trtr_roc_auc"),
             "seconds": round(time.perf_counter() - started, 1), "columns": column_actions(schema)}
+
+
+def bootstrap_if_missing(settings: "Settings", uri: str, *, progress: Callable[[str], None]) -> dict[str, Any]:
+    """:func:`bootstrap` on the database ``settings.mongo_db`` of the server at ``uri``, saying what happened.
+
+    Used by ``daily-mlops airflow`` and ``daily-mlops stack`` before Airflow starts. Idempotent like
+    :func:`bootstrap`. Raises what :func:`bootstrap` raises.
+    """
+    from daily_mlops.storage.mongo import connect
+
+    with connect(uri, settings.mongo_db) as db:
+        progress("bootstrap: checking model version 1")
+        result = bootstrap(settings, db=db, progress=progress)
+    progress(f"bootstrap: {settings.model_name} version {result['model_version']} "
+             + ("registered" if result["created"] else "already registered"))
+    return result
