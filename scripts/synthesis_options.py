@@ -33,7 +33,8 @@ For each option one batch of ``--rows`` rows is sampled and scored:
 
 Usage::
 
-    PYTHONPATH=src python scripts/synthesis_options.py [--rows 5000] [--seed 42] [--datasets german caravan ...]
+    PYTHONPATH=src python scripts/synthesis_options.py [--rows 5000] [--seeds 42 43] [--datasets german caravan ...]
+        [--options per_class shared ...] [--cap 10]
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def gap(batch: pd.DataFrame, holdout: pd.DataFrame, *, target: str, positive: st
     return syn, real, (None if syn is None or real is None else syn - real)
 
 
-def measure(name: str, *, rows: int, seed: int, cap: float) -> list[dict]:
+def measure(name: str, *, rows: int, seed: int, cap: float, options: list[str] = OPTIONS) -> list[dict]:
     """One table row per option for dataset ``name``."""
     reference, schema = load(name)
     target, positive = schema["target"]["column"], schema["target"]["positive_label"]
@@ -127,7 +128,7 @@ def measure(name: str, *, rows: int, seed: int, cap: float) -> list[dict]:
             "pos rows/col": round(float((fit_part[target].astype(str) == str(positive)).sum()) / n_columns, 1),
             "TRTR": round(trtr, 3)}
     out = []
-    for option in OPTIONS:
+    for option in options:
         started = time.perf_counter()
         if option == "conditional":
             single = Synthesizer(seed=seed, target_column=None).fit(fit_part)
@@ -159,14 +160,19 @@ def _r(value: float | None) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5000, help="rows sampled per batch (default 5000)")
-    parser.add_argument("--seed", type=int, default=42, help="holdout, synthesizer and classifier seed (default 42)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42],
+                        help="holdout, synthesizer and classifier seeds, one table row each (default 42)")
     parser.add_argument("--cap", type=float, default=10.0, help="rows per column a class needs for its own correlation")
     parser.add_argument("--datasets", nargs="+", default=["german", *WIDE])
+    parser.add_argument("--options", nargs="+", choices=OPTIONS, default=OPTIONS)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    table = pd.DataFrame([row for name in args.datasets
-                          for row in measure(name, rows=args.rows, seed=args.seed, cap=args.cap)])
+    table = pd.DataFrame([{"seed": seed, **row} for seed in args.seeds for name in args.datasets
+                          for row in measure(name, rows=args.rows, seed=seed, cap=args.cap, options=args.options)])
     print(table.to_string(index=False))
+    if len(args.seeds) > 1:
+        means = table.groupby(["dataset", "option"], sort=False)[["TRTR", "TSTR", "ratio", "gap"]].mean().round(3)
+        print(f"\nmean over seeds {args.seeds}:\n{means.to_string()}")
 
 
 if __name__ == "__main__":
