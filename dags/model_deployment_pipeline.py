@@ -22,14 +22,18 @@ without an evaluation run, it fails at once and says to trigger `{DATA_DAG_ID}` 
    sensor (and the rest of the run) is skipped instead of waiting, and its log says which version
    stays deployed; it fails on a failed upstream and times out after 6 hours.
 2. **wait_for_model_ready** waits until the approved version is in the registry with an intact sha256.
-3. **approve_deployment** (only with param `require_approval`, default `MLOPS_REQUIRE_APPROVAL`): a
+3. **validate_infra** loads the version as `daily-mlops serve` will, in a fresh process, scores the
+   real holdout (the scores must equal those recorded at evaluation) and times single-row predictions;
+   it refuses the version (fails, records `refused_by_infra_validation`, deploys nothing) when loading,
+   the schema or the scores fail or the p95 latency exceeds `MLOPS_MAX_PREDICT_P95_MS`.
+4. **approve_deployment** (only with param `require_approval`, default `MLOPS_REQUIRE_APPROVAL`): a
    reviewer approves or rejects the version under *Required actions*. Reject records a
    `deployment_events` document with status `rejected_by_reviewer` and deploys nothing; no answer
    within `MLOPS_APPROVAL_TIMEOUT_HOURS` fails the step. Without the param it is skipped.
-4. **deploy_model** copies it atomically to `MLOPS_DEPLOYMENT_DIR` (`current_model.pth`,
+5. **deploy_model** copies it atomically to `MLOPS_DEPLOYMENT_DIR` (`current_model.pth`,
    `current_model.json`, `VERSION`), marks it deployed and records a `deployment_events` document.
    Redeploying the deployed version is a recorded no-op.
-5. **notify_deployment_complete** writes a `notifications` document.
+6. **notify_deployment_complete** writes a `notifications` document.
 """
 
 DOCS = {
@@ -42,6 +46,14 @@ no `{EVALUATION_DAG_ID}` run exists for the date. **XCom**: none.
 **Reads** the day's `evaluation_passed` event and the registry; done when the approved version's artifacts
 verify (a sha256 mismatch fails it). **Writes** nothing.
 **XCom**: `model_version`, `sha256` (weights), `status`, `f1`, `f1_threshold`.
+""",
+    "validate_infra": """
+**Loads** the approved version from the bytes `deploy_model` would write, staged in a temporary deployment
+directory, in a fresh process with serve's loader; scores the family's real holdout through
+`predict_proba` (schema check included) and times 50 single-row calls. **Writes** `infra_validation` on the
+version (p95 latency in ms, artifact size in bytes, canary scores); on a refusal also a `deployment_events`
+document (`refused_by_infra_validation`), and fails without retry, so nothing is deployed.
+**XCom**: `model_version`, `status`, `check`, `reason`, `p95_ms`, `artifact_bytes`, `roc_auc`, `f1`.
 """,
     "approve_deployment": """
 **Asks** a reviewer (Required actions) to approve the version in `wait_for_model_ready`'s XCom; skipped when
@@ -83,6 +95,21 @@ def model_deployment_pipeline():
         ready = model_ready(load_settings(), logical_date=context["logical_date"])
         return PokeReturnValue(is_done=ready is not None, xcom_value=ready)
 
+    # retries=0: a refusal is a verdict on the version's files; clear the task to check again.
+    @task(doc_md=DOCS["validate_infra"], retries=0)
+    @logs_logical_date
+    def validate_infra(ready: dict, **context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from daily_mlops.loop.infra_validation import validate_infra
+        from daily_mlops.settings import load_settings
+
+        result = validate_infra(load_settings(), logical_date=context["logical_date"],
+                                model_version=ready["model_version"])
+        if result["status"] == "refused":
+            raise AirflowFailException(result["reason"])
+        return result
+
     approve_deployment = approval_step(SETTINGS, ready_task_id="wait_for_model_ready",
                                        doc_md=DOCS["approve_deployment"])
 
@@ -106,9 +133,10 @@ def model_deployment_pipeline():
                                           deployment=deployment)
 
     ready = wait_for_model_ready()
-    wait_for_evaluation >> ready >> approve_deployment
+    validated = validate_infra(ready)
+    wait_for_evaluation >> ready >> validated >> approve_deployment
     deployed = deploy_model(ready)
-    approve_deployment >> deployed
+    [validated, approve_deployment] >> deployed
     notify_deployment_complete(deployed)
 
 

@@ -171,17 +171,19 @@ def _summary_table(outcomes: list[Any], log_path: Path | None = None) -> Table:
 
 
 def _batch_checks_table(docs: list[dict[str, Any]]) -> Table:
-    """``daily-mlops status``: per daily batch, the drift param, the data-quality gate and the drift (one line)."""
+    """``daily-mlops status``: per daily batch, the drift param, the data-quality gate, the drift (one line) and
+    the champion's ROC-AUC on the synthetic test split against the real holdout (``fidelity.evaluation_gap``)."""
     from daily_mlops.ml.quality import drift_summary
+    from daily_mlops.reporting.evidence import evaluation_gap_text
 
     table = Table(title="daily batches: data-quality gate and drift (processing_metadata)")
-    for col in ("logical date", "drift param", "gate", "gate detail", "drift"):
+    for col in ("logical date", "drift param", "gate", "gate detail", "drift", "champion ROC-AUC: evaluation gap"):
         table.add_column(col, overflow="fold")
     for doc in docs:
         quality = doc.get("quality") or {}
         gate = {"passed": "[green]passed[/]", "failed": "[red]failed[/]"}.get(quality.get("status"), "-")
         table.add_row(doc["logical_date"], str(doc.get("drift_mode") or "-"), gate, quality.get("message") or "-",
-                      drift_summary(doc.get("drift")))
+                      drift_summary(doc.get("drift")), escape(evaluation_gap_text(doc)))
     return table
 
 

@@ -237,6 +237,12 @@ class Settings(BaseSettings):
     deployment_file_mode: str = Field(
         default="0644", description="Octal mode of deployed files, e.g. '0644'; directories get the matching execute bits.",
     )
+    max_predict_p95_ms: float = Field(
+        default=200.0, gt=0.0,
+        description="Infra validation before deploy_model: the 95th percentile of 50 single-row predictions of the "
+                    "approved version, loaded as `serve` loads it in a fresh process, in milliseconds; above it "
+                    "the version is refused.",
+    )
 
     # --- serving (`daily-mlops serve`) ------------------------------------
     serve_max_body_bytes: int = Field(

@@ -89,7 +89,7 @@ def test_retries_tags_and_docs(dagbag) -> None:
         assert len(dag.tags) >= 2, dag_id  # the shared tag plus the DAG's own
         assert isinstance(dag.doc_md, str) and dag_id in dag.doc_md, dag_id
         for task in dag.tasks:
-            if task.task_id not in ("send_alert", "approve_deployment", "check_data_quality"):  # never retried
+            if task.task_id not in ("send_alert", "approve_deployment", "check_data_quality", "validate_infra"):  # never retried
                 assert task.retries == args["retries"], (dag_id, task.task_id)
 
 
@@ -387,15 +387,19 @@ def test_wait_for_evaluation_targets_send_evaluation_results(dagbag, deployment)
 
 
 def test_deployment_order(deployment) -> None:
-    """wait_for_evaluation -> wait_for_model_ready -> approve_deployment -> deploy_model -> notify_deployment_complete.
+    """wait_for_evaluation -> wait_for_model_ready -> validate_infra -> approve_deployment -> deploy_model ->
+    notify_deployment_complete.
 
-    deploy_model also reads wait_for_model_ready's XCom, and runs when the approval step is skipped
-    (require_approval false) but not when it failed (timeout): none_failed_min_one_success.
+    deploy_model also reads wait_for_model_ready's XCom and depends on validate_infra directly, and runs when
+    the approval step is skipped (require_approval false) but not when it or validate_infra failed
+    (none_failed_min_one_success); validate_infra is never retried (a refusal is a verdict).
     """
-    assert set(deployment.task_ids) == {"wait_for_evaluation", "wait_for_model_ready", "approve_deployment",
-                                        "deploy_model", "notify_deployment_complete"}
+    assert set(deployment.task_ids) == {"wait_for_evaluation", "wait_for_model_ready", "validate_infra",
+                                        "approve_deployment", "deploy_model", "notify_deployment_complete"}
     assert deployment.get_task("wait_for_evaluation").downstream_task_ids == {"wait_for_model_ready"}
-    assert deployment.get_task("wait_for_model_ready").downstream_task_ids == {"approve_deployment", "deploy_model"}
+    assert deployment.get_task("wait_for_model_ready").downstream_task_ids == {"validate_infra", "deploy_model"}
+    assert deployment.get_task("validate_infra").downstream_task_ids == {"approve_deployment", "deploy_model"}
+    assert deployment.get_task("validate_infra").retries == 0
     assert deployment.get_task("approve_deployment").downstream_task_ids == {"deploy_model"}
     assert deployment.get_task("deploy_model").downstream_task_ids == {"notify_deployment_complete"}
     assert deployment.get_task("deploy_model").trigger_rule == "none_failed_min_one_success"

@@ -64,6 +64,36 @@ def test_auto_threshold_is_stored_at_bootstrap_and_resolved_by_the_tasks(small, 
     assert record["f1_threshold_mode"] == "auto" and record["floor"]["threshold"] == pytest.approx(floor["f1_threshold"])
 
 
+def test_the_champions_evaluation_gap_is_recorded_beside_the_fidelity_report(small, real_db, day_ready) -> None:
+    """evaluate_model sets processing_metadata.fidelity.evaluation_gap: the champion's ROC-AUC on the day's synthetic
+    test split, on the real holdout, and their difference; the gate's fidelity report is kept; a rerun of the
+    evaluation converges to the same document; daily-mlops status's batch table shows the line."""
+    from rich.console import Console
+
+    from daily_mlops.cli_output import _batch_checks_table
+    from daily_mlops.loop.quality import check_data_quality
+    from daily_mlops.storage.reports import recent_batch_checks
+
+    check_data_quality(small, logical_date=DAY, db=real_db)
+    query = {"batch_id": f"batch-{DAY}"}
+    before = real_db.processing_metadata.find_one(query)["fidelity"]
+    assert before and "evaluation_gap" not in before
+    result = evaluation.evaluate_model(small, model_version=1, logical_date=DAY, f1_threshold=0.0, db=real_db)
+    fidelity = real_db.processing_metadata.find_one(query)["fidelity"]
+    gap = fidelity.pop("evaluation_gap")
+    assert fidelity == before
+    assert 0.0 < result["test_roc_auc"] <= 1.0 and 0.0 < result["real_roc_auc"] <= 1.0
+    assert gap == {"model_version": 1, "synthetic_test_roc_auc": pytest.approx(result["test_roc_auc"]),
+                   "real_holdout_roc_auc": pytest.approx(result["real_roc_auc"]),
+                   "gap": pytest.approx(result["test_roc_auc"] - result["real_roc_auc"], abs=1e-4), "reason": None}
+    evaluation.evaluate_model(small, model_version=1, logical_date=DAY, f1_threshold=0.0, db=real_db)
+    assert real_db.processing_metadata.find_one(query)["fidelity"]["evaluation_gap"] == gap
+    console = Console(record=True, width=400)
+    console.print(_batch_checks_table(recent_batch_checks(real_db, 5)))
+    assert f"v1: synthetic test {result['test_roc_auc']:.4f}, real holdout {result['real_roc_auc']:.4f}" in (
+        console.export_text())
+
+
 def _chain(small, db, *, f1_threshold: float, min_improvement: float, champion: int = 1, run_id: str = "day__test"):
     """The evaluation DAG's chain called as the DAG calls it: champion, its recalibration, attempt 1."""
     first = evaluation.evaluate_model(small, model_version=champion, logical_date=DAY, f1_threshold=f1_threshold,

@@ -199,10 +199,11 @@ def test_report_has_every_figure_the_days_table_and_no_external_script(real_db, 
     assert html.count("plotly.js v") == 1  # the library is inlined once, the other figures reuse it
     assert [r[0] for r in page.rows] == [d.isoformat() for d in DAYS]
     by_day = {r[0]: r for r in page.rows}
-    # logical date, gate, champion, champion F1, F1 floor, attempts, best F1, outcome, deployed version, comparisons
+    # logical date, gate, champion, champion F1, F1 floor, attempts, best F1, outcome, deployed version, comparisons,
+    # evaluation gap ('-': these seeded batches predate fidelity.evaluation_gap)
     assert by_day["2026-11-01"][1] == "passedlowest drift: age_in_years 0.95 (KS)"  # cells joined without <br>
     assert by_day["2026-11-01"][2:7] == ["v1", "0.4609", "0.40", "0", "0.4609"]
-    assert by_day["2026-11-01"][7:] == ["champion passed; deployed v1", "v1", "-"]
+    assert by_day["2026-11-01"][7:] == ["champion passed; deployed v1", "v1", "-", "-"]
     assert by_day["2026-11-02"][5] == "3" and by_day["2026-11-02"][7].startswith("ALERT: best F1 0.4788 < floor 0.75")
     assert by_day["2026-11-02"][8] == "v1"
     assert by_day["2026-11-03"][7:9] == ["challenger v5 approved; deployed v5", "v5"]

@@ -201,3 +201,20 @@ def test_days_table_says_the_gate_stopped_the_broken_day():
     assert by_day["2026-11-04"][5] == "-"  # no retraining attempt: not "0"
     assert by_day["2026-11-01"][1].startswith("passed")
     assert not any("batch only" in cell for row in page.rows for cell in row)
+
+
+def test_days_table_shows_the_champions_evaluation_gap_and_a_dash_for_old_batches():
+    """The day table's last column: the champion's ROC-AUC on the synthetic test split, on the real holdout and
+    their gap (processing_metadata.fidelity.evaluation_gap); '-' on a batch recorded before the field."""
+    gap = {"model_version": 1, "synthetic_test_roc_auc": 0.8612, "real_holdout_roc_auc": 0.7702, "gap": 0.091,
+           "reason": None}
+    processing = [{**DATA["processing"][0], "fidelity": {"tstr_roc_auc": 0.7, "evaluation_gap": gap}},
+                  *DATA["processing"][1:]]
+    html = build_report_html({**DATA, "processing": processing}, card_markdown=None,
+                             generated_at=dt.datetime(2026, 12, 7), source="test")
+    page = _Page()
+    page.feed(html)
+    by_day = {row[0]: row for row in page.rows if row}
+    assert by_day["2026-11-01"][10] == "v1: synthetic test 0.8612, real holdout 0.7702, gap +0.091"
+    assert by_day["2026-11-02"][10] == "-" and by_day["2026-11-04"][10] == "-"
+    assert "champion ROC-AUC: evaluation gap" in html and "<dt>evaluation gap</dt>" in html

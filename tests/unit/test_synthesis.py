@@ -353,3 +353,22 @@ def test_metadata_naming_other_sdtypes_is_refused(stored: tuple[bytes, str, dict
     hostile["sdv_metadata"]["tables"]["reference"]["columns"][column]["sdtype"] = sdtype
     with pytest.raises(SchemaError, match="sdtype"):
         Synthesizer.from_reference(data, sha256=digest, record=hostile)
+
+
+def test_a_column_sdv_takes_for_pii_keeps_the_reference_values() -> None:
+    """SDV's detection reads a column named ``postcode`` as PII and would sample made-up zip codes, all unseen by
+    the preprocessor (the gate stopped every day of the wide table); the synthesizer samples the reference's own
+    values instead, for every class."""
+    import numpy as np
+    import pandas as pd
+
+    from daily_mlops.ml.synthesis import Synthesizer
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"postcode": [f"pos-{i}" for i in rng.integers(0, 25, 400)],
+                          "amount": rng.gamma(2.0, 1000.0, 400).round(2),
+                          "target": np.where(rng.random(400) < 0.3, "bad", "good")})
+    synth = Synthesizer(seed=0, target_column="target").fit(frame)
+    batch = synth.generate(500, seed=1, logical_date="2026-11-01")
+    assert set(batch["postcode"].dropna()) <= set(frame["postcode"])
+    assert batch["postcode"].nunique() > 5

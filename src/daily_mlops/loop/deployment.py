@@ -31,8 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage.registry import ModelRegistry
 
 __all__ = [
-    "deploy_model", "deploy_version", "explain_skipped_deployment", "live_version", "load_deployed", "model_ready",
-    "notify_deployment_complete", "record_rejection", "stays_deployed",
+    "deploy_model", "deploy_version", "deployment_payload", "explain_skipped_deployment", "live_version",
+    "load_deployed", "model_ready", "notify_deployment_complete", "record_rejection", "stays_deployed",
 ]
 
 
@@ -125,8 +125,16 @@ def _require_deployable(doc: dict[str, Any]) -> None:
         )
 
 
-def _payload(registry: "ModelRegistry", doc: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
-    """The verified weights and the deployment JSON of ``doc`` (raises IntegrityError on a bad artifact)."""
+def deployment_payload(registry: "ModelRegistry", doc: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """The verified weights and the deployment JSON of ``doc``: the bytes a deployment writes.
+
+    Also what infra validation stages and loads (:mod:`daily_mlops.loop.infra_validation`).
+
+    Raises
+    ------
+    IntegrityError
+        When an artifact is missing or its sha256 differs from the recorded one.
+    """
     from daily_mlops.ml.bundle import deployment_config
     from daily_mlops.storage.registry import preprocessor_name
 
@@ -204,7 +212,7 @@ def deploy_version(
     _require_deployable(doc)  # checked before anything is written, and again under the lock
     payload = None
     if ddir.deployed_version(directory) != model_version:  # a lock-free peek: verify artifacts before writing
-        payload = _payload(registry, doc)
+        payload = deployment_payload(registry, doc)
     with ddir.deployment_lock(directory, file_mode=file_mode) as leftovers:
         if leftovers:
             log.warning("removed leftovers of an interrupted deployment in %s: %s", directory, ", ".join(leftovers))
@@ -238,7 +246,7 @@ def deploy_version(
                          superseded_by={"model_version": current, "logical_date": in_place_day})
         else:
             _require_deployable(doc)
-            weights, config = payload or _payload(registry, doc)
+            weights, config = payload or deployment_payload(registry, doc)
             record_day = (in_place_day or day) if force_replace else day
             pruned = ddir.write_deployment(directory, weights=weights, config=config, model_version=int(model_version),
                                            logical_date=record_day, file_mode=file_mode, keep_versions=keep_versions)

@@ -179,6 +179,8 @@ def evaluate_model(
     """
     from daily_mlops.loop.evidence import load_day_rows, score
     from daily_mlops.loop.f1_floor import resolve_floor
+    from daily_mlops.ml.fidelity import evaluation_gap
+    from daily_mlops.storage.batches import record_evaluation_gap
     from daily_mlops.storage.registry import ModelRegistry
 
     floor = resolve_floor(settings, db, f1_threshold, "DAG param f1_threshold")
@@ -189,6 +191,8 @@ def evaluate_model(
     scored = score(bundle, rows)
     result = _record_evaluation(db, model_name=settings.model_name, day=day, model_version=int(model_version),
                                 scored=scored, attempt=attempt, stage=decisions.CHAMPION, floor=floor, run_id=run_id)
+    record_evaluation_gap(db, day, evaluation_gap(model_version=model_version, synthetic_test_roc_auc=result[
+        "test_roc_auc"], real_holdout_roc_auc=result["real_roc_auc"]))  # recorded, never gated (issue 18)
     log.info("champion v%s %s: %s threshold %s: %s", model_version, _figures(scored),
              ">=" if result["passed"] else "<", decisions.describe_f1_threshold(floor),
              "pass" if result["passed"] else "below the threshold")

@@ -50,7 +50,7 @@ from daily_mlops.ml._copulas import _jsonable, _quiet_sdv, fit_class_copulas, fi
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 from daily_mlops.ml._columns import set_datetime_formats
 
-__all__ = ["ALLOWED_SDTYPES", "REFERENCE_FORMAT", "Synthesizer"]
+__all__ = ["ALLOWED_SDTYPES", "BASIC_SDTYPES", "REFERENCE_FORMAT", "Synthesizer", "keep_reference_values"]
 
 #: Name of the single SDV table the reference frame is registered under.
 TABLE_NAME = "reference"
@@ -67,6 +67,8 @@ ALLOWED_SDTYPES = frozenset({
     "ipv4_address", "ipv6_address", "mac_address", "user_agent_string", "iban", "swift11", "swift8",
     "credit_card_number", "vin", "license_plate",
 })
+#: sdtypes whose values the copula models itself; a detected PII sdtype outside them is made ``categorical``.
+BASIC_SDTYPES = frozenset({"numerical", "datetime", "categorical", "ordinal", "boolean", "id", "unknown"})
 _NOT_FITTED = "this %(name)s is not fitted; call fit(reference) or load one with Synthesizer.from_reference"
 _REFIT_FIX = ("restore the artifact or re-register the synthesizer with `daily-mlops bootstrap` "
               "on a fresh MLOPS_MONGO_DB")
@@ -102,6 +104,30 @@ def _check_metadata(metadata: Any, columns: list[str], *, fix: str = _REFIT_FIX)
     if problem:
         raise SchemaError(f"the synthesizer's SDV metadata was refused: {problem}; {fix}")
     return dict(metadata)
+
+
+def keep_reference_values(metadata: Any, table_name: str) -> list[str]:
+    """Make every column SDV detected as a PII type (``postcode``, ``city``, ``email``, ...) ``categorical``.
+
+    SDV's detection infers PII sdtypes from column names, and RDT then samples
+    made-up values for them (Faker: US zip codes for a ``postcode`` column).
+    The loop's preprocessor knows only the reference's categories, so every
+    sampled value would be unseen: the data-quality gate would stop every day
+    (measured on ``scripts/make_wide_table.py``'s table: unseen-category share
+    1.000 on ``postcode``, drift 0.0). As ``categorical`` the copula samples the
+    reference's own values, at their frequencies. ID columns (sdtype ``id``)
+    were dropped by the schema before this point.
+
+    Returns
+    -------
+    list of str
+        The columns changed, in metadata order.
+    """
+    columns = metadata.to_dict()["tables"][table_name]["columns"]
+    changed = [name for name, column in columns.items() if column.get("sdtype") not in BASIC_SDTYPES]
+    for name in changed:
+        metadata.update_column(name, table_name=table_name, sdtype="categorical")
+    return changed
 
 
 class Synthesizer(BaseEstimator):
@@ -185,6 +211,7 @@ class Synthesizer(BaseEstimator):
         with _quiet_sdv():
             metadata = Metadata.detect_from_dataframes({TABLE_NAME: frame})
             set_datetime_formats(metadata, TABLE_NAME, datetime_formats or {})
+            keep_reference_values(metadata, TABLE_NAME)
         return self._fit(frame, metadata)
 
     def _fit(self, frame: pd.DataFrame, metadata: Any, models: list | None = None) -> Synthesizer:

@@ -21,7 +21,7 @@ from typing import Any
 
 __all__ = [
     "MISSING", "calibration_text", "candidate_text", "champion_delta", "champion_text", "comparison_lines",
-    "evaluation_metrics", "floor_text", "interval_text", "number", "real_guard_text", "signed", "version_metrics",
+    "evaluation_gap_text", "evaluation_metrics", "floor_text", "interval_text", "number", "real_guard_text", "signed", "version_metrics",
 ]
 
 #: What a renderer shows for a value that was not recorded.
@@ -184,3 +184,27 @@ def calibration_text(calibration: dict[str, Any] | None) -> str:
     change = ", ".join(f"{label} {number(test.get(f'{key}_before'))} {_ARROW} {number(test.get(f'{key}_after'))}"
                        for key, label in (("brier", "Brier"), ("ece", "ECE")))
     return f"{calibration.get('method') or 'calibrated'}{rows}: {change} (test split)"
+
+
+def evaluation_gap_text(batch: dict[str, Any] | None) -> str:
+    """A batch's recorded evaluation gap: ``v1: synthetic test 0.8612, real holdout 0.7702, gap +0.091``.
+
+    Parameters
+    ----------
+    batch : dict or None
+        A ``processing_metadata`` document; its ``fidelity.evaluation_gap``
+        (:func:`daily_mlops.ml.fidelity.evaluation_gap`: the champion's ROC-AUC
+        on the synthetic test split and on the real holdout) is read.
+
+    Returns
+    -------
+    str
+        The line, or :data:`MISSING` when no gap was recorded (the day was not
+        evaluated, or its document predates the field).
+    """
+    gap = ((batch or {}).get("fidelity") or {}).get("evaluation_gap")
+    if not isinstance(gap, dict):
+        return MISSING
+    version = f"v{gap['model_version']}: " if gap.get("model_version") is not None else ""
+    return (f"{version}synthetic test {number(gap.get('synthetic_test_roc_auc'))}, real holdout "
+            f"{number(gap.get('real_holdout_roc_auc'))}, gap {signed(gap.get('gap'))}")

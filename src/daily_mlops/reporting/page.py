@@ -38,7 +38,7 @@ th{background:#f2f4f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.alert td{background:#fdecea}tr.alert td.outcome{color:#a93226;font-weight:bold}
 tr.gate-failed td{background:#fdf2e9}tr.gate-failed td.outcome,td.gate-failed{color:#a93226;font-weight:bold}
 td.gate{font-size:12px;min-width:190px;max-width:250px;overflow-wrap:anywhere}td.outcome{max-width:230px}
-td.comparisons{font-size:12px;min-width:270px}.wide{overflow-x:auto}#days th,#days td{padding:5px 7px}
+td.comparisons{font-size:12px;min-width:270px}td.gap{font-size:12px;min-width:150px}.wide{overflow-x:auto}#days th,#days td{padding:5px 7px}
 dl.glossary{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;max-width:1100px}
 dl.glossary dt{font-weight:bold}dl.glossary dd{margin:0}
 .card{border:1px solid #d5d9de;border-radius:6px;padding:4px 24px;background:#fbfbfc}
@@ -66,7 +66,8 @@ def _html_table(table_id: str, head: tuple[str, ...], rows: list[tuple[str, tupl
 
 def _days_table(rows: list[dict[str, Any]]) -> str:
     head = ("logical date", "data-quality gate: verdict, worst columns", "champion", "champion F1", "F1 floor",
-            "attempts", "best F1", "outcome", "deployed version", "challengers vs champion (95% interval)")
+            "attempts", "best F1", "outcome", "deployed version", "challengers vs champion (95% interval)",
+            "champion ROC-AUC: evaluation gap")
     return _html_table("days", head, [
         ("alert" if r["alert"] else "gate-failed" if r["gate"] == "failed" else "day",
          (("nowrap", r["logical_date"]), ("gate gate-failed" if r["gate"] == "failed" else "gate",
@@ -75,7 +76,7 @@ def _days_table(rows: list[dict[str, Any]]) -> str:
           ("num", _f(r["f1_threshold"], 2)), ("num", "-" if r.get("stopped_by_gate") else str(r["attempts"])),
           ("num", _f(r["best_f1"])),
           ("outcome", r["outcome"]), ("", _v(r["deployed_version"])),
-          ("comparisons", "\n".join(r.get("comparisons") or []) or "-")))
+          ("comparisons", "\n".join(r.get("comparisons") or []) or "-"), ("gap", r.get("evaluation_gap") or "-")))
         for r in rows])
 
 
@@ -132,6 +133,9 @@ configured floor. A failed gate stops the day: no model is judged, retrained or 
 <dt>drift score</dt><dd>SDMetrics KSComplement (numeric columns) or TVComplement (categorical columns and the
 target) of the batch against the reference rows: 1 = the same distribution, 0 = nothing in common. Recorded, never
 gated.</dd>
+<dt>evaluation gap</dt><dd>the champion's ROC-AUC on the day's synthetic test split minus its ROC-AUC on the
+real holdout (<code>fidelity.evaluation_gap</code>): how much easier the synthetic rows are to separate than real ones.
+Recorded, never gated.</dd>
 <dt>alert</dt><dd>every attempt stayed below the floor: a <code>MODEL_PERFORMANCE_FAILURE</code> alert is raised and
 the deployed model is left unchanged.</dd>
 </dl>"""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from daily_mlops.reporting.evidence import comparison_lines
+from daily_mlops.reporting.evidence import comparison_lines, evaluation_gap_text
 
 __all__ = ["GATE_CHECKS", "day_rows", "deployed_on", "deployment_intervals", "drift_lines", "gate_check_text",
            "gate_verdict"]
@@ -147,7 +147,9 @@ def day_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         ``challengers`` (versions they registered); ``best_f1``; ``alert``
         (an open ``MODEL_PERFORMANCE_FAILURE`` alert); ``approved_version``;
         ``deployment_status``; ``deployed_version`` (in place at the end of the
-        day); ``outcome`` (one sentence) and ``comparisons`` (per challenger
+        day); ``evaluation_gap`` (the champion's ROC-AUC on the synthetic test
+        split against the real holdout, :func:`~daily_mlops.reporting.evidence.evaluation_gap_text`;
+        ``-`` when not recorded); ``outcome`` (one sentence) and ``comparisons`` (per challenger
         evaluated, ``v2: ΔF1 ...``: its champion comparison and real-holdout
         guard with their intervals, :mod:`daily_mlops.reporting.evidence`; empty
         before they were recorded).
@@ -179,6 +181,7 @@ def day_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             "approved_version": int(passed["approved_version"]) if passed and not alert else None,
             "deployment_status": deployment.get("status") if deployment else None,
             "deployed_version": deployed_on(intervals, day),
+            "evaluation_gap": evaluation_gap_text(batch),
         }
         if alert is not None:
             row["best_f1"] = float(alert.get("f1_score", row["best_f1"] or 0.0))

@@ -16,7 +16,7 @@ Storage contract (one logical date = one batch, ``batch_id = "batch-YYYY-MM-DD"`
 * ``processing_metadata``: one document per batch, the day's index: the raw
   file reference, and under ``processed`` the feature columns and per split
   ``rows``, ``positives`` and ``file`` (bucket, file id, filename, sha256,
-  size). :func:`split_counts` reads it; :func:`load_split` downloads one
+  size); ``fidelity.evaluation_gap`` is set by :func:`record_evaluation_gap`. :func:`split_counts` reads it; :func:`load_split` downloads one
   split's file only, verifying its sha256.
 
 Writing streams: the raw and processed Parquet files are written to temporary
@@ -61,6 +61,7 @@ __all__ = [
     "raw_batch_file",
     "raw_filename",
     "read_raw_batch",
+    "record_evaluation_gap",
     "record_raw_batch",
     "split_counts",
     "store_processed_batch",
@@ -431,6 +432,33 @@ def store_processing_metadata(db: "Database", document: dict[str, Any], *, logic
         db["processing_metadata"].replace_one({"batch_id": batch_id}, doc, upsert=True)
     doc.pop("_id", None)
     return doc
+
+
+def record_evaluation_gap(db: "Database", logical_date: dt.date, gap: dict[str, Any]) -> None:
+    """Set ``fidelity.evaluation_gap`` of the day's ``processing_metadata`` to ``gap`` (a rerun overwrites it).
+
+    ``gap`` is :func:`daily_mlops.ml.fidelity.evaluation_gap`'s dict. The rest
+    of ``fidelity`` is kept; a document whose ``fidelity`` is null or missing
+    (no real holdout stored, or written before the gate recorded fidelity) gets
+    ``fidelity: {"evaluation_gap": gap}``. A rerun of ``check_data_quality``
+    replaces ``fidelity`` and so drops the gap until the day is evaluated again.
+
+    Raises
+    ------
+    NotFoundError
+        When the day has no ``processing_metadata`` (run data_pipeline_dag first).
+    """
+    batch_id = batch_id_for(logical_date)
+    collection = db["processing_metadata"]
+    for _ in range(3):  # a concurrent check_data_quality may replace fidelity between the two filters
+        if collection.update_one({"batch_id": batch_id, "fidelity": {"$ne": None}},
+                                 {"$set": {"fidelity.evaluation_gap": gap}}).matched_count:
+            return
+        if collection.update_one({"batch_id": batch_id, "fidelity": None},
+                                 {"$set": {"fidelity": {"evaluation_gap": gap}}}).matched_count:
+            return
+    raise NotFoundError(f"no batch for logical date {logical_date.isoformat()}; "
+                        "run data_pipeline_dag for that date first")
 
 
 def load_processing_metadata(db: "Database", logical_date: dt.date) -> dict[str, Any]:

@@ -24,6 +24,7 @@ __all__ = [
     "recent_deployments",
     "recent_evaluations",
     "record_deployment",
+    "record_refused_deployment",
     "record_evaluation_event",
     "record_notification",
     "record_performance",
@@ -138,6 +139,29 @@ def record_rejected_deployment(
         "responded_at": responded_at,
         "dag_id": dag_id,
         "run_id": run_id,
+    })
+
+
+def record_refused_deployment(
+    db: "Database", *, logical_date: dt.date, model_name: str, model_version: int, check: str, reason: str,
+) -> dict[str, Any]:
+    """Record that infra validation refused deploying ``model_version`` for ``logical_date``; return the document.
+
+    A ``deployment_events`` document with ``status: "refused_by_infra_validation"``
+    (event type ``model_deployment_refused``), ``check`` (``load``, ``scores`` or
+    ``latency``) and ``reason`` (the task's message), upserted by
+    :func:`record_deployment`'s key like :func:`record_rejected_deployment`.
+    Nothing else changes: the deployed model and the registry statuses stay as they are.
+    """
+    return record_deployment(db, {
+        "event_type": "model_deployment_refused",
+        "status": "refused_by_infra_validation",
+        "model_id": f"{model_name}:v{int(model_version)}",
+        "model_name": model_name,
+        "model_version": int(model_version),
+        "logical_date": logical_date.isoformat(),
+        "check": check,
+        "reason": reason,
     })
 
 

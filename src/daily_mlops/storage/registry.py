@@ -2,7 +2,8 @@
 
 A *model version* is an integer per model name (1, 2, 3, ...), written once
 and never changed afterwards except for its lifecycle ``status`` (and the
-``status_history`` that records each move)::
+``status_history`` that records each move), its latest ``comparisons`` and its
+latest ``infra_validation`` (the check before deployment)::
 
     candidate -> approved | rejected  (a challenger's ``comparisons``: floor and champion)
     rejected  -> approved            (a rerun of its day re-evaluated it under a lower threshold)
@@ -237,6 +238,25 @@ class ModelRegistry:
         self.get(model_name, model_version)
         self._coll.update_one({"model_name": model_name, "model_version": int(model_version)},
                               {"$set": {"comparisons": {**comparisons, "logical_date": logical_date}}})
+        return self.get(model_name, model_version)
+
+    def record_infra_validation(
+        self, model_name: str, model_version: int, result: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Set a version's ``infra_validation``: its latest check before deployment (replaced by each check).
+
+        ``result`` is :func:`daily_mlops.loop.infra_validation.validate_infra`'s record: ``status``
+        (``passed``/``refused``), ``check``, ``p95_ms`` (single-row latency, ms), ``artifact_bytes``,
+        the canary's scores and ``logical_date``.
+
+        Raises
+        ------
+        NotFoundError
+            When the version does not exist.
+        """
+        self.get(model_name, model_version)
+        self._coll.update_one({"model_name": model_name, "model_version": int(model_version)},
+                              {"$set": {"infra_validation": result}})
         return self.get(model_name, model_version)
 
     # -- reading -----------------------------------------------------------

@@ -147,10 +147,11 @@ def recent_batch_checks(db: "Database", limit: int) -> list[dict[str, Any]]:
     """The ``limit`` newest daily batches' gate and drift figures, newest logical date first.
 
     Each is a ``processing_metadata`` document reduced to ``logical_date``,
-    ``status``, ``drift_mode``, ``quality`` (status, message, worst) and ``drift``.
+    ``status``, ``drift_mode``, ``quality`` (status, message, worst), ``drift``
+    and ``fidelity.evaluation_gap`` (when recorded).
     """
     fields = {"_id": 0, "logical_date": 1, "status": 1, "drift_mode": 1, "quality.status": 1, "quality.message": 1,
-              "quality.worst": 1, "drift": 1}
+              "quality.worst": 1, "drift": 1, "fidelity.evaluation_gap": 1}
     return list(db["processing_metadata"].find({}, fields).sort("logical_date", -1).limit(int(limit)))
 
 
