@@ -6,7 +6,12 @@ are split as bootstrap splits them (stratified 70/30,
 synthesizers are fit on the 70%. GaussianCopulaSynthesizer stays the
 generator in every option:
 
-* ``per_class``: today's one copula per target class (``Synthesizer(target_column=...)``), the baseline;
+* ``per_class_beta``: one copula per target class with SDV's default ``beta`` marginals, the code before
+  issue 18 (the "before" column of ``docs/synthesis_options.md``);
+* ``per_class``: today's ``Synthesizer(target_column=...)``: the same, except that a numerical marginal that
+  collapsed (:func:`daily_mlops.ml._copulas.collapsed_columns`) is refit as a ``truncnorm``, the chosen option;
+* ``fallback_kde``: the same with ``gaussian_kde`` as the fallback of a collapsed marginal;
+* ``shared``, ``ledoit_wolf``, ``cap`` below start from today's ``per_class`` copulas;
 * ``shared``: the same per-class marginals, every class sampled with one
   pooled correlation matrix (the per-class correlation matrices averaged with
   weights = class rows, a pooled within-class correlation);
@@ -69,9 +74,29 @@ from daily_mlops.ml.schema import validate_batch  # noqa: E402
 from daily_mlops.ml.synthesis import Synthesizer  # noqa: E402
 
 WIDE = ["caravan", "loanapp", "labor", "alcohol"]
-OPTIONS = ["per_class", "shared", "ledoit_wolf", "cap", "conditional", "kde", "truncnorm"]
+OPTIONS = ["per_class_beta", "per_class", "fallback_kde", "shared", "ledoit_wolf", "cap", "conditional", "kde",
+           "truncnorm"]
 #: Option: SDV ``default_distribution`` of the per-class copulas' numerical marginals.
 MARGINALS = {"kde": "gaussian_kde", "truncnorm": "truncnorm"}
+#: Options that refit the per-class copulas with another collapsed-marginal fallback (:func:`fallback`).
+FALLBACKS = ("per_class_beta", "fallback_kde")
+
+
+@contextlib.contextmanager
+def fallback(option: str) -> Iterator[None]:
+    """Fit inside the block as ``option`` says: ``per_class_beta`` without the collapsed-marginal fallback
+    (every marginal a ``beta``, the code before it), ``fallback_kde`` with ``gaussian_kde`` as the fallback."""
+    from daily_mlops.ml import _copulas
+
+    detect, distribution = _copulas.collapsed_columns, _copulas.FALLBACK_DISTRIBUTION
+    if option == "per_class_beta":
+        _copulas.collapsed_columns = lambda *args: []
+    elif option == "fallback_kde":
+        _copulas.FALLBACK_DISTRIBUTION = "gaussian_kde"
+    try:
+        yield
+    finally:
+        _copulas.collapsed_columns, _copulas.FALLBACK_DISTRIBUTION = detect, distribution
 
 
 @contextlib.contextmanager
@@ -163,8 +188,8 @@ def measure(name: str, *, rows: int, seed: int, cap: float, options: list[str] =
         if option == "conditional":
             single = Synthesizer(seed=seed, target_column=None).fit(fit_part)
             batch = conditional_batch(single, target, rows, seed=seed)
-        elif option in MARGINALS:
-            with default_distribution(MARGINALS[option]):
+        elif option in MARGINALS or option in FALLBACKS:
+            with default_distribution(MARGINALS[option]) if option in MARGINALS else fallback(option):
                 other = Synthesizer(seed=seed, target_column=target).fit(fit_part)
             batch = other.generate(rows, seed=seed, logical_date=DAY)
         else:
@@ -175,7 +200,8 @@ def measure(name: str, *, rows: int, seed: int, cap: float, options: list[str] =
             for sdv, corr in zip(synth.class_synthesizers_, own, strict=True):
                 sdv._model.correlation = corr
         batch = validate_batch(batch, schema)
-        seconds = time.perf_counter() - started + (0.0 if option == "conditional" or option in MARGINALS else fit_seconds)
+        seconds = time.perf_counter() - started + (
+            0.0 if option == "conditional" or option in MARGINALS or option in FALLBACKS else fit_seconds)
         tstr = classifier_roc_auc(batch, holdout, target=target, positive_label=positive, seed=seed)
         syn, real, difference = gap(batch, holdout, target=target, positive=positive, seed=seed)
         out.append({**base, "option": option, "TSTR": _r(tstr), "ratio": _r(None if tstr is None else tstr / trtr),

