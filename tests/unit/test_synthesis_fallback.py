@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -118,3 +119,50 @@ def test_a_fit_without_collapse_is_unchanged(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(_copulas, "collapsed_columns", lambda *args: [])
     without = Synthesizer(seed=3, target_column="label").fit(reference).generate(500, seed=2, logical_date=DAY)
     pd.testing.assert_frame_equal(with_check, without, check_exact=True)
+
+
+def test_the_bundled_data_has_no_collapsed_marginal() -> None:
+    """On the bundled German credit data (bootstrap's 70% fit part, seed 42) every marginal stays SDV's beta, so
+    its batches, the demo's and the README's figures are what they were before the fallback."""
+    from daily_mlops.loop.bootstrap import reference_holdout
+    from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
+
+    path = Path(__file__).resolve().parents[2] / "data" / "reference" / "german_credit.csv"
+    reference = read_csv(path)
+    schema = infer_schema(reference, target_column="creditability", positive_label="bad")
+    fit_part, _ = reference_holdout(validate_batch(reference, schema), schema, seed=42)
+    model = Synthesizer(seed=42, target_column="creditability").fit(fit_part)
+    assert [{type(u).__name__ for u in s._model.univariates} for s in model.class_synthesizers_] == \
+        [{"BetaUnivariate"}, {"BetaUnivariate"}]
+
+
+# ----------------------------------------------------- MLOPS_SYNTHESIS_MARGINAL
+def test_a_truncnorm_synthesizer_is_stored_and_restored_with_its_marginal() -> None:
+    """marginal='truncnorm': every numerical marginal is a TruncatedGaussian, the record says so, and both the
+    restore from copula_params and the refit of a record without them sample the original rows."""
+    model = Synthesizer(seed=3, target_column="label", marginal="truncnorm").fit(labelled_reference(400, seed=0))
+    for synthesizer in model.class_synthesizers_:
+        univariates = dict(zip(synthesizer._model.columns, synthesizer._model.univariates, strict=True))
+        assert isinstance(univariates["x"], TruncatedGaussian) and isinstance(univariates["n"], TruncatedGaussian)
+    data = model.reference_csv()
+    record = json.loads(json.dumps(model.storage_record()))
+    assert record["marginal"] == "truncnorm"
+    expected = model.generate(800, seed=4, logical_date=DAY)
+    digest = hashlib.sha256(data).hexdigest()
+    for stored in (record, {k: v for k, v in record.items() if k != "copula_params"}):
+        back = Synthesizer.from_reference(data, sha256=digest, record=stored)
+        assert back.marginal == "truncnorm"
+        pd.testing.assert_frame_equal(back.generate(800, seed=4, logical_date=DAY), expected, check_exact=True)
+
+
+def test_an_unknown_marginal_is_refused_naming_the_setting() -> None:
+    """A marginal outside MARGINALS (SDV's gaussian_kde included) is refused at fit and in a stored record."""
+    from daily_mlops.errors import SchemaError
+
+    with pytest.raises(SchemaError, match="MLOPS_SYNTHESIS_MARGINAL"):
+        Synthesizer(seed=3, target_column="label", marginal="gaussian_kde").fit(labelled_reference(100, seed=0))
+    model = Synthesizer(seed=3, target_column="label").fit(labelled_reference(100, seed=0))
+    data = model.reference_csv()
+    record = {**json.loads(json.dumps(model.storage_record())), "marginal": "os.system"}
+    with pytest.raises(SchemaError, match="recorded marginal 'os.system'"):
+        Synthesizer.from_reference(data, sha256=hashlib.sha256(data).hexdigest(), record=record)

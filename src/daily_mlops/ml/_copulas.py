@@ -39,14 +39,18 @@ import pandas as pd
 from daily_mlops.dates import chunk_seed
 from daily_mlops.errors import SchemaError
 
-__all__ = ["COLLAPSE_RATIO", "FALLBACK_DISTRIBUTION", "MIN_CLASS_ROWS", "class_counts", "collapsed_columns", "fit_class_copulas", "fit_copula", "sample_class_copulas"]
+__all__ = ["COLLAPSE_RATIO", "FALLBACK_DISTRIBUTION", "MARGINALS", "MIN_CLASS_ROWS", "class_counts", "collapsed_columns", "fit_class_copulas", "fit_copula", "sample_class_copulas"]
 
 #: Fewest reference rows a target class needs for its own copula.
 MIN_CLASS_ROWS = 5
 #: A fitted marginal with a quantile spread below this fraction of its column's spread has collapsed
-#: (:func:`collapsed_columns`). On the five tables of ``scripts/synthesis_options.py`` the collapsed ones were
-#: below 1e-4 and every other marginal above 0.3.
+#: (:func:`collapsed_columns`). Over seeds 42-44 on alcohol, loanapp, labor and the wide benchmark table
+#: (``scripts/make_wide_table.py``) the collapsed ones were 1e-6 to 0.0022 (0.044 and 0.068 for two that sample
+#: a sliver of their range) and every other marginal 0.24 or more.
 COLLAPSE_RATIO = 0.1
+#: SDV ``default_distribution`` values a synthesizer may fit its numerical marginals with (``MLOPS_SYNTHESIS_MARGINAL``;
+#: measured in ``docs/synthesis_options.md``).
+MARGINALS = ("beta", "truncnorm")
 #: SDV ``numerical_distributions`` value a collapsed column is refit with.
 FALLBACK_DISTRIBUTION = "truncnorm"
 _QUANTILES = np.linspace(0.01, 0.99, 99)
@@ -149,13 +153,18 @@ def collapsed_columns(synthesizer: Any, rows: pd.DataFrame, metadata: Any) -> li
     return out
 
 
-def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = None, fix: str = "") -> Any:
-    """A ``GaussianCopulaSynthesizer(metadata)`` fit on ``data`` (``{table: rows}``), NumPy's global generator seeded.
+def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = None, fix: str = "",
+               marginal: str = "beta") -> Any:
+    """A ``GaussianCopulaSynthesizer(metadata, default_distribution=marginal)`` fit on ``data`` (``{table: rows}``),
+    NumPy's global generator seeded.
+
+    ``marginal`` is one of :data:`MARGINALS`, SDV's ``default_distribution`` of the numerical marginals (SDV docs,
+    "GaussianCopulaSynthesizer", https://docs.sdv.dev/sdv/single-table-data/modeling/synthesizers/gaussiancopulasynthesizer).
 
     A numerical column whose marginal collapsed (:func:`collapsed_columns`) is refit with SDV's
     :data:`FALLBACK_DISTRIBUTION` (``numerical_distributions``, SDV docs "GaussianCopulaSynthesizer":
     https://docs.sdv.dev/sdv/single-table-data/modeling/synthesizers/gaussiancopulasynthesizer); the other columns
-    keep SDV's default ``beta``, so a fit without a collapsed marginal is unchanged (the bundled data has none).
+    keep ``marginal``, so a fit without a collapsed marginal is unchanged (the bundled data has none).
     With ``model`` (one checked entry of the stored ``copula_params``,
     :func:`~daily_mlops.ml._copula_params.check_copula_params`), only SDV's
     preprocessing is fit and the copula is rebuilt from it
@@ -168,7 +177,7 @@ def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = Non
     from daily_mlops.ml._copula_params import restore_fitted
 
     with _quiet_sdv(), _seeded_global_numpy(int(seed)):
-        synthesizer = GaussianCopulaSynthesizer(metadata)
+        synthesizer = GaussianCopulaSynthesizer(metadata, default_distribution=marginal)
         if model is not None:
             restore_fitted(synthesizer, data, model, fix=fix)
             return synthesizer
@@ -177,13 +186,15 @@ def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = Non
     if collapsed:
         with _quiet_sdv(), _seeded_global_numpy(int(seed)):
             synthesizer = GaussianCopulaSynthesizer(
-                metadata, numerical_distributions=dict.fromkeys(collapsed, FALLBACK_DISTRIBUTION))
+                metadata, default_distribution=marginal,
+                numerical_distributions=dict.fromkeys(collapsed, FALLBACK_DISTRIBUTION))
             synthesizer.fit(data)
     return synthesizer
 
 
 def fit_class_copulas(
     frame: pd.DataFrame, metadata: dict, target: str, *, seed: int, models: list | None = None, fix: str = "",
+    marginal: str = "beta",
 ) -> tuple[list, list, list[float]]:
     """Fit one SDV Gaussian copula to the feature columns of each target class.
 
@@ -202,6 +213,8 @@ def fit_class_copulas(
         Checked stored parameters, one per class in label order (:func:`fit_copula`); None fits.
     fix : str
         Appended to the error of a restore.
+    marginal : str
+        SDV ``default_distribution`` of the numerical marginals (:data:`MARGINALS`).
 
     Returns
     -------
@@ -241,7 +254,7 @@ def fit_class_copulas(
         with _quiet_sdv():
             class_metadata = Metadata.load_from_dict(feature_metadata)
         synthesizers.append(fit_copula(class_metadata, {table_name: rows}, seed=seed,
-                                       model=None if models is None else models[i], fix=fix))
+                                       model=None if models is None else models[i], fix=fix, marginal=marginal))
     rates = [float(counts[label] / len(frame)) for label in labels]
     return labels, synthesizers, rates
 
