@@ -78,6 +78,7 @@ def measure(name: str, *, daily_rows: int, seed: int) -> dict:
 
     from daily_mlops.loop._common import load_model_version
     from daily_mlops.loop.bootstrap import BOOTSTRAP_DATE, bootstrap, reference_holdout
+    from daily_mlops.ml._copulas import resolve_marginal
     from daily_mlops.ml.fidelity import classifier_roc_auc
     from daily_mlops.ml.schema import datetime_formats, infer_schema, read_csv, validate_batch
     from daily_mlops.ml.splits import FIT_SPLITS, split_indices
@@ -103,7 +104,9 @@ def measure(name: str, *, daily_rows: int, seed: int) -> dict:
             seconds = time.perf_counter() - started
             registry = ModelRegistry(db)
             bundle = load_model_version(registry, registry.get(MODEL_NAME, result["model_version"]))
-    synth = Synthesizer(seed=seed, target_column=target).fit(fit_part, datetime_formats=datetime_formats(schema))
+    marginal = resolve_marginal(settings.synthesis_marginal, reference.shape[1] - 1)  # as bootstrap resolved it
+    synth = Synthesizer(seed=seed, target_column=target, marginal=marginal).fit(
+        fit_part, datetime_formats=datetime_formats(schema))
     batch = validate_batch(synth.generate(daily_rows, seed=seed, logical_date=BOOTSTRAP_DATE), schema)
     encoded = bundle.preprocessor.transform(batch)
     splits = split_indices(encoded.y, seed=seed)
@@ -113,7 +116,7 @@ def measure(name: str, *, daily_rows: int, seed: int) -> dict:
     v1_syn_test = float(roc_auc_score(y_test, bundle.predict_proba(test.drop(columns=[target]))))
     y_real = (holdout[target].astype(str) == positive).to_numpy().astype(int)
     v1_real = float(roc_auc_score(y_real, bundle.predict_proba(holdout.drop(columns=[target]))))
-    row = {"dataset": name, "rows": len(reference), "columns": reference.shape[1],
+    row = {"dataset": name, "marginal": marginal, "rows": len(reference), "columns": reference.shape[1],
            "positive rate": round(float((reference[target].astype(str) == positive).mean()), 3),
            "syn train rows": len(trained_on), "real train rows": len(fit_part), "holdout rows": len(holdout),
            "v1 syn test": round(v1_syn_test, 3), "v1 syn test (registered)": round(result["metrics"]["roc_auc"], 3),

@@ -98,7 +98,7 @@ def require_bootstrapped(db: "Database", *, where: str, model_name: str | None =
 
 def register_synthesizer(
     registry: "ModelRegistry", reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int,
-    model_name: str | None = None, marginal: str = "beta",
+    model_name: str | None = None, marginal: str = "auto",
 ) -> tuple["Synthesizer", dict[str, Any]]:
     """Fit the synthesizer on 70% of the validated reference rows and register it (approved).
 
@@ -128,7 +128,8 @@ def register_synthesizer(
     seed : int
         The fit seed (``MLOPS_SEED``).
     marginal : str
-        The copulas' numerical marginal (``MLOPS_SYNTHESIS_MARGINAL``, :class:`~daily_mlops.ml.synthesis.Synthesizer`).
+        ``MLOPS_SYNTHESIS_MARGINAL``: the copulas' numerical marginal, ``auto`` resolved with the number of
+        feature columns (:func:`~daily_mlops.ml._copulas.resolve_marginal`); the resolved one is recorded.
 
     Returns
     -------
@@ -147,7 +148,10 @@ def register_synthesizer(
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import MODEL_NAME, synthesizer_name
 
+    from daily_mlops.ml._copulas import resolve_marginal
+
     target = schema_parts(schema)[1]
+    marginal = resolve_marginal(marginal, reference.shape[1] - 1)
     fit_part, holdout = reference_holdout(reference, schema, seed=seed)
     with timed("synthesizer fit") as t_synth:
         synth = Synthesizer(seed=seed, target_column=target["column"], marginal=marginal).fit(
