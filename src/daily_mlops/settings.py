@@ -196,10 +196,12 @@ class Settings(BaseSettings):
     mask_probability: float = Field(default=0.15, ge=0.0, lt=1.0, description="Fraction of features masked per augmented view.")
     seed: int = Field(default=42, ge=0)
     synthesis_marginal: Literal["auto", "beta", "truncnorm"] = Field(
-        default="auto",
+        default="beta",
         description="SDV default_distribution of the synthesizer's numerical marginals, read at bootstrap; 'auto': "
-        "truncnorm from 30 feature columns on, else beta. beta keeps the bundled data's TSTR/TRTR 1.05; truncnorm "
-        "kept more signal and a smaller synthetic-vs-real gap on wide imbalanced tables (docs/synthesis_options.md).")
+        "truncnorm from 30 feature columns on, else beta. truncnorm kept more label signal and a smaller "
+        "synthetic-vs-real gap on wide imbalanced tables but fits skewed columns worse (the wide benchmark table's "
+        "none-day drift 0.940 against 0.955 with beta); beta keeps the bundled data's TSTR/TRTR 1.05 "
+        "(docs/synthesis_options.md).")
     device: str = Field(
         default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
         description="Where training and inference run: auto (cuda when available), cpu, cuda or cuda:N.",

@@ -169,13 +169,13 @@ def test_an_unknown_marginal_is_refused_naming_the_setting() -> None:
 
 
 def test_auto_marginal_is_truncnorm_from_30_feature_columns() -> None:
-    """MLOPS_SYNTHESIS_MARGINAL=auto (the default): beta for the bundled data's 20 features, truncnorm from 30 on;
+    """MLOPS_SYNTHESIS_MARGINAL=auto: beta for the bundled data's 20 features, truncnorm from 30 on (default beta);
     beta and truncnorm stay as they are; anything else is refused naming the setting."""
     from daily_mlops.errors import SchemaError
     from daily_mlops.ml._copulas import AUTO_TRUNCNORM_MIN_FEATURES, resolve_marginal
     from daily_mlops.settings import Settings
 
-    assert Settings(_env_file=None).synthesis_marginal == "auto"
+    assert Settings(_env_file=None).synthesis_marginal == "beta"
     assert AUTO_TRUNCNORM_MIN_FEATURES == 30
     assert [resolve_marginal("auto", n) for n in (20, 29, 30, 98)] == ["beta", "beta", "truncnorm", "truncnorm"]
     assert resolve_marginal("beta", 98) == "beta" and resolve_marginal("truncnorm", 3) == "truncnorm"

@@ -98,7 +98,7 @@ def require_bootstrapped(db: "Database", *, where: str, model_name: str | None =
 
 def register_synthesizer(
     registry: "ModelRegistry", reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int,
-    model_name: str | None = None, marginal: str = "auto",
+    model_name: str | None = None, marginal: str = "beta",
 ) -> tuple["Synthesizer", dict[str, Any]]:
     """Fit the synthesizer on 70% of the validated reference rows and register it (approved).
 
