@@ -98,7 +98,7 @@ def require_bootstrapped(db: "Database", *, where: str, model_name: str | None =
 
 def register_synthesizer(
     registry: "ModelRegistry", reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int,
-    model_name: str | None = None,
+    model_name: str | None = None, marginal: str = "beta",
 ) -> tuple["Synthesizer", dict[str, Any]]:
     """Fit the synthesizer on 70% of the validated reference rows and register it (approved).
 
@@ -127,6 +127,9 @@ def register_synthesizer(
         From :func:`~daily_mlops.ml.schema.infer_schema`.
     seed : int
         The fit seed (``MLOPS_SEED``).
+    marginal : str
+        ``MLOPS_SYNTHESIS_MARGINAL``: the copulas' numerical marginal, ``auto`` resolved with the number of
+        feature columns (:func:`~daily_mlops.ml._copulas.resolve_marginal`); the resolved one is recorded.
 
     Returns
     -------
@@ -145,10 +148,13 @@ def register_synthesizer(
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import MODEL_NAME, synthesizer_name
 
+    from daily_mlops.ml._copulas import resolve_marginal
+
     target = schema_parts(schema)[1]
+    marginal = resolve_marginal(marginal, reference.shape[1] - 1)
     fit_part, holdout = reference_holdout(reference, schema, seed=seed)
     with timed("synthesizer fit") as t_synth:
-        synth = Synthesizer(seed=seed, target_column=target["column"]).fit(
+        synth = Synthesizer(seed=seed, target_column=target["column"], marginal=marginal).fit(
             fit_part, datetime_formats=datetime_formats(schema))
     artifact, record = synth.reference_csv(), synth.storage_record()
     with timed("TRTR ROC-AUC") as t_trtr:
@@ -157,7 +163,7 @@ def register_synthesizer(
     doc = registry.register(
         synthesizer_name(model_name or MODEL_NAME), run_key=BOOTSTRAP_RUN_KEY,
         artifacts={"synthesizer": artifact, "holdout": frame_to_csv(holdout)}, status="approved",
-        hyperparameters={"synthesizer": "GaussianCopulaSynthesizer", "seed": seed},
+        hyperparameters={"synthesizer": "GaussianCopulaSynthesizer", "seed": seed, "marginal": marginal},
         trained_on=["reference"],
         extra={**record, "schema": schema, "n_reference_rows": int(len(fit_part)), "fit_seconds": t_synth["seconds"],
                "holdout": {"fraction": HOLDOUT_FRACTION, "seed": seed, "stratified_on": target["column"],
@@ -287,7 +293,8 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     reference = validate_batch(reference, schema)
 
     say("fitting the SDV GaussianCopulaSynthesizer on the reference data")
-    synth, synth_doc = register_synthesizer(registry, reference, schema, seed=settings.seed, model_name=name)
+    synth, synth_doc = register_synthesizer(registry, reference, schema, seed=settings.seed, model_name=name,
+                                            marginal=settings.synthesis_marginal)
     # fit on the synthesizer's fit part only: the real holdout stays unseen by every fitted step
     say("fitting the preprocessor on the reference data (the synthesizer's fit part)")
     pre, pre_doc = register_preprocessor(registry, reference_holdout(reference, schema, seed=settings.seed)[0],
