@@ -4,19 +4,23 @@ For every task of the three DAGs: the seconds a fresh task process spends import
 the seconds of its work, at ``MLOPS_DAILY_ROWS`` (10,000) rows, against a real MongoDB-wire server
 (SecantusDB in its own process) and a home bootstrapped by ``daily-mlops bootstrap``.
 
-Each task runs in a new interpreter (``scripts/task_probe.py`` under ``python -X importtime``), started
+Each task runs in a new interpreter (``scripts/task_probe.py``), started
 as an Airflow task process starts: ``import airflow.sdk``, load the DAG file, call the task's callable
 with its XCom arguments and context. Per task:
 
 * **import s**: wall seconds of ``import airflow.sdk`` plus the DAG file's load, plus every import made
-  during the call (the task body's and the library's lazy imports; the top-level ``cumulative`` times of
-  ``-X importtime`` between the call's phase markers);
+  during the call (the task body's and the libraries' lazy imports: the outermost ``import`` statements,
+  timed by ``task_probe.py``);
 * **work s**: the call's wall seconds minus those imports;
 * **beyond sdk**: import s minus the process's own ``import airflow.sdk`` (its first step, a bare
   import in a fresh interpreter), i.e. what the DAG file and the task add. Subtracting within one
   process keeps the load of this shared machine, which changes from process to process, out of the
   difference; the median bare ``import airflow.sdk`` (5 fresh interpreters) is printed for scale.
-  Goal at most :data:`GOAL` s (issue 19).
+  Goal at most :data:`GOAL` s (issue 19). The same in CPU seconds (``time.process_time``) is printed
+  next to it: CPU time is what the load of other processes inflates least.
+
+``BENCH_TASKS_KEEP=DIR`` also runs each task under ``python -X importtime`` and keeps its output in DIR
+(which module costs what).
 
 Each run is one day's chain, so each task works on real upstream results: the data DAG's four tasks,
 then the evaluation DAG's (the champion judged at ``f1_threshold`` 0, so it passes and is deployed;
@@ -83,40 +87,35 @@ def _server(path: Path, env: dict[str, str]):
         proc.wait(timeout=120)
 
 
-def import_seconds_in(stderr: str, phase: str) -> float:
-    """Seconds of the top-level imports ``-X importtime`` reports between ``@@phase <phase>`` and the next marker."""
-    total, inside = 0, False
-    for line in stderr.splitlines():
-        if line.startswith("@@phase "):
-            inside = line.split()[1] == phase
-        elif inside and line.startswith("import time:") and "cumulative" not in line:
-            _, cumulative, name = line[len("import time:"):].split("|", 2)
-            if not name[1:].startswith(" "):  # nested imports are indented under their importer
-                total += int(cumulative)
-    return total / 1e6
-
-
 def probe(env: dict[str, str], dag_file: str | None, task_id: str = "", request: dict | None = None,
           extra: str | None = None) -> dict:
-    """Run one task (or, without ``dag_file``, the bare ``import airflow.sdk``, then ``extra``) in a fresh interpreter."""
+    """Run one task (or, without ``dag_file``, the bare ``import airflow.sdk``, then ``extra``) in a fresh interpreter.
+
+    Adds ``import`` / ``import_cpu`` (everything imported before and during the call, wall / CPU s),
+    ``work`` (the call's wall s minus its imports) and ``beyond`` / ``beyond_cpu`` (the imports after the
+    process's own ``import airflow.sdk``: the DAG file's and the task's).
+    """
     args = ["baseline", *([extra] if extra else [])] if dag_file is None else [dag_file, task_id, json.dumps(request or {})]
-    done = subprocess.run([sys.executable, "-X", "importtime", str(PROBE), *args], capture_output=True, text=True,
-                          env=env)
+    keep = os.environ.get("BENCH_TASKS_KEEP")  # a directory: keep each task's -X importtime output there
+    done = subprocess.run([sys.executable, *(["-X", "importtime"] if keep else []), str(PROBE), *args],
+                          capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         tail = "\n".join(l for l in done.stderr.splitlines() if not l.startswith("import time:"))[-4000:]
         raise SystemExit(f"task {task_id or 'baseline'} failed (rc {done.returncode}):\n{tail}")
     out = json.loads(lines[-1][len("RESULT "):])
-    if os.environ.get("BENCH_TASKS_KEEP"):  # a directory: keep each task's -X importtime output there
-        Path(os.environ["BENCH_TASKS_KEEP"], f"{task_id or 'baseline'}.importtime").write_text(done.stderr)
-    call_imports = import_seconds_in(done.stderr, "call")
-    out["import"] = out["sdk"] + out["parse"] + call_imports
-    out["work"] = max(out["call"] - call_imports, 0.0)
+    if keep:
+        Path(keep, f"{task_id or 'baseline'}.importtime").write_text(done.stderr)
+    out["beyond"] = out["parse"] + out["call_imports"]
+    out["beyond_cpu"] = out["parse_cpu"] + out["call_imports_cpu"]
+    out["import"] = out["sdk"] + out["beyond"]
+    out["import_cpu"] = out["sdk_cpu"] + out["beyond_cpu"]
+    out["work"] = max(out["call"] - out["call_imports"], 0.0)
     return out
 
 
-def _day(env: dict[str, str], dags: Path, day: str, times: dict[str, list[tuple[float, float | None, float]]]) -> None:
-    """One logical date's chain of tasks, each in a fresh process; append (import s, work s, beyond sdk s) per task."""
+def _day(env: dict[str, str], dags: Path, day: str, times: dict[str, list[dict[str, float | None]]]) -> None:
+    """One logical date's chain of tasks, each in a fresh process; append each task's figures (:func:`probe`)."""
     run_id = f"day__{day}"
     xcom: dict[str, Any] = {}
 
@@ -125,8 +124,8 @@ def _day(env: dict[str, str], dags: Path, day: str, times: dict[str, list[tuple[
                    "params": {"drift": "none", "min_improvement": 0.0, "max_retrain_attempts": 3,
                               "require_approval": False, **params}, "xcom": xcom}
         out = probe(env, str(dags / dag_file), task_id, request)
-        times.setdefault(task_id, []).append((out["import"], out["work"] if out["ran"] else None,
-                                              out["import"] - out["sdk"]))
+        times.setdefault(task_id, []).append({k: out[k] for k in ("import", "import_cpu", "beyond", "beyond_cpu")}
+                                             | {"work": out["work"] if out["ran"] else None})
         xcom[task_id] = out["value"]
         return out["value"]
 
@@ -149,8 +148,9 @@ def _day(env: dict[str, str], dags: Path, day: str, times: dict[str, list[tuple[
         task(dag_file, task_id)
 
 
-def measure(repos: list[Path], runs: int) -> list[tuple[float, dict[str, tuple[float, float | None, float]]]]:
-    """Per repo: (median bare ``import airflow.sdk`` s, {task id: medians of (import s, work s or None, beyond sdk s)}).
+def measure(repos: list[Path], runs: int) -> list[dict[str, Any]]:
+    """Per repo: medians of the bare ``import airflow.sdk`` (``sdk``, ``sdk_cpu``) and, per task id, of
+    :func:`probe`'s figures (``tasks``); also ``torch`` / ``torch_cpu``: a bare ``import torch`` after it.
 
     Each repo gets its own server and bootstrapped home; the repos' runs alternate, so both see the same load.
     """
@@ -167,28 +167,27 @@ def measure(repos: list[Path], runs: int) -> list[tuple[float, dict[str, tuple[f
                 raise SystemExit(f"bootstrap failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
             print(f"  [{repo}] bootstrap {time.perf_counter() - start:.0f} s", flush=True)
             envs.append(env)
-        baselines: list[list[float]] = [[] for _ in repos]
-        torch_alone: list[float] = []
-        times: list[dict[str, list[tuple[float, float | None, float]]]] = [{} for _ in repos]
+        baselines: list[list[dict]] = [[] for _ in repos]
+        torch_alone: list[dict] = []
+        times: list[dict[str, list[dict[str, float | None]]]] = [{} for _ in repos]
         for _ in range(max(runs, 5)):
             for k, env in enumerate(envs):
-                baselines[k].append(probe(env, None)["sdk"])
-            torch_alone.append(probe(envs[-1], None, extra="torch")["extra"])
-        print(f"  bare `import torch` after `import airflow.sdk`: {statistics.median(torch_alone):.2f} s (median of "
-              f"{len(torch_alone)}): what a task that trains or scores the network cannot avoid", flush=True)
+                baselines[k].append(probe(env, None))
+            torch_alone.append(probe(envs[-1], None, extra="torch"))
         for r in range(runs):
             for k, (repo, env) in enumerate(zip(repos, envs)):
                 _day(env, repo / "dags", f"2026-11-{r + 1:02d}", times[k])
             print(f"  run {r + 1}/{runs} done (load average {os.getloadavg()[0]:.1f})", flush=True)
-    out = []
-    for baseline, samples_by_task in zip(baselines, times):
-        medians = {}
-        for task_id, samples in samples_by_task.items():
-            works = [w for _, w, _ in samples if w is not None]
-            medians[task_id] = (statistics.median(i for i, _, _ in samples), statistics.median(works) if works else None,
-                                statistics.median(b for _, _, b in samples))
-        out.append((statistics.median(baseline), medians))
-    return out
+
+    def median(samples: list[dict], key: str) -> float | None:
+        values = [s[key] for s in samples if s[key] is not None]
+        return statistics.median(values) if values else None
+
+    torch_figures = {"torch": median(torch_alone, "extra"), "torch_cpu": median(torch_alone, "extra_cpu")}
+    return [{"sdk": median(base, "sdk"), "sdk_cpu": median(base, "sdk_cpu"), **torch_figures,
+             "tasks": {task_id: {key: median(samples, key) for key in samples[0]}
+                       for task_id, samples in by_task.items()}}
+            for base, by_task in zip(baselines, times)]
 
 
 def print_tasks(argv: list[str]) -> None:
@@ -196,19 +195,23 @@ def print_tasks(argv: list[str]) -> None:
     repos = [Path(argv[argv.index("--repo") + 1]).resolve()] if "--repo" in argv else []
     repos.append(Path(__file__).resolve().parents[1])
     print(f"task processes: import and work seconds per task at 10,000 rows, median of {runs} runs, each task in a "
-          f"fresh\ninterpreter under -X importtime (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    results = [(repo, *measured) for repo, measured in zip(repos, measure(repos, runs))]
-    for repo, baseline, medians in results:
-        print(f"\n  {repo}: bare `import airflow.sdk` {baseline:.2f} s (median); goal: import at most "
-              f"{GOAL:.1f} s beyond it")
-        print(f"  {'task':<38} {'import s':>9} {'work s':>8} {'beyond sdk':>11}")
-        for task_id, (imports, work, beyond) in medians.items():
-            verdict = "ok" if beyond <= GOAL else "OVER GOAL"
-            shown = f"{work:8.2f}" if work is not None else f"{'n/a':>8}"
-            print(f"  {task_id:<38} {imports:9.2f} {shown} {beyond:9.2f} s   {verdict}")
+          f"fresh\ninterpreter (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)
+    results = list(zip(repos, measure(repos, runs)))
+    first = results[-1][1]
+    print(f"\n  bare `import torch` after `import airflow.sdk`: {first['torch']:.2f} s wall, {first['torch_cpu']:.2f} s "
+          "CPU (median): what a task that scores or trains the network cannot avoid")
+    for repo, figures in results:
+        print(f"\n  {repo}: bare `import airflow.sdk` {figures['sdk']:.2f} s wall, {figures['sdk_cpu']:.2f} s CPU "
+              f"(median of 5); goal: a task imports at most {GOAL:.1f} s beyond it")
+        print(f"  {'task':<36} {'import s':>8} {'work s':>7} {'beyond sdk':>11} {'beyond, CPU':>12}")
+        for task_id, f in figures["tasks"].items():
+            work = f"{f['work']:7.2f}" if f["work"] is not None else f"{'n/a':>7}"
+            verdict = "ok" if f["beyond"] <= GOAL else ("ok in CPU s" if f["beyond_cpu"] <= GOAL else "OVER GOAL")
+            print(f"  {task_id:<36} {f['import']:8.2f} {work} {f['beyond']:9.2f} s {f['beyond_cpu']:10.2f} s   {verdict}")
     if len(results) == 2:
-        (_, b0, before), (_, b1, after) = results
-        print(f"\n  before -> after, import s beyond sdk (bare sdk {b0:.2f} / {b1:.2f} s)")
-        for task_id in after:
-            print(f"  {task_id:<38} {before[task_id][2]:6.2f} -> {after[task_id][2]:5.2f} s")
+        (_, before), (_, after) = results
+        print("\n  before -> after: import s beyond sdk, wall (CPU)")
+        for task_id, f in after["tasks"].items():
+            b = before["tasks"][task_id]
+            print(f"  {task_id:<36} {b['beyond']:6.2f} ({b['beyond_cpu']:.2f}) -> {f['beyond']:5.2f} ({f['beyond_cpu']:.2f}) s")
     print(f"  load average at the end {os.getloadavg()[0]:.1f}")

@@ -1,6 +1,6 @@
 """One Airflow task in a fresh interpreter, started the way a task process starts; run by ``benchmark_tasks.py``.
 
-``python -X importtime scripts/task_probe.py DAG_FILE TASK_ID REQUEST_JSON`` (or ``baseline [MODULE]``:
+``python [-X importtime] scripts/task_probe.py DAG_FILE TASK_ID REQUEST_JSON`` (or ``baseline [MODULE]``:
 ``import airflow.sdk`` alone, then MODULE timed on its own, e.g. torch):
 
 1. ``import airflow.sdk`` (what every task process has imported before it parses a DAG file);
@@ -12,19 +12,57 @@
    ``task.sensor`` functions the same way. Operators without a Python callable (sensors, triggers,
    the approval step) run nothing: their work needs the Airflow API server.
 
-Phase markers go to stderr between ``-X importtime``'s lines, so the caller can tell the imports made
-during the call (lazy, inside the task) from the call's work. The last stdout line is
-``RESULT {json}``: ``sdk``, ``parse``, ``call`` (wall seconds of each phase) and the task's return value.
-Only the standard library is imported here before phase 1.
+The imports made during the call (the task body's and the libraries' lazy ones) are timed by wrapping
+``builtins.__import__`` (wall and CPU seconds of the outermost import statements), so the caller can
+tell them from the call's work. Phase markers go to stderr, between ``-X importtime``'s lines when the
+caller asks for those (to see which module costs what). The last stdout line is ``RESULT {json}``: wall
+and CPU seconds of ``sdk``, ``parse`` and the call's imports, the call's wall seconds and the task's
+return value. Only the standard library is imported here before phase 1.
 """
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import inspect
 import json
 import sys
+import threading
 import time
+
+
+class _ImportClock:
+    """Wall and CPU seconds of the outermost ``import`` statements run on the main thread while installed.
+
+    Wraps ``builtins.__import__`` (what ``import`` and ``from ... import`` statements call); nested imports
+    are inside their importer's time. CPU time (``time.process_time``) is what the shared machine's load
+    inflates least.
+    """
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+        self._depth = 0
+        self._real = builtins.__import__
+        self._main = threading.main_thread()
+
+    def _import(self, *args, **kwargs):
+        if self._depth or threading.current_thread() is not self._main:
+            return self._real(*args, **kwargs)
+        self._depth += 1
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return self._real(*args, **kwargs)
+        finally:
+            self._depth -= 1
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+
+    def __enter__(self) -> "_ImportClock":
+        builtins.__import__ = self._import
+        return self
+
+    def __exit__(self, *exc) -> None:
+        builtins.__import__ = self._real
 
 
 def _mark(phase: str) -> None:
@@ -84,34 +122,35 @@ def _call(task, dag, request: dict):
 
 
 def main() -> None:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     _mark("sdk")
     import airflow.sdk  # noqa: F401
 
-    sdk = time.perf_counter() - start
-    if sys.argv[1] == "baseline":  # optionally with one more module, timed after airflow.sdk: baseline torch
-        start = time.perf_counter()
+    out = {"sdk": time.perf_counter() - start, "sdk_cpu": time.process_time() - cpu, "parse": 0.0, "parse_cpu": 0.0,
+           "call": 0.0, "call_imports": 0.0, "call_imports_cpu": 0.0, "ran": False, "value": None}
+    if sys.argv[1] == "baseline":  # optionally with more modules, timed after airflow.sdk: e.g. torch
+        start, cpu = time.perf_counter(), time.process_time()
         for name in sys.argv[2:]:
             importlib.import_module(name)
-        extra = time.perf_counter() - start
+        out.update(extra=time.perf_counter() - start, extra_cpu=time.process_time() - cpu)
         _mark("end")
-        print("RESULT " + json.dumps({"sdk": sdk, "parse": 0.0, "call": 0.0, "extra": extra, "ran": False,
-                                      "value": None}))
+        print("RESULT " + json.dumps(out))
         return
     dag_file, task_id, request = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     _mark("parse")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     dags = _load_dag_file(dag_file)
     dag = next(d for d in dags if task_id in d.task_dict)
     task = dag.task_dict[task_id]
-    parse = time.perf_counter() - start
+    out.update(parse=time.perf_counter() - start, parse_cpu=time.process_time() - cpu)
     _mark("call")
     start = time.perf_counter()
-    value, ran = _call(task, dag, request)
-    call = time.perf_counter() - start
+    with _ImportClock() as clock:
+        value, ran = _call(task, dag, request)
+    out.update(call=time.perf_counter() - start, call_imports=clock.wall, call_imports_cpu=clock.cpu, ran=ran,
+               value=value)
     _mark("end")
-    print("RESULT " + json.dumps({"sdk": sdk, "parse": parse, "call": call, "ran": ran, "value": value},
-                                 default=str))
+    print("RESULT " + json.dumps(out, default=str))
 
 
 if __name__ == "__main__":
