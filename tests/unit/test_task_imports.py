@@ -76,3 +76,34 @@ def test_sampling_encoding_and_drift_without_torch_match_with_torch() -> None:
     assert with_torch["torch"] is True
     assert hidden["digest"] == with_torch["digest"]
     assert hidden["tensor"] == 2.0
+
+
+_ALERT_TASK = """
+import json, sys
+import mongomock
+from daily_mlops.settings import Settings
+from daily_mlops.storage.mongo import COLLECTIONS, INDEXES
+
+db = mongomock.MongoClient()["mlops_test"]
+for name in COLLECTIONS:
+    db.create_collection(name)
+for name, keys, options in INDEXES:
+    db[name].create_index(keys, **options)
+db["processing_metadata"].insert_one({"batch_id": "batch-2026-11-01", "logical_date": "2026-11-01",
+                                      "drift": {"score": 0.5, "worst": [{"column": "age", "score": 0.2}]}})
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
+from daily_mlops.loop.evaluation import send_alert
+alert = send_alert(Settings(_env_file=None, home=sys.argv[1]), logical_date="2026-11-01", f1_threshold=0.9,
+                   last={"attempt": 1, "best_f1": 0.5, "versions_tried": [2]}, dag_id="d", run_id="r", db=db)
+heavy = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in HEAVY} - {m.split(".")[0] for m in loaded})
+print(json.dumps({"heavy": heavy, "message": alert["message"]}))
+"""
+
+
+def test_send_alert_imports_no_pandas_torch_or_sdv(tmp_path: Path) -> None:
+    """send_alert, a task that only reads and writes MongoDB, runs without importing torch, SDV, SDMetrics,
+    pandas, scikit-learn or pyarrow (the drift line it prints comes from the pandas-free ``ml.drift``)."""
+    heavy = ("torch", "sdv", "sdmetrics", "sklearn", "pandas", "scipy", "pyarrow", "skops")
+    out = _run(f"HEAVY = {heavy!r}\n" + _ALERT_TASK, str(tmp_path))
+    assert out["heavy"] == []
+    assert "age 0.20" in out["message"]
