@@ -55,8 +55,10 @@ env: install
 compose-config:
 	docker-compose --env-file .env.example config -q && echo "docker-compose.yml is valid"
 
+# One section: make bench BENCH_ARGS=tasks (sections: scripts/benchmark.py's docstring).
+BENCH_ARGS ?=
 bench: install
-	$(PY) scripts/benchmark.py
+	$(PY) scripts/benchmark.py $(BENCH_ARGS)
 
 # Removes the local demo state (embedded MongoDB, Airflow metadata DB, deployed model).
 clean-state:

@@ -1,7 +1,7 @@
 """Print speed and memory figures of the loop on this machine, each next to its goal.
 
 Speed targets live here, never in timed tests. Run with ``make bench``
-(``python scripts/benchmark.py [parse|steps|storage|training|loop|wide|all]``;
+(``python scripts/benchmark.py [parse|steps|storage|training|loop|wide|gate|promotion|tasks|all]``, or ``make bench BENCH_ARGS=tasks``;
 ``storage --profile ROWS`` prints cProfile's top entries of one pipeline run).
 
 * ``parse``: what each DAG file adds to a parse, measured in a fresh
@@ -38,6 +38,11 @@ Speed targets live here, never in timed tests. Run with ``make bench``
   and null shares; drift figures; the fidelity report (TSTR and SDMetrics QualityReport on 5,000
   rows); the ``processing_metadata`` write), median of 3 runs, for a ``none`` and a ``broken`` day;
   goal at most 5 s.
+* ``tasks``: every task of the three DAGs in a fresh interpreter, as an Airflow task process starts
+  (``import airflow.sdk``, the DAG file, the task's callable): its import seconds and its work seconds
+  at 10,000 rows against the embedded server and a bootstrapped home, and the imports beyond a bare
+  ``import airflow.sdk`` (goal at most 1.5 s); median of 3 runs (``--runs N``); ``--repo PATH`` puts
+  another checkout's figures first, for before/after (``scripts/benchmark_tasks.py``).
 """
 
 from __future__ import annotations
@@ -119,7 +124,7 @@ def print_parse_times() -> None:
         print(f"  {name:<34} {a:16.3f} s {b:28.3f} s   {verdict}")
 
 
-SECTIONS = ("parse", "steps", "storage", "training", "loop", "wide", "gate", "promotion")
+SECTIONS = ("parse", "steps", "storage", "training", "loop", "wide", "gate", "promotion", "tasks")
 #: Seconds the data-quality gate may add to a day at 10,000 rows (the goal set when the gate was added).
 GATE_GOAL = 5.0
 
@@ -154,6 +159,10 @@ def main() -> None:
         from benchmark_promotion import print_promotion
 
         print_promotion()
+    if which in ("tasks", "all"):
+        from benchmark_tasks import print_tasks
+
+        print_tasks(sys.argv[2:])
 
 
 def steps() -> None:
@@ -227,15 +236,17 @@ def gate(rows: int = 10_000, runs: int = 3) -> None:
                   f"interpreter, as an Airflow task process: {imports:.2f} s of imports, then {cold:.2f} s)")
     print("  The goal counts the gate's work (the dag.test runner's process, which daily-mlops run and demo use, has "
           "imported\n  SDMetrics already: SDV imports it). A fresh task process first imports pandas, pyarrow, "
-          "scikit-learn, skops\n  and SDMetrics (which imports torch and scipy), a fixed cost that does not grow "
-          "with the rows.")
+          "scikit-learn, skops\n  and SDMetrics (with torch hidden: daily_mlops.ml._without_torch), a fixed cost "
+          "that does not grow with the rows.")
 
 
 def _gate_in_fresh_process(uri: str, day: "dt.date", rows: int) -> tuple[float, float]:
     """(import seconds, gate seconds) of ``check_data_quality`` in a new interpreter."""
     code = (
         "import sys, time; t = time.perf_counter()\n"
-        "import pandas, pyarrow.parquet, sklearn.compose, skops.io, sdmetrics.reports\n"
+        "from daily_mlops.ml._without_torch import import_without_torch\n"
+        "import pandas, pyarrow.parquet, sklearn.compose\n"
+        "import_without_torch('skops.io', 'sdmetrics.reports')  # as the task imports them\n"
         "from daily_mlops.loop.quality import check_data_quality\n"
         "from daily_mlops.settings import load_settings\n"
         "from daily_mlops.storage.mongo import connect\n"

@@ -240,6 +240,9 @@ def sdv_id_columns(frame: pd.DataFrame) -> set[str]:
     SchemaError
         When SDV cannot detect a column's sdtype (names the column).
     """
+    from daily_mlops.ml._without_torch import import_without_torch
+
+    import_without_torch("sdv")  # torch is not needed here (see that module)
     from sdv.metadata import Metadata
     from sdv.metadata.errors import InvalidMetadataError
 

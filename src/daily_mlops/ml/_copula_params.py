@@ -196,6 +196,9 @@ def restore_fitted(synthesizer: Any, data: dict, model: dict[str, Any], *, fix: 
     UnsafeArtifactError
         When the processed columns differ from the model's ``columns``.
     """
+    from daily_mlops.ml._without_torch import import_without_torch
+
+    import_without_torch("sdv")  # torch is not needed here (see that module)
     from copulas.multivariate import GaussianMultivariate
     from sdv import version
 

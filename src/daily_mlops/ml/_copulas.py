@@ -197,6 +197,9 @@ def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = Non
     already hold the fallback, so nothing is detected again.
     Returns the fitted synthesizer.
     """
+    from daily_mlops.ml._without_torch import import_without_torch
+
+    import_without_torch("sdv")  # torch is not needed here (see that module)
     from sdv.single_table import GaussianCopulaSynthesizer
 
     from daily_mlops.ml._copula_params import restore_fitted
@@ -254,6 +257,9 @@ def fit_class_copulas(
         When ``target`` is not a column, holds nulls, has a single class, or a
         class has fewer than :data:`MIN_CLASS_ROWS` rows.
     """
+    from daily_mlops.ml._without_torch import import_without_torch
+
+    import_without_torch("sdv")  # torch is not needed here (see that module)
     from sdv.metadata import Metadata
 
     if target not in frame.columns:

@@ -36,12 +36,16 @@ of four documented ways (:data:`DRIFT_MODES`):
 The sizes were chosen from F1 measured on the bundled data (docs/measurements.md,
 "The demo"; :mod:`daily_mlops.loop.demo`). Pure: pandas and NumPy only, imported
 when a function runs, so the DAG files can read :data:`DRIFT_MODES` at parse time.
+
+:func:`drift_summary` is the one line on a batch's recorded drift figures
+(:func:`daily_mlops.ml.quality.drift_figures`); it lives here, free of pandas, because
+tasks that only read MongoDB (``send_alert``) and the CLI print it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from daily_mlops.errors import ConfigError
 
@@ -49,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["BROKEN_SHARE", "DRIFT_EFFECTS", "DRIFT_MODES", "LABEL_NOISE_SHARE", "SHIFT_SHARE", "UNSEEN_CATEGORY",
-           "DriftPlan", "apply_drift", "check_drift_mode"]
+           "DriftPlan", "apply_drift", "check_drift_mode", "drift_summary"]
 
 #: The values of the ``drift`` param, ``none`` first (the default).
 DRIFT_MODES = ("none", "shift", "label_noise", "broken")
@@ -187,3 +191,18 @@ def apply_drift(frame: pd.DataFrame, mode: str, plan: DriftPlan, *, seed: int) -
         if numeric:
             out.loc[rows, numeric[0]] = np.nan
     return out
+
+
+def drift_summary(drift: Mapping[str, Any] | None) -> str:
+    """One line on a batch's drift, e.g. ``drift 0.71 mean, worst: purpose 0.42, age_in_years 0.55``.
+
+    Returns ``"drift not measured"`` for a batch without drift figures.
+    """
+    if not drift or drift.get("score") is None:
+        return "drift not measured"
+    worst = ", ".join(f"{w['column']} {w['score']:.2f}" for w in drift.get("worst", []))
+    mode = f" (drift param {drift['param']})" if drift.get("param") not in (None, "none") else ""
+    rate = ""
+    if drift.get("positive_rate") is not None and drift.get("reference_positive_rate") is not None:
+        rate = f"; positive rate {drift['positive_rate']:.3f} vs reference {drift['reference_positive_rate']:.3f}"
+    return f"drift score {drift['score']:.2f} (1 = like the reference){mode}, worst: {worst}{rate}"

@@ -231,6 +231,9 @@ def quality_scores(
         decimals, None when SDMetrics could not compute one), ``columns_scored``
         and ``column_pairs``.
     """
+    from daily_mlops.ml._without_torch import import_without_torch
+
+    import_without_torch("sdmetrics")  # torch is not needed here (see that module)
     from sdmetrics.reports import QualityReport
 
     table_name = next(iter(metadata["tables"]))

@@ -44,8 +44,9 @@ import numpy as np
 import pandas as pd
 
 from daily_mlops.ml._columns import parse_date_columns
+from daily_mlops.ml.drift import drift_summary  # noqa: F401 - re-exported: it lives in the light module
 
-__all__ = ["SAMPLE_ROWS", "BatchProfile", "QualityFloors", "drift_figures", "drift_summary", "gate",
+__all__ = ["SAMPLE_ROWS", "BatchProfile", "QualityFloors", "drift_figures", "gate",
            "quality_figures"]
 
 #: Rows of the batch the SDMetrics figures (diagnostic, drift) are computed on, drawn with a fixed seed.
@@ -169,6 +170,9 @@ def _metadata_for(sdv_metadata: Mapping[str, Any], columns: list[str]) -> dict[s
 
 def _diagnostic(sample: pd.DataFrame, reference: pd.DataFrame, sdv_metadata: Mapping[str, Any]) -> dict[str, Any]:
     """SDMetrics DiagnosticReport scores: overall, validity, structure, and the validity of each column."""
+    from daily_mlops.ml._without_torch import import_without_torch
+
+    import_without_torch("sdmetrics")  # torch is not needed here (see that module)
     from sdmetrics.reports import DiagnosticReport
 
     described = sdv_metadata["tables"][_TABLE].get("columns", {})
@@ -323,6 +327,9 @@ def drift_figures(sample: pd.DataFrame, reference: pd.DataFrame, kinds: Mapping[
         :data:`WORST_SHOWN` lowest as ``{"column", "score", "metric"}``;
         ``positive_rate`` is left to the caller.
     """
+    from daily_mlops.ml._without_torch import import_without_torch
+
+    import_without_torch("sdmetrics")  # torch is not needed here (see that module)
     from sdmetrics.single_column import KSComplement, TVComplement
 
     scores: dict[str, float] = {}
@@ -352,18 +359,3 @@ def drift_figures(sample: pd.DataFrame, reference: pd.DataFrame, kinds: Mapping[
         "min": ordered[0][1] if ordered else None,
         "worst": [{"column": c, "score": s, "metric": metrics[c]} for c, s in ordered[:WORST_SHOWN]],
     }
-
-
-def drift_summary(drift: Mapping[str, Any] | None) -> str:
-    """One line on a batch's drift, e.g. ``drift 0.71 mean, worst: purpose 0.42, age_in_years 0.55``.
-
-    Returns ``"drift not measured"`` for a batch without drift figures.
-    """
-    if not drift or drift.get("score") is None:
-        return "drift not measured"
-    worst = ", ".join(f"{w['column']} {w['score']:.2f}" for w in drift.get("worst", []))
-    mode = f" (drift param {drift['param']})" if drift.get("param") not in (None, "none") else ""
-    rate = ""
-    if drift.get("positive_rate") is not None and drift.get("reference_positive_rate") is not None:
-        rate = f"; positive rate {drift['positive_rate']:.3f} vs reference {drift['reference_positive_rate']:.3f}"
-    return f"drift score {drift['score']:.2f} (1 = like the reference){mode}, worst: {worst}{rate}"

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from daily_mlops.ml._skops_warnings import skops_deprecations_silenced
+from daily_mlops.ml._without_torch import import_without_torch
 from daily_mlops.errors import SchemaError, UnsafeArtifactError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,6 +99,7 @@ def preprocessor_to_bytes(pre: "TabularPreprocessor") -> bytes:
     from sklearn.utils.validation import check_is_fitted
 
     with skops_deprecations_silenced():  # importing skops.io floods Airflow's deprecation warnings
+        import_without_torch("skops.io")  # its scan of scikit-learn would import torch (see that module)
         import skops
         import skops.io as sio
 
@@ -147,6 +149,7 @@ def preprocessor_from_bytes(cls: type["TabularPreprocessor"], data: bytes, *, sh
     from sklearn.compose import ColumnTransformer
 
     with skops_deprecations_silenced():  # importing skops.io floods Airflow's deprecation warnings
+        import_without_torch("skops.io")  # its scan of scikit-learn would import torch (see that module)
         import skops.io as sio
         from skops.io.exceptions import UntrustedTypesFoundException
 

@@ -210,6 +210,9 @@ class Synthesizer(BaseEstimator):
         if reference.shape[0] == 0 or reference.shape[1] == 0:
             raise SchemaError(f"the reference data has shape {reference.shape}; the synthesizer needs at least "
                               "one row and one column (check MLOPS_REFERENCE_DATA)")
+        from daily_mlops.ml._without_torch import import_without_torch
+
+        import_without_torch("sdv")  # torch is not needed here (see that module)
         from sdv.metadata import Metadata
 
         frame = reference.copy().reset_index(drop=True)
@@ -445,6 +448,9 @@ class Synthesizer(BaseEstimator):
         SchemaError
             If the columns, values or SDV metadata do not match the record.
         """
+        from daily_mlops.ml._without_torch import import_without_torch
+
+        import_without_torch("sdv")  # torch is not needed here (see that module)
         from sdv.errors import InvalidDataError, SynthesizerInputError
         from sdv.metadata import Metadata
         from sdv.metadata.errors import InvalidMetadataError
