@@ -102,22 +102,24 @@ def _metrics_table(title: str, metrics: dict[str, Any]) -> Table:
 
 def _outcome_text(s: dict[str, Any]) -> str:
     """The summary's outcome cell (rich markup) for one day's summary (``runner.summarise_day``)."""
+    from daily_mlops.decisions import day_outcome
     from daily_mlops.loop.deployment import stays_deployed
 
-    if s.get("quality_status") == "failed":
+    outcome = day_outcome(s)
+    if outcome == "gate_failed":
         return (f"[red]STOPPED by the data-quality gate[/]: {s.get('quality_reason')}; no model judged, "
                 f"{stays_deployed(s.get('live_version'))}")
-    if s.get("alert"):
+    if outcome == "alert":
         best, threshold = s.get("best_f1"), s.get("f1_threshold")
         versus = f"best F1 {best:.4f} < threshold {threshold:.4f}" if best is not None and threshold is not None else ""
         return (f"[red]ALERT[/] {s.get('alert_type') or ''}: {versus} after {s.get('retrain_attempts', 0)} retraining "
                 f"attempt(s), versions tried {', '.join(str(v) for v in s.get('versions_tried', []))}; "
                 f"nothing deployed, {stays_deployed(s.get('live_version'))}")
-    if s.get("deployment_status") == "deployed":
+    if outcome == "deployed":
         return f"[green]deployed v{s['deployed_version']}[/]"
-    if s.get("deployment_status") == "already_deployed":
+    if outcome == "already_deployed":
         return f"[green]v{s['deployed_version']} already deployed (no-op)[/]"
-    if s.get("deployment_status") == "superseded":
+    if outcome == "superseded":
         return f"[yellow]v{s['deployed_version']} not deployed: a later day's version is in place[/]"
     return f"[yellow]no deployment[/]; {stays_deployed(s.get('live_version'))}"
 
