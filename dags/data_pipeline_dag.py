@@ -47,7 +47,7 @@ nothing is duplicated.
 
 DOCS = {
     PREVIOUS_DAY_TASK: f"""
-**Waits** (poke every 30 s, reschedule mode) until this DAG's previous run (the latest earlier logical date,
+**Waits** (poke every 5 s in one process, poke mode) until this DAG's previous run (the latest earlier logical date,
 any run type) has finished, and so have the `{EVALUATION_DAG_ID}` and `{DEPLOYMENT_DAG_ID}` runs at its
 logical date. `depends_on_past`: it runs only after the previous run's own wait succeeded. Done at once when
 there is no earlier run. **Reads/writes** nothing. **XCom**: none.

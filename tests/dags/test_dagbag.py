@@ -158,7 +158,7 @@ def test_data_pipeline_is_a_chain_that_triggers_the_day(dagbag) -> None:
 def test_the_day_waits_for_the_previous_day_across_the_three_dags(dagbag) -> None:
     """data_pipeline_dag starts with a sensor on the previous logical date's runs of the three DAGs, with
     depends_on_past (so Airflow refuses a backfill run backwards and requires the previous wait's success),
-    in reschedule mode, timing out after the approval window plus the other sensors' 6 hours."""
+    poking in one process (poke mode), timing out after the approval window plus the other sensors' 6 hours."""
     from daily_mlops.orchestration.dags import SENSOR_TIMEOUT
     from daily_mlops.orchestration.operators import PreviousDaySensor
 
@@ -167,7 +167,7 @@ def test_the_day_waits_for_the_previous_day_across_the_three_dags(dagbag) -> Non
     assert isinstance(task, PreviousDaySensor)
     assert task.upstream_task_ids == set() and [t.task_id for t in dag.roots] == ["wait_for_previous_day"]
     assert task.downstream_dag_ids == ("model_evaluation_pipeline", "model_deployment_pipeline")
-    assert task.depends_on_past is True and task.mode == "reschedule"
+    assert task.depends_on_past is True and task.mode == "poke"
     assert task.timeout > SENSOR_TIMEOUT
     assert not any(t.depends_on_past for d in DAG_IDS for t in dagbag.dags[d].tasks if t is not task)
 

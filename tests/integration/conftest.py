@@ -38,11 +38,13 @@ import pytest
 #: Seconds for startup (bootstrap with small settings, db migrate, standalone healthy, DAGs parsed).
 STARTUP_TIMEOUT = 420
 DB_NAME = "mlops_standalone"
-#: Small settings: 2,000 rows a day, a small model; no retries (a failure should end the run); a 54 s approval window.
+#: Small settings: 2,000 rows a day, a small model; no retries (a failure should end the run); a 54 s approval window;
+#: a 5 s latency ceiling for infra validation: on 2 cores shared with other test processes the p95 single-row latency
+#: reached 438 ms (default ceiling 200 ms), refusing a deployment at random (the refusal has its own tests).
 SMALL_SETTINGS = {
     "MLOPS_DAILY_ROWS": "2000", "MLOPS_NUM_LAYERS": "2", "MLOPS_PRETRAIN_EPOCHS": "1",
     "MLOPS_FINETUNE_EPOCHS": "2", "MLOPS_RETRAIN_EPOCHS": "1", "MLOPS_BATCH_SIZE": "128",
-    "MLOPS_TASK_RETRIES": "0", "MLOPS_APPROVAL_TIMEOUT_HOURS": "0.015",
+    "MLOPS_TASK_RETRIES": "0", "MLOPS_APPROVAL_TIMEOUT_HOURS": "0.015", "MLOPS_MAX_PREDICT_P95_MS": "5000",
 }
 FINISHED = ("success", "failed")
 
@@ -55,7 +57,7 @@ WEEK_MARKER = "backfill_week"
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Move the backfill tests before the other users of ``airflow_cli``; skip ``backfill_week`` unless selected."""
     if WEEK_MARKER not in (config.getoption("markexpr", "") or ""):
-        skip = pytest.mark.skip(reason=f"the 7-date backfill takes about 10 minutes: run it with -m {WEEK_MARKER}")
+        skip = pytest.mark.skip(reason=f"the 7-date backfill takes about 20 minutes: run it with -m {WEEK_MARKER}")
         for item in items:
             if item.get_closest_marker(WEEK_MARKER):
                 item.add_marker(skip)

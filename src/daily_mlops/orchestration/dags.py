@@ -50,6 +50,7 @@ __all__ = [
     "DEPLOYMENT_DAG_ID",
     "EVALUATION_DAG_ID",
     "MAX_ATTEMPTS",
+    "PREVIOUS_DAY_POKE_INTERVAL",
     "PREVIOUS_DAY_TASK",
     "SENSOR_TIMEOUT",
     "START_DATE",
@@ -87,6 +88,9 @@ TAGS = ["daily-mlops"]
 SENSOR_TIMEOUT = 6 * 60 * 60
 #: Seconds between two pokes of the ExternalTaskSensors (reschedule mode frees the slot in between).
 SENSOR_POKE_INTERVAL = 30
+#: Seconds between two pokes of ``wait_for_previous_day``, which pokes in one process (``poke`` mode): the next
+#: day starts within seconds of the previous one's end, and ``depends_on_past`` lets at most one such wait run.
+PREVIOUS_DAY_POKE_INTERVAL = 5
 #: Retraining attempts unrolled as distinct tasks (Airflow DAGs cannot loop); the param can lower, not raise, it.
 MAX_ATTEMPTS = 3
 #: Task id of ``data_pipeline_dag``'s first task: it waits for the previous logical date (:func:`previous_day_sensor`).
@@ -371,10 +375,12 @@ def previous_day_sensor(settings: "DagSettings | Settings", *, doc_md: str | Non
 
     A :class:`~daily_mlops.orchestration.operators.PreviousDaySensor` with
     ``depends_on_past=True`` (Airflow then also requires the previous run's
-    own wait to have succeeded, and refuses a backfill run backwards), in
-    ``reschedule`` mode every :data:`SENSOR_POKE_INTERVAL` seconds, timing out
-    after :data:`SENSOR_TIMEOUT` plus ``MLOPS_APPROVAL_TIMEOUT_HOURS`` (the
-    previous day may wait that long for a reviewer). Day d+1's data work reads
+    own wait to have succeeded, and refuses a backfill run backwards), poking
+    every :data:`PREVIOUS_DAY_POKE_INTERVAL` seconds in ``poke`` mode (one
+    worker slot, held by at most one such wait thanks to ``depends_on_past``;
+    ``reschedule`` mode would start a task process per poke), timing out after
+    :data:`SENSOR_TIMEOUT` plus ``MLOPS_APPROVAL_TIMEOUT_HOURS`` (the previous
+    day may wait that long for a reviewer). Day d+1's data work reads
     nothing day d writes (the synthesizer and preprocessor are bootstrap's),
     but its evaluation reads the champion day d deployed, so the whole day waits:
     one gate for the three DAGs, where a backfill starts the runs.
@@ -383,8 +389,8 @@ def previous_day_sensor(settings: "DagSettings | Settings", *, doc_md: str | Non
 
     return PreviousDaySensor(
         task_id=PREVIOUS_DAY_TASK, downstream_dag_ids=(EVALUATION_DAG_ID, DEPLOYMENT_DAG_ID), depends_on_past=True,
-        timeout=SENSOR_TIMEOUT + settings.approval_timeout_hours * 3600, poke_interval=SENSOR_POKE_INTERVAL,
-        mode="reschedule", doc_md=doc_md,
+        timeout=SENSOR_TIMEOUT + settings.approval_timeout_hours * 3600, poke_interval=PREVIOUS_DAY_POKE_INTERVAL,
+        mode="poke", doc_md=doc_md,
     )
 
 
