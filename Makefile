@@ -35,7 +35,7 @@ test: install
 test-fast: install
 	$(VENV)/bin/pytest -m "not slow and not dags" $(PYTEST_PROGRESS) $(PYTEST_ARGS)
 
-# The 7-date Airflow backfill compared with `daily-mlops run --days 7` (about 20 minutes; make test runs 2 dates).
+# The 7-date Airflow backfill compared with `daily-mlops run --days 7` (about 25 minutes; make test runs 2 dates).
 test-backfill-week: install
 	$(VENV)/bin/pytest -m backfill_week $(PYTEST_PROGRESS) $(PYTEST_ARGS)
 

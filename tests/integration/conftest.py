@@ -57,7 +57,7 @@ WEEK_MARKER = "backfill_week"
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Move the backfill tests before the other users of ``airflow_cli``; skip ``backfill_week`` unless selected."""
     if WEEK_MARKER not in (config.getoption("markexpr", "") or ""):
-        skip = pytest.mark.skip(reason=f"the 7-date backfill takes about 20 minutes: run it with -m {WEEK_MARKER}")
+        skip = pytest.mark.skip(reason=f"the 7-date backfill takes about 25 minutes: run it with -m {WEEK_MARKER}")
         for item in items:
             if item.get_closest_marker(WEEK_MARKER):
                 item.add_marker(skip)
