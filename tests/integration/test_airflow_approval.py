@@ -44,12 +44,19 @@ def _answer(airflow_cli, run_id: str, option: str) -> dict:
 
 @pytest.fixture(scope="module")
 def outcomes(airflow_cli) -> dict:
-    """Run the three days; answer Approve, Reject, nothing; return each deployment run's states and records."""
+    """Run the three days; answer Approve, Reject, nothing; return each deployment run's states and records.
+
+    The champion (the version each day proposes: f1_threshold 0, no retraining) is read first: the backfill test
+    runs before this module on the same Airflow and deploys versions of its own.
+    """
+    from daily_mlops.storage.registry import ModelRegistry
+
+    champion = ModelRegistry(airflow_cli.db).champion()
     started = time.monotonic()
     run_ids = {day: airflow_cli.trigger("data_pipeline_dag", day, conf=CONF)
                for day in (APPROVE_DAY, REJECT_DAY, TIMEOUT_DAY)}
     assert set(run_ids.values()) == {"day__2026-07-01", "day__2026-07-02", "day__2026-07-03"}
-    story: dict = {"waited": {}}
+    story: dict = {"waited": {}, "champion": champion["model_version"], "was_deployed": champion["status"] == "deployed"}
     for day, option in ((APPROVE_DAY, "Approve"), (REJECT_DAY, "Reject"), (TIMEOUT_DAY, None)):
         run_id = run_ids[day]
         state = airflow_cli.wait_for_task(DEPLOYMENT, run_id, APPROVAL, ("awaiting_input", "failed", "skipped",
@@ -86,17 +93,20 @@ def outcomes(airflow_cli) -> dict:
 
 def test_the_reviewer_sees_the_version_and_the_date(outcomes) -> None:
     """The approval request's subject names the model version from wait_for_model_ready and the logical date."""
-    assert outcomes["subjects"]["Approve"] == "Deploy tabtransformer version 1 for 2026-07-01?"
+    assert outcomes["subjects"]["Approve"] == f"Deploy tabtransformer version {outcomes['champion']} for 2026-07-01?"
 
 
 def test_approve_deploys(outcomes) -> None:
-    """Approve: deploy_model and notify_deployment_complete run; the version is deployed and recorded."""
+    """Approve: deploy_model and notify_deployment_complete run; the version is deployed (a recorded no-op when it
+    already was) and recorded."""
     tasks = outcomes["tasks"][APPROVE_DAY]
     assert tasks[APPROVAL] == "success" and tasks["deploy_model"] == "success", tasks
     assert tasks["notify_deployment_complete"] == "success"
     assert outcomes["runs"][APPROVE_DAY]["state"] == "success"
-    assert [e["status"] for e in outcomes["events"][APPROVE_DAY]] == ["deployed"]
-    assert outcomes["version_after"]["Approve"][0] == "1"
+    expected = "already_deployed" if outcomes["was_deployed"] else "deployed"
+    assert [(e["status"], e["model_version"]) for e in outcomes["events"][APPROVE_DAY]] == [
+        (expected, outcomes["champion"])]
+    assert outcomes["version_after"]["Approve"][0] == str(outcomes["champion"])
 
 
 def test_reject_records_rejected_by_reviewer_and_deploys_nothing(outcomes) -> None:
@@ -107,7 +117,7 @@ def test_reject_records_rejected_by_reviewer_and_deploys_nothing(outcomes) -> No
     assert tasks["deploy_model"] == "skipped" and tasks["notify_deployment_complete"] == "skipped", tasks
     events = outcomes["events"][REJECT_DAY]
     assert [(e["status"], e["model_version"], e["reviewer"]) for e in events] == [
-        ("rejected_by_reviewer", 1, "admin")]
+        ("rejected_by_reviewer", outcomes["champion"], "admin")]
     assert outcomes["version_after"]["Reject"] == outcomes["version_after"]["Approve"]  # same version, same mtime
 
 
