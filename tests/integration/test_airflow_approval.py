@@ -8,8 +8,8 @@ previous day's deployment run ended. The reviewer answers over REST
 (``PATCH .../taskInstances/approve_deployment/-1/hitlDetails``): Approve on
 the first day, Reject on the second, nothing on the third, which times out
 after ``MLOPS_APPROVAL_TIMEOUT_HOURS`` (0.015 h = 54 s in the session's
-settings). Uses the session's ``airflow_cli`` (conftest); about 4 minutes
-after startup on 2 shared cores, under 6 with it.
+settings). Uses the session's ``airflow_cli`` (conftest); 335 s measured after
+startup on 2 cores shared with other test processes, the days one after another.
 """
 
 from __future__ import annotations
