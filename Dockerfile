@@ -27,8 +27,11 @@ RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "${TORCH_IN
 # (AIRFLOW_VERSION is set by the base image) keeps pip from moving Airflow.
 COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow/daily-mlops/
 COPY --chown=airflow:0 src /opt/airflow/daily-mlops/src
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/airflow/daily-mlops \
-    && python -c "import daily_mlops, torch, airflow.providers.mongo; print('torch', torch.__version__)"
+# The `celery` extra pins the CeleryExecutor's set (provider, celery < 5.7, kombu, psycopg2-binary, asyncpg):
+# the same set `make stack` runs natively (pyproject.toml says how the versions were chosen).
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" "/opt/airflow/daily-mlops[celery]" \
+    && python -c "import daily_mlops, torch, airflow.providers.mongo; print('torch', torch.__version__)" \
+    && python -c "from airflow.providers.celery.executors.celery_executor import CeleryExecutor; import psycopg2, asyncpg"
 
 # Reference data (the installed package cannot find the repo-relative default,
 # so MLOPS_REFERENCE_DATA points here) and the DAGs (docker-compose.yml mounts

@@ -41,7 +41,7 @@ Trigger this DAG (or let the `@daily` schedule do it) and the whole day runs:
 
 The params are the day's: `f1_threshold` and `max_retrain_attempts` go to the evaluation run,
 `require_approval` to the deployment run; `drift` (`none`, `shift`, `label_noise`, `broken`) alters this
-run's sampled batch (README, "What the demo shows"). Rerunning a logical date replaces that date's documents;
+run's sampled batch (docs/demo.md). Rerunning a logical date replaces that date's documents;
 nothing is duplicated.
 """
 

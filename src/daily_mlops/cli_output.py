@@ -101,7 +101,10 @@ def _metrics_table(title: str, metrics: dict[str, Any]) -> Table:
 
 
 def _outcome_text(s: dict[str, Any]) -> str:
-    """The summary's outcome cell (rich markup) for one day's summary (``runner.summarise_day``)."""
+    """The summary's outcome cell (rich markup) for one day's summary (``runner.summarise_day``).
+
+    Renders :func:`daily_mlops.decisions.day_outcome`; decides nothing itself.
+    """
     from daily_mlops.decisions import day_outcome
     from daily_mlops.loop.deployment import stays_deployed
 

@@ -2,7 +2,7 @@
 
 Every write of the loop is keyed by the logical date's UTC calendar day, and
 every random draw of a day is seeded by :func:`day_seed`, so a rerun of the
-same DAG run reproduces it (HOUSE_STYLE rule 5). Standard library only.
+same DAG run reproduces it (reruns converge). Standard library only.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ tested as a table (``tests/unit/test_decisions.py``):
 * :func:`step_after`: :func:`next_step` for a chain result (what the DAG's branch calls);
 * :func:`choose_approved_version`: which evaluation of a day is deployed;
 * :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code);
-* :func:`day_outcome`: how a day ended (gate failed, alert, deployed, already deployed, superseded, none);
+* :func:`day_outcome`: which of the six ends a day reached (:data:`DAY_OUTCOMES`), the one rule the run
+  summary and the day's story render;
 * :func:`previous_day_pending`: what of the previous logical date still runs (a day starts when nothing does);
 * re-exported from :mod:`daily_mlops.thresholds`: :func:`validate_f1_threshold` (the one check of an
   F1 threshold, wherever it comes from), :func:`parse_f1_threshold` (also accepts ``auto``),
@@ -39,6 +40,8 @@ __all__ = [
     "AUTO",
     "CHAMPION",
     "CHECK_TASK",
+    "DAY_OUTCOMES",
+    "FINISHED_RUN_STATES",
     "EVALUATE_TASK",
     "F1_THRESHOLD_MAX",
     "FINETUNED",
@@ -59,8 +62,6 @@ __all__ = [
     "choose_parent",
     "day_as_designed",
     "day_outcome",
-    "DAY_OUTCOMES",
-    "FINISHED_RUN_STATES",
     "previous_day_pending",
     "describe_f1_threshold",
     "judge_candidate",
@@ -90,6 +91,10 @@ RECALIBRATION_GROUP = "recalibration"
 RECALIBRATE_TASK = f"{RECALIBRATION_GROUP}.recalibrate_champion"
 #: Registry statuses a version may be deployed from.
 DEPLOYABLE = ("approved", "deployed")
+#: How a day can end, in the order :func:`day_outcome` checks them.
+GATE_FAILED, ALERTED, DEPLOYED, ALREADY_DEPLOYED, SUPERSEDED, NO_DEPLOYMENT = (
+    "gate_failed", "alert", "deployed", "already_deployed", "superseded", "none")
+DAY_OUTCOMES = (GATE_FAILED, ALERTED, DEPLOYED, ALREADY_DEPLOYED, SUPERSEDED, NO_DEPLOYMENT)
 #: Slack of the champion comparison, so that ``0.46 - 0.36 >= 0.10`` holds in floating point.
 _EPSILON = 1e-12
 
@@ -379,27 +384,35 @@ def day_as_designed(runs: Mapping[str, tuple[str, Iterable[str]]], expected_dags
     return True
 
 
-#: How a day ended (:func:`day_outcome`): the data-quality gate stopped it, the evaluation raised an alert, or
-#: the deployment DAG's ``deployment_events`` status (``deployed``, ``already_deployed``, ``superseded``), or
-#: nothing was deployed (a reviewer rejected, infra validation refused, or no deployment run).
-DAY_OUTCOMES = ("gate_failed", "alert", "deployed", "already_deployed", "superseded", "none")
-#: States that end a DAG run (Airflow's ``DagRunState.SUCCESS`` and ``FAILED``).
-FINISHED_RUN_STATES = ("success", "failed")
-
-
 def day_outcome(summary: Mapping[str, Any]) -> str:
-    """How a day ended, one of :data:`DAY_OUTCOMES`, from its summary (``runner.summarise_day``).
+    """How one day ended: one of :data:`DAY_OUTCOMES`, from its run summary.
 
-    The keys read: ``quality_status`` (``failed`` when the gate stopped the day), ``alert`` (the open
-    alert's message) and ``deployment_status`` (the day's latest ``deployment_events`` status). The CLI's
-    table, the runner's log line and the backfill test render or compare this one word.
+    Parameters
+    ----------
+    summary : mapping
+        The day's summary (:func:`daily_mlops.orchestration.runner.summarise_day`); the keys read are
+        ``quality_status``, ``alert`` and ``deployment_status``.
+
+    Returns
+    -------
+    str
+        ``gate_failed`` when the data-quality gate recorded a failed verdict (it wins: no model was judged),
+        else ``alert`` when the evaluation raised one, else the deployment's status (``deployed``,
+        ``already_deployed``, ``superseded``), else ``none`` (no deployment run recorded anything, e.g. a
+        deployment that was rejected or refused).
     """
     if summary.get("quality_status") == "failed":
-        return "gate_failed"
+        return GATE_FAILED
     if summary.get("alert"):
-        return "alert"
+        return ALERTED
     status = summary.get("deployment_status")
-    return status if status in ("deployed", "already_deployed", "superseded") else "none"
+    if status in (DEPLOYED, ALREADY_DEPLOYED, SUPERSEDED):
+        return status
+    return NO_DEPLOYMENT
+
+
+#: States that end a DAG run (Airflow's ``DagRunState.SUCCESS`` and ``FAILED``).
+FINISHED_RUN_STATES = ("success", "failed")
 
 
 def previous_day_pending(data_run_state: str | None, downstream: Mapping[str, tuple[int, int]], *,

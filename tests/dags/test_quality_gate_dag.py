@@ -87,7 +87,7 @@ def test_the_failure_names_the_worst_columns_and_is_recorded(broken_day):
 
 
 def test_a_crashed_gate_task_is_an_unexpected_failure_not_a_gate_verdict(mongo_uri, tmp_path_factory):
-    """check_data_quality raises before it records a verdict (issue 20: on a wide table it crashed inside its fidelity
+    """check_data_quality raises before it records a verdict (as it once did on a wide table, inside its fidelity
     report): the runs fail as on a gate day, but nothing is in processing_metadata.quality, so the day is neither
     stopped by the gate nor as designed (``daily-mlops run`` exits 1 and prints the traceback)."""
     crashed = _run_day(mongo_uri, tmp_path_factory.mktemp("gate_crash"), "2026-08-02", "none", "crash")

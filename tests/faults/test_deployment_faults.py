@@ -160,13 +160,13 @@ def _finish(proc: subprocess.Popen, timeout: float = 90.0) -> tuple[int, str, st
 
 
 def _temporaries(directory: Path) -> list[str]:
-    """Every leftover temporary entry anywhere under ``directory`` (this layout's and the seed writer's)."""
+    """Every leftover temporary entry anywhere under ``directory`` (this layout's and the earlier flat layout's writer's)."""
     return sorted(str(p.relative_to(directory)) for p in directory.rglob(".*")
                   if p.name.startswith(".tmp-") or p.name.endswith(".tmp"))
 
 
 def _assert_whole(directory: Path, networks) -> int:
-    """The directory serves one complete version, through load_deployed and through the seed paths; return it."""
+    """The directory serves one complete version, through load_deployed and through the three flat paths; return it."""
     bundle = load_deployed(directory)
     version = bundle.model_version
     assert version in networks
@@ -197,11 +197,11 @@ def test_deployer_killed_at_any_step_leaves_one_whole_version(
     The points cover the middle of the version directory's writes, its rename,
     the temporary symlink, the switch of ``current``, the fsync right after it
     (directory ahead of the registry), and the migration of a flat seed layout
-    between two replaces. The seed's three paths agree too.
+    between two replaces. The three flat paths agree too.
     """
     target = tmp_path / "deployed"
     deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
-    if kill_at == "replace:2":  # between two replaces of the seed's flat layout (here: while migrating it)
+    if kill_at == "replace:2":  # between two replaces of the earlier flat layout (here: while migrating it)
         source, target = target, tmp_path / "flat"
         target.mkdir()
         for name in SEED_FILES:
@@ -228,7 +228,7 @@ def test_concurrent_deploys_agree_on_the_newer_version(
     """Two processes deploy v2 (day+1) and v3 (day+2) at once; directory, registry and latest event all name v3.
 
     The race is forced: ``first`` pauses right after its first ``os.replace``
-    (on the seed code, its new weights are in place) until the other deployer
+    (in the flat layout, its new weights are in place) until the other deployer
     has finished or is blocked on the lock; the other starts at that moment.
     Both exit 0. Whoever runs first, the later logical date wins and the older
     one is recorded as ``superseded`` or ``deployed`` then retired, never half-applied.
@@ -346,7 +346,7 @@ def test_deployed_files_are_world_readable_whatever_the_umask(registry: ModelReg
         os.umask(old_umask)
         _assert_modes(target, 0o644, 0o755)
         assert oct((base / "served").stat().st_mode & 0o7777) == oct(0o755)  # a parent it created
-        if os.geteuid() == 0:  # a serving process under another uid reads the seed paths
+        if os.geteuid() == 0:  # a serving process under another uid reads the flat paths
             for name in SEED_FILES:
                 read = subprocess.run(["cat", str(target / name)], user=65534, group=65534, capture_output=True)
                 assert read.returncode == 0, read.stderr
@@ -367,7 +367,7 @@ def test_deployed_files_are_world_readable_whatever_the_umask(registry: ModelReg
 
 
 def _assert_modes(root: Path, file_mode: int, dir_mode: int) -> None:
-    """Every file behind the seed paths (and its siblings) has ``file_mode``; every directory on the way ``dir_mode``."""
+    """Every file behind the flat paths (and its siblings) has ``file_mode``; every directory on the way ``dir_mode``."""
     holders = {(root / name).resolve().parent for name in SEED_FILES}
     files = [p for holder in holders for p in holder.iterdir() if p.is_file() and not p.is_symlink()]
     assert len(files) >= 3

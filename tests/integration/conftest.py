@@ -228,3 +228,22 @@ def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowCli
         assert "stopped" in out.read_text()
         with socket.socket() as sock:  # the API server is gone: its port is free again
             assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def csv_settings(tmp_path: Path) -> Any:
+    """A factory for the small custom-data tests: ``make(frame, target_column="default", **overrides)``.
+
+    It writes ``frame`` to ``tmp_path / "loans.csv"`` and returns ``Settings`` with ``home=tmp_path``, that file
+    as ``reference_data``, ``positive_label="yes"``, no ``.env`` file, and the given overrides (``daily_rows``,
+    the model's size, the epochs...).
+    """
+    from daily_mlops.settings import Settings
+
+    def make(frame: Any, *, target_column: str = "default", **overrides: Any) -> Settings:
+        path = tmp_path / "loans.csv"
+        frame.to_csv(path, index=False)
+        return Settings(home=tmp_path, reference_data=path, target_column=target_column, positive_label="yes",
+                        _env_file=None, **overrides)
+
+    return make

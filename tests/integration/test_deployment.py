@@ -41,7 +41,7 @@ POSITIVE = "bad"
 DAY = dt.date(2026, 11, 20)
 NEXT_DAY = dt.date(2026, 11, 21)
 FILES = (WEIGHTS_FILE, CONFIG_FILE, VERSION_FILE)
-#: Everything a deployment directory holds: the seed's three paths (symlinks), the switch, the lock, the versions.
+#: Everything a deployment directory holds: the three flat paths (symlinks), the switch, the lock, the versions.
 LAYOUT = sorted((*FILES, CURRENT_LINK, LOCK_FILE, VERSIONS_DIR))
 
 
@@ -135,7 +135,7 @@ def test_deploy_writes_three_files_marks_deployed_and_records_event(registry: Mo
     assert os.readlink(target / CURRENT_LINK) == f"{VERSIONS_DIR}/1"
     assert sorted(p.name for p in (target / VERSIONS_DIR).iterdir()) == ["1"]
     assert sorted(p.name for p in (target / VERSIONS_DIR / "1").iterdir()) == sorted((*FILES, RECORD_FILE))
-    for name in FILES:  # the seed's paths still read, through current
+    for name in FILES:  # the flat paths still read, through current
         assert os.readlink(target / name) == f"{CURRENT_LINK}/{name}"
     assert json.loads((target / VERSIONS_DIR / "1" / RECORD_FILE).read_text())["logical_date"] == "2026-11-20"
     weights = (target / WEIGHTS_FILE).read_bytes()
@@ -256,12 +256,12 @@ def test_failed_step_keeps_previous_model_intact_and_leaves_no_temp_files(
 
 
 def test_flat_seed_layout_is_read_then_migrated_by_the_next_deploy(registry: ModelRegistry, tmp_path: Path):
-    """Real files at the three seed paths are served as they are; the next deploy turns them into symlinks."""
+    """Real files at the three flat paths are served as they are; the next deploy turns them into symlinks."""
     target = tmp_path / "deployed"
     deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
     flat = tmp_path / "flat"
     flat.mkdir()
-    for name in FILES:  # the seed's layout, with the seed writer's leftover temporary file
+    for name in FILES:  # the earlier flat layout, with its writer's leftover temporary file
         (flat / name).write_bytes((target / name).read_bytes())
     (flat / ".current_model.pth.abc123.tmp").write_bytes(b"partial")
     assert deployed_version(flat) == 1

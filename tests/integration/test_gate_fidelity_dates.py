@@ -1,8 +1,8 @@
 """The data-quality gate on a table with a ``%d%b%Y`` date column, against a real MongoDB-wire server (GridFS).
 
-Issue 18: the fidelity report is recorded, never gated, so a report that cannot be computed leaves its parts
-``null`` with a reason and the gate still gives its verdict (item 1); the date column is compared with the
-reference in one encoding, whatever the raw batch holds (item 3). Only the synthesizer and the preprocessor are
+The fidelity report is recorded, never gated, so a report that cannot be computed leaves its parts
+``null`` with a reason and the gate still gives its verdict; the date column is compared with the
+reference in one encoding, whatever the raw batch holds. Only the synthesizer and the preprocessor are
 registered (no model is trained): the gate needs nothing else.
 """
 

@@ -1,6 +1,6 @@
 """A CSV with ``%d%b%Y`` date strings and an ID column bootstraps and runs one data day (real MongoDB-wire server).
 
-Issue 9, "Done when": the dates become numeric features, the ID is dropped, and
+What it checks: the dates become numeric features, the ID is dropped, and
 both are listed under ``columns`` in the day's ``processing_metadata``.
 """
 
@@ -20,7 +20,7 @@ DAY = dt.date(2026, 5, 4)
 
 
 @pytest.fixture
-def dated_settings(tmp_path) -> Settings:
+def dated_settings(csv_settings) -> Settings:
     """Small settings on a 400-row CSV: ``loan_id`` (unique), ``open_date`` like ``30NOV2024``, target ``default``."""
     rng = np.random.default_rng(0)
     n = 400
@@ -33,13 +33,8 @@ def dated_settings(tmp_path) -> Settings:
         "grade": rng.choice(list("ABCD"), n),
         "default": np.where(income + rng.normal(0, 10_000, n) < 42_000, "yes", "no"),
     })
-    path = tmp_path / "loans.csv"
-    frame.to_csv(path, index=False)
-    return Settings(
-        home=tmp_path, reference_data=path, target_column="default", positive_label="yes", daily_rows=300,
-        num_layers=1, d_model=8, nhead=2, dim_feedforward=16, pretrain_epochs=0, finetune_epochs=1,
-        retrain_epochs=1, batch_size=128, _env_file=None,
-    )
+    return csv_settings(frame, daily_rows=300, num_layers=1, d_model=8, nhead=2, dim_feedforward=16,
+                        pretrain_epochs=0, finetune_epochs=1, retrain_epochs=1, batch_size=128)
 
 
 def test_dated_csv_with_an_id_bootstraps_and_lists_its_columns(dated_settings, real_db):
@@ -68,7 +63,7 @@ def test_dated_csv_with_an_id_bootstraps_and_lists_its_columns(dated_settings, r
     assert meta["columns"] == boot["columns"]
     assert meta["processed"]["columns"]["x_num"] == x_num
 
-    # the mongosh query of the README finds both
+    # the mongosh query of docs/operations.md finds both
     found = real_db.processing_metadata.find_one(
         {"logical_date": DAY.isoformat(), "columns.column": "loan_id"}, {"_id": 0, "columns": 1})
     assert found is not None and len(found["columns"]) == 2

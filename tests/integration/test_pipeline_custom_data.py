@@ -23,7 +23,7 @@ DAY = dt.date(2026, 5, 4)
 
 
 @pytest.fixture
-def messy_settings(tmp_path) -> Settings:
+def messy_settings(csv_settings) -> Settings:
     """Settings pointing at a messy 600-row CSV whose target is `defaulted` with positive label `yes`."""
     rng = np.random.default_rng(0)
     n = 600
@@ -38,12 +38,8 @@ def messy_settings(tmp_path) -> Settings:
         "defaulted": np.where(income + rng.normal(0, 10_000, n) < 45_000, "yes", "no"),
     })
     frame["opened"] = frame["opened"].dt.strftime("%Y-%m-%d")
-    path = tmp_path / "loans.csv"
-    frame.to_csv(path, index=False)
-    return Settings(
-        home=tmp_path, reference_data=path, target_column="defaulted", positive_label="yes", daily_rows=800,
-        num_layers=1, pretrain_epochs=1, finetune_epochs=2, retrain_epochs=1, batch_size=128, _env_file=None,
-    )
+    return csv_settings(frame, target_column="defaulted", daily_rows=800, num_layers=1, pretrain_epochs=1,
+                        finetune_epochs=2, retrain_epochs=1, batch_size=128)
 
 
 def test_another_csv_runs_through_the_loop(messy_settings, real_db):

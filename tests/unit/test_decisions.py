@@ -7,9 +7,11 @@ import math
 import pytest
 
 from daily_mlops.decisions import (
+    DAY_OUTCOMES, day_outcome,
     auto_f1_threshold, carry_best, chain_position, challenger_status, check_task_id, choose_approved_version,
-    choose_parent, day_as_designed, day_outcome, describe_f1_threshold, last_result, next_step, parse_f1_threshold,
-    previous_day_pending, resolve_f1_threshold, result_task_id, result_task_ids, retrain_task_id, step_after, task_for_step,
+    choose_parent, day_as_designed, describe_f1_threshold, last_result, next_step, parse_f1_threshold,
+    previous_day_pending, resolve_f1_threshold, result_task_id, result_task_ids, retrain_task_id, step_after,
+    task_for_step,
     validate_f1_threshold,
 )
 from daily_mlops.thresholds import validate_min_improvement
@@ -290,19 +292,23 @@ def test_validate_min_improvement(value, ok: bool) -> None:
             validate_min_improvement(value, "DAG param min_improvement")
 
 
-@pytest.mark.parametrize(("summary", "expected"), [
-    ({"quality_status": "failed", "alert": None, "deployment_status": None}, "gate_failed"),
-    ({"quality_status": "passed", "alert": "F1 below", "deployment_status": None}, "alert"),
-    ({"quality_status": "passed", "alert": None, "deployment_status": "deployed"}, "deployed"),
-    ({"quality_status": "passed", "alert": None, "deployment_status": "already_deployed"}, "already_deployed"),
-    ({"quality_status": "passed", "alert": None, "deployment_status": "superseded"}, "superseded"),
-    ({"quality_status": "passed", "alert": None, "deployment_status": "rejected_by_reviewer"}, "none"),
-    ({"quality_status": "passed", "alert": None, "deployment_status": "refused_by_infra_validation"}, "none"),
-    ({}, "none"),
-])
-def test_day_outcome(summary: dict, expected: str) -> None:
-    """The gate before the alert before the deployment status; a reviewer's reject or a refusal is no deployment."""
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        # the gate wins over everything recorded after it
+        ({"quality_status": "failed", "alert": True, "deployment_status": "deployed"}, "gate_failed"),
+        ({"quality_status": "passed", "alert": True, "deployment_status": None}, "alert"),
+        ({"quality_status": "passed", "alert": False, "deployment_status": "deployed"}, "deployed"),
+        ({"quality_status": "passed", "deployment_status": "already_deployed"}, "already_deployed"),
+        ({"quality_status": "passed", "deployment_status": "superseded"}, "superseded"),
+        ({"quality_status": "passed", "deployment_status": "rejected_by_reviewer"}, "none"),
+        ({"quality_status": "passed", "deployment_status": "refused_by_infra_validation"}, "none"),
+        ({}, "none"),
+    ],
+)
+def test_day_outcome_table(summary: dict, expected: str) -> None:
     assert day_outcome(summary) == expected
+    assert day_outcome(summary) in DAY_OUTCOMES
 
 
 @pytest.mark.parametrize(("state", "downstream", "wait", "expected"), [

@@ -1,4 +1,4 @@
-"""The evaluation gap (issue 18 item 4): computed, recorded in ``processing_metadata.fidelity``, shown by ``status``.
+"""The evaluation gap: computed, recorded in ``processing_metadata.fidelity``, shown by ``status``.
 
 The gap is the champion's ROC-AUC on the day's synthetic test split minus its
 ROC-AUC on the real holdout. It is recorded, never gated.

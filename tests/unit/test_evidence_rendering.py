@@ -1,6 +1,6 @@
 """Real-holdout metrics first, and each comparison's noise, in every view: status, models list/show, report, card.
 
-Documents as the loop records them since issue 17 (``lineage_kind``,
+Documents as the loop records them now (``lineage_kind``,
 ``metrics.reference`` for every version, ``calibration``, ``comparisons`` with
 paired bootstrap intervals, alert ``candidates``) beside documents written
 before (none of those fields): the new numbers appear, the old ones show ``-``.
@@ -230,3 +230,6 @@ def test_model_card_leads_with_the_real_holdout_and_records_calibration_and_comp
     # the measured training choices (pretraining ablation) are in every card
     assert "| seed | with pretraining | without | Δ with − without |" in card
     assert "| mean | 0.7607 | 0.7603 | +0.0004 |" in card and "off by default" in old
+    # version 1 against plain baselines, and what it loses to, in every card
+    assert "| German credit (bundled) | 0.764 | 0.775 | 0.776 | 0.774 | 0.736 | 0.870 |" in card
+    assert "Version 1 loses to a LogisticRegression trained on the same synthetic rows" in old

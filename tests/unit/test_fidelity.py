@@ -94,7 +94,7 @@ def test_fidelity_report_figures(parts) -> None:
     assert alone["columns_scored"] == 4 and alone["column_shapes"] > 0.8
 
 
-# ------------------------------------------------------- a report that degrades, never fails (issue 18, item 1)
+# ------------------------------------------------------- a report that degrades, never fails
 def _report(batch: pd.DataFrame, parts, *, holdout: pd.DataFrame | None = None) -> dict:
     fit, held, synth = parts
     return fidelity_report(batch, reference=fit, holdout=held if holdout is None else holdout,
@@ -111,7 +111,7 @@ def _every_null_part_has_a_reason(report: dict) -> None:
 
 def test_the_classifier_learns_around_an_all_null_column(parts) -> None:
     """A numeric column null in every training row made HistGradientBoostingClassifier.fit raise ValueError
-    ("window shape cannot be larger than input array shape", issue 18); it is left out and TSTR is computed."""
+    ("window shape cannot be larger than input array shape"); it is left out and TSTR is computed."""
     fit, holdout, synth = parts
     batch = synth.generate(800, seed=4, logical_date="2026-11-03").assign(x=np.nan)
     auc = classifier_roc_auc(batch, holdout, target="label", positive_label="bad", seed=0)

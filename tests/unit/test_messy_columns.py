@@ -245,7 +245,7 @@ def test_serving_rows_take_ymd_dates_as_numbers_or_strings() -> None:
     assert batch["day"].tolist() == [pd.Timestamp("2024-11-30"), pd.Timestamp("2024-12-01")]
 
 
-# ------------------------------------------------------- dates compared on one scale (issue 18, item 3)
+# ------------------------------------------------------- dates compared on one scale
 @pytest.fixture(scope="module")
 def dated_world() -> dict:
     """A 600-row table with a ``%d%b%Y`` date column, its schema, validated reference and a fitted synthesizer."""

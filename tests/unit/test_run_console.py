@@ -87,7 +87,7 @@ def test_a_day_stopped_by_the_gate_is_an_outcome_not_an_error() -> None:
 
 def test_a_crashed_gate_task_without_a_verdict_is_an_unexpected_failure() -> None:
     """check_data_quality failed but recorded no verdict (processing_metadata.quality.status is not "failed": it
-    crashed, e.g. inside its fidelity report, issue 20): not stopped by the gate, not as designed (exit 1), and the
+    crashed, e.g. inside its fidelity report): not stopped by the gate, not as designed (exit 1), and the
     summary row names the task as an unexpected failure. The same runs with a recorded failed verdict are designed."""
     tasks = {"preprocess_data": "success", "check_data_quality": "failed",
              "store_processing_metadata": "upstream_failed"}

@@ -10,7 +10,7 @@ from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import BUNDLED_REFERENCE_DATA, Settings, load_settings
 
 
-def test_defaults_are_the_seed_projects_values(clean_env: Path) -> None:
+def test_defaults_are_the_documented_values(clean_env: Path) -> None:
     """Without variables or .env, Settings has the documented defaults."""
     s = Settings()
     assert s.mongo_db == "mlops"
@@ -328,16 +328,39 @@ def test_bundled_yaml_lists_every_field_with_its_default(clean_env: Path, monkey
         assert getattr(from_yaml, name) == getattr(defaults, name), name
 
 
-def test_readme_configuration_table_lists_every_variable() -> None:
-    """README.md's Configuration table names every field's MLOPS_* variable and MLOPS_CONFIG (first column)."""
+def test_configuration_reference_lists_every_variable() -> None:
+    """docs/configuration.md's table names every field's MLOPS_* variable and MLOPS_CONFIG (first column)."""
     import re
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("|")]
+    from daily_mlops.settings_sources import REFERENCE_PAGE
+
+    page = (Path(__file__).resolve().parents[2] / REFERENCE_PAGE).read_text(encoding="utf-8")
+    first_cells = [line.split("|")[1] for line in page.splitlines() if line.startswith("|")]
     table_variables = set(re.findall(r"`(MLOPS_[A-Z0-9_]+)`", "\n".join(first_cells)))
     expected = {f"MLOPS_{name.upper()}" for name in Settings.model_fields} | {"MLOPS_CONFIG"}
     assert expected <= table_variables, sorted(expected - table_variables)
+
+
+def test_committed_configuration_reference_is_the_generated_one(clean_env: Path) -> None:
+    """docs/configuration.md is exactly what `daily-mlops config --reference` prints, so it cannot go stale.
+
+    Regenerate with ``daily-mlops config --reference > docs/configuration.md``. The page shows defaults, not the
+    environment: a variable set here does not change it.
+    """
+    from typer.testing import CliRunner
+
+    from daily_mlops.cli import app
+    from daily_mlops.settings_sources import REFERENCE_PAGE, configuration_reference
+
+    committed = (Path(__file__).resolve().parents[2] / REFERENCE_PAGE).read_text(encoding="utf-8")
+    assert committed == configuration_reference(), (
+        f"{REFERENCE_PAGE} is stale: run `daily-mlops config --reference > {REFERENCE_PAGE}`")
+    result = CliRunner().invoke(app, ["config", "--reference"], env={"MLOPS_DAILY_ROWS": "999"})
+    assert result.exit_code == 0, result.output
+    assert result.output == committed
+    assert "| `MLOPS_DAILY_ROWS` | `10000` | int, >= 100, <= 5000000 | Rows sampled per logical date. |" in committed
+    missing = [name for name, field in Settings.model_fields.items() if not field.description]
+    assert not missing, f"Settings fields without Field(description=...): {missing}"
 
 
 @pytest.mark.parametrize(

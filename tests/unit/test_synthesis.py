@@ -103,15 +103,15 @@ def test_init_only_stores_parameters() -> None:
 
 
 def test_estimator_contract_get_params_and_check_is_fitted(model: Synthesizer) -> None:
-    """Synthesizer is a BaseEstimator: get_params/set_params/clone see `seed` and `target_column`; check_is_fitted tells fitted apart."""
+    """Synthesizer is a BaseEstimator: get_params/set_params/clone see `seed`, `target_column`, `marginal`; check_is_fitted tells fitted apart."""
     from sklearn.base import BaseEstimator, clone
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
     assert isinstance(model, BaseEstimator)
-    assert model.get_params() == {"seed": 42, "target_column": None}
+    assert model.get_params() == {"seed": 42, "target_column": None, "marginal": "beta"}
     fresh = clone(model)
-    assert fresh.get_params() == {"seed": 42, "target_column": None} and fresh is not model
+    assert fresh.get_params() == {"seed": 42, "target_column": None, "marginal": "beta"} and fresh is not model
     assert fresh.set_params(seed=9).seed == 9
     check_is_fitted(model)
     with pytest.raises(NotFittedError):

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
     from daily_mlops.storage.registry import ModelRegistry
 
-__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "pretraining_epochs", "reference_holdout",
+__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "bootstrap_if_missing", "pretraining_epochs", "reference_holdout",
            "register_preprocessor", "register_synthesizer", "require_bootstrapped"]
 
 #: Logical date of the bootstrap batch the initial model is trained on.
@@ -98,7 +98,7 @@ def require_bootstrapped(db: "Database", *, where: str, model_name: str | None =
 
 def register_synthesizer(
     registry: "ModelRegistry", reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int,
-    model_name: str | None = None,
+    model_name: str | None = None, marginal: str = "beta",
 ) -> tuple["Synthesizer", dict[str, Any]]:
     """Fit the synthesizer on 70% of the validated reference rows and register it (approved).
 
@@ -127,6 +127,9 @@ def register_synthesizer(
         From :func:`~daily_mlops.ml.schema.infer_schema`.
     seed : int
         The fit seed (``MLOPS_SEED``).
+    marginal : str
+        ``MLOPS_SYNTHESIS_MARGINAL``: the copulas' numerical marginal, ``auto`` resolved with the number of
+        feature columns (:func:`~daily_mlops.ml._copulas.resolve_marginal`); the resolved one is recorded.
 
     Returns
     -------
@@ -145,10 +148,13 @@ def register_synthesizer(
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import MODEL_NAME, synthesizer_name
 
+    from daily_mlops.ml._copulas import resolve_marginal
+
     target = schema_parts(schema)[1]
+    marginal = resolve_marginal(marginal, reference.shape[1] - 1)
     fit_part, holdout = reference_holdout(reference, schema, seed=seed)
     with timed("synthesizer fit") as t_synth:
-        synth = Synthesizer(seed=seed, target_column=target["column"]).fit(
+        synth = Synthesizer(seed=seed, target_column=target["column"], marginal=marginal).fit(
             fit_part, datetime_formats=datetime_formats(schema))
     artifact, record = synth.reference_csv(), synth.storage_record()
     with timed("TRTR ROC-AUC") as t_trtr:
@@ -157,7 +163,7 @@ def register_synthesizer(
     doc = registry.register(
         synthesizer_name(model_name or MODEL_NAME), run_key=BOOTSTRAP_RUN_KEY,
         artifacts={"synthesizer": artifact, "holdout": frame_to_csv(holdout)}, status="approved",
-        hyperparameters={"synthesizer": "GaussianCopulaSynthesizer", "seed": seed},
+        hyperparameters={"synthesizer": "GaussianCopulaSynthesizer", "seed": seed, "marginal": marginal},
         trained_on=["reference"],
         extra={**record, "schema": schema, "n_reference_rows": int(len(fit_part)), "fit_seconds": t_synth["seconds"],
                "holdout": {"fraction": HOLDOUT_FRACTION, "seed": seed, "stratified_on": target["column"],
@@ -287,7 +293,8 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     reference = validate_batch(reference, schema)
 
     say("fitting the SDV GaussianCopulaSynthesizer on the reference data")
-    synth, synth_doc = register_synthesizer(registry, reference, schema, seed=settings.seed, model_name=name)
+    synth, synth_doc = register_synthesizer(registry, reference, schema, seed=settings.seed, model_name=name,
+                                            marginal=settings.synthesis_marginal)
     # fit on the synthesizer's fit part only: the real holdout stays unseen by every fitted step
     say("fitting the preprocessor on the reference data (the synthesizer's fit part)")
     pre, pre_doc = register_preprocessor(registry, reference_holdout(reference, schema, seed=settings.seed)[0],
@@ -365,3 +372,19 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
             "decision_threshold": threshold, "f1_threshold_auto": floor, "n_parameters": model.n_parameters,
             "trtr_roc_auc": synth_doc.get("trtr_roc_auc"),
             "seconds": round(time.perf_counter() - started, 1), "columns": column_actions(schema)}
+
+
+def bootstrap_if_missing(settings: "Settings", uri: str, *, progress: Callable[[str], None]) -> dict[str, Any]:
+    """:func:`bootstrap` on the database ``settings.mongo_db`` of the server at ``uri``, saying what happened.
+
+    Used by ``daily-mlops airflow`` and ``daily-mlops stack`` before Airflow starts. Idempotent like
+    :func:`bootstrap`. Raises what :func:`bootstrap` raises.
+    """
+    from daily_mlops.storage.mongo import connect
+
+    with connect(uri, settings.mongo_db) as db:
+        progress("bootstrap: checking model version 1")
+        result = bootstrap(settings, db=db, progress=progress)
+    progress(f"bootstrap: {settings.model_name} version {result['model_version']} "
+             + ("registered" if result["created"] else "already registered"))
+    return result

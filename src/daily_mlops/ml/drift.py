@@ -33,8 +33,8 @@ of four documented ways (:data:`DRIFT_MODES`):
     the reference never had (:data:`UNSEEN_CATEGORY`) and the first numeric
     feature is null. The data-quality gate stops such a day.
 
-The sizes were chosen from F1 measured on the bundled data (README, "What the
-demo shows"; :mod:`daily_mlops.loop.demo`). Pure: pandas and NumPy only, imported
+The sizes were chosen from F1 measured on the bundled data (docs/measurements.md,
+"The demo"; :mod:`daily_mlops.loop.demo`). Pure: pandas and NumPy only, imported
 when a function runs, so the DAG files can read :data:`DRIFT_MODES` at parse time.
 """
 
@@ -53,9 +53,9 @@ __all__ = ["BROKEN_SHARE", "DRIFT_EFFECTS", "DRIFT_MODES", "LABEL_NOISE_SHARE", 
 
 #: The values of the ``drift`` param, ``none`` first (the default).
 DRIFT_MODES = ("none", "shift", "label_noise", "broken")
-#: How far ``shift`` moves each numeric value toward its reference maximum (measured: README, "What the demo shows").
+#: How far ``shift`` moves each numeric value toward its reference maximum (measured: docs/measurements.md).
 SHIFT_SHARE = 0.3
-#: Fraction of the positive labels ``label_noise`` flips to negative (measured: README, "What the demo shows").
+#: Fraction of the positive labels ``label_noise`` flips to negative (measured: docs/measurements.md).
 LABEL_NOISE_SHARE = 0.6
 #: Fraction of rows ``broken`` gives an unseen category and a null.
 BROKEN_SHARE = 0.8

@@ -109,7 +109,7 @@ def _features(train: pd.DataFrame, test: pd.DataFrame, target: str) -> tuple[pd.
 
     A numeric or datetime column that is null in every training row is left out: it carries nothing, and
     scikit-learn 1.9's binning of a column without a value raises ``ValueError: window shape cannot be larger
-    than input array shape`` (``_find_binning_thresholds``; met on a 99-column batch, issue 18).
+    than input array shape`` (``_find_binning_thresholds``; met on a 99-column batch).
     """
     columns = [c for c in train.columns if c != target]
     out_train, out_test = train[columns].copy(), test[columns].copy()
@@ -335,7 +335,7 @@ def evaluation_gap(
 
     Recorded, never gated: nothing reads it to decide. A positive ``gap``
     means the synthetic rows separate the classes more easily than real rows
-    do (on the bundled data about 0.85-0.87 against 0.76-0.78: issue 18).
+    do (on the bundled data about 0.85-0.87 against 0.76-0.78).
 
     Parameters
     ----------

@@ -38,8 +38,8 @@ SPLIT_FRACTIONS: dict[str, float] = {
 }
 
 
-#: The splits supervised fine-tuning trains on. Measured with ``scripts/training_ablation.py`` (README, "What
-#: the model trains on"): fine-tuning version 1 for 3 epochs on pretrain + finetune (6,500 rows) instead of the
+#: The splits supervised fine-tuning trains on. Measured with ``scripts/training_ablation.py`` (docs/measurements.md,
+#: "Training ablation"): fine-tuning version 1 for 3 epochs on pretrain + finetune (6,500 rows) instead of the
 #: finetune split alone (1,500) raised ROC-AUC on an independent 15,000-row split by +0.019 (paired 95% intervals
 #: above 0 on each of 3 days) and left the real holdout unchanged (+0.001).
 FIT_SPLITS = ("pretrain", "finetune")

@@ -46,7 +46,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from daily_mlops.dates import LogicalDate, chunk_seed, day_seed
 from daily_mlops.ml._copula_params import check_copula_params, copula_params
-from daily_mlops.ml._copulas import _jsonable, _quiet_sdv, fit_class_copulas, fit_copula, sample_class_copulas
+from daily_mlops.ml._copulas import MARGINALS, _jsonable, _quiet_sdv, fit_class_copulas, fit_copula, sample_class_copulas
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 from daily_mlops.ml._columns import set_datetime_formats
 
@@ -147,6 +147,11 @@ class Synthesizer(BaseEstimator):
         When set, one copula per class of this column, each class sampled at
         its reference rate (:func:`~daily_mlops.ml._copulas.fit_class_copulas`);
         when None, one copula on all columns (the target is one more column).
+    marginal : {"beta", "truncnorm"}, default="beta"
+        SDV's ``default_distribution`` of the numerical marginals (``MLOPS_SYNTHESIS_MARGINAL``). ``beta`` keeps
+        the bundled data's ratio 1.05; ``truncnorm`` kept more signal and a smaller evaluation gap on wide
+        imbalanced tables (``docs/synthesis_options.md``). Either way a collapsed marginal is refit as a
+        ``truncnorm`` (:func:`~daily_mlops.ml._copulas.collapsed_columns`).
 
     Attributes
     ----------
@@ -171,9 +176,10 @@ class Synthesizer(BaseEstimator):
     fit about 1.2-1.4 s, 10 000 rows sampled in about 0.4-0.5 s.
     """
 
-    def __init__(self, *, seed: int = 42, target_column: str | None = None) -> None:
+    def __init__(self, *, seed: int = 42, target_column: str | None = None, marginal: str = "beta") -> None:
         self.seed = seed
         self.target_column = target_column
+        self.marginal = marginal
 
     # ------------------------------------------------------------------ fit
     def fit(self, reference: pd.DataFrame, y: None = None, *, datetime_formats: Mapping | None = None) -> Synthesizer:
@@ -216,14 +222,17 @@ class Synthesizer(BaseEstimator):
 
     def _fit(self, frame: pd.DataFrame, metadata: Any, models: list | None = None) -> Synthesizer:
         """Fit the copula(s) on ``frame`` (str columns, index 0..n-1) with SDV ``metadata`` (or restore ``models``)."""
+        if self.marginal not in MARGINALS:
+            raise SchemaError(f"the synthesizer's marginal {self.marginal!r} is not one of {list(MARGINALS)}; "
+                              "set MLOPS_SYNTHESIS_MARGINAL to one of them")
         synthesizer, self.classes_, self.class_synthesizers_, self.class_rates_ = None, [], [], []
         if self.target_column is not None:
             self.classes_, self.class_synthesizers_, self.class_rates_ = fit_class_copulas(
                 frame, _jsonable(metadata.to_dict()), str(self.target_column), seed=int(self.seed), models=models,
-                fix=_REFIT_FIX)
+                fix=_REFIT_FIX, marginal=self.marginal)
         else:
             synthesizer = fit_copula(metadata, {TABLE_NAME: frame}, seed=int(self.seed),
-                                     model=models[0] if models else None, fix=_REFIT_FIX)
+                                     model=models[0] if models else None, fix=_REFIT_FIX, marginal=self.marginal)
 
         self.synthesizer_ = synthesizer
         self.metadata_ = _jsonable(metadata.to_dict())
@@ -371,7 +380,8 @@ class Synthesizer(BaseEstimator):
             ``reference_format`` (:data:`REFERENCE_FORMAT`), ``fit_seed``
             (int), ``reference_columns`` (``[{"name", "dtype"}, ...]``),
             ``sdv_metadata`` (``metadata_``), ``target_column`` (None: one
-            copula), ``copula_params`` (:func:`~._copula_params.copula_params`), ``synthesis``, ``class_rates``.
+            copula), ``copula_params`` (:func:`~._copula_params.copula_params`), ``synthesis``, ``class_rates``,
+            ``marginal``.
 
         Raises
         ------
@@ -395,6 +405,7 @@ class Synthesizer(BaseEstimator):
             "copula_params": copula_params(self.class_synthesizers_ or [self.synthesizer_]),
             "synthesis": "per_class" if self.class_synthesizers_ else "single",
             "class_rates": {str(label): rate for label, rate in zip(self.classes_, self.class_rates_, strict=True)},
+            "marginal": self.marginal,
         }
 
     @classmethod
@@ -460,7 +471,9 @@ class Synthesizer(BaseEstimator):
         if frame.empty:
             raise SchemaError(f"{what} holds no rows; {_REFIT_FIX}")
         recorded = _check_metadata(record.get("sdv_metadata"), list(frame.columns))
-        target = record.get("target_column")
+        target, marginal = record.get("target_column"), record.get("marginal", "beta")  # absent: stored before
+        if marginal not in MARGINALS:
+            raise SchemaError(f"{what}: the recorded marginal {marginal!r} is not one of {list(MARGINALS)}; {_REFIT_FIX}")
         if target is not None and target not in frame.columns:
             raise SchemaError(f"{what}: the recorded target_column {target!r} is not a reference column; {_REFIT_FIX}")
         models = None if record.get("copula_params") is None else check_copula_params(
@@ -468,7 +481,7 @@ class Synthesizer(BaseEstimator):
         try:
             with _quiet_sdv():
                 metadata = Metadata.load_from_dict(recorded)
-            model = cls(seed=seed, target_column=target)._fit(frame, metadata, models)
+            model = cls(seed=seed, target_column=target, marginal=marginal)._fit(frame, metadata, models)
         except (InvalidMetadataError, InvalidDataError, SynthesizerInputError, ValueError, KeyError, TypeError) as exc:
             raise SchemaError(f"{what}: SDV refused the recorded metadata or rows ({exc}); {_REFIT_FIX}") from exc
         if model.metadata_ != _jsonable(recorded):

@@ -337,7 +337,7 @@ def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> di
                         "(MLOPS_APPROVAL_TIMEOUT_HOURS) fails the step." + resolved("require_approval")),
             "drift": lambda: Param(
             DRIFT_MODES[0], type="string", enum=list(DRIFT_MODES), title="Drift of the day's batch",
-            description="Alters the sampled batch (daily_mlops.ml.drift; README, \"What the demo shows\"): none; "
+            description="Alters the sampled batch (daily_mlops.ml.drift; docs/demo.md): none; "
                         "shift (numeric columns moved 30% of the way to their reference maximum: the champion "
                         "falls, fine-tuning recovers); label_noise (part of the positive labels flipped: no attempt reaches the floor); "
                         "broken (unseen categories and nulls: the data-quality gate stops the day)."),
@@ -357,7 +357,7 @@ def upstream_sensor(task_id: str, *, external_dag_id: str, external_task_id: str
     not (:class:`~daily_mlops.orchestration.operators.UpstreamRunSensor`).
     Then: succeeds on ``success``; is skipped when the upstream task was
     skipped; fails on ``failed`` / ``upstream_failed`` instead of poking on
-    (Airflow 3 keeps poking a failed upstream unless told, STACK_NOTES); times
+    (Airflow 3 keeps poking a failed upstream unless ``failed_states`` says so); times
     out after :data:`SENSOR_TIMEOUT` seconds; ``reschedule`` mode frees the
     worker slot between pokes. ``kwargs`` (e.g. ``on_skipped_callback``) go to the operator.
     """

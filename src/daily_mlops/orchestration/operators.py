@@ -45,7 +45,7 @@ def logical_date_of(context: Any, what: str) -> Any:
 class UpstreamRunSensor(ExternalTaskSensor):
     """An ExternalTaskSensor that first requires the upstream DAG run of the same logical date to exist.
 
-    Airflow 3's ``check_existence`` does nothing (STACK_NOTES), so a DAG
+    Airflow 3's ``check_existence`` does not check that the upstream run exists, so a DAG
     triggered alone would poke until :data:`~daily_mlops.orchestration.dags.SENSOR_TIMEOUT`.
     Each poke first counts ``external_dag_id``'s runs at this logical date
     (``ti.get_dr_count``); none fails the task at once, without retries,

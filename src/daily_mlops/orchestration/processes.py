@@ -13,9 +13,18 @@ import socket
 import subprocess
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ContextManager, TypeVar
 
-__all__ = ["bind_error", "default_sigint", "exited", "free_port", "on_sigterm", "port_free", "stop_process_tree"]
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+T = TypeVar("T")
+
+__all__ = [
+    "bind_error", "default_sigint", "exited", "free_port", "on_sigterm", "port_free", "require_free_port",
+    "run_until_stopped",
+    "stop_process_tree",
+]
 
 
 def stop_process_tree(process: subprocess.Popen, *, grace: float = 30.0) -> None:
@@ -95,6 +104,27 @@ def bind_error(port: int) -> OSError | None:
     return None
 
 
+def require_free_port(port: int, command: str) -> None:
+    """Check that ``port`` is a TCP port this process can bind, before anything is started on it.
+
+    Raises
+    ------
+    ConfigError
+        When it is not a TCP port, or is in use / cannot be bound (the message suggests a free one for ``command``).
+    """
+    import errno
+
+    from daily_mlops.errors import ConfigError
+
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port; use a number between 1024 and 65535")
+    problem = bind_error(port)
+    if problem is not None:
+        why = "is already in use (another Airflow?)" if problem.errno == errno.EADDRINUSE else f"cannot be used ({problem})"
+        raise ConfigError(f"port {port} {why}; stop that process or pass another port, "
+                          f"e.g. `{command} --port {free_port()}`")
+
+
 def port_free(port: int) -> bool:
     return bind_error(port) is None
 
@@ -127,3 +157,54 @@ def on_sigterm(stop: threading.Event) -> Callable[[], None]:
 
     previous = signal.signal(signal.SIGTERM, handler)
     return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def run_until_stopped(open_running: Callable[[], ContextManager[T]], *, banner: Callable[[T, float], str],
+                      dead: Callable[[T], str | None], console: "Console", stopping: str) -> int:
+    """Enter ``open_running()``, print ``banner``, and wait until Ctrl-C, SIGTERM or a process of it dies.
+
+    Used by ``daily-mlops airflow`` and ``daily-mlops stack``. SIGTERM is turned into
+    ``KeyboardInterrupt`` (:func:`on_sigterm`), so the context exits, and stops what it started, either way.
+
+    Parameters
+    ----------
+    open_running : callable
+        Returns the context manager that starts everything and yields a handle.
+    banner : callable
+        ``(handle, startup seconds) -> str`` printed once ready (rich markup, soft-wrapped).
+    dead : callable
+        ``handle -> message`` when a process exited on its own, else None; checked every second.
+    console : rich.console.Console
+    stopping : str
+        Printed when a stop was requested.
+
+    Returns
+    -------
+    int
+        0 after a requested stop (Ctrl-C / SIGTERM, also during startup); 1 when ``dead`` reported a process.
+    """
+    import time
+
+    stop = threading.Event()
+    restore = on_sigterm(stop)
+    try:
+        started = time.perf_counter()
+        with open_running() as running:
+            console.print(banner(running, time.perf_counter() - started), soft_wrap=True)  # commands stay copyable
+            try:
+                while not stop.is_set():
+                    message = dead(running)
+                    if message is not None:
+                        console.print(f"[bold red]{message}[/]")
+                        return 1
+                    stop.wait(1.0)
+            except KeyboardInterrupt:
+                pass
+            console.print(stopping)
+        console.print("stopped")
+        return 0
+    except KeyboardInterrupt:  # Ctrl-C during bootstrap or startup: the contexts above cleaned up
+        console.print("interrupted; stopped")
+        return 0
+    finally:
+        restore()

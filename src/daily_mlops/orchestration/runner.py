@@ -89,7 +89,7 @@ class DayOutcome:
 
         The verdict is ``processing_metadata.quality.status == "failed"`` of the day (``quality_status`` of
         :attr:`summary`, from :func:`summarise_day`). A gate task that failed without recording one (it
-        crashed) is an unexpected failure, not this outcome (issue 20). Then the downstream DAG runs fail
+        crashed) is an unexpected failure, not this outcome. Then the downstream DAG runs fail
         at their sensors only (:data:`SENSOR_TASKS`; the rest is ``upstream_failed``): the batch was judged
         broken, no model was judged on it.
         """
@@ -364,11 +364,11 @@ def day_story(summary: dict[str, Any]) -> str:
     E.g. ``"evaluation for 2026-11-06 ended in an alert (MODEL_PERFORMANCE_FAILURE); the deployed model
     stays v5"`` or ``"2026-11-05: v6 approved and deployed"``.
     """
+    from daily_mlops.decisions import day_outcome
     from daily_mlops.loop.deployment import stays_deployed
 
-    from daily_mlops.decisions import day_outcome
-
-    day, live, outcome = summary["logical_date"], stays_deployed(summary.get("live_version")), day_outcome(summary)
+    day, live = summary["logical_date"], stays_deployed(summary.get("live_version"))
+    outcome = day_outcome(summary)
     if outcome == "gate_failed":
         return f"the data-quality gate stopped {day}: {summary.get('quality_reason')}; {live}"
     if outcome == "alert":
@@ -379,5 +379,5 @@ def day_story(summary: dict[str, Any]) -> str:
     if outcome == "already_deployed":
         return f"{day}: v{summary['deployed_version']} approved; it was already deployed{evidence}"
     if outcome == "superseded":
-        return f"{day}: v{summary['deployed_version']} approved, not deployed: a later day's version is in place"
+        return f"{day}: v{summary['deployed_version']} approved; not deployed, a later day's version is in place"
     return f"{day}: nothing deployed; {live}"

@@ -17,8 +17,8 @@
    stopped (SIGINT to ``airflow standalone``, which stops its components,
    then SIGTERM/SIGKILL to anything of that session still alive).
 
-The Airflow facts this relies on are in ``STACK_NOTES.md`` ("A real Airflow on
-this machine"): the venv's ``bin`` on ``PATH``, and
+What Airflow 3.3's ``airflow standalone`` needs to run here: the venv's ``bin`` on
+``PATH`` (its components are started as ``airflow`` subprocesses), and
 ``AIRFLOW__CORE__EXECUTION_API_SERVER_URL`` when the port is not 8080.
 
 Unlike ``daily-mlops run`` (``dag.test`` in one process, retries off), tasks
@@ -30,24 +30,23 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from daily_mlops.errors import ConfigError, MLOpsError
+from daily_mlops.errors import MLOpsError
 from daily_mlops.orchestration.dags import DAG_IDS, DATA_DAG_ID, day_run_id
 from daily_mlops.orchestration.environment import migrate_metadata_db, standalone_environment
 from daily_mlops.orchestration.processes import (
-    bind_error, default_sigint, exited, free_port, on_sigterm, stop_process_tree,
+    default_sigint, exited, require_free_port, run_until_stopped, stop_process_tree,
 )
+from daily_mlops.orchestration.readiness import NotYet, log_tail, until, wait_for_dags, wait_healthy
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -56,8 +55,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["StandaloneAirflow", "run_standalone", "standalone_airflow"]
 
-#: Components ``GET /api/v2/monitor/health`` must report healthy (Airflow 3 REST API, "Monitor").
-HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 
 
@@ -150,26 +147,15 @@ def standalone_airflow(
         not healthy within ``startup_timeout`` (the log tail is included), or
         a DAG file has an import error.
     """
-    from daily_mlops.storage.mongo import connect, mongo_uri
+    from daily_mlops.storage.mongo import mongo_uri
 
     say = progress or (lambda message: None)
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"--port {port} is not a TCP port; use a number between 1024 and 65535")
-    problem = bind_error(port)
-    if problem is not None:
-        in_use = problem.errno == errno.EADDRINUSE
-        why = "is already in use (another Airflow?)" if in_use else f"cannot be used ({problem})"
-        raise ConfigError(f"port {port} {why}; stop that process or pass another port, "
-                          f"e.g. `daily-mlops airflow --port {free_port()}`")
+    require_free_port(port, "daily-mlops airflow")
     with mongo_uri(settings) as uri:
         if bootstrap:
-            from daily_mlops.loop.bootstrap import bootstrap as bootstrap_model
+            from daily_mlops.loop.bootstrap import bootstrap_if_missing
 
-            with connect(uri, settings.mongo_db) as db:
-                say("bootstrap: checking model version 1")
-                result = bootstrap_model(settings, db=db, progress=say)
-                say(f"bootstrap: tabtransformer version {result['model_version']} "
-                    + ("registered" if result["created"] else "already registered"))
+            bootstrap_if_missing(settings, uri, progress=say)
         env = standalone_environment(settings, uri, port=port)
         env.update(extra_env or {})
         home = settings.airflow_home
@@ -187,11 +173,13 @@ def standalone_airflow(
         try:
             base_url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + startup_timeout
-            _wait_healthy(process, base_url, deadline, log_path, say)
+            alive = lambda: _check_alive(process, log_path)  # noqa: E731
+            wait_healthy(base_url, deadline, check_alive=alive, log_path=log_path, say=say)
             username, password = _read_password(home / PASSWORDS_FILE, process, deadline, log_path)
             handle = StandaloneAirflow(base_url=base_url, username=username, password=password, airflow_home=home,
                                        log_path=log_path, mongo_uri=uri, pid=process.pid)
-            _wait_for_dags(process, handle, deadline, log_path, say)
+            wait_for_dags(base_url, handle.access_token(), DAG_IDS, deadline, check_alive=alive,
+                          log_path=log_path, say=say)
             yield handle
         finally:
             say("stopping airflow standalone")
@@ -229,28 +217,13 @@ def run_standalone(settings: "Settings", *, port: int = 8080, console: "Console 
     from rich.console import Console
 
     console = console or Console()
-    stop = threading.Event()
-    restore = on_sigterm(stop)
-    try:
-        started = time.perf_counter()
-        with standalone_airflow(settings, port=port, progress=console.log) as airflow:
-            console.print(_banner(airflow, time.perf_counter() - started), soft_wrap=True)  # commands stay copyable
-            try:
-                while not stop.is_set():
-                    if exited(airflow.pid):
-                        console.print(f"[bold red]airflow standalone exited on its own[/]; see {airflow.log_path}")
-                        return 1
-                    stop.wait(1.0)
-            except KeyboardInterrupt:
-                pass
-            console.print("stopping Airflow and MongoDB ...")
-        console.print("stopped")
-        return 0
-    except KeyboardInterrupt:  # Ctrl-C during bootstrap or startup: the contexts above cleaned up
-        console.print("interrupted; stopped")
-        return 0
-    finally:
-        restore()
+
+    def dead(airflow: StandaloneAirflow) -> str | None:
+        return f"airflow standalone exited on its own; see {airflow.log_path}" if exited(airflow.pid) else None
+
+    return run_until_stopped(lambda: standalone_airflow(settings, port=port, progress=console.log),
+                             banner=_banner, dead=dead, console=console,
+                             stopping="stopping Airflow and MongoDB ...")
 
 
 # --- helpers -----------------------------------------------------------------
@@ -282,55 +255,6 @@ def _banner(airflow: StandaloneAirflow, seconds: float) -> str:
     )
 
 
-class _NotYet(Exception):
-    """A readiness check that has not passed yet (retried by tenacity until the deadline)."""
-
-
-def _until(deadline: float, check: Callable[[], Any], *, every: float, what: str, log_path: Path) -> Any:
-    """Call ``check`` every ``every`` seconds until it returns without :class:`_NotYet`, or the deadline passes.
-
-    Uses tenacity (``retry_if_exception_type``, ``stop_before_delay``, ``wait_fixed``).
-
-    Raises
-    ------
-    MLOpsError
-        At the deadline, with the last reason and the tail of ``log_path``;
-        at once for any other error ``check`` raises (e.g. the process exited).
-    """
-    import tenacity
-
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(_NotYet), wait=tenacity.wait_fixed(every),
-        stop=tenacity.stop_before_delay(max(deadline - time.monotonic(), 0.0)), reraise=True,
-    )
-    try:
-        return retrying(check)
-    except _NotYet as exc:
-        raise MLOpsError(f"{what} did not happen in time ({exc}); see {log_path}:\n{_tail(log_path)}") from None
-
-
-def _wait_healthy(process: subprocess.Popen, url: str, deadline: float, log_path: Path,
-                  say: Callable[[str], None]) -> None:
-    import httpx
-
-    say("waiting for the API server, scheduler, DAG processor and triggerer")
-
-    def healthy() -> None:
-        _check_alive(process, log_path)
-        try:
-            response = httpx.get(f"{url}/api/v2/monitor/health", timeout=5.0)
-        except httpx.HTTPError as exc:
-            raise _NotYet(type(exc).__name__) from None
-        if response.status_code != 200:
-            raise _NotYet(f"HTTP {response.status_code}")
-        health = response.json()
-        unhealthy = [c for c in HEALTH_COMPONENTS if (health.get(c) or {}).get("status") != "healthy"]
-        if unhealthy:
-            raise _NotYet(f"not healthy yet: {', '.join(unhealthy)}")
-
-    _until(deadline, healthy, every=1.0, what=f"a healthy Airflow at {url}/api/v2/monitor/health", log_path=log_path)
-
-
 def _read_password(path: Path, process: subprocess.Popen, deadline: float, log_path: Path) -> tuple[str, str]:
     """The first user of the simple auth manager's generated password file (``admin`` by default)."""
 
@@ -339,47 +263,17 @@ def _read_password(path: Path, process: subprocess.Popen, deadline: float, log_p
         try:
             users = json.loads(path.read_text())
         except (OSError, ValueError):
-            raise _NotYet(f"{path} not written yet") from None
+            raise NotYet(f"{path} not written yet") from None
         if not users:
-            raise _NotYet(f"{path} is empty")
+            raise NotYet(f"{path} is empty")
         username = "admin" if "admin" in users else next(iter(users))
         return username, str(users[username])
 
-    return _until(deadline, read, every=0.5, log_path=log_path,
+    return until(deadline, read, every=0.5, log_path=log_path,
                   what=f"an admin password in {path} (unset AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS if you set it)")
-
-
-def _wait_for_dags(process: subprocess.Popen, airflow: StandaloneAirflow, deadline: float, log_path: Path,
-                   say: Callable[[str], None]) -> None:
-    import httpx
-
-    say("waiting for the DAG processor to parse the three DAGs")
-    headers = {"Authorization": f"Bearer {airflow.access_token()}"}
-    with httpx.Client(base_url=airflow.base_url, headers=headers, timeout=10.0) as client:
-
-        def parsed() -> None:
-            _check_alive(process, log_path)
-            errors = client.get("/api/v2/importErrors").json().get("import_errors", [])
-            if errors:
-                detail = "\n".join(f"{e.get('filename')}: {e.get('stack_trace', '')[-1500:]}" for e in errors)
-                raise MLOpsError(f"the DAG files do not import; fix them (MLOPS_DAGS_FOLDER):\n{detail}")
-            missing = [d for d in DAG_IDS if client.get(f"/api/v2/dags/{d}").status_code != 200]
-            if missing:
-                raise _NotYet(f"DAGs {missing} not parsed yet; check MLOPS_DAGS_FOLDER")
-
-        _until(deadline, parsed, every=2.0, what="the three DAGs in Airflow", log_path=log_path)
 
 
 def _check_alive(process: subprocess.Popen, log_path: Path) -> None:
     if process.poll() is not None:
         raise MLOpsError(f"airflow standalone exited with status {process.returncode}; "
-                         f"see {log_path}:\n{_tail(log_path)}")
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
+                         f"see {log_path}:\n{log_tail(log_path)}")

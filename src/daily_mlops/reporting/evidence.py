@@ -59,8 +59,8 @@ def version_metrics(doc: dict[str, Any], split: str) -> dict[str, Any]:
     doc : dict
         A ``model_metadata`` document.
     split : {"reference", "test", "validation"}
-        ``reference`` is the real holdout (recorded for every version since
-        issue 17, for version 1 only before); ``test`` the synthetic test split
+        ``reference`` is the real holdout (recorded for every version; older
+        documents have it for version 1 only); ``test`` the synthetic test split
         (documents without ``metrics.test`` keep it flat in ``metrics``).
     """
     metrics = doc.get("metrics") or {}

@@ -7,7 +7,7 @@ Layout of ``MLOPS_DEPLOYMENT_DIR`` (default ``MLOPS_HOME/models/deployed``)::
     versions/<n>/VERSION              the version number n
     versions/<n>/deployment.json      the logical date that last deployed n (read by deployers only)
     current -> versions/<n>           the one switch: the deployed version
-    current_model.pth  -> current/current_model.pth    the seed's paths, still readable
+    current_model.pth  -> current/current_model.pth    the earlier flat paths, still readable
     current_model.json -> current/current_model.json
     VERSION            -> current/VERSION
     .deploy.lock                      flock(2)ed by the one deployer at a time
@@ -25,9 +25,9 @@ next deployment under the lock. Old version directories are pruned beyond
 ``keep_versions`` (the current one never); a reader whose directory was pruned
 under it re-reads the link and reads the new version instead.
 
-A directory in the seed's flat layout (real files at the three paths) is still
+A directory in the earlier flat layout (real files at the three paths) is still
 read; the next deployment migrates it: the intact flat version is first copied
-to ``versions/<n>`` behind ``current`` and each seed path replaced by a symlink
+to ``versions/<n>`` behind ``current`` and each flat path replaced by a symlink
 to the same bytes, so those paths never mix two versions; the new version then
 arrives through the one switch of ``current``.
 
@@ -215,7 +215,7 @@ def _replace_symlink(target: str, link: Path) -> None:
 
 
 def _is_temporary(name: str) -> bool:
-    # ``.tmp-*`` from this module; ``.<file>.<random>.tmp`` from the seed's flat writer
+    # ``.tmp-*`` from this module; ``.<file>.<random>.tmp`` from the earlier flat layout's writer
     return name.startswith(TMP_PREFIX) or (name.startswith(".") and name.endswith(".tmp"))
 
 
@@ -361,7 +361,7 @@ def write_deployment(
 
 def _install(directory: Path, model_version: int, files: dict[str, bytes], logical_date: str | None,
              file_mode: int) -> None:
-    """Make ``versions/<n>`` hold ``files``, switch ``current`` to it, make the seed paths symlinks into it."""
+    """Make ``versions/<n>`` hold ``files``, switch ``current`` to it, make the three flat paths symlinks into it."""
     versions = directory / VERSIONS_DIR
     final = versions / str(model_version)
     if _holds(final, files):
@@ -375,7 +375,7 @@ def _install(directory: Path, model_version: int, files: dict[str, bytes], logic
     link = directory / CURRENT_LINK
     if not (link.is_symlink() and os.readlink(link) == target):
         _replace_symlink(target, link)
-    for name in MODEL_FILES:  # the seed's paths: created once (or replacing the real files of a flat layout)
+    for name in MODEL_FILES:  # the three flat paths: created once (or replacing the real files of a flat layout)
         path = directory / name
         if not (path.is_symlink() and os.readlink(path) == f"{CURRENT_LINK}/{name}"):
             _replace_symlink(f"{CURRENT_LINK}/{name}", path)
@@ -385,7 +385,7 @@ def _install(directory: Path, model_version: int, files: dict[str, bytes], logic
 def _migrate_flat_layout(directory: Path, file_mode: int) -> None:
     """Move an intact flat deployment into ``versions/<n>`` behind ``current`` before anything else changes.
 
-    Its seed paths then turn into symlinks to the same bytes one at a time, so
+    Its flat paths then turn into symlinks to the same bytes one at a time, so
     a reader of those paths never sees two versions mixed; the new version
     then arrives through the single switch of ``current``. A torn flat
     directory has nothing worth keeping and is simply replaced.

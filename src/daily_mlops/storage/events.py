@@ -3,7 +3,7 @@
 
 Every write is an upsert keyed by the logical date (and model version where
 one applies), so a rerun of the same day converges to the same documents
-(HOUSE_STYLE rule 5). ``timestamp`` is when the record was last written (UTC);
+(reruns converge). ``timestamp`` is when the record was last written (UTC);
 keys never use it.
 """
 

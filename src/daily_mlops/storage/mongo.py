@@ -209,7 +209,7 @@ def airflow_database(settings: "Settings") -> Iterator["Database"]:
     """Yield the project database through Airflow's ``MongoHook`` (connection ``MLOPS_MONGO_CONN_ID``).
 
     Used inside DAG tasks only: the hook reads the connection when built, so
-    it is built here at run time, never at DAG parse time (STACK_NOTES).
+    it is built here at run time, never at DAG parse time (parsing must not touch the metadata database).
 
     Raises
     ------
