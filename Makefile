@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TORCH_INDEX_URL ?=
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
-.PHONY: install demo test test-fast test-faults airflow stack env compose-config bench clean-state
+.PHONY: install demo test test-fast test-faults test-backfill-week airflow stack env compose-config bench clean-state
 
 # pip shows its progress (downloads, builds): a first install takes about a minute.
 $(STAMP): pyproject.toml
@@ -39,6 +39,10 @@ test-faults: install
 
 test-fast: install
 	$(VENV)/bin/pytest -m "not slow and not dags" $(PYTEST_PROGRESS) $(PYTEST_ARGS)
+
+# The 7-date Airflow backfill compared with `daily-mlops run --days 7` (about 25 minutes; make test runs 2 dates).
+test-backfill-week: install
+	$(VENV)/bin/pytest -m backfill_week $(PYTEST_PROGRESS) $(PYTEST_ARGS)
 
 airflow: install
 	$(VENV)/bin/daily-mlops airflow

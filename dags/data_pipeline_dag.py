@@ -5,8 +5,8 @@ from __future__ import annotations
 from airflow.sdk import TriggerRule, dag, task
 
 from daily_mlops.orchestration.dags import (
-    DATA_DAG_ID, DATA_SCHEDULE, DAY_PARAMS, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, START_DATE, TAGS, day_params,
-    day_run_id, default_args, logs_logical_date, parse_time_settings, trigger_day_run,
+    DATA_DAG_ID, DATA_SCHEDULE, DAY_PARAMS, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, PREVIOUS_DAY_TASK, START_DATE, TAGS,
+    day_params, day_run_id, default_args, logs_logical_date, parse_time_settings, previous_day_sensor, trigger_day_run,
 )
 
 SETTINGS = parse_time_settings()
@@ -15,6 +15,10 @@ DOC_MD = """
 ### data_pipeline_dag: one click runs a day
 Trigger this DAG (or let the `@daily` schedule do it) and the whole day runs:
 
+0. **wait_for_previous_day** waits until the previous logical date's runs of all three DAGs have finished
+   (`depends_on_past`): that day deploys this day's champion. So days run in date order, also under
+   `airflow backfill create` (whose runs ignore `max_active_runs`; pass `--reprocess-behavior failed` or
+   `completed`, which Airflow requires for a DAG with `depends_on_past`).
 1. **generate_data** samples `MLOPS_DAILY_ROWS` rows from the SDV GaussianCopulaSynthesizer (fit on the
    real reference data at bootstrap), seeded by the logical date, validates them against the schema and
    stores the raw batch as Parquet in the GridFS bucket `raw_data`.
@@ -42,6 +46,12 @@ nothing is duplicated.
 """
 
 DOCS = {
+    PREVIOUS_DAY_TASK: f"""
+**Waits** (poke every 5 s in one process, poke mode) until this DAG's previous run (the latest earlier logical date,
+any run type) has finished, and so have the `{EVALUATION_DAG_ID}` and `{DEPLOYMENT_DAG_ID}` runs at its
+logical date. `depends_on_past`: it runs only after the previous run's own wait succeeded. Done at once when
+there is no earlier run. **Reads/writes** nothing. **XCom**: none.
+""",
     "generate_data": """
 **Reads** the approved synthesizer (GridFS, sha256 checked) and the stored schema.
 **Writes** `raw_data/batch-<date>.parquet` (GridFS bucket `raw_data`) and `processing_metadata` (status `raw`).
@@ -131,7 +141,9 @@ def data_pipeline_dag():
     trigger_deployment = trigger_day_run("trigger_deployment", trigger_dag_id=DEPLOYMENT_DAG_ID,
                                          trigger_rule=TriggerRule.NONE_FAILED, doc_md=DOCS["trigger_deployment"])
 
-    checked = check_data_quality(preprocess_data(generate_data()))
+    batch = generate_data()
+    previous_day_sensor(SETTINGS, doc_md=DOCS[PREVIOUS_DAY_TASK]) >> batch
+    checked = check_data_quality(preprocess_data(batch))
     store_processing_metadata(checked) >> trigger_evaluation >> trigger_deployment
 
 

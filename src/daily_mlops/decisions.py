@@ -17,6 +17,7 @@ tested as a table (``tests/unit/test_decisions.py``):
 * :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code);
 * :func:`day_outcome`: which of the six ends a day reached (:data:`DAY_OUTCOMES`), the one rule the run
   summary and the day's story render;
+* :func:`previous_day_pending`: what of the previous logical date still runs (a day starts when nothing does);
 * re-exported from :mod:`daily_mlops.thresholds`: :func:`validate_f1_threshold` (the one check of an
   F1 threshold, wherever it comes from), :func:`parse_f1_threshold` (also accepts ``auto``),
   :func:`resolve_f1_threshold` / :func:`auto_f1_threshold` (``auto`` is the bootstrap model's
@@ -40,6 +41,7 @@ __all__ = [
     "CHAMPION",
     "CHECK_TASK",
     "DAY_OUTCOMES",
+    "FINISHED_RUN_STATES",
     "EVALUATE_TASK",
     "F1_THRESHOLD_MAX",
     "FINETUNED",
@@ -60,6 +62,7 @@ __all__ = [
     "choose_parent",
     "day_as_designed",
     "day_outcome",
+    "previous_day_pending",
     "describe_f1_threshold",
     "judge_candidate",
     "last_result",
@@ -406,3 +409,47 @@ def day_outcome(summary: Mapping[str, Any]) -> str:
     if status in (DEPLOYED, ALREADY_DEPLOYED, SUPERSEDED):
         return status
     return NO_DEPLOYMENT
+
+
+#: States that end a DAG run (Airflow's ``DagRunState.SUCCESS`` and ``FAILED``).
+FINISHED_RUN_STATES = ("success", "failed")
+
+
+def previous_day_pending(data_run_state: str | None, downstream: Mapping[str, tuple[int, int]], *,
+                         wait_task_state: str | None = None) -> list[str]:
+    """What of the previous logical date still runs; an empty list lets the next logical date start.
+
+    Day d+1's champion is what day d deployed, so day d+1 starts only when day d's
+    ``data_pipeline_dag`` run has finished and so has every run its trigger tasks created (evaluation,
+    deployment) at its logical date. A data run stopped before its trigger tasks (the data-quality gate)
+    has no downstream runs: it is settled once it finished.
+
+    Parameters
+    ----------
+    data_run_state : str or None
+        State of the previous ``data_pipeline_dag`` run (``queued``, ``running``, ``success``, ``failed``);
+        ``None`` when there is none (the first logical date): nothing is pending.
+    downstream : mapping of dag_id to (int, int)
+        Per downstream DAG, the number of its runs at the previous logical date and how many of them are
+        finished (:data:`FINISHED_RUN_STATES`).
+    wait_task_state : str, optional
+        State of the previous data run's own ``wait_for_previous_day`` task when known (``daily-mlops run``
+        reads it; in Airflow ``depends_on_past`` checks it): anything but ``success`` / ``skipped`` means that
+        day never started its work, so its own previous day may still be running.
+
+    Returns
+    -------
+    list of str
+        One phrase per pending thing, e.g. ``"model_deployment_pipeline: 1 of 1 run(s) not finished"``.
+    """
+    if data_run_state is None:
+        return []
+    pending = []
+    if data_run_state not in FINISHED_RUN_STATES:
+        pending.append(f"its data_pipeline_dag run is {data_run_state}")
+    if wait_task_state is not None and wait_task_state not in ("success", "skipped"):
+        pending.append(f"its wait_for_previous_day task is {wait_task_state}, so it never started")
+    for dag_id, (runs, finished) in downstream.items():
+        if finished < runs:
+            pending.append(f"{dag_id}: {runs - finished} of {runs} run(s) not finished")
+    return pending

@@ -134,7 +134,7 @@ def test_params_describe_their_resolved_defaults(dagbag, dag_id: str, names: set
 
 
 def test_data_pipeline_is_a_chain_that_triggers_the_day(dagbag) -> None:
-    """generate_data -> preprocess_data -> check_data_quality -> store_processing_metadata -> trigger_evaluation
+    """wait_for_previous_day -> generate_data -> preprocess_data -> check_data_quality -> store_processing_metadata -> trigger_evaluation
     -> trigger_deployment.
 
     The gate runs before store_processing_metadata, the task the evaluation DAG's sensor waits for, so a
@@ -143,8 +143,9 @@ def test_data_pipeline_is_a_chain_that_triggers_the_day(dagbag) -> None:
     (its sensor must find it), and still when the evaluation run already existed (none_failed).
     """
     dag = dagbag.dags["data_pipeline_dag"]
-    assert set(dag.task_ids) == {"generate_data", "preprocess_data", "check_data_quality",
+    assert set(dag.task_ids) == {"wait_for_previous_day", "generate_data", "preprocess_data", "check_data_quality",
                                  "store_processing_metadata", "trigger_evaluation", "trigger_deployment"}
+    assert dag.get_task("wait_for_previous_day").downstream_task_ids == {"generate_data"}
     assert dag.get_task("generate_data").downstream_task_ids == {"preprocess_data"}
     assert dag.get_task("preprocess_data").downstream_task_ids == {"check_data_quality"}
     assert dag.get_task("check_data_quality").downstream_task_ids == {"store_processing_metadata"}
@@ -152,6 +153,23 @@ def test_data_pipeline_is_a_chain_that_triggers_the_day(dagbag) -> None:
     assert dag.get_task("store_processing_metadata").downstream_task_ids == {"trigger_evaluation"}
     assert dag.get_task("trigger_evaluation").downstream_task_ids == {"trigger_deployment"}
     assert dag.get_task("trigger_deployment").trigger_rule == "none_failed"
+
+
+def test_the_day_waits_for_the_previous_day_across_the_three_dags(dagbag) -> None:
+    """data_pipeline_dag starts with a sensor on the previous logical date's runs of the three DAGs, with
+    depends_on_past (so Airflow refuses a backfill run backwards and requires the previous wait's success),
+    poking in one process (poke mode), timing out after the approval window plus the other sensors' 6 hours."""
+    from daily_mlops.orchestration.dags import SENSOR_TIMEOUT
+    from daily_mlops.orchestration.operators import PreviousDaySensor
+
+    dag = dagbag.dags["data_pipeline_dag"]
+    task = dag.get_task("wait_for_previous_day")
+    assert isinstance(task, PreviousDaySensor)
+    assert task.upstream_task_ids == set() and [t.task_id for t in dag.roots] == ["wait_for_previous_day"]
+    assert task.downstream_dag_ids == ("model_evaluation_pipeline", "model_deployment_pipeline")
+    assert task.depends_on_past is True and task.mode == "poke"
+    assert task.timeout > SENSOR_TIMEOUT
+    assert not any(t.depends_on_past for d in DAG_IDS for t in dagbag.dags[d].tasks if t is not task)
 
 
 @pytest.mark.parametrize(("task_id", "target", "forwarded"), [

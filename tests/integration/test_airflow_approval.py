@@ -2,13 +2,14 @@
 
 Three days are triggered at once, each with ONE call on ``data_pipeline_dag``
 and the params ``require_approval: true``, ``f1_threshold: 0.0`` (the champion
-passes) and ``max_retrain_attempts: 0``; the runs of each DAG then queue
-(``max_active_runs=1``). The reviewer answers over REST
+passes) and ``max_retrain_attempts: 0``; each day then waits for the day before
+(``wait_for_previous_day``), so a day reaches its approval step only after the
+previous day's deployment run ended. The reviewer answers over REST
 (``PATCH .../taskInstances/approve_deployment/-1/hitlDetails``): Approve on
 the first day, Reject on the second, nothing on the third, which times out
 after ``MLOPS_APPROVAL_TIMEOUT_HOURS`` (0.015 h = 54 s in the session's
-settings). Uses the session's ``airflow_cli`` (conftest); about 4 minutes
-after startup on 2 shared cores, under 6 with it.
+settings). Uses the session's ``airflow_cli`` (conftest); 335 s measured after
+startup on 2 cores shared with other test processes, the days one after another.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ TIMEOUT_DAY = dt.datetime(2026, 7, 3, tzinfo=dt.timezone.utc)
 CONF = {"require_approval": True, "f1_threshold": 0.0, "max_retrain_attempts": 0}
 DEPLOYMENT = "model_deployment_pipeline"
 APPROVAL = "approve_deployment"
-#: Seconds for one day to reach the approval step (data, evaluation, sensors poking every 30 s), runs queued.
-REACH_APPROVAL = 240
+#: Seconds for one day to reach the approval step after the day before ended (data, evaluation, sensors poking
+#: every 30 s); about 150 s on 2 cores shared with other test processes.
+REACH_APPROVAL = 360
 #: Seconds the test reviewer waits before answering (well inside the 54 s window).
 REVIEWER_DELAY = 10
 
@@ -42,12 +44,19 @@ def _answer(airflow_cli, run_id: str, option: str) -> dict:
 
 @pytest.fixture(scope="module")
 def outcomes(airflow_cli) -> dict:
-    """Run the three days; answer Approve, Reject, nothing; return each deployment run's states and records."""
+    """Run the three days; answer Approve, Reject, nothing; return each deployment run's states and records.
+
+    The champion (the version each day proposes: f1_threshold 0, no retraining) is read first: the backfill test
+    runs before this module on the same Airflow and deploys versions of its own.
+    """
+    from daily_mlops.storage.registry import ModelRegistry
+
+    champion = ModelRegistry(airflow_cli.db).champion()
     started = time.monotonic()
     run_ids = {day: airflow_cli.trigger("data_pipeline_dag", day, conf=CONF)
                for day in (APPROVE_DAY, REJECT_DAY, TIMEOUT_DAY)}
     assert set(run_ids.values()) == {"day__2026-07-01", "day__2026-07-02", "day__2026-07-03"}
-    story: dict = {"waited": {}}
+    story: dict = {"waited": {}, "champion": champion["model_version"], "was_deployed": champion["status"] == "deployed"}
     for day, option in ((APPROVE_DAY, "Approve"), (REJECT_DAY, "Reject"), (TIMEOUT_DAY, None)):
         run_id = run_ids[day]
         state = airflow_cli.wait_for_task(DEPLOYMENT, run_id, APPROVAL, ("awaiting_input", "failed", "skipped",
@@ -84,17 +93,20 @@ def outcomes(airflow_cli) -> dict:
 
 def test_the_reviewer_sees_the_version_and_the_date(outcomes) -> None:
     """The approval request's subject names the model version from wait_for_model_ready and the logical date."""
-    assert outcomes["subjects"]["Approve"] == "Deploy tabtransformer version 1 for 2026-07-01?"
+    assert outcomes["subjects"]["Approve"] == f"Deploy tabtransformer version {outcomes['champion']} for 2026-07-01?"
 
 
 def test_approve_deploys(outcomes) -> None:
-    """Approve: deploy_model and notify_deployment_complete run; the version is deployed and recorded."""
+    """Approve: deploy_model and notify_deployment_complete run; the version is deployed (a recorded no-op when it
+    already was) and recorded."""
     tasks = outcomes["tasks"][APPROVE_DAY]
     assert tasks[APPROVAL] == "success" and tasks["deploy_model"] == "success", tasks
     assert tasks["notify_deployment_complete"] == "success"
     assert outcomes["runs"][APPROVE_DAY]["state"] == "success"
-    assert [e["status"] for e in outcomes["events"][APPROVE_DAY]] == ["deployed"]
-    assert outcomes["version_after"]["Approve"][0] == "1"
+    expected = "already_deployed" if outcomes["was_deployed"] else "deployed"
+    assert [(e["status"], e["model_version"]) for e in outcomes["events"][APPROVE_DAY]] == [
+        (expected, outcomes["champion"])]
+    assert outcomes["version_after"]["Approve"][0] == str(outcomes["champion"])
 
 
 def test_reject_records_rejected_by_reviewer_and_deploys_nothing(outcomes) -> None:
@@ -105,7 +117,7 @@ def test_reject_records_rejected_by_reviewer_and_deploys_nothing(outcomes) -> No
     assert tasks["deploy_model"] == "skipped" and tasks["notify_deployment_complete"] == "skipped", tasks
     events = outcomes["events"][REJECT_DAY]
     assert [(e["status"], e["model_version"], e["reviewer"]) for e in events] == [
-        ("rejected_by_reviewer", 1, "admin")]
+        ("rejected_by_reviewer", outcomes["champion"], "admin")]
     assert outcomes["version_after"]["Reject"] == outcomes["version_after"]["Approve"]  # same version, same mtime
 
 

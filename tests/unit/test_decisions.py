@@ -10,7 +10,8 @@ from daily_mlops.decisions import (
     DAY_OUTCOMES, day_outcome,
     auto_f1_threshold, carry_best, chain_position, challenger_status, check_task_id, choose_approved_version,
     choose_parent, day_as_designed, describe_f1_threshold, last_result, next_step, parse_f1_threshold,
-    resolve_f1_threshold, result_task_id, result_task_ids, retrain_task_id, step_after, task_for_step,
+    previous_day_pending, resolve_f1_threshold, result_task_id, result_task_ids, retrain_task_id, step_after,
+    task_for_step,
     validate_f1_threshold,
 )
 from daily_mlops.thresholds import validate_min_improvement
@@ -308,3 +309,18 @@ def test_validate_min_improvement(value, ok: bool) -> None:
 def test_day_outcome_table(summary: dict, expected: str) -> None:
     assert day_outcome(summary) == expected
     assert day_outcome(summary) in DAY_OUTCOMES
+
+
+@pytest.mark.parametrize(("state", "downstream", "wait", "expected"), [
+    (None, {}, None, []),  # the first logical date
+    ("success", {"evaluation": (1, 1), "deployment": (1, 1)}, "success", []),
+    ("failed", {"evaluation": (0, 0), "deployment": (0, 0)}, "success", []),  # stopped by the gate: nothing triggered
+    ("success", {"evaluation": (1, 1), "deployment": (1, 0)}, None, ["deployment: 1 of 1 run(s) not finished"]),
+    ("running", {"evaluation": (0, 0), "deployment": (0, 0)}, None, ["its data_pipeline_dag run is running"]),
+    ("queued", {}, None, ["its data_pipeline_dag run is queued"]),
+    ("failed", {}, "failed", ["its wait_for_previous_day task is failed, so it never started"]),
+    ("success", {"evaluation": (2, 1)}, "skipped", ["evaluation: 1 of 2 run(s) not finished"]),
+])
+def test_previous_day_pending(state, downstream: dict, wait, expected: list) -> None:
+    """A day may start when the previous data run and every run at its date have finished (or it had none)."""
+    assert previous_day_pending(state, downstream, wait_task_state=wait) == expected

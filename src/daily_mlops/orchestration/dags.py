@@ -13,6 +13,13 @@ two tasks trigger ``model_evaluation_pipeline`` and
 :func:`day_run_id`), forwarding the day's params, so one trigger (UI, REST or
 the schedule) runs the whole day and the ExternalTaskSensors find their
 upstream run at the same logical date.
+
+Days run in date order across the three DAGs: ``data_pipeline_dag``'s first
+task (:func:`previous_day_sensor`, ``depends_on_past``) waits until the
+previous logical date's data, evaluation and deployment runs have finished,
+because a day's champion is what the day before deployed. ``max_active_runs=1``
+alone orders the runs of one DAG, and an Airflow backfill ignores it (its own
+``max_active_runs`` applies).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from airflow.sdk import Param
 
     from daily_mlops.orchestration.approval import DeploymentApproval
-    from daily_mlops.orchestration.operators import UpstreamRunSensor
+    from daily_mlops.orchestration.operators import PreviousDaySensor, UpstreamRunSensor
     from daily_mlops.orchestration.triggers import DayRunTrigger
     from daily_mlops.settings import Settings
 
@@ -43,6 +50,8 @@ __all__ = [
     "DEPLOYMENT_DAG_ID",
     "EVALUATION_DAG_ID",
     "MAX_ATTEMPTS",
+    "PREVIOUS_DAY_POKE_INTERVAL",
+    "PREVIOUS_DAY_TASK",
     "SENSOR_TIMEOUT",
     "START_DATE",
     "TAGS",
@@ -57,6 +66,7 @@ __all__ = [
     "PARSE_TIME_FIELDS",
     "DagSettings",
     "parse_time_settings",
+    "previous_day_sensor",
     "trigger_day_run",
     "upstream_sensor",
 ]
@@ -78,8 +88,13 @@ TAGS = ["daily-mlops"]
 SENSOR_TIMEOUT = 6 * 60 * 60
 #: Seconds between two pokes of the ExternalTaskSensors (reschedule mode frees the slot in between).
 SENSOR_POKE_INTERVAL = 30
+#: Seconds between two pokes of ``wait_for_previous_day``, which pokes in one process (``poke`` mode): the next
+#: day starts within seconds of the previous one's end, and ``depends_on_past`` lets at most one such wait run.
+PREVIOUS_DAY_POKE_INTERVAL = 5
 #: Retraining attempts unrolled as distinct tasks (Airflow DAGs cannot loop); the param can lower, not raise, it.
 MAX_ATTEMPTS = 3
+#: Task id of ``data_pipeline_dag``'s first task: it waits for the previous logical date (:func:`previous_day_sensor`).
+PREVIOUS_DAY_TASK = "wait_for_previous_day"
 #: Task id of the deployment DAG's human approval step.
 APPROVAL_TASK_ID = "approve_deployment"
 #: The params of a day and the DAG that reads each; ``data_pipeline_dag`` offers them all and forwards them.
@@ -352,6 +367,30 @@ def upstream_sensor(task_id: str, *, external_dag_id: str, external_task_id: str
         task_id=task_id, external_dag_id=external_dag_id, external_task_id=external_task_id,
         allowed_states=["success"], failed_states=["failed", "upstream_failed"], skipped_states=["skipped"],
         timeout=SENSOR_TIMEOUT, poke_interval=SENSOR_POKE_INTERVAL, mode="reschedule", doc_md=doc_md, **kwargs,
+    )
+
+
+def previous_day_sensor(settings: "DagSettings | Settings", *, doc_md: str | None = None) -> "PreviousDaySensor":
+    """``data_pipeline_dag``'s first task: wait until the previous logical date's three DAG runs have finished.
+
+    A :class:`~daily_mlops.orchestration.operators.PreviousDaySensor` with
+    ``depends_on_past=True`` (Airflow then also requires the previous run's
+    own wait to have succeeded, and refuses a backfill run backwards), poking
+    every :data:`PREVIOUS_DAY_POKE_INTERVAL` seconds in ``poke`` mode (one
+    worker slot, held by at most one such wait thanks to ``depends_on_past``;
+    ``reschedule`` mode would start a task process per poke), timing out after
+    :data:`SENSOR_TIMEOUT` plus ``MLOPS_APPROVAL_TIMEOUT_HOURS`` (the previous
+    day may wait that long for a reviewer). Day d+1's data work reads
+    nothing day d writes (the synthesizer and preprocessor are bootstrap's),
+    but its evaluation reads the champion day d deployed, so the whole day waits:
+    one gate for the three DAGs, where a backfill starts the runs.
+    """
+    from daily_mlops.orchestration.operators import PreviousDaySensor
+
+    return PreviousDaySensor(
+        task_id=PREVIOUS_DAY_TASK, downstream_dag_ids=(EVALUATION_DAG_ID, DEPLOYMENT_DAG_ID), depends_on_past=True,
+        timeout=SENSOR_TIMEOUT + settings.approval_timeout_hours * 3600, poke_interval=PREVIOUS_DAY_POKE_INTERVAL,
+        mode="poke", doc_md=doc_md,
     )
 
 

@@ -1,8 +1,10 @@
-"""The project's upstream-run sensor: a thin subclass of the standard provider's ExternalTaskSensor.
+"""The project's sensors: the upstream-run sensor and the previous-day sensor.
 
-:class:`UpstreamRunSensor` fails at once, naming the DAG to trigger, when no
+:class:`UpstreamRunSensor` (a thin subclass of the standard provider's
+ExternalTaskSensor) fails at once, naming the DAG to trigger, when no
 upstream DAG run exists for the logical date, then waits like
-``ExternalTaskSensor``. The other operators live in
+``ExternalTaskSensor``. :class:`PreviousDaySensor` holds a day back until the
+previous logical date's three DAG runs have finished. The other operators live in
 :mod:`~daily_mlops.orchestration.triggers` (``DayRunTrigger``) and
 :mod:`~daily_mlops.orchestration.approval` (``DeploymentApproval``), so each
 DAG file imports only the provider operators it uses.
@@ -15,14 +17,16 @@ the provider's own ExternalTaskSensor does on Airflow 3.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from daily_mlops.orchestration.dags import announce_logical_date, missing_upstream_message
 
-__all__ = ["UpstreamRunSensor", "logical_date_of"]
+__all__ = ["PreviousDaySensor", "UpstreamRunSensor", "logical_date_of"]
 
 
 def logical_date_of(context: Any, what: str) -> Any:
@@ -57,3 +61,53 @@ class UpstreamRunSensor(ExternalTaskSensor):
         if context["ti"].get_dr_count(dag_id=self.external_dag_id, logical_dates=[logical_date]) == 0:
             raise AirflowFailException(missing_upstream_message(self.dag_id, self.external_dag_id, logical_date))
         return super().poke(context)
+
+
+class PreviousDaySensor(BaseSensorOperator):
+    """Wait until the previous logical date's DAG runs have all finished: the day's champion is what it deployed.
+
+    Each poke asks the execution API for this DAG's previous run (``ti.get_previous_dagrun``: the latest
+    run with an earlier logical date, any run type: scheduled, manual, backfill) and counts the runs of
+    ``downstream_dag_ids`` at its logical date, finished and not
+    (``ti.get_dr_count``); :func:`daily_mlops.decisions.previous_day_pending` decides. No earlier run: done
+    at once. Built by :func:`daily_mlops.orchestration.dags.previous_day_sensor` with ``depends_on_past``,
+    so the previous run's own wait must have succeeded too: by induction every earlier day has finished.
+
+    Parameters
+    ----------
+    downstream_dag_ids : sequence of str
+        The DAGs whose runs the previous day's data run created (evaluation, deployment).
+    **kwargs
+        As ``BaseSensorOperator`` (``poke_interval``, ``timeout``, ``mode``, ``depends_on_past``).
+    """
+
+    def __init__(self, *, downstream_dag_ids: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.downstream_dag_ids = tuple(downstream_dag_ids)
+
+    def execute(self, context: Any) -> Any:
+        announce_logical_date(context)
+        return super().execute(context)
+
+    def poke(self, context: Any) -> bool:
+        from daily_mlops.decisions import FINISHED_RUN_STATES, previous_day_pending
+
+        ti = context["ti"]
+        previous = ti.get_previous_dagrun()
+        if previous is None or previous.logical_date is None:
+            self.log.info("no %s run before this logical date: nothing to wait for", self.dag_id)
+            return True
+        when = previous.logical_date
+        counts = {dag_id: (ti.get_dr_count(dag_id=dag_id, logical_dates=[when]),
+                           ti.get_dr_count(dag_id=dag_id, logical_dates=[when], states=list(FINISHED_RUN_STATES)))
+                  for dag_id in self.downstream_dag_ids}
+        state = getattr(previous.state, "value", previous.state)
+        pending = previous_day_pending(str(state), counts)
+        if pending:
+            self.log.info("waiting for the previous logical date %s (run %s): %s", when.isoformat(),
+                          previous.run_id, "; ".join(pending))
+            return False
+        self.log.info("the previous logical date %s has finished (run %s %s; runs at that date, finished/all: %s)",
+                      when.isoformat(), previous.run_id, state,
+                      ", ".join(f"{d} {f}/{n}" for d, (n, f) in counts.items()))
+        return True

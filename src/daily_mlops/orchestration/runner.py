@@ -12,7 +12,12 @@ ExternalTaskSensors see the upstream DAG runs of the same logical date
 other two DAGs for the date (or are skipped when runs exist), which nothing
 executes here; the next ``dag.test`` replaces each with the run it executes
 (``dag.test`` deletes a DAG's run at the same logical date first), so a day
-still ends with one run per DAG. A human approval step cannot be answered
+still ends with one run per DAG. Days run one after the other here, so
+``data_pipeline_dag``'s ``wait_for_previous_day`` finds the previous date
+finished at its first poke; a previous date left unfinished in this Airflow
+home (an interrupted run) is refused before anything runs
+(:func:`require_previous_day_finished`), as ``dag.test`` would otherwise wait
+on it until the sensor's timeout. A human approval step cannot be answered
 here: ``MLOPS_REQUIRE_APPROVAL=true`` is refused (use ``daily-mlops airflow``).
 
 The Airflow environment must be set before ``airflow`` is first imported:
@@ -42,7 +47,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from daily_mlops.settings import Settings
 
-__all__ = ["DagRunOutcome", "DayOutcome", "RunObserver", "day_story", "load_dags", "run_day", "summarise_day"]
+__all__ = ["DagRunOutcome", "DayOutcome", "RunObserver", "day_story", "load_dags", "require_previous_day_finished",
+           "run_day", "summarise_day"]
 
 log = logging.getLogger(__name__)
 #: The data DAG's data-quality gate task: its failure stops the day by design (a broken batch).
@@ -217,6 +223,7 @@ def run_day(
                           "does not have; unset it for `run`, or use `daily-mlops airflow`")
     dags = dags or load_dags(settings)
     logical = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+    require_previous_day_finished(logical)
     outcome = DayOutcome(logical_date=day)
     observer = observer or RunObserver()
     observer.day_started(day, evaluation_conf)
@@ -233,6 +240,51 @@ def run_day(
     log.info("%s", day_story(outcome.summary))
     observer.day_finished(outcome)
     return outcome
+
+
+def require_previous_day_finished(logical_date: dt.datetime) -> None:
+    """Refuse to run ``logical_date`` when the previous logical date's DAG runs did not finish in this Airflow home.
+
+    Reads the metadata database the way ``wait_for_previous_day`` asks the execution API
+    (:func:`daily_mlops.decisions.previous_day_pending` decides for both), adding the previous run's own
+    ``wait_for_previous_day`` state, which ``depends_on_past`` requires to be ``success``. Nothing but
+    ``daily-mlops run`` executes runs here, so an unfinished one was interrupted and would hold the
+    day's sensor (or ``dag.test``'s loop) until its timeout.
+
+    Raises
+    ------
+    MLOpsError
+        Naming the previous logical date, what did not finish, and the command that runs it again.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from daily_mlops.decisions import FINISHED_RUN_STATES, previous_day_pending
+    from daily_mlops.orchestration.dags import PREVIOUS_DAY_TASK
+
+    with create_session() as session:
+        previous = session.scalar(select(DagRun).where(DagRun.dag_id == DATA_DAG_ID, DagRun.logical_date < logical_date)
+                                  .order_by(DagRun.logical_date.desc()).limit(1))
+        if previous is None:
+            return
+        when, run_id, state = previous.logical_date, previous.run_id, str(previous.state)
+        waited = session.scalar(select(TaskInstance.state).where(
+            TaskInstance.dag_id == DATA_DAG_ID, TaskInstance.run_id == run_id, TaskInstance.task_id == PREVIOUS_DAY_TASK))
+        counts = {}
+        for dag_id in DAG_IDS[1:]:
+            states = [str(s) for s in session.scalars(select(DagRun.state).where(DagRun.dag_id == dag_id,
+                                                                                  DagRun.logical_date == when))]
+            counts[dag_id] = (len(states), sum(s in FINISHED_RUN_STATES for s in states))
+    pending = previous_day_pending(state, counts, wait_task_state=str(waited) if waited is not None else None)
+    if pending:
+        raise MLOpsError(
+            f"the previous logical date {when.date().isoformat()} did not finish in this Airflow home "
+            f"({'; '.join(pending)}): an earlier `daily-mlops run` was interrupted, and a day starts only after the "
+            f"day before (it deploys this day's champion). Run that date again first: daily-mlops run --date "
+            f"{when.date().isoformat()}"
+        )
 
 
 def _conf_for(dag_id: str, conf: dict[str, Any] | None) -> dict[str, Any] | None:
