@@ -289,11 +289,13 @@ class Settings(BaseSettings):
         "the matching execute bits ('0755').",
     )
     max_predict_p95_ms: float = Field(
-        default=200.0, gt=0.0,
+        default=1000.0, gt=0.0,
         description="Infra validation (`validate_infra`, before the approval step and deploy_model): the 95th "
                     "percentile of 50 single-row predictions of the "
                     "approved version, loaded as `serve` loads it in a fresh process, in milliseconds; above it "
-                    "the version is refused.",
+                    "the version is refused. The bundled data's model measured 91 ms at load average 9 on 2 cores "
+                    "and up to 438 ms on a more loaded machine, where 200 ms refused good versions at random; "
+                    "1000 ms still refuses a model an order of magnitude slower than that.",
     )
 
     # --- serving (`daily-mlops serve`) ------------------------------------
