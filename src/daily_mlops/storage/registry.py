@@ -235,10 +235,7 @@ class ModelRegistry:
         NotFoundError
             When the version does not exist.
         """
-        self.get(model_name, model_version)
-        self._coll.update_one({"model_name": model_name, "model_version": int(model_version)},
-                              {"$set": {"comparisons": {**comparisons, "logical_date": logical_date}}})
-        return self.get(model_name, model_version)
+        return self._set_field(model_name, model_version, "comparisons", {**comparisons, "logical_date": logical_date})
 
     def record_infra_validation(
         self, model_name: str, model_version: int, result: dict[str, Any],
@@ -254,9 +251,12 @@ class ModelRegistry:
         NotFoundError
             When the version does not exist.
         """
+        return self._set_field(model_name, model_version, "infra_validation", result)
+
+    def _set_field(self, model_name: str, model_version: int, field: str, value: Any) -> dict[str, Any]:
+        """Set one top-level ``field`` of an existing version; return the updated document (NotFoundError if none)."""
         self.get(model_name, model_version)
-        self._coll.update_one({"model_name": model_name, "model_version": int(model_version)},
-                              {"$set": {"infra_validation": result}})
+        self._coll.update_one({"model_name": model_name, "model_version": int(model_version)}, {"$set": {field: value}})
         return self.get(model_name, model_version)
 
     # -- reading -----------------------------------------------------------
