@@ -4,7 +4,8 @@ The data DAG fails at ``check_data_quality``, ``store_processing_metadata`` neve
 DAG's sensor fails (``upstream_failed`` is in its failed states) and the deployment DAG's too: no model
 is judged or retrained and no model version is registered. The day runs in a subprocess
 (``gate_day_harness.py``) so that Airflow reads its own environment; about 30-40 s on 2 shared cores.
-A second day, whose gate task crashes before it records a verdict, must not pass as stopped by the gate.
+A second day, whose gate task crashes before it records a verdict, must not pass as stopped by the gate; a
+third, whose fidelity report's classifier fails, must go on past the gate and deploy or alert as designed.
 """
 
 from __future__ import annotations
@@ -97,3 +98,20 @@ def test_a_crashed_gate_task_is_an_unexpected_failure_not_a_gate_verdict(mongo_u
     assert not outcome["stopped_by_gate"] and not outcome["as_designed"]  # `daily-mlops run` exits 1 on this
     assert "the fidelity report crashed (gate_day_harness crash)" in crashed["log"]
     assert "FAILED: data_pipeline_dag.check_data_quality" in outcome["row"] and "STOPPED" not in outcome["row"]
+
+
+def test_a_failing_fidelity_classifier_still_ends_the_day_as_designed(mongo_uri, tmp_path_factory):
+    """The fidelity report's classifier raises inside the gate (as on a 99-column table): the gate records its verdict
+    and the report with TSTR as null and the reason, and the day goes on to deploy or alert as designed."""
+    day = _run_day(mongo_uri, tmp_path_factory.mktemp("gate_classifier"), "2026-08-03", "none", "classifier")
+    outcome, processing = day["outcome"], day["processing"]
+    assert outcome["runs"]["data_pipeline_dag"]["state"] == "success"
+    assert processing["quality"]["status"] == "passed"
+    assert processing["fidelity"]["tstr_roc_auc"] is None
+    assert processing["fidelity"]["errors"]["tstr_roc_auc"] == (
+        "ValueError: window shape cannot be larger than input array shape")
+    assert outcome["as_designed"] and not outcome["stopped_by_gate"]
+    from daily_mlops.decisions import day_outcome
+
+    assert day_outcome(outcome["summary"]) in ("deployed", "already_deployed", "alert")
+    assert day["evaluations"] >= 1 and "FAILED" not in outcome["row"]
