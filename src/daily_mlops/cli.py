@@ -25,8 +25,9 @@ from rich.table import Table
 
 from daily_mlops.cli_models import models_app
 from daily_mlops.cli_output import (
-    _batch_checks_table, _f1_threshold_option, _fail, _metrics_table, _print_failures, _reader_may_stop_early,
-    _settings, _summary_table, alerts_table, console, evaluations_table, explain_lines, versions_table,
+    _batch_checks_table, _f1_threshold_option, _fail, _print_failures, _reader_may_stop_early,
+    _settings, _summary_table, alerts_table, console, database_name, evaluations_table, explain_lines, run_bootstrap,
+    versions_table,
 )
 from daily_mlops.errors import MLOpsError, SchemaError
 from daily_mlops.settings import Settings
@@ -39,45 +40,6 @@ app.add_typer(models_app, name="models")  # `daily-mlops models ...` (daily_mlop
 
 #: First logical date of ``demo`` (its per-day ``drift`` params: daily_mlops.loop.demo, docs/demo.md).
 DEMO_START = dt.date(2026, 11, 1)
-
-
-def _do_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
-    from daily_mlops.loop.bootstrap import bootstrap
-
-    with console.status("bootstrap") as status:
-        def say(message: str) -> None:
-            status.update(message)
-            console.log(message)
-
-        result = bootstrap(settings, db=db, progress=say)
-    if not result["created"]:
-        console.print(f"model version {result['model_version']} already exists (bootstrap ran before); nothing was trained")
-    else:
-        console.print(f"[green]registered {settings.model_name} version {result['model_version']} (approved)[/] "
-                      f"in {result['seconds']:.1f} s, {result['n_parameters']} parameters, "
-                      f"decision threshold {result['decision_threshold']:.3f}")
-    if result.get("columns"):
-        console.print(_columns_table(result["columns"]))
-    if result.get("real_metrics"):  # the headline: real rows no fitted step has seen
-        console.print(_metrics_table(f"real holdout ({result['real_metrics'].get('n_samples', '?')} real rows kept "
-                                     "out of every fit)", result["real_metrics"]))
-    console.print(_metrics_table("bootstrap test split (synthetic, reported only)", result["metrics"]))
-    floor = result.get("f1_threshold_auto")
-    if floor:
-        console.print(f"f1_threshold auto = {floor['f1_threshold']:.4f}: held-out F1 {floor['bootstrap_f1']:.4f} "
-                      f"minus f1_tolerance {floor['f1_tolerance']:g} (in effect while MLOPS_F1_THRESHOLD is auto)")
-    return result
-
-
-def _columns_table(actions: list[dict[str, Any]]) -> Table:
-    """Reference columns the schema dropped or converted (ml.schema.column_actions), one row each."""
-    table = Table(title="reference columns dropped or converted")
-    for name in ("column", "action", "details"):
-        table.add_column(name)
-    for a in actions:
-        details = a.get("reason") or f"format {a.get('format') or 'datetime dtype'} -> features {', '.join(a['features'])}"
-        table.add_row(a["column"], a["action"], details)
-    return table
 
 
 @app.command()
@@ -99,7 +61,7 @@ def bootstrap(
     settings = _settings(**{k: v for k, v in given.items() if v is not None})
     try:
         with open_database(settings) as db:
-            _do_bootstrap(settings, db)
+            run_bootstrap(settings, db)
     except MLOpsError as exc:
         _fail(exc)
 
@@ -110,11 +72,6 @@ def _parse_date(value: str) -> dt.date:
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
-
-def _database_name(settings: Settings) -> str:
-    """The database as the user configured it, for messages (never the URI: it may hold a password)."""
-    server = "MLOPS_MONGO_URI" if settings.mongo_uri else f"the embedded server under {settings.embedded_mongo_path}"
-    return f"database {settings.mongo_db!r} ({server})"
 
 
 def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *, bootstrap_first: bool) -> int:
@@ -128,8 +85,8 @@ def _run_days(settings: Settings, days: list[tuple[dt.date, dict[str, Any]]], *,
     log_path = log_path_for_run(settings.home)
     with mongo_uri(settings) as uri, connect(uri, settings.mongo_db) as db:
         if bootstrap_first:
-            _do_bootstrap(settings, db)
-        require_bootstrapped(db, where=_database_name(settings), model_name=settings.model_name)  # before Airflow
+            run_bootstrap(settings, db)
+        require_bootstrapped(db, where=database_name(settings), model_name=settings.model_name)  # before Airflow
         with console.status("preparing the local Airflow"):
             configure_airflow(settings, uri, say=console.print)
         console.print(f"Airflow's logs of this run (task logs, dag.test output): {log_path}", highlight=False,

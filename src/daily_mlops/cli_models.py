@@ -131,8 +131,7 @@ def import_(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only print the settings the bootstrap would use."),
 ) -> None:
     """Bootstrap a new model family with a model file's architecture and hyperparameters; print the settings used."""
-    from daily_mlops.cli import _database_name, _do_bootstrap
-    from daily_mlops.cli_output import _fail, _settings, console
+    from daily_mlops.cli_output import _fail, _settings, console, database_name, run_bootstrap
     from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import bootstrap_overrides, read_model_file, require_new_family
     from daily_mlops.storage.mongo import open_database
@@ -153,7 +152,7 @@ def import_(
         return
     try:
         with open_database(settings) as db:
-            require_new_family(db, settings.model_name, where=_database_name(settings))
-            _do_bootstrap(settings, db)
+            require_new_family(db, settings.model_name, where=database_name(settings))
+            run_bootstrap(settings, db)
     except MLOpsError as exc:
         _fail(exc)

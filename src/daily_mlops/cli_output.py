@@ -21,8 +21,8 @@ from rich.table import Table
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
-__all__ = ["METRIC_COLUMNS", "alerts_table", "console", "evaluations_table", "explain_lines", "metric_cells",
-           "registry_table", "versions_table"]
+__all__ = ["METRIC_COLUMNS", "alerts_table", "columns_table", "console", "database_name", "evaluations_table",
+           "explain_lines", "metric_cells", "registry_table", "run_bootstrap", "versions_table"]
 
 
 class _Console(Console):
@@ -392,3 +392,50 @@ def explain_lines(story: dict[str, Any]) -> list[str]:
     lines.append(f"in place after {day}: " + (f"v{in_place}" if in_place is not None else "no version deployed"))
     lines.extend(f"missing: {text}" for text in story.get("missing") or [])
     return lines
+
+
+def run_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
+    """Bootstrap (``daily-mlops bootstrap`` and ``models import``) with a live status line; print what it registered:
+    the reference columns dropped or converted, real-holdout and test-split metrics, the ``auto`` floor."""
+    from daily_mlops.loop.bootstrap import bootstrap
+
+    with console.status("bootstrap") as status:
+        def say(message: str) -> None:
+            status.update(message)
+            console.log(message)
+
+        result = bootstrap(settings, db=db, progress=say)
+    if not result["created"]:
+        console.print(f"model version {result['model_version']} already exists (bootstrap ran before); nothing was trained")
+    else:
+        console.print(f"[green]registered {settings.model_name} version {result['model_version']} (approved)[/] "
+                      f"in {result['seconds']:.1f} s, {result['n_parameters']} parameters, "
+                      f"decision threshold {result['decision_threshold']:.3f}")
+    if result.get("columns"):
+        console.print(columns_table(result["columns"]))
+    if result.get("real_metrics"):  # the headline: real rows no fitted step has seen
+        console.print(_metrics_table(f"real holdout ({result['real_metrics'].get('n_samples', '?')} real rows kept "
+                                     "out of every fit)", result["real_metrics"]))
+    console.print(_metrics_table("bootstrap test split (synthetic, reported only)", result["metrics"]))
+    floor = result.get("f1_threshold_auto")
+    if floor:
+        console.print(f"f1_threshold auto = {floor['f1_threshold']:.4f}: held-out F1 {floor['bootstrap_f1']:.4f} "
+                      f"minus f1_tolerance {floor['f1_tolerance']:g} (in effect while MLOPS_F1_THRESHOLD is auto)")
+    return result
+
+
+def columns_table(actions: list[dict[str, Any]]) -> Table:
+    """Reference columns the schema dropped or converted (ml.schema.column_actions), one row each."""
+    table = Table(title="reference columns dropped or converted")
+    for name in ("column", "action", "details"):
+        table.add_column(name)
+    for a in actions:
+        details = a.get("reason") or f"format {a.get('format') or 'datetime dtype'} -> features {', '.join(a['features'])}"
+        table.add_row(a["column"], a["action"], details)
+    return table
+
+
+def database_name(settings: Settings) -> str:
+    """The database as the user configured it, for messages (never the URI: it may hold a password)."""
+    server = "MLOPS_MONGO_URI" if settings.mongo_uri else f"the embedded server under {settings.embedded_mongo_path}"
+    return f"database {settings.mongo_db!r} ({server})"

@@ -24,6 +24,8 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -38,6 +40,7 @@ __all__ = [
     "load_settings",
     "config_file",
     "read_config_file",
+    "value_origins",
     "BUNDLED_REFERENCE_DATA",
     "BUNDLED_CONFIG",
     "CONFIG_VARIABLE",
@@ -399,6 +402,24 @@ class Settings(BaseSettings):
         return self.home / "airflow"
 
 
+def value_origins(explicit: frozenset[str], env_file: Any, yaml_path: Path | None) -> dict[str, str]:
+    """Where each field's value comes from: ``argument`` (in ``explicit``), ``environment``, ``.env``,
+    ``yaml (<path>)`` or ``default``, the highest-priority source that gives it (``env_file`` and ``yaml_path``
+    read now)."""
+    layers: list[tuple[str, dict[str, Any]]] = [
+        ("environment", EnvSettingsSource(Settings)()),
+        (".env", DotEnvSettingsSource(Settings, env_file=env_file)() if env_file else {}),
+        (f"yaml ({yaml_path})", read_config_file(yaml_path) if yaml_path is not None else {}),
+    ]
+    origins: dict[str, str] = {}
+    for name in Settings.model_fields:
+        if name in explicit:
+            origins[name] = "argument"
+        else:
+            origins[name] = next((label for label, data in layers if name in data), "default")
+    return origins
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build :class:`Settings` from ``overrides``, the environment, ``.env`` and the YAML file.
 
@@ -414,9 +435,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
-        from daily_mlops.settings_sources import _value_origins
-
-        origin = _value_origins(frozenset(overrides), env_file, config_file())
+        origin = value_origins(frozenset(overrides), env_file, config_file())
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"

@@ -13,29 +13,12 @@ import types
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource
-
-from daily_mlops.settings import Settings, read_config_file
+from daily_mlops.settings import Settings, value_origins
 
 __all__ = ["REDACTED", "REFERENCE_PAGE", "configuration_reference", "describe_settings", "display_value", "settings_sources"]
 
 
 # --- where each value came from ------------------------------------------
-
-
-def _value_origins(explicit: frozenset[str], env_file: Any, yaml_path: Path | None) -> dict[str, str]:
-    layers: list[tuple[str, dict[str, Any]]] = [
-        ("environment", EnvSettingsSource(Settings)()),
-        (".env", DotEnvSettingsSource(Settings, env_file=env_file)() if env_file else {}),
-        (f"yaml ({yaml_path})", read_config_file(yaml_path) if yaml_path is not None else {}),
-    ]
-    origins: dict[str, str] = {}
-    for name in Settings.model_fields:
-        if name in explicit:
-            origins[name] = "argument"
-        else:
-            origins[name] = next((label for label, data in layers if name in data), "default")
-    return origins
 
 
 def settings_sources(settings: Settings) -> dict[str, str]:
@@ -46,7 +29,7 @@ def settings_sources(settings: Settings) -> dict[str, str]:
     highest-priority source that gives the field, with the ``.env`` and YAML
     files that built ``settings`` (read again now).
     """
-    return _value_origins(settings._init_fields, settings._env_file_used, settings._config_path)
+    return value_origins(settings._init_fields, settings._env_file_used, settings._config_path)
 
 
 _SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)

@@ -205,12 +205,12 @@ def test_bootstrap_output_lists_the_columns() -> None:
     """The CLI's table of dropped/converted columns names each column, its action and reason or features."""
     from rich.console import Console
 
-    from daily_mlops.cli import _columns_table
+    from daily_mlops.cli_output import columns_table
 
     frame = _frame(opened=list(_dates().strftime("%d%b%Y")), loan_id=[f"L{i}" for i in range(N)])
     schema = infer_schema(frame, target_column="y", positive_label="1")
     console = Console(record=True, width=200)
-    console.print(_columns_table(column_actions(schema)))
+    console.print(columns_table(column_actions(schema)))
     text = console.export_text()
     assert "loan_id" in text and "dropped" in text and "SDV metadata detection" in text
     assert "opened" in text and "%d%b%Y" in text and "opened__month" in text

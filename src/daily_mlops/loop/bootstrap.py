@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from daily_mlops.loop._common import hyperparameters, timed
+from daily_mlops.storage.registry import BOOTSTRAP_RUN_KEY
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -54,8 +55,6 @@ def _floor_sample_f1(synth: Any, pre: Any, bundle: Any, schema: dict, settings: 
                                 decision_threshold=bundle.decision_threshold)["f1"]
     say(f"F1 on a held-out floor sample of {rows} rows: {f1:.4f} (f1_threshold auto = this - f1_tolerance)")
     return float(f1)
-#: Registry run key of everything bootstrap registers (makes a rerun a no-op).
-BOOTSTRAP_RUN_KEY = "bootstrap"
 
 
 def require_bootstrapped(db: "Database", *, where: str, model_name: str | None = None) -> None:

@@ -62,8 +62,7 @@ def bootstrap_f1(db: "Database", model_name: str) -> float | None:
     Reads ``f1_threshold_auto.bootstrap_f1``; a version bootstrapped before that field existed gives its
     ``metrics.test.f1`` (the same number).
     """
-    from daily_mlops.loop.bootstrap import BOOTSTRAP_RUN_KEY
-    from daily_mlops.storage.registry import ModelRegistry
+    from daily_mlops.storage.registry import BOOTSTRAP_RUN_KEY, ModelRegistry
 
     doc = ModelRegistry(db).find_run(model_name, BOOTSTRAP_RUN_KEY)
     if doc is None:

@@ -50,7 +50,7 @@ def version_date(doc: dict[str, Any]) -> str:
 
     Bootstrap trains on a batch of the placeholder logical date 1970-01-01; when it ran is what a reader wants.
     """
-    from daily_mlops.loop.bootstrap import BOOTSTRAP_RUN_KEY
+    from daily_mlops.storage.registry import BOOTSTRAP_RUN_KEY
 
     if doc.get("run_key") == BOOTSTRAP_RUN_KEY:
         return f"bootstrap {_when(doc.get('created_at'))}"
@@ -294,7 +294,7 @@ def require_new_family(db: "Database", model_name: str, *, where: str) -> None:
     MLOpsError
         Naming the family, the database and the fix (``--model-name``).
     """
-    from daily_mlops.loop.bootstrap import BOOTSTRAP_RUN_KEY
+    from daily_mlops.storage.registry import BOOTSTRAP_RUN_KEY
     from daily_mlops.storage.registry import ModelRegistry
 
     existing = ModelRegistry(db).find_run(model_name, BOOTSTRAP_RUN_KEY)

@@ -33,12 +33,16 @@ which sets ``_fitted``, ``_fitted_date``, ``_fitted_sdv_version``,
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from daily_mlops.errors import UnsafeArtifactError
 
-__all__ = ["ALLOWED_UNIVARIATES", "COPULA_FORMAT", "check_copula_params", "copula_params", "restore_fitted"]
+__all__ = ["ALLOWED_UNIVARIATES", "COPULA_FORMAT", "check_copula_params", "copula_params", "jsonable",
+           "restore_fitted"]
 
 #: ``format`` of the ``copula_params`` record: a list of ``GaussianMultivariate.to_dict()``.
 COPULA_FORMAT = "daily_mlops.copula-params/v1"
@@ -55,6 +59,19 @@ ALLOWED_UNIVARIATES: Mapping[str, frozenset[str]] = {
     "copulas.univariate.truncated_gaussian.TruncatedGaussian": frozenset({"a", "b", "loc", "scale"}),
     "copulas.univariate.uniform.UniformUnivariate": frozenset({"loc", "scale"}),
 }
+
+
+def jsonable(value: Any) -> Any:
+    """Round-trip ``value`` through JSON, turning NumPy scalars and arrays into Python ones (others: ``str``)."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        return str(obj)
+
+    return json.loads(json.dumps(value, default=default))
 
 
 def _is_number(value: Any) -> bool:
@@ -91,9 +108,8 @@ def copula_params(synthesizers: list) -> dict[str, Any]:
         (n_columns x n_columns), ``columns``, ``univariates``, ``type``), NumPy
         scalars made Python numbers. Checked with :func:`check_copula_params`.
     """
-    from daily_mlops.ml._copulas import _jsonable
 
-    record = {"format": COPULA_FORMAT, "models": [_jsonable(s._model.to_dict()) for s in synthesizers]}  # SDV 2.0
+    record = {"format": COPULA_FORMAT, "models": [jsonable(s._model.to_dict()) for s in synthesizers]}  # SDV 2.0
     check_copula_params(record, len(synthesizers), fix="this copula cannot be stored as parameters")
     return record
 

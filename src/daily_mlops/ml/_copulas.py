@@ -38,6 +38,7 @@ import pandas as pd
 
 from daily_mlops.dates import chunk_seed
 from daily_mlops.errors import SchemaError
+from daily_mlops.ml._copula_params import restore_fitted
 
 __all__ = ["AUTO_TRUNCNORM_MIN_FEATURES", "COLLAPSE_RATIO", "FALLBACK_DISTRIBUTION", "MARGINALS", "MIN_CLASS_ROWS", "class_counts", "collapsed_columns", "resolve_marginal", "fit_class_copulas", "fit_copula", "sample_class_copulas"]
 
@@ -59,19 +60,6 @@ FALLBACK_DISTRIBUTION = "truncnorm"
 _QUANTILES = np.linspace(0.01, 0.99, 99)
 #: Offset of the per-class seeds (``chunk_seed(seed, CLASS_SEED_OFFSET + i)``), away from the chunk numbers.
 CLASS_SEED_OFFSET = 1_000_000
-
-
-def _jsonable(value: Any) -> Any:
-    """Round-trip ``value`` through JSON, turning NumPy scalars into Python ones."""
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-        return str(obj)
-
-    return json.loads(json.dumps(value, default=default))
 
 
 @contextlib.contextmanager
@@ -202,7 +190,6 @@ def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = Non
     import_without_torch("sdv")  # torch is not needed here (see that module)
     from sdv.single_table import GaussianCopulaSynthesizer
 
-    from daily_mlops.ml._copula_params import restore_fitted
 
     with _quiet_sdv(), _seeded_global_numpy(int(seed)):
         synthesizer = GaussianCopulaSynthesizer(metadata, default_distribution=marginal)

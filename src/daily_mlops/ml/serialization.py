@@ -31,7 +31,7 @@ import io
 import json
 import math
 import zipfile
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,8 +40,18 @@ from daily_mlops.ml._skops_warnings import skops_deprecations_silenced
 from daily_mlops.ml._without_torch import import_without_torch
 from daily_mlops.errors import SchemaError, UnsafeArtifactError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from daily_mlops.ml.preprocessing import TabularPreprocessor
+
+class FittedPreprocessor(Protocol):
+    """What :func:`preprocessor_to_bytes` reads of a fitted preprocessor (the interface of
+    :class:`~daily_mlops.ml.preprocessing.TabularPreprocessor`, named here so that this module, which
+    ``preprocessing`` imports, does not import it back)."""
+
+    schema: dict[str, Any]
+    max_categories: int
+    column_transformer_: Any
+
+
+P = TypeVar("P", bound=FittedPreprocessor)
 
 __all__ = [
     "SKOPS_ALLOWED_TYPES", "frame_columns", "frame_difference", "frame_from_csv", "frame_to_csv",
@@ -80,7 +90,7 @@ _LEARNED = ("categorical_features_", "numeric_columns_", "null_indicator_columns
 # ---------------------------------------------------------------------------
 # the preprocessor
 # ---------------------------------------------------------------------------
-def preprocessor_to_bytes(pre: "TabularPreprocessor") -> bytes:
+def preprocessor_to_bytes(pre: FittedPreprocessor) -> bytes:
     """Serialize a fitted preprocessor: a UTF-8 JSON envelope holding a skops payload.
 
     Returns
@@ -117,7 +127,7 @@ def preprocessor_to_bytes(pre: "TabularPreprocessor") -> bytes:
     return json.dumps(envelope, sort_keys=True).encode("utf-8")
 
 
-def preprocessor_from_bytes(cls: type["TabularPreprocessor"], data: bytes, *, sha256: str) -> "TabularPreprocessor":
+def preprocessor_from_bytes(cls: type[P], data: bytes, *, sha256: str) -> P:
     """Load a preprocessor stored by :func:`preprocessor_to_bytes`, after checking its sha256.
 
     The digest is checked first; then every type in the skops payload is

@@ -46,7 +46,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from daily_mlops.dates import LogicalDate, chunk_seed, day_seed
 from daily_mlops.ml._copula_params import check_copula_params, copula_params
-from daily_mlops.ml._copulas import MARGINALS, _jsonable, _quiet_sdv, fit_class_copulas, fit_copula, sample_class_copulas
+from daily_mlops.ml._copula_params import jsonable
+from daily_mlops.ml._copulas import MARGINALS, _quiet_sdv, fit_class_copulas, fit_copula, sample_class_copulas
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 from daily_mlops.ml._columns import set_datetime_formats
 
@@ -231,14 +232,14 @@ class Synthesizer(BaseEstimator):
         synthesizer, self.classes_, self.class_synthesizers_, self.class_rates_ = None, [], [], []
         if self.target_column is not None:
             self.classes_, self.class_synthesizers_, self.class_rates_ = fit_class_copulas(
-                frame, _jsonable(metadata.to_dict()), str(self.target_column), seed=int(self.seed), models=models,
+                frame, jsonable(metadata.to_dict()), str(self.target_column), seed=int(self.seed), models=models,
                 fix=_REFIT_FIX, marginal=self.marginal)
         else:
             synthesizer = fit_copula(metadata, {TABLE_NAME: frame}, seed=int(self.seed),
                                      model=models[0] if models else None, fix=_REFIT_FIX, marginal=self.marginal)
 
         self.synthesizer_ = synthesizer
-        self.metadata_ = _jsonable(metadata.to_dict())
+        self.metadata_ = jsonable(metadata.to_dict())
         self.columns_ = list(frame.columns)
         self.n_reference_rows_ = int(len(frame))
         self.reference_ = frame
@@ -490,6 +491,6 @@ class Synthesizer(BaseEstimator):
             model = cls(seed=seed, target_column=target, marginal=marginal)._fit(frame, metadata, models)
         except (InvalidMetadataError, InvalidDataError, SynthesizerInputError, ValueError, KeyError, TypeError) as exc:
             raise SchemaError(f"{what}: SDV refused the recorded metadata or rows ({exc}); {_REFIT_FIX}") from exc
-        if model.metadata_ != _jsonable(recorded):
+        if model.metadata_ != jsonable(recorded):
             raise SchemaError(f"{what}: the refit synthesizer's metadata differs from the recorded one; {_REFIT_FIX}")
         return model

@@ -12,7 +12,7 @@ from airflow.providers.standard.exceptions import HITLTimeoutError
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from daily_mlops.orchestration.dags import announce_logical_date
+from daily_mlops.orchestration.naming import announce_logical_date
 
 
 __all__ = ["DeploymentApproval"]

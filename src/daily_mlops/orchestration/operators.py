@@ -9,7 +9,7 @@ previous logical date's three DAG runs have finished. The other operators live i
 :mod:`~daily_mlops.orchestration.approval` (``DeploymentApproval``), so each
 DAG file imports only the provider operators it uses.
 
-Each logs the logical date first (:func:`daily_mlops.orchestration.dags.announce_logical_date`).
+Each logs the logical date first (:func:`daily_mlops.orchestration.naming.announce_logical_date`).
 Airflow 3 tasks cannot query the metadata database: the DAG-run lookups use
 the task SDK's ``RuntimeTaskInstance.get_dr_count`` (the execution API), as
 the provider's own ExternalTaskSensor does on Airflow 3.
@@ -24,7 +24,7 @@ from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from daily_mlops.orchestration.dags import announce_logical_date, missing_upstream_message
+from daily_mlops.orchestration.naming import announce_logical_date, missing_upstream_message
 
 __all__ = ["PreviousDaySensor", "UpstreamRunSensor", "logical_date_of"]
 
@@ -33,7 +33,7 @@ def logical_date_of(context: Any, what: str) -> Any:
     """The run's logical date; fails the task naming the fix when the run has none."""
     logical_date = context.get("logical_date")
     if logical_date is None:
-        from daily_mlops.orchestration.dags import DATA_DAG_ID
+        from daily_mlops.orchestration.naming import DATA_DAG_ID
 
         raise AirflowFailException(
             f"DAG run {context.get('run_id')} has no logical date, so {what}; trigger {DATA_DAG_ID} with a "
@@ -49,7 +49,7 @@ class UpstreamRunSensor(ExternalTaskSensor):
     triggered alone would poke until :data:`~daily_mlops.orchestration.dags.SENSOR_TIMEOUT`.
     Each poke first counts ``external_dag_id``'s runs at this logical date
     (``ti.get_dr_count``); none fails the task at once, without retries,
-    with :func:`~daily_mlops.orchestration.dags.missing_upstream_message`.
+    with :func:`~daily_mlops.orchestration.naming.missing_upstream_message`.
     """
 
     def execute(self, context: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunLink, TriggerDagRunOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
-from daily_mlops.orchestration.dags import announce_logical_date
+from daily_mlops.orchestration.naming import announce_logical_date
 from daily_mlops.orchestration.operators import logical_date_of
 
 __all__ = ["DayRunTrigger"]

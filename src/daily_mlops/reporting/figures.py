@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from daily_mlops.reporting.evidence import champion_delta, version_metrics
-from daily_mlops.reporting.summary import drift_lines, gate_verdict
+from daily_mlops.reporting.summary import gate_verdict
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go

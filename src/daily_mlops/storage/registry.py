@@ -38,10 +38,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
 __all__ = [
-    "MODEL_NAME", "PREPROCESSOR_NAME", "SYNTHESIZER_NAME", "STATUSES", "TRANSITIONS", "ModelRegistry",
+    "BOOTSTRAP_RUN_KEY", "MODEL_NAME", "PREPROCESSOR_NAME", "SYNTHESIZER_NAME", "STATUSES", "TRANSITIONS", "ModelRegistry",
     "is_model_family", "preprocessor_name", "synthesizer_name",
 ]
 
+#: Run key of everything bootstrap registers (:meth:`ModelRegistry.find_run` finds it; a rerun is a no-op).
+BOOTSTRAP_RUN_KEY = "bootstrap"
 #: Registry name of the TabTransformer classifier: the default model family (``MLOPS_MODEL_NAME``).
 MODEL_NAME = "tabtransformer"
 #: Registry name of the default family's fitted SDV synthesizer.
