@@ -1,4 +1,4 @@
-"""Version 1 against plain baselines on real rows: ROC-AUC on the real holdout (issue 18 item 5).
+"""Version 1 against plain baselines on real rows: ROC-AUC on the real holdout (a model is only as good as what plain baselines reach).
 
 For each dataset (``scripts/fidelity_report.py`` ``DATASETS``):
 

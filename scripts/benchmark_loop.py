@@ -1,4 +1,4 @@
-"""The ``loop`` section of ``scripts/benchmark.py`` (issue "Performance", goal 3: the daily loop).
+"""The ``loop`` section of ``scripts/benchmark.py`` (the daily loop against the original code).
 
 Times the task bodies of one day's worst case at ``MLOPS_DAILY_ROWS`` (10,000)
 rows: the champion and all 3 retraining attempts fail (``f1_threshold`` 1.5, so

@@ -1,4 +1,4 @@
-"""The ``tasks`` section of ``scripts/benchmark.py`` (issue 19, item 7: lighter task processes).
+"""The ``tasks`` section of ``scripts/benchmark.py`` (lighter task processes).
 
 For every task of the three DAGs: the seconds a fresh task process spends importing before it works, and
 the seconds of its work, at ``MLOPS_DAILY_ROWS`` (10,000) rows, against a real MongoDB-wire server
@@ -16,7 +16,7 @@ with its XCom arguments and context. Per task:
   import in a fresh interpreter), i.e. what the DAG file and the task add. Subtracting within one
   process keeps the load of this shared machine, which changes from process to process, out of the
   difference; the median bare ``import airflow.sdk`` (5 fresh interpreters) is printed for scale.
-  Goal at most :data:`GOAL` s (issue 19). The same in CPU seconds (``time.process_time``) is printed
+  Goal at most :data:`GOAL` s (the goal for every task). The same in CPU seconds (``time.process_time``) is printed
   next to it: CPU time is what the load of other processes inflates least.
 
 ``BENCH_TASKS_KEEP=DIR`` also runs each task under ``python -X importtime`` and keeps its output in DIR
@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: Seconds a task's imports may add to a bare ``import airflow.sdk`` (issue 19, item 7).
+#: Seconds a task's imports may add to a bare ``import airflow.sdk`` (the goal).
 GOAL = 1.5
 PROBE = Path(__file__).resolve().parent / "task_probe.py"
 DATA, EVALUATION, DEPLOYMENT = "data_pipeline_dag.py", "model_evaluation_pipeline.py", "model_deployment_pipeline.py"

@@ -1,4 +1,4 @@
-"""The ``training`` and ``wide`` sections of ``scripts/benchmark.py`` (issue "Performance", goals 2 and 4).
+"""The ``training`` and ``wide`` sections of ``scripts/benchmark.py`` (fine-tuning speed and the wide-table bootstrap).
 
 ``training`` prints, each next to its goal:
 

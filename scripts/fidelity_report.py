@@ -54,7 +54,7 @@ DATASETS = {
     "biopsy": ("MASS", "biopsy", "class", "malignant", ["rownames", "ID"]),
     "pima": ("MASS", "Pima.tr", "type", "Yes", ["rownames"]),
     "caravan": ("ISLR", "Caravan", "Purchase", "Yes", ["rownames"]),
-    # wide, imbalanced (issue 18): 30+ columns, positive rate below 15%; leaking columns dropped
+    # wide, imbalanced: 30+ columns, positive rate below 15%; leaking columns dropped
     "loanapp": ("wooldridge", "loanapp", "reject", "1", ["rownames", "action", "approve"]),
     "labor": ("openintro", "labor_market_discrimination", "call", "1", ["rownames", "first_name", "ad_id"]),
     "alcohol": ("wooldridge", "alcohol", "abuse", "1", ["rownames"]),

