@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bootstrap_quality import bootstrap_version_1  # noqa: E402
 from fidelity_report import load  # noqa: E402
 
 WIDE = ["caravan", "loanapp", "labor", "alcohol"]
@@ -76,16 +76,13 @@ def measure(name: str, *, daily_rows: int, seed: int) -> dict:
     """One table row for dataset ``name``: version 1 and the four baselines, ROC-AUC on the real holdout."""
     from sklearn.metrics import roc_auc_score
 
-    from daily_mlops.loop._common import load_model_version
-    from daily_mlops.loop.bootstrap import BOOTSTRAP_DATE, bootstrap, reference_holdout
+    from daily_mlops.loop.bootstrap import BOOTSTRAP_DATE, reference_holdout
     from daily_mlops.ml._copulas import resolve_marginal
     from daily_mlops.ml.fidelity import classifier_roc_auc
     from daily_mlops.ml.schema import datetime_formats, infer_schema, read_csv, validate_batch
     from daily_mlops.ml.splits import FIT_SPLITS, split_indices
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.settings import load_settings
-    from daily_mlops.storage.mongo import connect, embedded_server
-    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 
     loaded, loaded_schema = load(name)
     target, positive = loaded_schema["target"]["column"], str(loaded_schema["target"]["positive_label"])
@@ -98,12 +95,7 @@ def measure(name: str, *, daily_rows: int, seed: int) -> dict:
         fit_part, holdout = reference_holdout(reference, schema, seed=seed)
         settings = load_settings(seed=seed, home=Path(tmp), reference_data=csv, daily_rows=daily_rows,
                                  target_column=target, positive_label=positive)
-        with embedded_server(Path(tmp) / "mongo") as uri, connect(uri, "baselines") as db:
-            started = time.perf_counter()
-            result = bootstrap(settings, db=db)
-            seconds = time.perf_counter() - started
-            registry = ModelRegistry(db)
-            bundle = load_model_version(registry, registry.get(MODEL_NAME, result["model_version"]))
+        result, seconds, bundle = bootstrap_version_1(settings, Path(tmp), "baselines")
     marginal = resolve_marginal(settings.synthesis_marginal, reference.shape[1] - 1)  # as bootstrap resolved it
     synth = Synthesizer(seed=seed, target_column=target, marginal=marginal).fit(
         fit_part, datetime_formats=datetime_formats(schema))

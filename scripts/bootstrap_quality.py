@@ -28,8 +28,31 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from daily_mlops.ml.bundle import ModelBundle
+    from daily_mlops.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def bootstrap_version_1(settings: "Settings", directory: Path, db_name: str) -> tuple[dict, float, "ModelBundle"]:
+    """Bootstrap with ``settings`` on a throwaway embedded MongoDB under ``directory``.
+
+    Returns bootstrap's result, its wall-clock seconds and version 1 loaded as the DAGs load it.
+    """
+    from daily_mlops.loop._common import load_model_version
+    from daily_mlops.loop.bootstrap import bootstrap
+    from daily_mlops.storage.mongo import connect, embedded_server
+    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
+
+    with embedded_server(directory / "mongo") as uri, connect(uri, db_name) as db:
+        started = time.perf_counter()
+        result = bootstrap(settings, db=db)
+        seconds = time.perf_counter() - started
+        registry = ModelRegistry(db)
+        return result, seconds, load_model_version(registry, registry.get(MODEL_NAME, result["model_version"]))
 
 
 def measure(reference: Path, *, seed: int, **overrides: object) -> dict[str, float]:
@@ -53,13 +76,9 @@ def measure(reference: Path, *, seed: int, **overrides: object) -> dict[str, flo
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    from daily_mlops.loop._common import load_model_version
-    from daily_mlops.loop.bootstrap import bootstrap
     from daily_mlops.ml.metrics import classification_metrics
     from daily_mlops.ml.schema import read_csv
     from daily_mlops.settings import load_settings
-    from daily_mlops.storage.mongo import connect, embedded_server
-    from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 
     frame = read_csv(reference)
     probe = load_settings(seed=seed, **overrides)
@@ -69,12 +88,7 @@ def measure(reference: Path, *, seed: int, **overrides: object) -> dict[str, flo
         train_csv = Path(tmp) / "reference_70.csv"
         train.to_csv(train_csv, index=False)
         settings = load_settings(seed=seed, home=Path(tmp), reference_data=train_csv, **overrides)
-        with embedded_server(Path(tmp) / "mongo") as uri, connect(uri, "quality") as db:
-            started = time.perf_counter()
-            result = bootstrap(settings, db=db)
-            seconds = time.perf_counter() - started
-            registry = ModelRegistry(db)
-            bundle = load_model_version(registry, registry.get(MODEL_NAME, result["model_version"]))
+        result, seconds, bundle = bootstrap_version_1(settings, Path(tmp), "quality")
     y = (holdout[target].astype(str) == probe.positive_label).to_numpy().astype(int)
     prob = bundle.predict_proba(holdout.drop(columns=[target]))
     metrics = classification_metrics(y, prob, decision_threshold=bundle.decision_threshold)
