@@ -116,7 +116,7 @@ def run(
                                 "(docs/demo.md)."),
 ) -> None:
     """Run the three DAGs in order for each date with Airflow's dag.test; print a summary per day."""
-    from daily_mlops.ml.drift import check_drift_mode
+    from daily_mlops.ml.drift_scenarios import check_drift_mode
 
     settings = _settings()
     first = _parse_date(date) if date else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)

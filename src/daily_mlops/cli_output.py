@@ -178,7 +178,7 @@ def _summary_table(outcomes: list[Any], log_path: Path | None = None) -> Table:
 def _batch_checks_table(docs: list[dict[str, Any]]) -> Table:
     """``daily-mlops status``: per daily batch, the drift param, the data-quality gate, the drift (one line) and
     the champion's ROC-AUC on the synthetic test split against the real holdout (``fidelity.evaluation_gap``)."""
-    from daily_mlops.ml.drift import drift_summary
+    from daily_mlops.ml.drift_scenarios import drift_summary
     from daily_mlops.reporting.evidence import evaluation_gap_text
 
     table = Table(title="daily batches: data-quality gate and drift (processing_metadata)")

@@ -1,4 +1,4 @@
-"""The data-quality gate (ml/quality.py) and the drift param (ml/drift.py) on a small in-memory batch.
+"""The data-quality gate (ml/quality.py) and the drift param (ml/drift_scenarios.py) on a small in-memory batch.
 
 The reference is 400 rows of the bundled German credit data; batches are drawn
 from it with replacement (a "normal" day: same categories, ranges and nulls), so
@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from daily_mlops.errors import ConfigError
-from daily_mlops.ml import drift as drift_mod
-from daily_mlops.ml.drift import DRIFT_MODES, UNSEEN_CATEGORY, DriftPlan, apply_drift
+from daily_mlops.ml import drift_scenarios as drift_mod
+from daily_mlops.ml.drift_scenarios import DRIFT_MODES, UNSEEN_CATEGORY, DriftPlan, apply_drift
 from daily_mlops.ml.quality import BatchProfile, QualityFloors, drift_figures, drift_summary, gate, quality_figures
 from daily_mlops.ml.schema import infer_schema, read_csv, schema_parts, validate_batch
 

@@ -102,7 +102,7 @@ print(json.dumps({"heavy": heavy, "message": alert["message"]}))
 
 def test_send_alert_imports_no_pandas_torch_or_sdv(tmp_path: Path) -> None:
     """send_alert, a task that only reads and writes MongoDB, runs without importing torch, SDV, SDMetrics,
-    pandas, scikit-learn or pyarrow (the drift line it prints comes from the pandas-free ``ml.drift``)."""
+    pandas, scikit-learn or pyarrow (the drift line it prints comes from the pandas-free ``ml.drift_scenarios``)."""
     heavy = ("torch", "sdv", "sdmetrics", "sklearn", "pandas", "scipy", "pyarrow", "skops")
     out = _run(f"HEAVY = {heavy!r}\n" + _ALERT_TASK, str(tmp_path))
     assert out["heavy"] == []

@@ -54,8 +54,8 @@ def generate_data(
     (:func:`daily_mlops.loop.quality.check_data_quality`) computes it from the
     stored batch and records it as ``fidelity``.
 
-    ``drift`` (the DAG param, one of :data:`~daily_mlops.ml.drift.DRIFT_MODES`)
-    alters each validated chunk after sampling (:func:`~daily_mlops.ml.drift.apply_drift`,
+    ``drift`` (the DAG param, one of :data:`~daily_mlops.ml.drift_scenarios.DRIFT_MODES`)
+    alters each validated chunk after sampling (:func:`~daily_mlops.ml.drift_scenarios.apply_drift`,
     seeded by the chunk's seed, so a day still always gives the same rows);
     it is recorded as ``drift_mode`` in ``processing_metadata``.
 
@@ -75,7 +75,7 @@ def generate_data(
         When ``drift`` is not a drift mode (nothing is written).
     """
     from daily_mlops.storage.batches import batch_id_for, record_raw_batch, store_raw_batch
-    from daily_mlops.ml.drift import DriftPlan, apply_drift, check_drift_mode
+    from daily_mlops.ml.drift_scenarios import DriftPlan, apply_drift, check_drift_mode
     from daily_mlops.ml.schema import schema_parts, validate_batch
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import ModelRegistry, synthesizer_name

@@ -48,7 +48,7 @@ def _pick(doc: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any] |
 
 def _batch(doc: dict[str, Any] | None) -> dict[str, Any] | None:
     """The batch as recorded by generate_data and check_data_quality (``processing_metadata``)."""
-    from daily_mlops.ml.drift import drift_summary
+    from daily_mlops.ml.drift_scenarios import drift_summary
 
     if not doc:
         return None

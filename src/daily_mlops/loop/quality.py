@@ -106,7 +106,7 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
 
     from daily_mlops.loop.data import CHUNK_ROWS
     from daily_mlops.ml.fidelity import MAX_ROWS
-    from daily_mlops.ml.drift import drift_summary
+    from daily_mlops.ml.drift_scenarios import drift_summary
     from daily_mlops.ml.quality import BatchProfile, drift_figures, gate, quality_figures
     from daily_mlops.ml.schema import date_columns, parse_date_columns, schema_parts
     from daily_mlops.storage.batches import (
@@ -237,7 +237,7 @@ def day_quality(db: "Database", logical_date: LogicalDate) -> dict[str, Any]:
         Never raises for a day without a batch.
     """
     from daily_mlops.errors import NotFoundError
-    from daily_mlops.ml.drift import drift_summary
+    from daily_mlops.ml.drift_scenarios import drift_summary
     from daily_mlops.storage.batches import load_processing_metadata
 
     try:

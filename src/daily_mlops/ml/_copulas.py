@@ -40,7 +40,7 @@ from daily_mlops.dates import chunk_seed
 from daily_mlops.errors import SchemaError
 from daily_mlops.ml._copula_params import restore_fitted
 
-__all__ = ["AUTO_TRUNCNORM_MIN_FEATURES", "COLLAPSE_RATIO", "FALLBACK_DISTRIBUTION", "MARGINALS", "MIN_CLASS_ROWS", "class_counts", "collapsed_columns", "resolve_marginal", "fit_class_copulas", "fit_copula", "sample_class_copulas"]
+__all__ = ["AUTO_TRUNCNORM_MIN_FEATURES", "COLLAPSE_RATIO", "FALLBACK_DISTRIBUTION", "MARGINALS", "MIN_CLASS_ROWS", "class_counts", "collapsed_columns", "resolve_marginal", "fit_class_copulas", "fit_copula", "quiet_sdv", "sample_class_copulas"]
 
 #: Fewest reference rows a target class needs for its own copula.
 MIN_CLASS_ROWS = 5
@@ -74,7 +74,7 @@ def _seeded_global_numpy(seed: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet_sdv() -> Iterator[None]:
+def quiet_sdv() -> Iterator[None]:
     """Silence SDV's advisory ``UserWarning``/``FutureWarning`` (e.g. 'save the metadata')."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -191,7 +191,7 @@ def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = Non
     from sdv.single_table import GaussianCopulaSynthesizer
 
 
-    with _quiet_sdv(), _seeded_global_numpy(int(seed)):
+    with quiet_sdv(), _seeded_global_numpy(int(seed)):
         synthesizer = GaussianCopulaSynthesizer(metadata, default_distribution=marginal)
         if model is not None:
             restore_fitted(synthesizer, data, model, fix=fix)
@@ -199,7 +199,7 @@ def fit_copula(metadata: Any, data: dict, *, seed: int, model: dict | None = Non
         synthesizer.fit(data)
         collapsed = collapsed_columns(synthesizer, next(iter(data.values())), metadata)
     if collapsed:
-        with _quiet_sdv(), _seeded_global_numpy(int(seed)):
+        with quiet_sdv(), _seeded_global_numpy(int(seed)):
             synthesizer = GaussianCopulaSynthesizer(
                 metadata, default_distribution=marginal,
                 numerical_distributions=dict.fromkeys(collapsed, FALLBACK_DISTRIBUTION))
@@ -269,7 +269,7 @@ def fit_class_copulas(
     synthesizers = []
     for i, label in enumerate(labels):
         rows = frame.loc[labels_column == label].drop(columns=[target]).reset_index(drop=True)
-        with _quiet_sdv():
+        with quiet_sdv():
             class_metadata = Metadata.load_from_dict(feature_metadata)
         synthesizers.append(fit_copula(class_metadata, {table_name: rows}, seed=seed,
                                        model=None if models is None else models[i], fix=fix, marginal=marginal))
@@ -297,7 +297,7 @@ def sample_class_copulas(
     for i, (synthesizer, label, count) in enumerate(zip(synthesizers, labels, class_counts(n_rows, rates), strict=True)):
         if count == 0:
             continue
-        with _quiet_sdv():
+        with quiet_sdv():
             synthesizer._set_random_state(chunk_seed(random_state, CLASS_SEED_OFFSET + i))  # SDV 2.0
             sampled = synthesizer.sample(count)
         part = sampled[next(iter(sampled))] if isinstance(sampled, dict) else sampled

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from daily_mlops.ml._columns import parse_date_columns
-from daily_mlops.ml.drift import drift_summary  # noqa: F401 - re-exported: it lives in the light module
+from daily_mlops.ml.drift_scenarios import drift_summary  # noqa: F401 - re-exported: it lives in the light module
 
 __all__ = ["SAMPLE_ROWS", "BatchProfile", "QualityFloors", "drift_figures", "gate",
            "quality_figures"]

@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 from daily_mlops.dates import LogicalDate, chunk_seed, day_seed
 from daily_mlops.ml._copula_params import check_copula_params, copula_params
 from daily_mlops.ml._copula_params import jsonable
-from daily_mlops.ml._copulas import MARGINALS, _quiet_sdv, fit_class_copulas, fit_copula, sample_class_copulas
+from daily_mlops.ml._copulas import MARGINALS, quiet_sdv, fit_class_copulas, fit_copula, sample_class_copulas
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 from daily_mlops.ml._columns import set_datetime_formats
 
@@ -218,7 +218,7 @@ class Synthesizer(BaseEstimator):
 
         frame = reference.copy().reset_index(drop=True)
         frame.columns = [str(column) for column in frame.columns]
-        with _quiet_sdv():
+        with quiet_sdv():
             metadata = Metadata.detect_from_dataframes({TABLE_NAME: frame})
             set_datetime_formats(metadata, TABLE_NAME, datetime_formats or {})
             keep_reference_values(metadata, TABLE_NAME)
@@ -320,7 +320,7 @@ class Synthesizer(BaseEstimator):
                 "the installed SDV has no GaussianCopulaSynthesizer._set_random_state; "
                 "install sdv>=2.0,<3 (the version this code was checked against)"
             )
-        with _quiet_sdv():
+        with quiet_sdv():
             for synthesizer in synthesizers:
                 synthesizer.reset_sampling()
         for k, start in enumerate(range(0, int(n_rows), int(chunk_rows))):
@@ -333,7 +333,7 @@ class Synthesizer(BaseEstimator):
                 frame.index = pd.RangeIndex(start, start + size)
                 yield frame
                 continue
-            with _quiet_sdv():
+            with quiet_sdv():
                 synthesizer._set_random_state(random_state if k == 0 else chunk_seed(random_state, k))  # SDV 2.0
                 sampled = synthesizer.sample(size)
             frame = sampled[TABLE_NAME] if isinstance(sampled, dict) else sampled
@@ -486,7 +486,7 @@ class Synthesizer(BaseEstimator):
         models = None if record.get("copula_params") is None else check_copula_params(
             record["copula_params"], 1 if target is None else frame[target].nunique(dropna=False), fix=_REFIT_FIX)
         try:
-            with _quiet_sdv():
+            with quiet_sdv():
                 metadata = Metadata.load_from_dict(recorded)
             model = cls(seed=seed, target_column=target, marginal=marginal)._fit(frame, metadata, models)
         except (InvalidMetadataError, InvalidDataError, SynthesizerInputError, ValueError, KeyError, TypeError) as exc:

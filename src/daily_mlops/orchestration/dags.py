@@ -218,7 +218,7 @@ def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> di
     from airflow.sdk import Param
 
     from daily_mlops.decisions import AUTO, F1_THRESHOLD_MAX, auto_f1_threshold
-    from daily_mlops.ml.drift import DRIFT_MODES
+    from daily_mlops.ml.drift_scenarios import DRIFT_MODES
 
     def resolved(field: str) -> str:
         return f" Default here: {getattr(settings, field)!r} (MLOPS_{field.upper()})."
@@ -261,7 +261,7 @@ def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> di
                         "(MLOPS_APPROVAL_TIMEOUT_HOURS) fails the step." + resolved("require_approval")),
             "drift": lambda: Param(
             DRIFT_MODES[0], type="string", enum=list(DRIFT_MODES), title="Drift of the day's batch",
-            description="Alters the sampled batch (daily_mlops.ml.drift; docs/demo.md): none; "
+            description="Alters the sampled batch (daily_mlops.ml.drift_scenarios; docs/demo.md): none; "
                         "shift (numeric columns moved 30% of the way to their reference maximum: the champion "
                         "falls, fine-tuning recovers); label_noise (part of the positive labels flipped: no attempt reaches the floor); "
                         "broken (unseen categories and nulls: the data-quality gate stops the day)."),

@@ -172,7 +172,7 @@ class RunProgress(RunObserver):
         self.console.rule(f"logical date {day.isoformat()}" + (f"  params {conf}" if conf else ""))
         mode = (conf or {}).get("drift")
         if mode:
-            from daily_mlops.ml.drift import DRIFT_EFFECTS
+            from daily_mlops.ml.drift_scenarios import DRIFT_EFFECTS
 
             self.console.print(f"drift {mode}: {DRIFT_EFFECTS.get(mode, mode)}", highlight=False, soft_wrap=True)
         self._day_row = self._progress.add_task(f"[bold]{day.isoformat()}[/]", total=None)
