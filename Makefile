@@ -59,10 +59,10 @@ env: install
 compose-config:
 	docker-compose --env-file .env.example config -q && echo "docker-compose.yml is valid"
 
-# One section: make bench BENCH_ARGS=tasks (sections: scripts/benchmark.py's docstring).
+# One section: make bench BENCH_ARGS=tasks (sections: benchmarks/__main__.py's docstring).
 BENCH_ARGS ?=
 bench: install
-	$(PY) scripts/benchmark.py $(BENCH_ARGS)
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 # Removes the local demo state (embedded MongoDB, Airflow metadata DB, deployed model).
 clean-state:

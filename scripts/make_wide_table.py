@@ -1,6 +1,6 @@
 """Make the WIDE benchmark table: 5,000 rows x 99 columns, mixed types, nulls, high-cardinality columns.
 
-Used by ``scripts/benchmark.py wide`` to check that bootstrap and a retraining
+Used by ``python -m benchmarks wide`` to check that bootstrap and a retraining
 attempt stay fast when a user points ``MLOPS_REFERENCE_DATA`` at a wide table.
 No wide real table ships offline with the project's dependencies (scikit-learn's
 bundled sets are numeric-only), so the table is DERIVED from the bundled real

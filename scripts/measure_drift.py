@@ -52,4 +52,7 @@ def main(attempts: int = 3) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    if sys.argv[1:2] in (["-h"], ["--help"]):
+        print(__doc__)
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)

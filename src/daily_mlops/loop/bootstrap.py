@@ -193,7 +193,7 @@ def pretraining_epochs(settings: "Settings", architecture: str) -> int:
     ``MLOPS_TAB_PRETRAIN_EPOCHS`` for ``"tab"``, ``MLOPS_PRETRAIN_EPOCHS`` for ``"ft"``. A ``"tab"``
     network is built for wide tables, where a step attends over every categorical column (43 on
     ``scripts/make_wide_table.py``'s table, against 20 tokens of the bundled data's ``"ft"`` network);
-    there 2 epochs give the same held-out ROC-AUC as 5 (``scripts/benchmark.py wide``).
+    there 2 epochs give the same held-out ROC-AUC as 5 (``python -m benchmarks wide``).
     """
     return settings.tab_pretrain_epochs if architecture == "tab" else settings.pretrain_epochs
 

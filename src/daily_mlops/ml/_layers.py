@@ -6,7 +6,7 @@
   to draw than ``bernoulli_``.
 
 Measured with ``torch.profiler`` on this project's network (d_model 32, 4 heads,
-batch 256, one CPU thread); ``scripts/benchmark.py training`` prints the effect.
+batch 256, one CPU thread); ``python -m benchmarks training`` prints the effect.
 """
 
 from __future__ import annotations

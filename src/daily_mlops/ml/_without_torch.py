@@ -14,7 +14,7 @@ SDV 2.0, SDMetrics 0.32, skops 0.16 with scikit-learn 1.9):
 So each imports and works without torch, with the torch-based synthesizers and metrics marked
 unavailable; the loop uses none of them (GaussianCopula, the diagnostic and quality reports,
 KSComplement / TVComplement, skops' loader). torch's own import is about 2 s of a task process that
-samples, encodes or checks 10,000 rows in about as long (``scripts/benchmark.py tasks``).
+samples, encodes or checks 10,000 rows in about as long (``python -m benchmarks tasks``).
 
 :func:`import_without_torch` hides torch during those imports only: a meta path finder that
 answers "no module named torch" is in place while the listed modules import, then removed. It

@@ -37,7 +37,7 @@ __all__ = ["ARCHITECTURES", "AUTO_TAB_MIN_FEATURES", "TabTransformer", "resolve_
 ARCHITECTURES = ("ft", "tab")
 #: ``architecture="auto"`` builds ``"tab"`` from this many feature columns on, else ``"ft"``: with ``"ft"`` every
 #: feature is a token and attention grows with the square of their number (the bundled data's 20 features stay
-#: ``"ft"``; the 104 features of ``scripts/make_wide_table.py`` take ``"tab"``, see ``scripts/benchmark.py wide``).
+#: ``"ft"``; the 104 features of ``scripts/make_wide_table.py`` take ``"tab"``, see ``python -m benchmarks wide``).
 AUTO_TAB_MIN_FEATURES = 32
 
 

@@ -4,7 +4,7 @@ Imported at DAG parse time (and by ``daily-mlops run`` before Airflow is
 configured), so it imports nothing heavy (no torch, sdv, pandas, scikit-learn
 or the MongoDB driver) and no ``airflow`` module at import time: the factories
 import Airflow and :mod:`daily_mlops.orchestration.operators` when called. A
-``tests/dags`` test proves it and ``scripts/benchmark.py`` prints what each DAG
+``tests/dags`` test proves it and ``python -m benchmarks`` prints what each DAG
 file adds to a parse.
 
 How a day runs: only ``data_pipeline_dag`` is scheduled (``@daily``). Its last
@@ -153,7 +153,7 @@ def parse_time_settings() -> "DagSettings":
     The same sources and order as :class:`~daily_mlops.settings.Settings`
     (``MLOPS_*`` variables over the YAML file), read without building the
     pydantic model: importing and validating it costs more than the 0.1 s a
-    DAG file may add to a parse (``scripts/benchmark.py parse``). The tasks
+    DAG file may add to a parse (``python -m benchmarks parse``). The tasks
     build the full ``Settings`` at run time, which validates everything; here
     the F1 threshold gets the same check (:func:`daily_mlops.decisions.validate_f1_threshold`).
     It falls back to the full ``Settings`` when a ``.env`` file is in the

@@ -218,7 +218,7 @@ def _training_choices() -> list[str]:
         "above 0 on 3 of 3 days) and left the real holdout unchanged (+0.001).", ""]
 
 
-#: Version 1 against plain baselines, ROC-AUC on each table's real 30% holdout (``scripts/baselines.py``, seed 42,
+#: Version 1 against plain baselines, ROC-AUC on each table's real 30% holdout (``scripts/plain_baselines.py``, seed 42,
 #: 5,000-row bootstrap batch, commit c6ecb85, loanapp_na 6ec7c54; ``docs/synthesis_options.md``): dataset, v1, LR and
 #: HistGradientBoosting trained on v1's synthetic training rows, then on the real 70%, and v1 on its synthetic test split.
 BASELINES = (
@@ -236,7 +236,7 @@ def _baselines() -> list[str]:
     return ["### Version 1 against plain baselines (measured)", "",
             "Real-holdout ROC-AUC of version 1 (the TabTransformer, trained on synthetic rows) next to a "
             "LogisticRegression (LR) and a HistGradientBoostingClassifier (HGB) trained on the same synthetic rows "
-            "and on the real 70% (`scripts/baselines.py`, seed 42, 5,000-row batch):", ""] + _table(
+            "and on the real 70% (`scripts/plain_baselines.py`, seed 42, 5,000-row batch):", ""] + _table(
         ["dataset", "v1", "LR, same synthetic rows", "HGB, same synthetic rows", "LR, real rows", "HGB, real rows",
          "v1 on its synthetic test split"], [list(row) for row in BASELINES]) + [
         "**Version 1 loses to a LogisticRegression trained on the same synthetic rows** on the bundled data "

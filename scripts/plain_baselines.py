@@ -23,7 +23,7 @@ Every ROC-AUC is on the same real holdout rows version 1 is scored on
 
 Usage::
 
-    PYTHONPATH=src python scripts/baselines.py [--daily-rows 5000] [--seed 42] [--datasets german caravan ...]
+    PYTHONPATH=src python scripts/plain_baselines.py [--daily-rows 5000] [--seed 42] [--datasets german caravan ...]
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ORIGINAL storage pattern of a day's data, for ``scripts/benchmark.py storage`` to compare against.
+"""The ORIGINAL storage pattern of a day's data, for ``python -m benchmarks storage`` to compare against.
 
 This is a small reference reimplementation written by us from the description
 in the "Performance" issue, not the original design's code. It stands for

@@ -1,7 +1,7 @@
 """Print speed and memory figures of the loop on this machine, each next to its goal.
 
 Speed targets live here, never in timed tests. Run with ``make bench``
-(``python scripts/benchmark.py [parse|steps|storage|training|loop|wide|gate|promotion|tasks|all]``, or ``make bench BENCH_ARGS=tasks``;
+(``python -m benchmarks [parse|steps|storage|training|loop|wide|gate|promotion|tasks|all]``, or ``make bench BENCH_ARGS=tasks``;
 ``storage --profile ROWS`` prints cProfile's top entries of one pipeline run).
 
 * ``parse``: what each DAG file adds to a parse, measured in a fresh
@@ -20,16 +20,16 @@ Speed targets live here, never in timed tests. Run with ``make bench``
   (``resource.getrusage``) and the server's (``psutil``), per-row cost and
   its spread across sizes, peak resident memory. Then the storage stages
   alone (store raw, store processed, load back) against the original
-  one-document-per-row pattern (``scripts/original_reference.py``) on the
-  same server. Details in ``scripts/storage_benchmark.py``.
+  one-document-per-row pattern (``baselines/storage.py``) on the
+  same server. Details in ``benchmarks/storage.py``.
 * ``training``: training throughput (rows/s, forward + backward + optimiser step)
   at the project's settings against the original model at its own, measured
   alternately in one process; the fraction of the GEMM ceiling; the bootstrap
-  model's ROC-AUC on held-out real rows (``scripts/benchmark_training.py``).
+  model's ROC-AUC on held-out real rows (``benchmarks/training.py``).
 * ``loop``: the task bodies of one day's worst case at 10,000 rows (champion
   and 3 retraining attempts, then deploy), seconds per task and the total,
   side by side with the original code's equivalent day in the same run
-  (``scripts/benchmark_loop.py``).
+  (``benchmarks/loop.py``).
 * ``wide``: bootstrap and one retraining attempt on the 99-column wide table
   (``scripts/make_wide_table.py``), for both architectures (``MLOPS_ARCHITECTURE``).
 * ``gate``: what the data-quality gate task (``check_data_quality``) adds to a day at 10,000 rows
@@ -42,7 +42,7 @@ Speed targets live here, never in timed tests. Run with ``make bench``
   (``import airflow.sdk``, the DAG file, the task's callable): its import seconds and its work seconds
   at 10,000 rows against the embedded server and a bootstrapped home, and the imports beyond a bare
   ``import airflow.sdk`` (goal at most 1.5 s); median of 3 runs (``--runs N``); ``--repo PATH`` puts
-  another checkout's figures first, for before/after (``scripts/benchmark_tasks.py``).
+  another checkout's figures first, for before/after (``benchmarks/tasks.py``).
 """
 
 from __future__ import annotations
@@ -131,36 +131,39 @@ GATE_GOAL = 5.0
 
 def main() -> None:
     which = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if which in ("-h", "--help"):
+        print(__doc__)
+        return
     if which not in (*SECTIONS, "all"):
-        raise SystemExit(f"usage: benchmark.py [{'|'.join(SECTIONS)}|all] (storage [--profile ROWS])")
+        raise SystemExit(f"usage: python -m benchmarks [{'|'.join(SECTIONS)}|all] (storage [--profile ROWS])")
     if which in ("parse", "all"):
         print_parse_times()
     if which in ("steps", "all"):
         steps()
     if which in ("storage", "all"):
-        from storage_benchmark import storage
+        from benchmarks.storage import storage
 
         storage(sys.argv[2:])
     if which in ("training", "all"):
-        from benchmark_training import print_training
+        from benchmarks.training import print_training
 
         print_training()
     if which in ("loop", "all"):
-        from benchmark_loop import print_loop
+        from benchmarks.loop import print_loop
 
         print_loop()
     if which in ("wide", "all"):
-        from benchmark_training import print_wide
+        from benchmarks.training import print_wide
 
         print_wide()
     if which in ("gate", "all"):
         gate()
     if which in ("promotion", "all"):
-        from benchmark_promotion import print_promotion
+        from benchmarks.promotion import print_promotion
 
         print_promotion()
     if which in ("tasks", "all"):
-        from benchmark_tasks import print_tasks
+        from benchmarks.tasks import print_tasks
 
         print_tasks(sys.argv[2:])
 

@@ -1,4 +1,4 @@
-"""The ``training`` and ``wide`` sections of ``scripts/benchmark.py`` (fine-tuning speed and the wide-table bootstrap).
+"""The ``training`` and ``wide`` sections of ``python -m benchmarks`` (fine-tuning speed and the wide-table bootstrap).
 
 ``training`` prints, each next to its goal:
 
@@ -6,7 +6,7 @@
   project's ``finetune`` at the project's settings (``MLOPS_BATCH_SIZE``,
   ``MLOPS_DROPOUT``, ``MLOPS_ENCODER_DROPOUT``, ``MLOPS_ARCHITECTURE``, AdamW,
   class-weighted cross-entropy, gradient clipping) against the ORIGINAL model
-  (``scripts/original_model.py``) at its own settings (batch 16, dropout 0.3
+  (``baselines/model.py``) at its own settings (batch 16, dropout 0.3
   everywhere, Adam lr 1e-4, cross-entropy), measured alternately in one process
   on the bundled data's encoded rows. Rates are wall clock (``time.perf_counter``);
   the CPU-time rate (``time.thread_time``, torch runs on one thread) is printed
@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bootstrap_quality import measure
-from make_wide_table import make_wide_table
-from original_model import ORIGINAL_BATCH_SIZE, ORIGINAL_LEARNING_RATE, OriginalTabTransformer, original_training_step
+from baselines.model import ORIGINAL_BATCH_SIZE, ORIGINAL_LEARNING_RATE, OriginalTabTransformer, original_training_step
+from scripts.bootstrap_quality import measure
+from scripts.make_wide_table import make_wide_table
 
 REPO = Path(__file__).resolve().parents[1]
 #: Goal 2: our training throughput over the original model's.

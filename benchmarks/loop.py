@@ -1,4 +1,4 @@
-"""The ``loop`` section of ``scripts/benchmark.py`` (the daily loop against the original code).
+"""The ``loop`` section of ``python -m benchmarks`` (the daily loop against the original code).
 
 Times the task bodies of one day's worst case at ``MLOPS_DAILY_ROWS`` (10,000)
 rows: the champion and all 3 retraining attempts fail (``f1_threshold`` 1.5, so
@@ -9,8 +9,8 @@ process, so the figures leave out Airflow's own per-task start-up.
 
 Side by side, in the same run and against the same server, the ORIGINAL code's
 equivalent day (:func:`original_day`): a reference reimplementation written by
-us from the issue's description (``scripts/original_model.py``,
-``scripts/original_reference.py``), not the original code itself:
+us from the issue's description (``baselines/model.py``,
+``baselines/storage.py``), not the original code itself:
 
 * generate: sample the day's rows from an already fitted synthesizer (the
   original loaded a pickled one; its load is not charged) and put the CSV in GridFS;
@@ -90,9 +90,9 @@ def original_day(settings, db, synth, pre, *, work: Path, n_rows: int, epochs: i
     from daily_mlops.ml.metrics import classification_metrics
     from daily_mlops.ml.schema import validate_batch
     from daily_mlops.ml.splits import split_indices
-    from original_model import ORIGINAL_BATCH_SIZE, ORIGINAL_LEARNING_RATE, OriginalTabTransformer, \
+    from baselines.model import ORIGINAL_BATCH_SIZE, ORIGINAL_LEARNING_RATE, OriginalTabTransformer, \
         original_training_step
-    from original_reference import COLLECTION, load_processed, processed_frame, store_processed, store_raw
+    from baselines.storage import COLLECTION, load_processed, processed_frame, store_processed, store_raw
 
     day = dt.date.fromisoformat(DAY)
     fs = gridfs.GridFS(db, collection="original_models")
@@ -261,8 +261,10 @@ def print_loop(repeats: int = 2) -> None:
               + ", ".join(f"{x:.4f}" for x in day["roc_auc"]) + "; F1: " + ", ".join(f"{x:.4f}" for x in day["f1"]))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m benchmarks.loop [REPEATS], from the repository root
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    print_loop(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
+    if sys.argv[1:2] in (["-h"], ["--help"]):
+        print(__doc__)
+    else:
+        print_loop(int(sys.argv[1]) if len(sys.argv) > 1 else 2)

@@ -1,7 +1,7 @@
 """Promotion benchmark: do approvals mean a better model? Seven ordinary days forced to retrain, judged on rows
 nothing chose on.
 
-What it does (``python scripts/benchmark.py promotion``; about 8 minutes on 2 cores):
+What it does (``python -m benchmarks promotion``; about 8 minutes on 2 cores):
 
 1. bootstraps into a throw-away embedded MongoDB (``daily-mlops bootstrap``, the settings in effect);
 2. draws an **independent split**: 15,000 rows from the same synthesizer, with a seed and a logical date no day
@@ -133,5 +133,8 @@ def print_promotion(days: int = DAYS) -> None:
         print(f"  ({time.perf_counter() - started:.0f} s)")
 
 
-if __name__ == "__main__":
-    print_promotion(int(sys.argv[1]) if len(sys.argv) > 1 else DAYS)
+if __name__ == "__main__":  # python -m benchmarks.promotion [DAYS], from the repository root
+    if sys.argv[1:2] in (["-h"], ["--help"]):
+        print(__doc__)
+    else:
+        print_promotion(int(sys.argv[1]) if len(sys.argv) > 1 else DAYS)

@@ -1,6 +1,6 @@
-"""``benchmark.py storage``: a day's data path at 10k, 100k and 1M rows, and its storage against the original pattern.
+"""``python -m benchmarks storage``: a day's data path at 10k, 100k and 1M rows, its storage against the original.
 
-Run through ``python scripts/benchmark.py storage`` (``--profile ROWS`` prints
+Run through ``python -m benchmarks storage`` (``--profile ROWS`` prints
 cProfile's top entries of one pipeline run instead). Layout:
 
 * The embedded SecantusDB server runs in its own process, so its CPU time
@@ -17,7 +17,7 @@ cProfile's top entries of one pipeline run instead). Layout:
 * ``_compare``: the batch is sampled and encoded first (not timed), then only
   the storage stages are timed: store raw, store processed, load back; ours
   (:mod:`daily_mlops.storage.batches`) and the original pattern
-  (``original_reference.py``).
+  (``baselines/storage.py``).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ with embedded_server(Path(sys.argv[1])) as uri:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), str(REPO / "scripts"), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), str(REPO), env.get("PYTHONPATH")]))
     env["PYTHONWARNINGS"] = "ignore"
     env.setdefault("BENCH_PROFILE_TOP", "5")
     return env
@@ -263,7 +263,7 @@ def work_compare(uri: str, server_pid: str, rows: str, day: str, original: str) 
     _preimport()
     import pandas as pd
 
-    import original_reference as ref
+    from baselines import storage as ref
     from daily_mlops.dates import day_seed
     from daily_mlops.ml.preprocessing import TabularPreprocessor
     from daily_mlops.ml.schema import validate_batch
@@ -409,7 +409,10 @@ def storage(argv: list[str]) -> None:
         print(f"  load average at end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # a worker of storage(); the section runs as ``python -m benchmarks storage``
+    if sys.argv[1:2] in ([], ["-h"], ["--help"]):
+        print(__doc__)
+        raise SystemExit(0)
     mode, *args = sys.argv[1:]
     work = {"_setup": work_setup, "_run": work_run, "_compare": work_compare}[mode]
     print("RESULT " + json.dumps(work(*args)), flush=True)

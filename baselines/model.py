@@ -1,7 +1,7 @@
 """The ORIGINAL TabTransformer of the project this one started from, as a small reference for speed comparisons.
 
 This is a reimplementation written by us from the description of that
-project's model (its code is not part of this repository); ``scripts/benchmark.py
+project's model (its code is not part of this repository); ``python -m benchmarks
 training`` times it side by side with :class:`daily_mlops.ml.network.TabTransformer`
 so that "N times faster than the original" is measured in one process, not quoted.
 What it stands for:
