@@ -267,10 +267,9 @@ def load_deployed(directory: Path) -> "ModelBundle":
 
     Raises
     ------
-    NotFoundError
-        When no model is deployed there (run the deployment DAG, or ``daily-mlops demo``).
-    IntegrityError
-        When ``current_model.pth`` does not hash to the sha256 recorded in the JSON.
+    NotFoundError, IntegrityError
+        As :func:`~daily_mlops.storage.deployment_dir.read_deployment` raises them: nothing deployed
+        there, or weights that do not hash to the recorded sha256.
     UnsafeArtifactError
         When the weights file carries a pickled object.
     """

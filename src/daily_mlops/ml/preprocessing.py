@@ -10,7 +10,7 @@ Sources
   ``max_categories`` groups infrequent categories), ``SimpleImputer``,
   ``MissingIndicator``, ``RobustScaler``; the estimator contract
   (``BaseEstimator``, ``TransformerMixin``, ``check_is_fitted``).
-- Storage (JSON envelope with an allow-listed skops payload): :mod:`daily_mlops.ml.serialization`.
+- Storage (JSON envelope with an allow-listed skops payload): :mod:`daily_mlops.ml.preprocessor_io`.
 - The TabTransformer input convention (categorical index 0 reserved for
   "unknown", continuous features separate): Huang et al. 2020,
   "TabTransformer: Tabular Data Modeling Using Contextual Embeddings".
@@ -31,7 +31,7 @@ from daily_mlops.ml.input_flags import InputFlags
 from daily_mlops.ml.schema import (
     EPOCH, MISSING_CATEGORY, MONTH_SUFFIX, NULL_INDICATOR_SUFFIX, date_feature_names, schema_parts, validate_batch,
 )
-from daily_mlops.ml.serialization import SKOPS_ALLOWED_TYPES
+from daily_mlops.ml.preprocessor_io import SKOPS_ALLOWED_TYPES
 
 __all__ = ["EncodedBatch", "InputFlags", "TabularPreprocessor", "SKOPS_ALLOWED_TYPES"]
 
@@ -362,14 +362,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys
 
     # ------------------------------------------------------------- storage
     def to_bytes(self) -> bytes:
-        """Serialize as a JSON envelope holding a skops payload (see :mod:`daily_mlops.ml.serialization`).
+        """Serialize as a JSON envelope holding a skops payload (:mod:`daily_mlops.ml.preprocessor_io`).
 
         Raises
         ------
         sklearn.exceptions.NotFittedError
             If called before :meth:`fit`.
         """
-        from daily_mlops.ml.serialization import preprocessor_to_bytes
+        from daily_mlops.ml.preprocessor_io import preprocessor_to_bytes
 
         return preprocessor_to_bytes(self)
 
@@ -378,17 +378,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         """Load a preprocessor stored by :meth:`to_bytes`, after checking its sha256.
 
         The digest is checked first, then every type in the skops payload
-        against :data:`~daily_mlops.ml.serialization.SKOPS_ALLOWED_TYPES`
-        (:func:`daily_mlops.ml.serialization.preprocessor_from_bytes`).
-
-        Raises
-        ------
-        IntegrityError
-            If ``sha256(data)`` differs from ``sha256`` (names both digests).
-        UnsafeArtifactError
-            If the bytes are not this JSON format, or the skops payload holds a
-            type outside the allowed list.
+        against :data:`~daily_mlops.ml.preprocessor_io.SKOPS_ALLOWED_TYPES`;
+        raises ``IntegrityError`` or ``UnsafeArtifactError`` as
+        :func:`daily_mlops.ml.preprocessor_io.preprocessor_from_bytes` does.
         """
-        from daily_mlops.ml.serialization import preprocessor_from_bytes
+        from daily_mlops.ml.preprocessor_io import preprocessor_from_bytes
 
         return preprocessor_from_bytes(cls, data, sha256=sha256)

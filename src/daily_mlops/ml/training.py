@@ -28,6 +28,7 @@ CPU, so a CPU run is the same with ``device="cpu"`` as without it.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from typing import Callable
 
 import numpy as np
@@ -219,11 +220,7 @@ def pretrain_contrastive(
                     z = model.project(model.encode(cat[both], num[both], torch.cat([mask1, mask2])))  # (2 b, proj)
                     z1, z2 = z.chunk(2)  # (b, projection_dim) each
                     loss = nt_xent_loss(z1, z2, temperature=temperature)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(parameters, _MAX_GRAD_NORM)
-                    optimizer.step()
-                    total += float(loss.detach()) * index.shape[0]
+                    total += _step(optimizer, loss, parameters) * index.shape[0]
                 losses.append(total / n_rows)
                 if on_epoch is not None:
                     on_epoch(epoch, losses[-1])
@@ -272,14 +269,8 @@ def finetune(
         AdamW learning rate.
     seed : int
         Seeds shuffling and dropout.
-    on_epoch : callable ``(epoch, loss) -> None``, optional
-        Called after each epoch (``epoch`` from 1) with its mean loss.
-    num_threads : int, default 1
-        torch intra-op threads while training (restored afterwards). On a
-        2-core machine one thread is ~20 % slower than two when idle, and tens
-        of times faster when other processes compete for the cores.
-    device : torch.device or str, optional
-        Where to train (see the module docstring); ``None``: the model's device.
+    on_epoch, num_threads, device
+        As in :func:`pretrain_contrastive`.
     validation : (x_cat, x_num, y), optional
         Held-out rows (shapes as above, not among the training rows). After each epoch their
         class-weighted cross-entropy (eval mode, the training rows' class weights) is measured;
@@ -340,11 +331,7 @@ def finetune(
                     index = index.to(device)
                     logits = model(cat[index], num[index])  # (b, n_classes)
                     loss = criterion(logits, labels[index])
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), _MAX_GRAD_NORM)
-                    optimizer.step()
-                    total += float(loss.detach()) * index.shape[0]
+                    total += _step(optimizer, loss, model.parameters()) * index.shape[0]
                 losses.append(total / n_rows)
                 if on_epoch is not None:
                     on_epoch(epoch, losses[-1])
@@ -359,6 +346,15 @@ def finetune(
         finally:
             model.train(was_training)
     return losses
+
+
+def _step(optimizer: torch.optim.Optimizer, loss: Tensor, parameters: Iterable[Tensor]) -> float:
+    """One optimiser step on the scalar ``loss`` (backward, gradient norm clipped to 1); returns ``loss`` as a float."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, _MAX_GRAD_NORM)
+    optimizer.step()
+    return float(loss.detach())
 
 
 def _validation_tensors(model: TabTransformer, validation, device: torch.device) -> tuple[Tensor, Tensor, Tensor] | None:
