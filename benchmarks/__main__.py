@@ -1,8 +1,8 @@
 """Print speed and memory figures of the loop on this machine, each next to its goal.
 
-Speed targets live here, never in timed tests. Run with ``make bench``
-(``python -m benchmarks [parse|steps|storage|training|loop|wide|gate|promotion|tasks|all]``, or ``make bench BENCH_ARGS=tasks``;
-``storage --profile ROWS`` prints cProfile's top entries of one pipeline run).
+Speed targets live here, never in timed tests. Run with ``make bench``, or from the repository root
+``python -m benchmarks [parse|steps|storage|training|loop|wide|gate|promotion|tasks|all]`` (``make bench
+BENCH_ARGS=tasks``; ``storage --profile ROWS`` prints cProfile's top entries of one pipeline run).
 
 * ``parse``: what each DAG file adds to a parse, measured in a fresh
   interpreter against the baseline Airflow's DAG processor already pays
