@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from daily_mlops.errors import IntegrityError, MLOpsError, NotFoundError, UnsafeArtifactError
 from daily_mlops.ml.model_io import build_model, load_state_dict_bytes, load_state_dict_file, state_dict_to_bytes
 from daily_mlops.ml.network import TabTransformer
-from daily_mlops.errors import IntegrityError, MLOpsError, NotFoundError, UnsafeArtifactError
 
 
 class _CreatesFile:

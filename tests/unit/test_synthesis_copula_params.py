@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from copulas.univariate import BetaUnivariate
+from synthesis_tables import labelled_reference
 
 from daily_mlops.errors import UnsafeArtifactError
 from daily_mlops.ml._copula_params import ALLOWED_UNIVARIATES, COPULA_FORMAT
 from daily_mlops.ml.synthesis import Synthesizer
-from synthesis_tables import labelled_reference
 
 DAY = "2026-11-05"
 
@@ -129,7 +129,8 @@ def test_a_type_outside_the_allow_list_is_refused_before_any_import(
     real_import_module = importlib.import_module
     monkeypatch.setattr(os, "system", lambda *a, **k: called.append("os.system"))
     monkeypatch.setattr(builtins, "eval", lambda *a, **k: called.append("eval"))
-    monkeypatch.setattr(importlib, "import_module", lambda name, *a: imported.append(name) or real_import_module(name, *a))
+    monkeypatch.setattr(importlib, "import_module",
+                        lambda name, *a: imported.append(name) or real_import_module(name, *a))
     with pytest.raises(UnsafeArtifactError) as excinfo:
         Synthesizer.from_reference(data, sha256=digest, record=bad)
     message = str(excinfo.value)

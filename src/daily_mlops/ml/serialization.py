@@ -36,9 +36,9 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
+from daily_mlops.errors import SchemaError, UnsafeArtifactError
 from daily_mlops.ml._skops_warnings import skops_deprecations_silenced
 from daily_mlops.ml._without_torch import import_without_torch
-from daily_mlops.errors import SchemaError, UnsafeArtifactError
 
 
 class FittedPreprocessor(Protocol):

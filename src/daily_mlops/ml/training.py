@@ -28,7 +28,7 @@ CPU, so a CPU run is the same with ``device="cpu"`` as without it.
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -83,7 +83,8 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     # That mode also fills each new tensor with NaN / max-int as a trap for reads of uninitialised
     # memory; no kernel here reads it (same results, checked), and the fills cost 2-4 % of a step.
-    torch.utils.deterministic.fill_uninitialized_memory = False
+    # torch sets this attribute on a module subclass; its stubs do not declare it
+    torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
 
 
 def nt_xent_loss(z1: Tensor, z2: Tensor, *, temperature: float) -> Tensor:
@@ -348,7 +349,7 @@ def finetune(
                 losses.append(total / n_rows)
                 if on_epoch is not None:
                     on_epoch(epoch, losses[-1])
-                if stopper is not None:
+                if stopper is not None and held_out is not None:
                     val_loss = _weighted_loss(model, *held_out, criterion.weight)
                     if on_validation is not None:
                         on_validation(epoch, val_loss)
@@ -361,7 +362,9 @@ def finetune(
     return losses
 
 
-def _validation_tensors(model: TabTransformer, validation, device: torch.device) -> tuple[Tensor, Tensor, Tensor] | None:
+def _validation_tensors(
+    model: TabTransformer, validation, device: torch.device
+) -> tuple[Tensor, Tensor, Tensor] | None:
     """``finetune``'s validation rows as tensors on ``device`` (checked like the training rows), or ``None``."""
     if validation is None:
         return None
