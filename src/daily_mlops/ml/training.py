@@ -319,7 +319,8 @@ def finetune(
     present = np.unique(y)
     weights = np.ones(model.n_classes, dtype=np.float32)
     weights[present] = compute_class_weight("balanced", classes=present, y=y)
-    criterion = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device))
+    class_weight = torch.from_numpy(weights).to(device)
+    criterion = torch.nn.CrossEntropyLoss(weight=class_weight)
     labels = torch.from_numpy(y.astype(np.int64)).to(device)  # (n,)
     held_out = _validation_tensors(model, validation, device)
     stopper = EarlyStopping(patience=patience) if held_out is not None else None
@@ -350,7 +351,7 @@ def finetune(
                 if on_epoch is not None:
                     on_epoch(epoch, losses[-1])
                 if stopper is not None and held_out is not None:
-                    val_loss = _weighted_loss(model, *held_out, criterion.weight)
+                    val_loss = _weighted_loss(model, *held_out, class_weight)
                     if on_validation is not None:
                         on_validation(epoch, val_loss)
                     if stopper.update(model, epoch, val_loss):
