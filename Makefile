@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TORCH_INDEX_URL ?=
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
-.PHONY: install demo test test-fast test-faults test-backfill-week airflow stack env compose-config bench clean-state
+.PHONY: install demo lint test test-fast test-faults test-backfill-week airflow stack env compose-config bench clean-state
 
 # pip shows its progress (downloads, builds): a first install takes about a minute.
 $(STAMP): pyproject.toml
@@ -26,12 +26,18 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/daily-mlops demo
 
+# ruff (rules in pyproject.toml, the whole repo) and mypy (src/). `make test` runs it first, so CI (.ci/run) fails
+# on a finding; $(VENV)/bin/pytest runs the tests alone.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 # One line per test as it finishes (-v), the ten slowest at the end.
 PYTEST_PROGRESS := -v --durations=10
 
 # The native stack's fault tests (a worker SIGKILLed mid-retraining, MongoDB down for 20 s) take ~7 min more
 # than the 20-minute budget of `make test` allows: `make test-faults` runs them.
-test: install
+test: install lint
 	$(VENV)/bin/pytest -m "not stack_faults" $(PYTEST_PROGRESS) $(PYTEST_ARGS)
 
 test-faults: install

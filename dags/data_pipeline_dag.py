@@ -5,8 +5,21 @@ from __future__ import annotations
 from airflow.sdk import TriggerRule, dag, task
 
 from daily_mlops.orchestration.dags import (
-    DATA_DAG_ID, DATA_SCHEDULE, DAY_PARAMS, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, PREVIOUS_DAY_TASK, START_DATE, TAGS,
-    day_params, day_run_id, default_args, logs_logical_date, parse_time_settings, previous_day_sensor, trigger_day_run,
+    DATA_DAG_ID,
+    DATA_SCHEDULE,
+    DAY_PARAMS,
+    DEPLOYMENT_DAG_ID,
+    EVALUATION_DAG_ID,
+    PREVIOUS_DAY_TASK,
+    START_DATE,
+    TAGS,
+    day_params,
+    day_run_id,
+    default_args,
+    logs_logical_date,
+    parse_time_settings,
+    previous_day_sensor,
+    trigger_day_run,
 )
 
 SETTINGS = parse_time_settings()
@@ -59,7 +72,8 @@ there is no earlier run. **Reads/writes** nothing. **XCom**: none.
 """,
     "preprocess_data": """
 **Reads** the day's raw Parquet file (sha256 checked) and the bootstrap preprocessor.
-**Writes** one Parquet file per split (pretrain / finetune / test, 70/15/15, stratified) to the GridFS bucket `processed_data` (replaced), indexed in `processing_metadata`.
+**Writes** one Parquet file per split (pretrain / finetune / test, 70/15/15, stratified) to the GridFS bucket
+`processed_data` (replaced), indexed in `processing_metadata`.
 **XCom**: `batch_id`, `preprocessor_version`, `rows` (row count per split).
 """,
     "check_data_quality": """

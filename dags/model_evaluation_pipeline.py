@@ -5,11 +5,25 @@ from __future__ import annotations
 from airflow.sdk import Label, TaskGroup, TriggerRule, dag, task
 
 from daily_mlops.decisions import (
-    CHECK_TASK, RECALIBRATE_TASK, RECALIBRATION_GROUP, RETRAIN_TASK, attempt_group_id, result_task_ids,
+    CHECK_TASK,
+    RECALIBRATE_TASK,
+    RECALIBRATION_GROUP,
+    RETRAIN_TASK,
+    attempt_group_id,
+    result_task_ids,
 )
 from daily_mlops.orchestration.dags import (
-    DATA_DAG_ID, EVALUATION_DAG_ID, MAX_ATTEMPTS, START_DATE, TAGS, TRIGGERED_SCHEDULE, day_params, default_args,
-    logs_logical_date, parse_time_settings, upstream_sensor,
+    DATA_DAG_ID,
+    EVALUATION_DAG_ID,
+    MAX_ATTEMPTS,
+    START_DATE,
+    TAGS,
+    TRIGGERED_SCHEDULE,
+    day_params,
+    default_args,
+    logs_logical_date,
+    parse_time_settings,
+    upstream_sensor,
 )
 from daily_mlops.orchestration.notifiers import alert_notifiers
 

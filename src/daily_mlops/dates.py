@@ -50,7 +50,7 @@ def logical_day(logical_date: LogicalDate) -> dt.date:
             ) from exc
     if isinstance(value, dt.datetime):  # before date: datetime is a date subclass
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc)
+            value = value.astimezone(dt.UTC)
         return value.date()
     if isinstance(value, dt.date):
         return value

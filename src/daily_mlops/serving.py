@@ -33,7 +33,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 from fastapi import FastAPI, Request
@@ -94,11 +94,11 @@ def row_model(schema: dict[str, Any]) -> type:
             annotation: Any = float
             extra: dict[str, Any] = {"allow_inf_nan": False}
         elif kind == "datetime" and feature.get("format") == "%Y%m%d":
-            annotation, extra = Union[int, str], {}  # 20241130 as a number or a string
+            annotation, extra = int | str, {}  # 20241130 as a number or a string
         else:
             annotation, extra = (bool if feature.get("dtype") == "bool" else str), {}
         description = f"{kind} column {name!r}" + (f" (format {feature['format']})" if feature.get("format") else "")
-        fields[f"f{i}"] = (Optional[annotation], Field(..., alias=name, description=description, **extra))
+        fields[f"f{i}"] = (annotation | None, Field(..., alias=name, description=description, **extra))
     return create_model("Row", __config__=ConfigDict(extra="ignore", title=f"raw row (target {target['column']!r} "
                                                                            "not needed)"), **fields)
 
@@ -107,11 +107,11 @@ def row_model(schema: dict[str, Any]) -> type:
 class LoadedModel:
     """One deployed version, loaded completely: never changed after construction."""
 
-    bundle: "ModelBundle"
+    bundle: ModelBundle
     identity: str
     info: dict[str, Any]
     row: type
-    rows: "TypeAdapter"
+    rows: TypeAdapter
     positive_label: str
     negative_label: str
 
@@ -139,7 +139,9 @@ def _load(directory: Path) -> LoadedModel:
             stamp = (os.lstat(link) if os.path.lexists(link) else os.stat(directory / VERSION_FILE)).st_mtime
         except (OSError, ValueError):
             continue  # pruned or replaced meanwhile
-        if before is None or before != deployment_identity(directory) or config.get("model_version") != bundle.model_version:
+        if before is None or before != deployment_identity(directory):
+            continue
+        if config.get("model_version") != bundle.model_version:
             continue
         _, target = schema_parts(bundle.preprocessor.schema)
         negative = next(str(x) for x in target["labels"] if str(x) != str(target["positive_label"]))
@@ -148,7 +150,7 @@ def _load(directory: Path) -> LoadedModel:
             "sha256": config["sha256"]["weights"], "preprocessor_sha256": config["sha256"].get("preprocessor"),
             "decision_threshold": float(config["decision_threshold"]), "metrics": config.get("metrics", {}),
             "calibration": config.get("calibration"),
-            "deployed_at": dt.datetime.fromtimestamp(stamp, dt.timezone.utc).isoformat(),
+            "deployed_at": dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(),
             "labels": {"positive": str(target["positive_label"]), "negative": negative},
         }
         row = row_model(bundle.preprocessor.schema)
@@ -252,7 +254,10 @@ class RowFlags(BaseModel):
 
 
 class Prediction(BaseModel):
-    """The answer of ``POST /predict``: one probability, one label and one :class:`RowFlags` per row, from one version."""
+    """The answer of ``POST /predict``, from one version.
+
+    One probability, one label and one :class:`RowFlags` per row.
+    """
 
     model_name: str
     model_version: int
@@ -271,7 +276,7 @@ def _errors(exc: Any) -> list[dict[str, Any]]:
             for e in exc.errors(include_url=False)]
 
 
-def create_app(settings: "Settings") -> "FastAPI":
+def create_app(settings: Settings) -> FastAPI:
     """The FastAPI app serving ``settings.deployment_path``; the first model is loaded here if one is deployed.
 
     Uses ``serve_max_body_bytes`` (413 above it), ``serve_reload_seconds``
@@ -337,7 +342,10 @@ def create_app(settings: "Settings") -> "FastAPI":
     @app.post("/predict", response_model=Prediction, openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": items}}}})
     async def predict(request: Request) -> Any:
-        """Probabilities of the positive label, predicted labels (the dataset's own values) and input flags for raw rows."""
+        """Probabilities of the positive label, predicted labels (the dataset's own values) and input flags.
+
+        The body is raw rows.
+        """
         return await run_in_threadpool(score, await request.body())
 
     app.add_middleware(_BodyLimit, max_bytes=settings.serve_max_body_bytes)

@@ -113,10 +113,10 @@ def _secret_violations(env: dict[str, str]) -> list[str]:
     for key, value in env.items():
         # Hide substitutions (they may contain ':' or '@') before splitting a URL.
         found: list[str] = []
-        masked = re.sub(r"\$\{[^}]*\}", lambda m: found.append(m[0]) or f"<{len(found) - 1}>", value)
+        masked = re.sub(r"\$\{[^}]*\}", lambda m, found=found: found.append(m[0]) or f"<{len(found) - 1}>", value)
         url = URL_RE.match(masked)
         if url and url["password"] is not None:
-            password = re.sub(r"<(\d+)>", lambda m: found[int(m[1])], url["password"])
+            password = re.sub(r"<(\d+)>", lambda m, found=found: found[int(m[1])], url["password"])
             if not re.fullmatch(STRICT_SUBST, password):
                 problems.append(f"{key}: password in URL is not a ${{...}} substitution")
             continue
@@ -177,7 +177,7 @@ def _referenced(value: str) -> set[str]:
 def _url_parts(value: str) -> tuple[str, str]:
     """(user, password) of a URL whose credentials are ${...} substitutions."""
     found: list[str] = []
-    masked = re.sub(r"\$\{[^}]*\}", lambda m: found.append(m[0]) or f"<{len(found) - 1}>", value)
+    masked = re.sub(r"\$\{[^}]*\}", lambda m, found=found: found.append(m[0]) or f"<{len(found) - 1}>", value)
     url = URL_RE.match(masked)
     assert url and url["password"] is not None, value
 
@@ -333,7 +333,8 @@ def test_training_queue_and_optional_gpu_worker(tmp_path):
         rendered[bool(profile)] = yaml.safe_load(result.stdout)["services"]
     for services in rendered.values():  # docker-compose 1.29 renders every service; `up` honours profiles
         assert services[GPU_WORKER]["profiles"] == ["gpu"]
-        assert services[GPU_WORKER]["command"] in ("celery worker --queues gpu", ["celery", "worker", "--queues", "gpu"])
+        assert services[GPU_WORKER]["command"] in (
+            "celery worker --queues gpu", ["celery", "worker", "--queues", "gpu"])
         assert services[GPU_WORKER]["environment"]["MLOPS_DEVICE"] == "cuda"
     assert rendered[True]["airflow-scheduler"]["environment"]["MLOPS_TRAINING_QUEUE"] == "gpu"
 

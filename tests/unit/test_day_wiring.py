@@ -13,10 +13,10 @@ DAY = dt.date(2026, 11, 6)
 
 
 @pytest.mark.parametrize(("logical_date", "expected"), [
-    (dt.datetime(2026, 11, 6, tzinfo=dt.timezone.utc), "day__2026-11-06"),
+    (dt.datetime(2026, 11, 6, tzinfo=dt.UTC), "day__2026-11-06"),
     (dt.datetime(2026, 11, 6), "day__2026-11-06"),  # naive is UTC
     (dt.datetime(2026, 11, 6, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))), "day__2026-11-06"),
-    (dt.datetime(2026, 11, 6, 14, 33, 12, tzinfo=dt.timezone.utc), "day__2026-11-06T14:33:12Z"),  # UI default: now
+    (dt.datetime(2026, 11, 6, 14, 33, 12, tzinfo=dt.UTC), "day__2026-11-06T14:33:12Z"),  # UI default: now
 ])
 def test_day_run_id_is_readable_and_names_the_logical_date(logical_date: dt.datetime, expected: str) -> None:
     """Run ids of a day are day__<date> at midnight UTC, and keep the time otherwise (two runs of one day differ)."""
@@ -26,7 +26,7 @@ def test_day_run_id_is_readable_and_names_the_logical_date(logical_date: dt.date
 def test_missing_upstream_message_names_the_dag_to_trigger() -> None:
     """The fail-fast message says which run is missing and to trigger data_pipeline_dag for that logical date."""
     message = missing_upstream_message("model_deployment_pipeline", "model_evaluation_pipeline",
-                                       dt.datetime(2026, 11, 6, tzinfo=dt.timezone.utc))
+                                       dt.datetime(2026, 11, 6, tzinfo=dt.UTC))
     assert "no model_evaluation_pipeline run for logical date 2026-11-06T00:00:00+00:00" in message
     assert "Trigger data_pipeline_dag for logical date 2026-11-06T00:00:00+00:00" in message
 
@@ -82,7 +82,8 @@ def test_send_alert_message_ends_with_the_days_drift(settings, mock_db) -> None:
     from daily_mlops.loop.evaluation import send_alert
 
     mock_db["processing_metadata"].insert_one({"batch_id": "batch-2026-11-06", "logical_date": "2026-11-06", "drift": {
-        "score": 0.43, "param": "shift", "worst": [{"column": "credit_amount", "score": 0.07, "metric": "KSComplement"}],
+        "score": 0.43, "param": "shift",
+        "worst": [{"column": "credit_amount", "score": 0.07, "metric": "KSComplement"}],
         "positive_rate": 0.3, "reference_positive_rate": 0.3}})
     _record(mock_db, 1, 0, 0.13, "day__2026-11-06")
     out = send_alert(settings, logical_date=DAY, last=_chain([0.13]), f1_threshold=0.9, run_id="day__2026-11-06",

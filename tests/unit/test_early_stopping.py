@@ -42,13 +42,13 @@ def test_validation_keeps_the_trajectory_and_returns_the_best_epochs_weights() -
     v_cat, v_num, v_y = _dataset(64, seed=1)
     plain, states = _model(), []
     plain_losses = finetune(plain, x_cat, x_num, y, epochs=5, seed=3,
-                            on_epoch=lambda e, l: states.append(_state(plain)), **FAST)
+                            on_epoch=lambda e, loss: states.append(_state(plain)), **FAST)
     stopped, seen = _model(), []
     losses = finetune(stopped, x_cat, x_num, y, epochs=5, seed=3, validation=(v_cat, v_num, v_y), patience=10,
-                      on_validation=lambda e, l: seen.append((e, l)), **FAST)
+                      on_validation=lambda e, loss: seen.append((e, loss)), **FAST)
     assert losses == plain_losses
     assert [e for e, _ in seen] == [1, 2, 3, 4, 5]
-    best = int(np.argmin([l for _, l in seen]))
+    best = int(np.argmin([loss for _, loss in seen]))
     for key, value in stopped.state_dict().items():
         assert torch.equal(value, states[best][key]), key
 
@@ -59,7 +59,7 @@ def test_training_stops_after_patience_epochs_without_improvement() -> None:
     v_cat, v_num, v_y = _dataset(64, seed=2)
     model, seen = _model(), []
     losses = finetune(model, x_cat, x_num, y, epochs=30, seed=0, validation=(v_cat, v_num, v_y), patience=1,
-                      learning_rate=3e-2, batch_size=64, on_validation=lambda e, l: seen.append(l))
+                      learning_rate=3e-2, batch_size=64, on_validation=lambda e, loss: seen.append(loss))
     expected, best = len(seen), 0
     for epoch, loss in enumerate(seen, start=1):
         if loss < seen[best]:

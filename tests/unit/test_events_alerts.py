@@ -1,4 +1,7 @@
-"""Unit tests (mongomock) for daily_mlops.storage.alerts and daily_mlops.storage.events: fields, upsert keys, timestamps."""
+"""Unit tests (mongomock) for daily_mlops.storage.alerts and daily_mlops.storage.events.
+
+Fields, upsert keys, timestamps.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +28,8 @@ def _aware_utc(value: dt.datetime) -> bool:
 
 def _stored_close_to(stored: dt.datetime, written: dt.datetime) -> bool:
     """mock_db is not tz_aware: it returns naive UTC truncated to milliseconds, as BSON does."""
-    naive = written.astimezone(dt.timezone.utc).replace(tzinfo=None) if written.tzinfo else written
-    stored = stored.astimezone(dt.timezone.utc).replace(tzinfo=None) if stored.tzinfo else stored
+    naive = written.astimezone(dt.UTC).replace(tzinfo=None) if written.tzinfo else written
+    stored = stored.astimezone(dt.UTC).replace(tzinfo=None) if stored.tzinfo else stored
     return abs(stored - naive) < dt.timedelta(milliseconds=2)
 
 
@@ -223,4 +226,4 @@ def test_utcnow_is_timezone_aware_utc() -> None:
     """utcnow returns an aware datetime in UTC (never a naive local time)."""
     now = utcnow()
     assert _aware_utc(now)
-    assert abs(now - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(seconds=5)
+    assert abs(now - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=5)

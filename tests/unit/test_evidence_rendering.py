@@ -16,7 +16,12 @@ from rich.console import Console
 from daily_mlops.cli_output import alerts_table, evaluations_table, registry_table, versions_table
 from daily_mlops.loop.model_versions import list_versions, version_rows
 from daily_mlops.reporting.evidence import (
-    calibration_text, candidate_text, champion_text, comparison_lines, evaluation_metrics, real_guard_text,
+    calibration_text,
+    candidate_text,
+    champion_text,
+    comparison_lines,
+    evaluation_metrics,
+    real_guard_text,
     version_metrics,
 )
 from daily_mlops.reporting.figures import champion_delta_figure, versions_figure

@@ -11,7 +11,7 @@ from daily_mlops.cli_output import explain_lines
 from daily_mlops.errors import NotFoundError
 from daily_mlops.loop.explain import NO_EVALUATION, explain_day, version_in_place
 
-AT = dt.datetime(2026, 11, 5, 9, 30, tzinfo=dt.timezone.utc)
+AT = dt.datetime(2026, 11, 5, 9, 30, tzinfo=dt.UTC)
 
 
 def _records(**fields) -> dict:

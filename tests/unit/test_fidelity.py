@@ -8,7 +8,11 @@ import pytest
 
 from daily_mlops.errors import SchemaError
 from daily_mlops.ml.fidelity import (
-    classifier_roc_auc, fidelity_report, holdout_split, quality_scores, scored_columns,
+    classifier_roc_auc,
+    fidelity_report,
+    holdout_split,
+    quality_scores,
+    scored_columns,
 )
 from daily_mlops.ml.synthesis import Synthesizer
 

@@ -24,7 +24,8 @@ def test_a_probe_equal_to_evaluation_and_fast_enough_passes() -> None:
     ({**GOOD, "p95_ms": 250.0}, "latency", "MLOPS_MAX_PREDICT_P95_MS=200"),
 ])
 def test_each_failure_names_its_check(probed: dict, check: str, words: str) -> None:
-    """A failed load or schema check, a score off by more than the tolerance, a slow p95: that check, with what was found."""
+    """A failed load or schema check, a score off by more than the tolerance, a slow p95: that check, with what
+    was found."""
     failed, found = infra_verdict(probed, RECORDED, max_p95_ms=200)
     assert failed == check and failed in CHECKS
     assert words in found

@@ -114,7 +114,8 @@ def test_ymd_years_outside_1900_2100_do_not_count() -> None:
 
 
 def test_a_later_batch_with_a_few_bad_dates_gets_nulls_and_a_mostly_bad_one_fails() -> None:
-    """validate_batch keeps its convention: a few unparseable dates become null; mostly bad ones raise naming the column."""
+    """validate_batch keeps its convention: a few unparseable dates become null; mostly bad ones raise naming the
+    column."""
     frame = _frame(opened=list(_dates().strftime("%d%b%Y").str.upper()))
     schema = infer_schema(frame, target_column="y", positive_label="1")
     some_bad = frame.copy()
@@ -217,7 +218,8 @@ def test_bootstrap_output_lists_the_columns() -> None:
 
 
 def test_the_synthesizer_samples_dates_in_the_detected_format() -> None:
-    """With the schema's formats as SDV hints, the metadata records them and sampled dates are whole days that validate."""
+    """With the schema's formats as SDV hints, the metadata records them and sampled dates are whole days that
+    validate."""
     from daily_mlops.ml.synthesis import Synthesizer
 
     frame = _frame(opened=list(_dates().strftime("%d%b%Y").str.upper()), loan_id=[f"L{i}" for i in range(N)])

@@ -20,7 +20,8 @@ ARCH = {"cardinalities": [3, 4], "n_numeric": 2, "d_model": 16, "nhead": 2, "num
 def _file(tmp_path: Path, **changes) -> Path:
     doc = {"format": FILE_FORMAT, "format_version": 1, "model_name": "credit", "architecture": dict(ARCH),
            "hyperparameters": {"num_layers": 6, "batch_size": 64, "learning_rate": 0.01, "seed": 7, "epochs": 3},
-           "preprocessing_schema": {"target": {"column": "defaulted", "positive_label": "yes", "labels": ["no", "yes"]}}}
+           "preprocessing_schema": {
+               "target": {"column": "defaulted", "positive_label": "yes", "labels": ["no", "yes"]}}}
     doc.update(changes)
     path = tmp_path / "model.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -31,7 +32,8 @@ def test_default_family_keeps_the_old_names_and_others_are_prefixed() -> None:
     """tabtransformer -> synthesizer/preprocessor (existing data); credit -> credit:synthesizer/credit:preprocessor."""
     assert (synthesizer_name(), preprocessor_name("tabtransformer")) == ("synthesizer", "preprocessor")
     assert (synthesizer_name("credit"), preprocessor_name("credit")) == ("credit:synthesizer", "credit:preprocessor")
-    assert is_model_family("credit") and not is_model_family("credit:preprocessor") and not is_model_family("synthesizer")
+    assert is_model_family("credit")
+    assert not is_model_family("credit:preprocessor") and not is_model_family("synthesizer")
     with pytest.raises(MLOpsError, match="'preprocessor' cannot name a model family"):
         synthesizer_name("preprocessor")
 
@@ -45,7 +47,7 @@ def test_model_name_setting_defaults_to_tabtransformer_and_refuses_a_colon(tmp_p
 
 def test_bootstrap_version_shows_when_it_ran_instead_of_1970() -> None:
     """A bootstrap version's date is 'bootstrap <created_at>'; a retrained one keeps its logical date."""
-    created = dt.datetime(2026, 11, 29, 20, 10, 42, tzinfo=dt.timezone.utc)
+    created = dt.datetime(2026, 11, 29, 20, 10, 42, tzinfo=dt.UTC)
     assert version_date({"run_key": "bootstrap", "logical_date": "1970-01-01", "created_at": created}) == \
         "bootstrap 2026-11-29 20:10"
     assert version_date({"run_key": "retrain:2026-11-05:attempt-1", "logical_date": "2026-11-05"}) == "2026-11-05"

@@ -14,10 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daily_mlops.ml.encoded import EncodedBatch
-from daily_mlops.ml.preprocessing import TabularPreprocessor
-from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
-from daily_mlops.ml.splits import split_indices
 from daily_mlops.errors import (
     ConfigError,
     IntegrityError,
@@ -25,6 +21,10 @@ from daily_mlops.errors import (
     SchemaError,
     UnsafeArtifactError,
 )
+from daily_mlops.ml.encoded import EncodedBatch
+from daily_mlops.ml.preprocessing import TabularPreprocessor
+from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
+from daily_mlops.ml.splits import split_indices
 
 REFERENCE_CSV = Path(__file__).resolve().parents[2] / "data" / "reference" / "german_credit.csv"
 TARGET = "creditability"
@@ -280,7 +280,8 @@ def test_nulls_get_indicator_features() -> None:
 
 
 def test_messy_frame_fits_and_transforms() -> None:
-    """Nulls, date strings, 500 distinct codes, a constant and an all-null column fit and transform; cardinality is capped."""
+    """Nulls, date strings, 500 distinct codes, a constant and an all-null column fit and transform; cardinality
+    is capped."""
     frame = _messy_frame()
     schema = infer_schema(frame, target_column="churned", positive_label="1")
     pre = TabularPreprocessor(schema, max_categories=64).fit(frame)

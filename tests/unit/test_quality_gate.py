@@ -168,7 +168,8 @@ def test_the_demo_plan_is_four_days_of_drift_and_no_threshold():
 
 
 def test_the_demo_header_says_how_an_auto_floor_is_resolved(settings):
-    """With ``auto`` the header, printed before bootstrap resolves it, says what the floor will be, not a bare 'auto'."""
+    """With ``auto`` the header, printed before bootstrap resolves it, says what the floor will be, not a bare
+    'auto'."""
     from daily_mlops.loop.demo import demo_floor
 
     auto = demo_floor(settings.model_copy(update={"f1_threshold": "auto", "f1_tolerance": 0.05}))

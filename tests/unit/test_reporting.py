@@ -8,7 +8,7 @@ from daily_mlops.reporting.figures import drift_figure, gate_figure, performance
 from daily_mlops.reporting.model_card import markdown_to_html
 from daily_mlops.reporting.summary import day_rows, deployed_on, deployment_intervals, gate_check_text
 
-AT = dt.datetime(2026, 11, 29, tzinfo=dt.timezone.utc)
+AT = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
 
 
 def _entry(status: str, day: str | None, minutes: int) -> dict:
@@ -21,8 +21,10 @@ def test_deployment_intervals_follow_the_status_history_through_a_rollback():
         {"model_version": 1, "status_history": [_entry("approved", None, 0), _entry("deployed", "2026-11-01", 1),
                                                 _entry("retired", "2026-11-03", 5), _entry("approved", "2026-11-05", 8),
                                                 _entry("deployed", "2026-11-05", 9)]},
-        {"model_version": 2, "status_history": [_entry("candidate", "2026-11-03", 4), _entry("approved", "2026-11-03", 4),
-                                                _entry("deployed", "2026-11-03", 5), _entry("retired", "2026-11-05", 9)]},
+        {"model_version": 2, "status_history": [
+            _entry("candidate", "2026-11-03", 4), _entry("approved", "2026-11-03", 4),
+            _entry("deployed", "2026-11-03", 5), _entry("retired", "2026-11-05", 9),
+        ]},
     ]
     intervals = deployment_intervals(versions, [])
     assert intervals == [{"model_version": 1, "start": "2026-11-01", "end": "2026-11-03"},

@@ -65,7 +65,8 @@ def _gate_day(data_tasks: dict) -> DayOutcome:
     return DayOutcome(logical_date=DAY, runs=[
         DagRunOutcome("data_pipeline_dag", "failed", data_tasks),
         DagRunOutcome("model_evaluation_pipeline", "failed",
-                      {"wait_for_data": "failed", "load_latest_model": "upstream_failed", "send_alert": "upstream_failed"}),
+                      {"wait_for_data": "failed", "load_latest_model": "upstream_failed",
+                       "send_alert": "upstream_failed"}),
         DagRunOutcome("model_deployment_pipeline", "failed",
                       {"wait_for_evaluation": "failed", "deploy_model": "upstream_failed"}),
     ], summary={"logical_date": "2026-11-06", "live_version": 5, "quality_status": "failed", "quality_reason": reason})
@@ -124,7 +125,8 @@ def test_day_story_tells_the_evidence_of_the_deployed_version_read_from_mongodb(
     record_performance(mock_db, model_version=1, metrics={"f1": 0.6187, "roc_auc": 0.81}, attempt=0, passed=False,
                        stage="champion", reference={"f1": 0.5357, "roc_auc": 0.7779}, **common)
     record_performance(mock_db, model_version=4, metrics={"f1": 0.6694, "roc_auc": 0.87}, attempt=2, passed=True,
-                       stage="finetuned", parent_version=3, test={"f1": 0.6925}, reference={"f1": 0.5816, "roc_auc": 0.7666},
+                       stage="finetuned", parent_version=3, test={"f1": 0.6925},
+                       reference={"f1": 0.5816, "roc_auc": 0.7666},
                        champion={"champion_version": 2, "delta": 0.0376, "interval": [0.0115, 0.0643]}, **common)
     record_deployment(mock_db, {"logical_date": "2026-11-02", "model_version": 4, "status": "deployed"})
     story = day_story(summarise_day(mock_db, day))

@@ -366,8 +366,10 @@ def test_committed_configuration_reference_is_the_generated_one(clean_env: Path)
 @pytest.mark.parametrize(
     ("name", "value", "shown", "hidden"),
     [
-        ("mongo_uri", "mongodb://root:s3cret@mongo:27017/?authSource=admin", "mongodb://root:****@mongo:27017", "s3cret"),
-        ("mongo_uri", "mongodb://h1,h2/?tlsCertificateKeyFilePassword=pw1", "tlsCertificateKeyFilePassword=****", "pw1"),
+        ("mongo_uri", "mongodb://root:s3cret@mongo:27017/?authSource=admin",
+         "mongodb://root:****@mongo:27017", "s3cret"),
+        ("mongo_uri", "mongodb://h1,h2/?tlsCertificateKeyFilePassword=pw1",
+         "tlsCertificateKeyFilePassword=****", "pw1"),
         ("alert_notifier_kwargs", {"smtp_conn_id": "smtp", "api_token": "tok9"}, '"smtp_conn_id": "smtp"', "tok9"),
     ],
 )
@@ -381,7 +383,8 @@ def test_display_value_redacts_secrets(name: str, value: object, shown: str, hid
 
 
 def test_cli_config_shows_value_and_source(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`daily-mlops config` prints daily_rows with its variable, the YAML value and `yaml (<file>)`, then `environment`."""
+    """`daily-mlops config` prints daily_rows with its variable, the YAML value and `yaml (<file>)`, then
+    `environment`."""
     import re
 
     from typer.testing import CliRunner

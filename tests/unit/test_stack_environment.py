@@ -8,7 +8,13 @@ import pytest
 
 from daily_mlops.errors import ConfigError
 from daily_mlops.orchestration.stack import (
-    compose_environment, generate_secrets, localise, required_variables, stack_environment, substitute, worker_queues,
+    compose_environment,
+    generate_secrets,
+    localise,
+    required_variables,
+    stack_environment,
+    substitute,
+    worker_queues,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -53,7 +53,7 @@ def test_day_seed_same_day_in_every_form() -> None:
     """A date, a UTC datetime of that day and ISO strings of both give the same seed."""
     seeds = {
         day_seed(7, dt.date(2024, 3, 5)),
-        day_seed(7, dt.datetime(2024, 3, 5, 12, 30, tzinfo=dt.timezone.utc)),
+        day_seed(7, dt.datetime(2024, 3, 5, 12, 30, tzinfo=dt.UTC)),
         day_seed(7, "2024-03-05"),
         day_seed(7, "2024-03-05T00:00:00+00:00"),
         day_seed(7, pd.Timestamp("2024-03-05T06:00:00Z")),
@@ -103,7 +103,8 @@ def test_init_only_stores_parameters() -> None:
 
 
 def test_estimator_contract_get_params_and_check_is_fitted(model: Synthesizer) -> None:
-    """Synthesizer is a BaseEstimator: get_params/set_params/clone see `seed`, `target_column`, `marginal`; check_is_fitted tells fitted apart."""
+    """Synthesizer is a BaseEstimator: get_params/set_params/clone see `seed`, `target_column`, `marginal`;
+    check_is_fitted tells fitted apart."""
     from sklearn.base import BaseEstimator, clone
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted

@@ -7,11 +7,11 @@ import json
 
 import pandas as pd
 import pytest
+from synthesis_tables import labelled_reference
 
 from daily_mlops.errors import SchemaError
 from daily_mlops.ml._copulas import MIN_CLASS_ROWS, class_counts
 from daily_mlops.ml.synthesis import Synthesizer
-from synthesis_tables import labelled_reference
 
 
 def _reference(n: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -91,7 +91,7 @@ def test_on_epoch_callback_receives_each_epoch_loss() -> None:
     seed_everything(0)
     model = _model()
     seen: list[tuple[int, float]] = []
-    losses = finetune(model, x_cat, x_num, y, epochs=2, seed=0, on_epoch=lambda e, l: seen.append((e, l)), **FAST)
+    losses = finetune(model, x_cat, x_num, y, epochs=2, seed=0, on_epoch=lambda e, loss: seen.append((e, loss)), **FAST)
     assert seen == list(enumerate(losses, start=1))
 
 

@@ -10,14 +10,13 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
-    from daily_mlops.storage import Database
-
     from daily_mlops.ml.bundle import ModelBundle
     from daily_mlops.settings import Settings
+    from daily_mlops.storage import Database
     from daily_mlops.storage.registry import ModelRegistry
 
 log = logging.getLogger("daily_mlops.loop")
-F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 
 #: The Settings fields recorded as a model version's hyperparameters.
 HYPERPARAMETER_FIELDS = ("architecture", "d_model", "nhead", "num_layers", "dim_feedforward", "dropout",
@@ -25,16 +24,17 @@ HYPERPARAMETER_FIELDS = ("architecture", "d_model", "nhead", "num_layers", "dim_
                          "finetune_epochs", "retrain_epochs", "temperature", "mask_probability", "seed")
 
 
-def with_database(fn: F) -> F:
+def with_database(fn: Callable[..., R]) -> Callable[..., R]:
     """Open the Airflow connection's database when the caller passes no ``db=``.
 
     Inside Airflow the database comes from the ``mongo_default`` connection
     (MongoHook, :func:`daily_mlops.storage.mongo.airflow_database`); tests and
-    the CLI pass ``db=`` explicitly.
+    the CLI pass ``db=`` explicitly. The wrapper's ``db`` is optional where ``fn``'s is required, which
+    a type cannot say, so callers' arguments are not checked; the return type is kept.
     """
 
     @functools.wraps(fn)
-    def wrapper(settings: "Settings", *args: Any, db: "Database | None" = None, **kwargs: Any) -> Any:
+    def wrapper(settings: Settings, *args: Any, db: Database | None = None, **kwargs: Any) -> R:
         if db is not None:
             return fn(settings, *args, db=db, **kwargs)
         from daily_mlops.storage.mongo import airflow_database
@@ -42,7 +42,7 @@ def with_database(fn: F) -> F:
         with airflow_database(settings) as opened:
             return fn(settings, *args, db=opened, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 @contextlib.contextmanager
@@ -55,12 +55,12 @@ def timed(label: str) -> Iterator[dict[str, float]]:
     log.info("%s took %.2f s", label, out["seconds"])
 
 
-def hyperparameters(settings: "Settings") -> dict[str, Any]:
+def hyperparameters(settings: Settings) -> dict[str, Any]:
     """The model and training settings recorded with a version (:data:`HYPERPARAMETER_FIELDS`)."""
     return {k: getattr(settings, k) for k in HYPERPARAMETER_FIELDS}
 
 
-def load_model_version(registry: "ModelRegistry", doc: dict[str, Any]) -> "ModelBundle":
+def load_model_version(registry: ModelRegistry, doc: dict[str, Any]) -> ModelBundle:
     """Load a registry version (its ``model_metadata`` document) as a ready-to-score bundle.
 
     Raises

@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.storage import Database
     from daily_mlops.storage.registry import ModelRegistry
 
-__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "bootstrap_if_missing", "pretraining_epochs", "reference_holdout",
-           "register_preprocessor", "register_synthesizer", "require_bootstrapped"]
+__all__ = ["BOOTSTRAP_DATE", "BOOTSTRAP_RUN_KEY", "bootstrap", "bootstrap_if_missing", "pretraining_epochs",
+           "reference_holdout", "register_preprocessor", "register_synthesizer", "require_bootstrapped"]
 
 #: Logical date of the bootstrap batch the initial model is trained on.
 BOOTSTRAP_DATE = dt.date(1970, 1, 1)
@@ -34,7 +34,7 @@ def floor_rows(daily_rows: int) -> int:
     return int(min(2 * int(daily_rows), FLOOR_ROWS_MAX))
 
 
-def _floor_sample_f1(synth: Any, pre: Any, bundle: Any, schema: dict, settings: "Settings",
+def _floor_sample_f1(synth: Any, pre: Any, bundle: Any, schema: dict, settings: Settings,
                      say: Callable[[str], None]) -> float:
     """F1 (positive class) of the bootstrap model on a fresh held-out synthetic sample: the base of ``auto``.
 
@@ -57,7 +57,7 @@ def _floor_sample_f1(synth: Any, pre: Any, bundle: Any, schema: dict, settings: 
     return float(f1)
 
 
-def require_bootstrapped(db: "Database", *, where: str, model_name: str | None = None) -> None:
+def require_bootstrapped(db: Database, *, where: str, model_name: str | None = None) -> None:
     """Check that the loop can run: a champion model version, the synthesizer and the preprocessor exist.
 
     ``daily-mlops run`` calls it before any Airflow work, so running before
@@ -96,9 +96,9 @@ def require_bootstrapped(db: "Database", *, where: str, model_name: str | None =
 
 
 def register_synthesizer(
-    registry: "ModelRegistry", reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int,
+    registry: ModelRegistry, reference: pd.DataFrame, schema: dict[str, Any], *, seed: int,
     model_name: str | None = None, marginal: str = "beta",
-) -> tuple["Synthesizer", dict[str, Any]]:
+) -> tuple[Synthesizer, dict[str, Any]]:
     """Fit the synthesizer on 70% of the validated reference rows and register it (approved).
 
     A stratified 30% of the real rows (:func:`~daily_mlops.ml.fidelity.holdout_split`,
@@ -141,13 +141,12 @@ def register_synthesizer(
         When a reference column cannot be stored exactly as CSV, or a target
         class has too few rows to hold out and fit (nothing is written).
     """
+    from daily_mlops.ml._copulas import resolve_marginal
     from daily_mlops.ml.fidelity import HOLDOUT_FRACTION, classifier_roc_auc
     from daily_mlops.ml.schema import datetime_formats, schema_parts
     from daily_mlops.ml.serialization import frame_to_csv
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import MODEL_NAME, synthesizer_name
-
-    from daily_mlops.ml._copulas import resolve_marginal
 
     target = schema_parts(schema)[1]
     marginal = resolve_marginal(marginal, reference.shape[1] - 1)
@@ -173,8 +172,8 @@ def register_synthesizer(
 
 
 def reference_holdout(
-    reference: "pd.DataFrame", schema: dict[str, Any], *, seed: int
-) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    reference: pd.DataFrame, schema: dict[str, Any], *, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The synthesizer's fit part (70%) and the real holdout (30%) of the reference rows, stratified on the target.
 
     Deterministic for ``(reference, seed)`` (:func:`~daily_mlops.ml.fidelity.holdout_split`);
@@ -187,7 +186,7 @@ def reference_holdout(
     return reference.iloc[fit_rows].reset_index(drop=True), reference.iloc[holdout_rows].reset_index(drop=True)
 
 
-def pretraining_epochs(settings: "Settings", architecture: str) -> int:
+def pretraining_epochs(settings: Settings, architecture: str) -> int:
     """Contrastive pretraining epochs of a network of the resolved ``architecture`` (``"ft"`` or ``"tab"``).
 
     ``MLOPS_TAB_PRETRAIN_EPOCHS`` for ``"tab"``, ``MLOPS_PRETRAIN_EPOCHS`` for ``"ft"``. A ``"tab"``
@@ -198,7 +197,7 @@ def pretraining_epochs(settings: "Settings", architecture: str) -> int:
     return settings.tab_pretrain_epochs if architecture == "tab" else settings.pretrain_epochs
 
 
-def register_preprocessor(registry: "ModelRegistry", reference: Any, schema: dict, *,
+def register_preprocessor(registry: ModelRegistry, reference: Any, schema: dict, *,
                           name: str = "preprocessor") -> tuple[Any, dict[str, Any]]:
     """Fit the :class:`~daily_mlops.ml.preprocessing.TabularPreprocessor` on the reference rows and register it.
 
@@ -215,7 +214,7 @@ def register_preprocessor(registry: "ModelRegistry", reference: Any, schema: dic
     return pre, doc
 
 
-def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def bootstrap(settings: Settings, *, db: Database, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Fit the synthesizer and preprocessor, train model version 1, register it as approved.
 
     Steps: read and validate ``MLOPS_REFERENCE_DATA``; fit the SDV
@@ -224,12 +223,14 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     ``preprocessor``); sample the bootstrap batch (``MLOPS_DAILY_ROWS`` rows, logical date 1970-01-01) and
     split it (:data:`~daily_mlops.ml.splits.SPLIT_FRACTIONS`); contrastive pretraining on the pretrain split
     (:func:`pretraining_epochs`: ``MLOPS_PRETRAIN_EPOCHS`` for an ``"ft"`` network, ``MLOPS_TAB_PRETRAIN_EPOCHS``
-    for a ``"tab"`` one), fine-tuning on the pretrain and finetune splits (:data:`~daily_mlops.ml.splits.FIT_SPLITS`), the Platt calibrator and the decision threshold
-    fitted on the calibration split (:func:`~daily_mlops.loop.evidence.calibrate_on`); evaluate on the
-    validation and test splits and on the real holdout (the stratified 30% of the reference rows kept out of
-    the synthesizer's fit); register
+    for a ``"tab"`` one), fine-tuning on the pretrain and finetune splits
+    (:data:`~daily_mlops.ml.splits.FIT_SPLITS`), the Platt calibrator and the decision threshold fitted on the
+    calibration split (:func:`~daily_mlops.loop.evidence.calibrate_on`); evaluate on the validation and test
+    splits and on the real holdout (the stratified 30% of the reference rows kept out of the synthesizer's fit);
+    register
     ``MLOPS_MODEL_NAME`` (``tabtransformer``) version 1 with status ``approved``, with
-    ``f1_threshold_auto`` (its F1 on a held-out floor sample, :func:`floor_rows` rows, minus ``MLOPS_F1_TOLERANCE``: what ``f1_threshold: auto`` means,
+    ``f1_threshold_auto`` (its F1 on a held-out floor sample, :func:`floor_rows` rows, minus
+    ``MLOPS_F1_TOLERANCE``: what ``f1_threshold: auto`` means,
     :func:`~daily_mlops.loop.f1_floor.floor_record`), also written to ``MLOPS_HOME/f1_floor.json`` for the
     DAG files' param description.
 
@@ -265,9 +266,11 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
         from daily_mlops.ml.schema import column_actions
 
         pre_existing = registry.find_run(pre_name, BOOTSTRAP_RUN_KEY)
-        floor = existing.get("f1_threshold_auto") or floor_record(existing["metrics"]["test"]["f1"], settings.f1_tolerance)
+        floor = existing.get("f1_threshold_auto") or floor_record(
+            existing["metrics"]["test"]["f1"], settings.f1_tolerance)
         write_floor_file(settings.home, name, existing["model_version"], floor)
-        return {"model_version": existing["model_version"], "created": False, "metrics": existing["metrics"].get("test", {}),
+        return {"model_version": existing["model_version"], "created": False,
+                "metrics": existing["metrics"].get("test", {}),
                 "real_metrics": existing["metrics"].get("reference", {}), "seconds": 0.0, "f1_threshold_auto": floor,
                 "columns": column_actions(pre_existing["schema"]) if pre_existing else []}
 
@@ -275,10 +278,10 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     from daily_mlops.ml.bundle import ModelBundle
     from daily_mlops.ml.calibration import calibration_summary
     from daily_mlops.ml.device import resolve_device
+    from daily_mlops.ml.encoded import EncodedBatch
     from daily_mlops.ml.model_io import state_dict_to_bytes
     from daily_mlops.ml.network import TabTransformer
     from daily_mlops.ml.schema import column_actions, infer_schema, read_csv, validate_batch
-    from daily_mlops.ml.encoded import EncodedBatch
     from daily_mlops.ml.splits import FIT_SPLITS, split_indices
     from daily_mlops.ml.training import finetune, pretrain_contrastive, seed_everything
     from daily_mlops.storage.events import record_training_event
@@ -327,7 +330,7 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
         f"({len(part['calibration'])} more calibrate it and choose the decision threshold)")
     with timed("fine-tuning") as t_ft:
         ft_losses = finetune(
-            model, fit.x_cat, fit.x_num, fit.y,
+            model, fit.x_cat, fit.x_num, fit.labels(),
             epochs=settings.finetune_epochs, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
             seed=settings.seed, device=device,
             on_epoch=lambda e, loss: say(f"  fine-tune epoch {e}: cross-entropy {loss:.4f}"),
@@ -335,9 +338,9 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
     calibration, threshold = calibrate_on(model, part["calibration"])
     bundle = ModelBundle(model=model, preprocessor=pre, decision_threshold=threshold, model_name=name,
                          model_version=None, calibration=calibration)
+    holdout = pre.transform(reference_holdout(reference, schema, seed=settings.seed)[1])
     rows = DayRows(calibration=part["calibration"], validation=part["validation"], test=part["test"],
-                   reference=pre.transform(reference_holdout(reference, schema, seed=settings.seed)[1]),
-                   batch_sha256="bootstrap")
+                   reference=holdout, batch_sha256="bootstrap")
     scored = score(bundle, rows)
     test_metrics, real_metrics = scored.metrics["test"], scored.metrics["reference"]
     floor = floor_record(_floor_sample_f1(synth, pre, bundle, schema, settings, say),
@@ -356,24 +359,25 @@ def bootstrap(settings: "Settings", *, db: "Database", progress: Callable[[str],
             "lineage_kind": "bootstrap",
             "preprocessor_version": pre_doc["model_version"], "synthesizer_version": synth_doc["model_version"],
             "split_sizes": {k: int(len(v)) for k, v in splits.items()},
-            "reference_holdout_rows": int(len(rows.reference.y)),
+            "reference_holdout_rows": len(holdout),
             "f1_threshold_auto": floor,
         },
     )
-    for stage, losses, secs, rows in (("pretrain", pre_losses, t_pre["seconds"], len(part["pretrain"])),
-                                      ("finetune", ft_losses, t_ft["seconds"], len(fit))):
+    for stage, losses, secs, n_rows in (("pretrain", pre_losses, t_pre["seconds"], len(part["pretrain"])),
+                                        ("finetune", ft_losses, t_ft["seconds"], len(fit))):
         record_training_event(
             db, model_name=name, model_version=doc["model_version"], stage=stage, losses=[float(x) for x in losses],
-            epochs=len(losses), seconds=secs, rows=int(rows), batch_id="batch-bootstrap", logical_date=None,
+            epochs=len(losses), seconds=secs, rows=n_rows, batch_id="batch-bootstrap", logical_date=None,
         )
     write_floor_file(settings.home, name, doc["model_version"], floor)
-    return {"model_version": doc["model_version"], "created": True, "metrics": test_metrics, "real_metrics": real_metrics,
-            "decision_threshold": threshold, "f1_threshold_auto": floor, "n_parameters": model.n_parameters,
+    return {"model_version": doc["model_version"], "created": True, "metrics": test_metrics,
+            "real_metrics": real_metrics, "decision_threshold": threshold, "f1_threshold_auto": floor,
+            "n_parameters": model.n_parameters,
             "trtr_roc_auc": synth_doc.get("trtr_roc_auc"),
             "seconds": round(time.perf_counter() - started, 1), "columns": column_actions(schema)}
 
 
-def bootstrap_if_missing(settings: "Settings", uri: str, *, progress: Callable[[str], None]) -> dict[str, Any]:
+def bootstrap_if_missing(settings: Settings, uri: str, *, progress: Callable[[str], None]) -> dict[str, Any]:
     """:func:`bootstrap` on the database ``settings.mongo_db`` of the server at ``uri``, saying what happened.
 
     Used by ``daily-mlops airflow`` and ``daily-mlops stack`` before Airflow starts. Idempotent like

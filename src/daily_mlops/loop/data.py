@@ -18,9 +18,8 @@ from daily_mlops.loop._common import log, with_database
 if TYPE_CHECKING:  # pragma: no cover
     import datetime as dt
 
-    from daily_mlops.storage import Database
-
     from daily_mlops.settings import Settings
+    from daily_mlops.storage import Database
 
 __all__ = ["CHUNK_ROWS", "drift_seed", "generate_data", "preprocess_data", "store_processing_metadata"]
 
@@ -32,7 +31,7 @@ _DRIFT_SALT = 0x0D41F7
 
 @with_database
 def generate_data(
-    settings: "Settings", *, logical_date: LogicalDate, db: "Database", chunk_rows: int = CHUNK_ROWS,
+    settings: Settings, *, logical_date: LogicalDate, db: Database, chunk_rows: int = CHUNK_ROWS,
     drift: str = "none",
 ) -> dict[str, Any]:
     """Sample the day's batch from the family's synthesizer and store it in the GridFS bucket ``raw_data``.
@@ -74,10 +73,10 @@ def generate_data(
     ConfigError
         When ``drift`` is not a drift mode (nothing is written).
     """
-    from daily_mlops.storage.batches import batch_id_for, record_raw_batch, store_raw_batch
     from daily_mlops.ml.drift_scenarios import DriftPlan, apply_drift, check_drift_mode
     from daily_mlops.ml.schema import schema_parts, validate_batch
     from daily_mlops.ml.synthesis import Synthesizer
+    from daily_mlops.storage.batches import batch_id_for, record_raw_batch, store_raw_batch
     from daily_mlops.storage.registry import ModelRegistry, synthesizer_name
 
     drift = check_drift_mode(drift)
@@ -113,7 +112,7 @@ def generate_data(
     return {"batch_id": batch_id_for(day), "n_rows": sampled["rows"], "raw_sha256": meta["raw_file"]["sha256"]}
 
 
-def drift_seed(seed: int, day: "dt.date", k: int) -> int:
+def drift_seed(seed: int, day: dt.date, k: int) -> int:
     """The seed of the ``drift`` param's draws in chunk ``k`` of ``day``: :func:`chunk_seed` of the day's seed, salted.
 
     Distinct from the sampling seeds of the chunks, stable across processes.
@@ -123,7 +122,7 @@ def drift_seed(seed: int, day: "dt.date", k: int) -> int:
 
 @with_database
 def preprocess_data(
-    settings: "Settings", *, logical_date: LogicalDate, db: "Database", chunk_rows: int = CHUNK_ROWS
+    settings: Settings, *, logical_date: LogicalDate, db: Database, chunk_rows: int = CHUNK_ROWS
 ) -> dict[str, Any]:
     """Validate the day's raw batch, apply the fitted preprocessor, split, store the splits in ``processed_data``.
 
@@ -148,12 +147,16 @@ def preprocess_data(
     IntegrityError
         When the raw file's sha256 does not match the one recorded.
     """
-    from daily_mlops.storage.batches import (
-        BlockSpool, batch_id_for, load_processing_metadata, read_raw_batch, store_processed_splits,
-    )
     from daily_mlops.ml.preprocessing import TabularPreprocessor
     from daily_mlops.ml.schema import column_actions, schema_parts, validate_batch
     from daily_mlops.ml.splits import split_indices
+    from daily_mlops.storage.batches import (
+        BlockSpool,
+        batch_id_for,
+        load_processing_metadata,
+        read_raw_batch,
+        store_processed_splits,
+    )
     from daily_mlops.storage.registry import ModelRegistry, preprocessor_name
 
     day = logical_day(logical_date)
@@ -180,7 +183,7 @@ def preprocess_data(
 
 
 @with_database
-def store_processing_metadata(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> dict[str, Any]:
+def store_processing_metadata(settings: Settings, *, logical_date: LogicalDate, db: Database) -> dict[str, Any]:
     """Check the day's split files and write its ``processing_metadata`` (status ``ready``).
 
     The split sizes come from the index; each recorded file must exist in
@@ -196,7 +199,12 @@ def store_processing_metadata(settings: "Settings", *, logical_date: LogicalDate
     MLOpsError
         When the split files do not add up to the raw batch, or one is missing or differs from the index.
     """
-    from daily_mlops.storage.batches import batch_id_for, load_processing_metadata, processed_file_problems, split_counts
+    from daily_mlops.storage.batches import (
+        batch_id_for,
+        load_processing_metadata,
+        processed_file_problems,
+        split_counts,
+    )
     from daily_mlops.storage.batches import store_processing_metadata as store
 
     day = logical_day(logical_date)

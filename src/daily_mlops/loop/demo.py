@@ -24,7 +24,7 @@ __all__ = ["DEMO_PLAN", "demo_days", "demo_floor"]
 DEMO_PLAN = ("none", "shift", "label_noise", "broken")
 
 
-def demo_floor(settings: "Settings") -> str:
+def demo_floor(settings: Settings) -> str:
     """One line for the demo's header: the F1 floor every day uses, before bootstrap has resolved an ``auto`` one."""
     if str(settings.f1_threshold) == "auto":  # resolved by bootstrap, which runs after this line is printed
         return (f"F1 floor auto (MLOPS_F1_THRESHOLD): the bootstrap model's held-out F1 minus f1_tolerance "

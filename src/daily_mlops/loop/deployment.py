@@ -24,10 +24,9 @@ from daily_mlops.errors import IntegrityError, MLOpsError
 from daily_mlops.loop._common import log, with_database
 
 if TYPE_CHECKING:  # pragma: no cover
-    from daily_mlops.storage import Database
-
     from daily_mlops.ml.bundle import ModelBundle
     from daily_mlops.settings import Settings
+    from daily_mlops.storage import Database
     from daily_mlops.storage.registry import ModelRegistry
 
 __all__ = [
@@ -36,7 +35,7 @@ __all__ = [
 ]
 
 
-def live_version(db: "Database", model_name: str | None = None) -> int | None:
+def live_version(db: Database, model_name: str | None = None) -> int | None:
     """The version the registry records as deployed (the one serving), or ``None`` before any deployment.
 
     ``model_name`` is the model family (default ``tabtransformer``, ``MLOPS_MODEL_NAME``'s default).
@@ -56,7 +55,7 @@ def stays_deployed(version: int | None) -> str:
 
 
 @with_database
-def explain_skipped_deployment(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> str:
+def explain_skipped_deployment(settings: Settings, *, logical_date: LogicalDate, db: Database) -> str:
     """Why the day's deployment run deploys nothing; logged at INFO and returned.
 
     Called when the deployment DAG's sensor skips (the day's evaluation
@@ -75,7 +74,7 @@ def explain_skipped_deployment(settings: "Settings", *, logical_date: LogicalDat
 
 
 @with_database
-def model_ready(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> dict[str, Any] | None:
+def model_ready(settings: Settings, *, logical_date: LogicalDate, db: Database) -> dict[str, Any] | None:
     """The day's approved version when it exists and its artifacts are intact, else ``None``.
 
     Returns
@@ -125,7 +124,7 @@ def _require_deployable(doc: dict[str, Any]) -> None:
         )
 
 
-def deployment_payload(registry: "ModelRegistry", doc: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+def deployment_payload(registry: ModelRegistry, doc: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     """The verified weights and the deployment JSON of ``doc``: the bytes a deployment writes.
 
     Also what infra validation stages and loads (:mod:`daily_mlops.loop.infra_validation`).
@@ -143,7 +142,7 @@ def deployment_payload(registry: "ModelRegistry", doc: dict[str, Any]) -> tuple[
     return weights, deployment_config(doc, pre_doc, registry.load_artifact(pre_doc, "preprocessor"))
 
 
-def _promote(registry: "ModelRegistry", model_name: str, model_version: int, logical_date: str, reason: str) -> None:
+def _promote(registry: ModelRegistry, model_name: str, model_version: int, logical_date: str, reason: str) -> None:
     """Mark ``model_version`` deployed and retire every other deployed version."""
     for old in registry.list(model_name):
         if old["status"] == "deployed" and old["model_version"] != model_version:
@@ -153,7 +152,7 @@ def _promote(registry: "ModelRegistry", model_name: str, model_version: int, log
 
 
 def deploy_version(
-    registry: "ModelRegistry", model_name: str, model_version: int, *, directory: Path, logical_date: dt.date,
+    registry: ModelRegistry, model_name: str, model_version: int, *, directory: Path, logical_date: dt.date,
     file_mode: int = 0o644, keep_versions: int = 5, force_replace: bool = False, reason: str = "deployed",
     event_fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -258,7 +257,7 @@ def deploy_version(
         return record_deployment(registry.db, event)
 
 
-def load_deployed(directory: Path) -> "ModelBundle":
+def load_deployed(directory: Path) -> ModelBundle:
     """Load the deployed model from ``directory`` (``current_model.pth`` + ``current_model.json``).
 
     Both files are read from the version directory ``directory/current``
@@ -289,8 +288,8 @@ def load_deployed(directory: Path) -> "ModelBundle":
 
 
 @with_database
-def deploy_model(settings: "Settings", *, logical_date: LogicalDate, model_version: int,
-                 db: "Database") -> dict[str, Any]:
+def deploy_model(settings: Settings, *, logical_date: LogicalDate, model_version: int,
+                 db: Database) -> dict[str, Any]:
     """Copy the approved version atomically to ``MLOPS_DEPLOYMENT_DIR`` and record it.
 
     Returns
@@ -318,7 +317,7 @@ def deploy_model(settings: "Settings", *, logical_date: LogicalDate, model_versi
 
 @with_database
 def notify_deployment_complete(
-    settings: "Settings", *, logical_date: LogicalDate, deployment: dict[str, Any], db: "Database"
+    settings: Settings, *, logical_date: LogicalDate, deployment: dict[str, Any], db: Database
 ) -> dict[str, Any]:
     """Write the ``deployment_complete`` notification; return its message."""
     from daily_mlops.storage.events import record_notification
@@ -334,8 +333,8 @@ def notify_deployment_complete(
 
 @with_database
 def record_rejection(
-    settings: "Settings", *, logical_date: LogicalDate, model_version: int, reviewer: str | None,
-    responded_at: dt.datetime | None = None, dag_id: str | None = None, run_id: str | None = None, db: "Database",
+    settings: Settings, *, logical_date: LogicalDate, model_version: int, reviewer: str | None,
+    responded_at: dt.datetime | None = None, dag_id: str | None = None, run_id: str | None = None, db: Database,
 ) -> dict[str, Any]:
     """A reviewer rejected deploying ``model_version``: record it, deploy nothing.
 

@@ -34,18 +34,17 @@ from daily_mlops.errors import IntegrityError, MLOpsError
 from daily_mlops.loop._common import hyperparameters, load_model_version, log, timed, with_database
 
 if TYPE_CHECKING:  # pragma: no cover
-    from daily_mlops.storage import Database
-
     from daily_mlops.loop.evidence import DayRows, Scored
     from daily_mlops.ml.bundle import ModelBundle
     from daily_mlops.settings import Settings
+    from daily_mlops.storage import Database
     from daily_mlops.storage.registry import ModelRegistry
 
 __all__ = ["alert_reason", "evaluate_model", "load_champion", "recalibrate_champion", "recalibrate_run_key",
            "retrain_model", "retrain_run_key", "send_alert", "send_evaluation_results"]
 
 @with_database
-def load_champion(settings: "Settings", *, db: "Database") -> dict[str, Any]:
+def load_champion(settings: Settings, *, db: Database) -> dict[str, Any]:
     """The champion of ``MLOPS_MODEL_NAME``: the deployed version, else the newest approved one; integrity checked.
 
     After ``daily-mlops rollback`` the rolled-back version is the deployed one, so it is the next day's champion.
@@ -77,7 +76,7 @@ def load_champion(settings: "Settings", *, db: "Database") -> dict[str, Any]:
 
 
 def _record_evaluation(
-    db: "Database", *, model_name: str, day: dt.date, model_version: int, scored: "Scored", attempt: int, stage: str,
+    db: Database, *, model_name: str, day: dt.date, model_version: int, scored: Scored, attempt: int, stage: str,
     floor: dict[str, Any], run_id: str | None, comparisons: dict[str, Any] | None = None,
     parent_version: int | None = None,
 ) -> dict[str, Any]:
@@ -123,7 +122,7 @@ def _record_evaluation(
     return result
 
 
-def _figures(scored: "Scored") -> str:
+def _figures(scored: Scored) -> str:
     """``F1 0.6812 / ROC-AUC 0.8512 (validation); test F1 0.6790; real holdout F1 0.5811 ROC-AUC 0.7702``."""
     def num(split: str, key: str) -> str:
         value = (scored.metrics.get(split) or {}).get(key)
@@ -136,7 +135,7 @@ def _figures(scored: "Scored") -> str:
     return text
 
 
-def _load_version(settings: "Settings", registry: "ModelRegistry", version: int) -> "ModelBundle":
+def _load_version(settings: Settings, registry: ModelRegistry, version: int) -> ModelBundle:
     """A registry version as a bundle, on the device training and inference run on."""
     from daily_mlops.ml.device import resolve_device
 
@@ -147,8 +146,8 @@ def _load_version(settings: "Settings", registry: "ModelRegistry", version: int)
 
 @with_database
 def evaluate_model(
-    settings: "Settings", *, model_version: int, logical_date: LogicalDate, f1_threshold: float | str, attempt: int = 0,
-    run_id: str | None = None, db: "Database",
+    settings: Settings, *, model_version: int, logical_date: LogicalDate, f1_threshold: float | str, attempt: int = 0,
+    run_id: str | None = None, db: Database,
 ) -> dict[str, Any]:
     """Score the champion on the day's rows; its validation F1 against the floor decides whether to retrain.
 
@@ -215,8 +214,8 @@ def retrain_run_key(day: dt.date, attempt: int, batch_sha256: str, parent_versio
 
 
 def _register_candidate(
-    settings: "Settings", registry: "ModelRegistry", *, run_key: str, weights: bytes, parent_doc: dict[str, Any],
-    stage: str, candidate: "ModelBundle", scored: "Scored", rows: "DayRows", day: dt.date, attempt: int,
+    settings: Settings, registry: ModelRegistry, *, run_key: str, weights: bytes, parent_doc: dict[str, Any],
+    stage: str, candidate: ModelBundle, scored: Scored, rows: DayRows, day: dt.date, attempt: int,
     hyper: dict[str, Any], split_sizes: dict[str, int],
 ) -> dict[str, Any]:
     """Register a candidate version (status ``candidate``) with its metrics per split, calibrator and lineage."""
@@ -243,11 +242,14 @@ def _register_candidate(
 
 
 def _judge(
-    settings: "Settings", db: "Database", registry: "ModelRegistry", *, doc: dict[str, Any], scored: "Scored",
-    baseline: "ModelBundle", rows: "DayRows", day: dt.date, attempt: int, stage: str, floor: dict[str, Any],
+    settings: Settings, db: Database, registry: ModelRegistry, *, doc: dict[str, Any], scored: Scored,
+    baseline: ModelBundle, rows: DayRows, day: dt.date, attempt: int, stage: str, floor: dict[str, Any],
     min_improvement: float, run_id: str | None, parent_version: int, previous: dict[str, Any],
 ) -> dict[str, Any]:
-    """Compare a registered candidate with its baseline, record the comparisons and its status; return the chain result."""
+    """Compare a registered candidate with its baseline, record the comparisons and its status.
+
+    Returns the chain result.
+    """
     from daily_mlops.loop.evidence import compare, score
 
     name, version = settings.model_name, int(doc["model_version"])
@@ -269,7 +271,7 @@ def _judge(
     return decisions.carry_best(result, previous)
 
 
-def _scored_candidate(settings: "Settings", registry: "ModelRegistry", doc: dict[str, Any], rows: "DayRows") -> "Scored":
+def _scored_candidate(settings: Settings, registry: ModelRegistry, doc: dict[str, Any], rows: DayRows) -> Scored:
     """A registered candidate, reloaded from the registry and scored (a rerun's path: the same numbers)."""
     from daily_mlops.loop.evidence import score
 
@@ -278,8 +280,8 @@ def _scored_candidate(settings: "Settings", registry: "ModelRegistry", doc: dict
 
 @with_database
 def recalibrate_champion(
-    settings: "Settings", *, logical_date: LogicalDate, previous: dict[str, Any] | None, f1_threshold: float | str,
-    min_improvement: float = 0.0, run_id: str | None = None, db: "Database",
+    settings: Settings, *, logical_date: LogicalDate, previous: dict[str, Any] | None, f1_threshold: float | str,
+    min_improvement: float = 0.0, run_id: str | None = None, db: Database,
 ) -> dict[str, Any]:
     """The cheapest fix, tried before any fine-tuning: the champion recalibrated on the day's calibration rows.
 
@@ -346,8 +348,8 @@ def recalibrate_champion(
 
 @with_database
 def retrain_model(
-    settings: "Settings", *, logical_date: LogicalDate, attempt: int, previous: dict[str, Any] | None,
-    f1_threshold: float | str, min_improvement: float = 0.0, run_id: str | None = None, db: "Database",
+    settings: Settings, *, logical_date: LogicalDate, attempt: int, previous: dict[str, Any] | None,
+    f1_threshold: float | str, min_improvement: float = 0.0, run_id: str | None = None, db: Database,
 ) -> dict[str, Any]:
     """One fine-tuning attempt: fine-tune the best version so far on the day's rows, calibrate, judge.
 
@@ -412,7 +414,7 @@ def retrain_model(
         seed = day_seed(settings.seed, day) + attempt
         seed_everything(seed)
         with timed(f"retraining attempt {attempt}") as t:
-            losses = finetune(parent.model, data.x_cat, data.x_num, data.y, epochs=settings.retrain_epochs,
+            losses = finetune(parent.model, data.x_cat, data.x_num, data.labels(), epochs=settings.retrain_epochs,
                               batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=seed,
                               device=resolve_device(settings.device))
         calibration, threshold = calibrate_on(parent.model, rows.calibration)
@@ -463,8 +465,8 @@ def comparisons_text(comparisons: dict[str, Any], floor: dict[str, Any]) -> str:
 
 @with_database
 def send_evaluation_results(
-    settings: "Settings", *, logical_date: LogicalDate, f1_threshold: float | str, run_id: str | None = None,
-    db: "Database",
+    settings: Settings, *, logical_date: LogicalDate, f1_threshold: float | str, run_id: str | None = None,
+    db: Database,
 ) -> dict[str, Any]:
     """Record the day's passing model version as approved for deployment, and notify.
 
@@ -516,7 +518,8 @@ def send_evaluation_results(
                             versions_tried=[r["model_version"] for r in tried])
     resolve_alerts(db, logical_date=day, resolution=f"rerun approved model version {version}")
     message = (f"{day}: model version {version} ({best.get('stage', 'champion')}) approved: validation F1 "
-               f"{best['f1']:.4f} >= {floor_text}{evidence} after {attempts} retraining attempt(s); reported: {reported}")
+               f"{best['f1']:.4f} >= {floor_text}{evidence} after {attempts} retraining attempt(s); "
+               f"reported: {reported}")
     record_notification(db, "evaluation_results", logical_date=day, message=message, approved_version=version,
                         f1=best["f1"], test_f1=test.get("f1"), real_f1=real.get("f1"))
     log.info("%s", message)
@@ -560,8 +563,8 @@ def alert_reason(alert: dict[str, Any], deployed_version: int | None) -> str:
 
 @with_database
 def send_alert(
-    settings: "Settings", *, logical_date: LogicalDate, last: dict[str, Any] | None, f1_threshold: float | str,
-    dag_id: str | None = None, run_id: str | None = None, db: "Database",
+    settings: Settings, *, logical_date: LogicalDate, last: dict[str, Any] | None, f1_threshold: float | str,
+    dag_id: str | None = None, run_id: str | None = None, db: Database,
 ) -> dict[str, Any]:
     """Every attempt failed: write the ``MODEL_PERFORMANCE_FAILURE`` alert and its evaluation event.
 
@@ -594,7 +597,7 @@ def send_alert(
     from daily_mlops.thresholds import threshold_note
 
     floor = resolve_floor(settings, db, f1_threshold, "DAG param f1_threshold")
-    f1_threshold = floor["f1_threshold"]
+    floor_f1: float = floor["f1_threshold"]
     day = logical_day(logical_date)
     recorded = evaluations_of_day(db, day, run_id=run_id) if run_id is not None else []
     if last is None and recorded:
@@ -617,13 +620,13 @@ def send_alert(
     log.info("alert for %s: best validation F1 %.4f < %s after %d attempt(s); %s", day, best_f1,
              decisions.describe_f1_threshold(floor), attempts,
              "; ".join(details) or "no per-version records")
-    alert = raise_performance_alert(db, logical_date=day, f1_score=best_f1, f1_threshold=f1_threshold,
+    alert = raise_performance_alert(db, logical_date=day, f1_score=best_f1, f1_threshold=floor_f1,
                                     retrain_attempts=attempts, model_versions_tried=versions, dag_id=dag_id,
                                     run_id=run_id, f1_threshold_note=threshold_note(floor),
                                     drift=day_drift_summary(settings, logical_date=day, db=db),
                                     candidates=candidates)
     record_evaluation_event(db, "alert_raised", logical_date=day, model_version=None, f1=best_f1,
-                            f1_threshold=f1_threshold, retrain_attempts=attempts, versions_tried=versions,
+                            f1_threshold=floor_f1, retrain_attempts=attempts, versions_tried=versions,
                             message=alert["message"])
     log.info("%s", alert["message"])
     return {"message": alert["message"], "reason": alert_reason(alert, live_version(db, settings.model_name)),

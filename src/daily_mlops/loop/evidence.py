@@ -52,13 +52,13 @@ class DayRows:
         trains anew.
     """
 
-    calibration: "EncodedBatch"
-    validation: "EncodedBatch"
-    test: "EncodedBatch"
-    reference: "EncodedBatch | None"
+    calibration: EncodedBatch
+    validation: EncodedBatch
+    test: EncodedBatch
+    reference: EncodedBatch | None
     batch_sha256: str
 
-    def split(self, name: str) -> "EncodedBatch | None":
+    def split(self, name: str) -> EncodedBatch | None:
         return getattr(self, name)
 
 
@@ -83,7 +83,7 @@ class Scored:
         return (self.probabilities[split] >= self.decision_threshold).astype(np.int64)
 
 
-def real_holdout(registry: "ModelRegistry", model_name: str, preprocessor: "TabularPreprocessor") -> "EncodedBatch | None":
+def real_holdout(registry: ModelRegistry, model_name: str, preprocessor: TabularPreprocessor) -> EncodedBatch | None:
     """The family's real holdout rows, validated and encoded with ``preprocessor``; ``None`` when none is stored.
 
     Raises
@@ -103,8 +103,8 @@ def real_holdout(registry: "ModelRegistry", model_name: str, preprocessor: "Tabu
     return preprocessor.transform(validate_batch(frame, preprocessor.schema))
 
 
-def load_day_rows(db: "Database", registry: "ModelRegistry", model_name: str, day: "dt.date",
-                  preprocessor: "TabularPreprocessor") -> DayRows:
+def load_day_rows(db: Database, registry: ModelRegistry, model_name: str, day: dt.date,
+                  preprocessor: TabularPreprocessor) -> DayRows:
     """Load the day's calibration, validation and test splits, the real holdout and the raw batch's sha256.
 
     Raises
@@ -122,7 +122,7 @@ def load_day_rows(db: "Database", registry: "ModelRegistry", model_name: str, da
                    batch_sha256=str(meta["raw_file"]["sha256"]))
 
 
-def calibrate_on(model: Any, rows: "EncodedBatch") -> tuple[dict[str, Any], float]:
+def calibrate_on(model: Any, rows: EncodedBatch) -> tuple[dict[str, Any], float]:
     """Fit the Platt calibrator and choose the F1-best decision threshold on ``rows`` (the calibration split).
 
     Returns
@@ -151,14 +151,15 @@ def score_metrics(y_true: np.ndarray, prob: np.ndarray, decision_threshold: floa
     p, y = np.asarray(prob, dtype=np.float64), np.asarray(y_true, dtype=np.float64)
     bins = np.minimum((p * 10).astype(np.int64), 9)  # the last bin includes 1
     count = np.bincount(bins, minlength=10)
-    per_bin = [[round(float(s / n), 6) if n else None for s, n in zip(np.bincount(bins, weights=w, minlength=10),
-                                                                        count)] for w in (p, y)]
+    # bins are in [0, 9], so each bincount has exactly 10 entries
+    per_bin = [[round(float(s / n), 6) if n else None
+                for s, n in zip(np.bincount(bins, weights=w, minlength=10), count, strict=True)] for w in (p, y)]
     return {**classification_metrics(y_true, prob, decision_threshold=decision_threshold),
             "brier": brier_score(y_true, prob), "ece": expected_calibration_error(y_true, prob),
             "reliability": {"mean_predicted": per_bin[0], "observed_rate": per_bin[1], "count": count.tolist()}}
 
 
-def score(bundle: "ModelBundle", rows: DayRows) -> Scored:
+def score(bundle: ModelBundle, rows: DayRows) -> Scored:
     """Score ``bundle`` (its calibrator and decision threshold) on the validation, test and real rows."""
     out = Scored(decision_threshold=float(bundle.decision_threshold))
     for name in SCORED:
@@ -167,7 +168,7 @@ def score(bundle: "ModelBundle", rows: DayRows) -> Scored:
             continue
         prob = bundle.predict_proba_encoded(part)
         out.probabilities[name] = prob
-        out.metrics[name] = score_metrics(part.y, prob, bundle.decision_threshold)
+        out.metrics[name] = score_metrics(part.labels(), prob, bundle.decision_threshold)
     return out
 
 

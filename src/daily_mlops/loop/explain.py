@@ -98,7 +98,7 @@ def _evaluation(doc: dict[str, Any], version: dict[str, Any] | None, *, day: str
     from daily_mlops.reporting.evidence import comparison_lines
 
     number = int(doc["model_version"])
-    comparisons = {k: _pick(doc.get(k), _COMPARISON_KEYS) for k in ("floor", "champion", "real") if doc.get(k)}
+    comparisons = {k: _pick(doc[k], _COMPARISON_KEYS) or {} for k in ("floor", "champion", "real") if doc.get(k)}
     failed = [CHECK_NAMES[k] for k, c in comparisons.items() if c.get("passed") is False and not champion]
     if number == approved:
         verdict = "approved"
@@ -189,7 +189,8 @@ def explain_day(records: dict[str, Any], *, outcome: str | None = None) -> dict[
         registry's ``decision``: status, reason, time); ``approved_version``; ``alert``; ``reviewer`` (a
         recorded rejection: ``answer``, ``reviewer``, ``at``; ``None`` otherwise); ``deployments``
         (deployed, already deployed, superseded, rejected by the reviewer, rolled back: ``by`` whom,
-        ``reason``); ``version_in_place`` (after the day); ``missing`` (each piece not recorded, named, e.g. :data:`NO_EVALUATION`).
+        ``reason``); ``version_in_place`` (after the day); ``missing`` (each piece not recorded, named, e.g.
+        :data:`NO_EVALUATION`).
 
     Raises
     ------

@@ -1,7 +1,8 @@
 """The F1 floor in effect: ``f1_threshold`` resolved, ``auto`` from the bootstrap model's held-out F1.
 
 ``auto`` (the default) means the bootstrap model's F1 on held-out rows (the
-floor sample bootstrap draws for it, 20,000 rows by default) minus ``MLOPS_F1_TOLERANCE`` (:func:`daily_mlops.decisions.resolve_f1_threshold`).
+floor sample bootstrap draws for it, 20,000 rows by default) minus ``MLOPS_F1_TOLERANCE``
+(:func:`daily_mlops.decisions.resolve_f1_threshold`).
 ``daily-mlops bootstrap`` stores that F1 in the registry (field
 ``f1_threshold_auto`` of the bootstrap version) and, for the DAG files'
 param description, in the small file ``MLOPS_HOME/f1_floor.json``: DAG files
@@ -48,7 +49,8 @@ def floor_record(bootstrap_f1: float, f1_tolerance: float, *, split: str = "test
     Returns
     -------
     dict
-        ``bootstrap_f1``, ``f1_tolerance``, ``f1_threshold`` (their difference, at least 0) and ``split``. The tasks recompute ``f1_threshold`` with the tolerance in effect when they run.
+        ``bootstrap_f1``, ``f1_tolerance``, ``f1_threshold`` (their difference, at least 0) and ``split``. The
+        tasks recompute ``f1_threshold`` with the tolerance in effect when they run.
     """
     from daily_mlops.decisions import auto_f1_threshold
 
@@ -56,7 +58,7 @@ def floor_record(bootstrap_f1: float, f1_tolerance: float, *, split: str = "test
             "f1_threshold": auto_f1_threshold(bootstrap_f1, f1_tolerance), "split": split}
 
 
-def bootstrap_f1(db: "Database", model_name: str) -> float | None:
+def bootstrap_f1(db: Database, model_name: str) -> float | None:
     """The held-out F1 of ``model_name``'s bootstrap version from the registry, or ``None`` when not bootstrapped.
 
     Reads ``f1_threshold_auto.bootstrap_f1``; a version bootstrapped before that field existed gives its
@@ -73,7 +75,7 @@ def bootstrap_f1(db: "Database", model_name: str) -> float | None:
     return None if stored is None else float(stored)
 
 
-def resolve_floor(settings: "Settings", db: "Database", value: Any, source: str) -> dict[str, Any]:
+def resolve_floor(settings: Settings, db: Database, value: Any, source: str) -> dict[str, Any]:
     """The F1 floor of a run: ``value`` (a param or the setting) resolved; see
     :func:`daily_mlops.decisions.resolve_f1_threshold` for the returned dict.
 
@@ -118,7 +120,7 @@ def write_floor_file(home: Path, model_name: str, model_version: int, record: di
     if not isinstance(data, dict):
         data = {}
     data[model_name] = {**record, "model_name": model_name, "model_version": int(model_version),
-                        "written_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+                        "written_at": dt.datetime.now(dt.UTC).isoformat()}
     tmp = path.with_name(f".{FLOOR_FILE}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
     tmp.replace(path)

@@ -184,7 +184,9 @@ def probe(directory: Path, canary: Path, columns: Path, *, calls: int = LATENCY_
             "load_seconds": round(load_seconds, 3), "torch": torch.__version__}
 
 
-def run_probe(directory: Path, canary: Path, columns: Path, *, timeout: float = PROBE_TIMEOUT_SECONDS) -> dict[str, Any]:
+def run_probe(
+    directory: Path, canary: Path, columns: Path, *, timeout: float = PROBE_TIMEOUT_SECONDS
+) -> dict[str, Any]:
     """Run :func:`probe` in a fresh process of this interpreter (``sys.executable``); return its answer.
 
     A process that crashes, prints no answer or outlives ``timeout`` seconds is a ``load`` failure
@@ -206,7 +208,7 @@ def run_probe(directory: Path, canary: Path, columns: Path, *, timeout: float = 
 
 
 # --------------------------------------------------------------------------- the task
-def _holdout(registry: "ModelRegistry", doc: dict[str, Any]) -> tuple[bytes, list[dict[str, str]]] | None:
+def _holdout(registry: ModelRegistry, doc: dict[str, Any]) -> tuple[bytes, list[dict[str, str]]] | None:
     """The raw real holdout (canonical CSV, sha256 checked) and its columns, of the version's synthesizer."""
     from daily_mlops.errors import NotFoundError
     from daily_mlops.storage.registry import synthesizer_name
@@ -224,8 +226,8 @@ def _holdout(registry: "ModelRegistry", doc: dict[str, Any]) -> tuple[bytes, lis
 
 
 @with_database
-def validate_infra(settings: "Settings", *, logical_date: LogicalDate, model_version: int,
-                   db: "Database") -> dict[str, Any]:
+def validate_infra(settings: Settings, *, logical_date: LogicalDate, model_version: int,
+                   db: Database) -> dict[str, Any]:
     """Load ``model_version`` as ``serve`` will, in a fresh process; record the result; refuse or pass it.
 
     See the module docstring for the checks. Nothing is deployed either way.

@@ -36,7 +36,9 @@ _INTEGERS = ("d_model", "nhead", "num_layers", "dim_feedforward", "batch_size", 
 
 def _when(value: Any) -> str:
     """A datetime as ``YYYY-MM-DD HH:MM`` (UTC as stored), ``-`` for none."""
-    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, dt.datetime) else ("-" if value is None else str(value))
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return "-" if value is None else str(value)
 
 
 def deployed_at(doc: dict[str, Any]) -> dt.datetime | None:
@@ -57,7 +59,7 @@ def version_date(doc: dict[str, Any]) -> str:
     return str(doc.get("logical_date") or "-")
 
 
-def list_versions(registry: "ModelRegistry", model_name: str | None = None) -> list[dict[str, Any]]:
+def list_versions(registry: ModelRegistry, model_name: str | None = None) -> list[dict[str, Any]]:
     """One row per version of every model family (or of ``model_name``), family by family, oldest first.
 
     Returns
@@ -92,7 +94,12 @@ def version_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
     A field the document lacks shows ``-``.
     """
     from daily_mlops.reporting.evidence import (
-        calibration_text, champion_text, floor_text, number, real_guard_text, version_metrics,
+        calibration_text,
+        champion_text,
+        floor_text,
+        number,
+        real_guard_text,
+        version_metrics,
     )
 
     arch, hyper = doc.get("architecture", {}), doc.get("hyperparameters", {})
@@ -146,7 +153,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def export_model(registry: "ModelRegistry", model_name: str, selector: str | int, *, metric: str = "f1",
+def export_model(registry: ModelRegistry, model_name: str, selector: str | int, *, metric: str = "f1",
                  now: dt.datetime | None = None) -> dict[str, Any]:
     """The model file of one version (see the module docstring), as a dict of plain values.
 
@@ -169,7 +176,7 @@ def export_model(registry: "ModelRegistry", model_name: str, selector: str | int
     return _plain({
         "format": FILE_FORMAT, "format_version": 1,
         "model_name": model_name, "model_version": int(doc["model_version"]), "status": doc["status"],
-        "exported_at": now or dt.datetime.now(dt.timezone.utc),
+        "exported_at": now or dt.datetime.now(dt.UTC),
         "architecture": doc["architecture"], "hyperparameters": doc.get("hyperparameters", {}),
         "decision_threshold": doc.get("decision_threshold"), "n_parameters": doc.get("n_parameters"),
         "signature": doc.get("signature", {}), "preprocessing_schema": pre.get("schema", {}),
@@ -286,7 +293,7 @@ def bootstrap_overrides(document: dict[str, Any]) -> dict[str, Any]:
     return overrides
 
 
-def require_new_family(db: "Database", model_name: str, *, where: str) -> None:
+def require_new_family(db: Database, model_name: str, *, where: str) -> None:
     """Refuse an import into a family that is already bootstrapped (its bootstrap would be a no-op).
 
     Raises
@@ -294,8 +301,7 @@ def require_new_family(db: "Database", model_name: str, *, where: str) -> None:
     MLOpsError
         Naming the family, the database and the fix (``--model-name``).
     """
-    from daily_mlops.storage.registry import BOOTSTRAP_RUN_KEY
-    from daily_mlops.storage.registry import ModelRegistry
+    from daily_mlops.storage.registry import BOOTSTRAP_RUN_KEY, ModelRegistry
 
     existing = ModelRegistry(db).find_run(model_name, BOOTSTRAP_RUN_KEY)
     if existing is not None:

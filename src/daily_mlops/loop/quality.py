@@ -31,7 +31,7 @@ __all__ = ["batch_fidelity", "check_data_quality", "day_drift_summary", "day_qua
 _NOT_MEASURED = "drift not measured"
 
 
-def quality_floors(settings: "Settings") -> Any:
+def quality_floors(settings: Settings) -> Any:
     """The gate's floors from ``MLOPS_QUALITY_MIN_DIAGNOSTIC``, ``..._MAX_UNSEEN_SHARE``, ``..._MAX_NULL_INCREASE``."""
     from daily_mlops.ml.quality import QualityFloors
 
@@ -40,7 +40,7 @@ def quality_floors(settings: "Settings") -> Any:
                          max_null_increase=settings.quality_max_null_increase)
 
 
-def _reference_rows(registry: "ModelRegistry", synth_doc: dict[str, Any]) -> "pd.DataFrame":
+def _reference_rows(registry: ModelRegistry, synth_doc: dict[str, Any]) -> pd.DataFrame:
     """The rows the synthesizer was fit on (its artifact, sha256 checked, parsed with the recorded dtypes)."""
     from daily_mlops.ml.serialization import frame_from_csv
 
@@ -49,7 +49,7 @@ def _reference_rows(registry: "ModelRegistry", synth_doc: dict[str, Any]) -> "pd
                           fix="re-register the synthesizer with `daily-mlops bootstrap` on a fresh MLOPS_MONGO_DB")
 
 
-def _known_categories(registry: "ModelRegistry", pre_doc: dict[str, Any]) -> dict[str, list[str]]:
+def _known_categories(registry: ModelRegistry, pre_doc: dict[str, Any]) -> dict[str, list[str]]:
     """Per categorical column, the categories the fitted preprocessor encodes (others become "unknown").
 
     The same rule as ``/predict``'s and ``predict``'s input flags (:meth:`TabularPreprocessor.known_categories`).
@@ -62,7 +62,7 @@ def _known_categories(registry: "ModelRegistry", pre_doc: dict[str, Any]) -> dic
 
 
 @with_database
-def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "Database",
+def check_data_quality(settings: Settings, *, logical_date: LogicalDate, db: Database,
                        chunk_rows: int | None = None) -> dict[str, Any]:
     """Gate the day's raw batch on structure, record its quality, drift and fidelity figures.
 
@@ -105,12 +105,15 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
     import pandas as pd
 
     from daily_mlops.loop.data import CHUNK_ROWS
-    from daily_mlops.ml.fidelity import MAX_ROWS
     from daily_mlops.ml.drift_scenarios import drift_summary
+    from daily_mlops.ml.fidelity import MAX_ROWS
     from daily_mlops.ml.quality import BatchProfile, drift_figures, gate, quality_figures
     from daily_mlops.ml.schema import date_columns, parse_date_columns, schema_parts
     from daily_mlops.storage.batches import (
-        batch_id_for, load_processing_metadata, read_raw_batch, store_processing_metadata,
+        batch_id_for,
+        load_processing_metadata,
+        read_raw_batch,
+        store_processing_metadata,
     )
     from daily_mlops.storage.registry import ModelRegistry, preprocessor_name, synthesizer_name
 
@@ -165,8 +168,8 @@ def check_data_quality(settings: "Settings", *, logical_date: LogicalDate, db: "
             "seconds": seconds}
 
 
-def batch_fidelity(registry: "ModelRegistry", synth_doc: dict[str, Any], reference: "pd.DataFrame",
-                   batch: "pd.DataFrame", *, seed: int) -> dict[str, Any] | None:
+def batch_fidelity(registry: ModelRegistry, synth_doc: dict[str, Any], reference: pd.DataFrame,
+                   batch: pd.DataFrame, *, seed: int) -> dict[str, Any] | None:
     """The fidelity report of a batch sample against the synthesizer's fit rows and its stored real holdout.
 
     Parameters
@@ -217,7 +220,7 @@ def batch_fidelity(registry: "ModelRegistry", synth_doc: dict[str, Any], referen
     return report
 
 
-def _positive_rates(sample: "pd.DataFrame", reference: "pd.DataFrame", target: dict[str, Any]) -> dict[str, Any]:
+def _positive_rates(sample: pd.DataFrame, reference: pd.DataFrame, target: dict[str, Any]) -> dict[str, Any]:
     """The positive rate of the batch sample and of the reference (fractions in [0, 1])."""
     column, positive = target["column"], target["positive_label"]
     if column not in sample.columns or column not in reference.columns or not len(sample) or not len(reference):
@@ -226,7 +229,7 @@ def _positive_rates(sample: "pd.DataFrame", reference: "pd.DataFrame", target: d
             "reference_positive_rate": round(float((reference[column].astype(str) == positive).mean()), 6)}
 
 
-def day_quality(db: "Database", logical_date: LogicalDate) -> dict[str, Any]:
+def day_quality(db: Database, logical_date: LogicalDate) -> dict[str, Any]:
     """What the gate recorded for a day, for run summaries and ``daily-mlops status``.
 
     Returns
@@ -250,7 +253,7 @@ def day_quality(db: "Database", logical_date: LogicalDate) -> dict[str, Any]:
 
 
 @with_database
-def day_drift_summary(settings: "Settings", *, logical_date: LogicalDate, db: "Database") -> str | None:
+def day_drift_summary(settings: Settings, *, logical_date: LogicalDate, db: Database) -> str | None:
     """One line on the drift of the day's batch, for the alert message (``send_alert``), or None.
 
     E.g. ``"drift score 0.43 (1 = like the reference) (drift param shift), worst: credit_amount 0.07, ..."``;

@@ -62,12 +62,12 @@ def _write_atomically(out: Path, text: str, *, option: str, example: str = "repo
     return out
 
 
-def _source(settings: "Settings") -> str:
+def _source(settings: Settings) -> str:
     server = "MLOPS_MONGO_URI" if settings.mongo_uri else f"the embedded server under {settings.embedded_mongo_path}"
     return f"database {settings.mongo_db!r} ({server})"
 
 
-def model_card(settings: "Settings", *, db: "Database", model_version: int, out: Path | None = None,
+def model_card(settings: Settings, *, db: Database, model_version: int, out: Path | None = None,
                now: dt.datetime | None = None) -> tuple[str, Path | None]:
     """The Markdown model card of ``model_version``; written to ``out`` when given.
 
@@ -88,11 +88,11 @@ def model_card(settings: "Settings", *, db: "Database", model_version: int, out:
 
     data = load_model_card_data(db, model_version, model_name=settings.model_name)
     text = model_card_markdown(data, reference=reference_attribution(settings.reference_data),
-                               generated_at=now or dt.datetime.now(dt.timezone.utc))
+                               generated_at=now or dt.datetime.now(dt.UTC))
     return text, (_write_atomically(out, text, option="--out") if out is not None else None)
 
 
-def write_report(settings: "Settings", *, db: "Database", out: Path, days: int | None = 30,
+def write_report(settings: Settings, *, db: Database, out: Path, days: int | None = 30,
                  now: dt.datetime | None = None) -> dict[str, Any]:
     """Write the HTML report of the last ``days`` logical dates to ``out``.
 
@@ -111,7 +111,7 @@ def write_report(settings: "Settings", *, db: "Database", out: Path, days: int |
     from daily_mlops.reporting.page import build_report_html
     from daily_mlops.storage.reports import load_model_card_data, load_report_data
 
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     data = load_report_data(db, days=days, model_name=settings.model_name)
     card = None
     if data["current"] is not None:
@@ -154,6 +154,7 @@ def write_predictions(out: Path, probabilities: Any, *, decision_threshold: floa
     extra = ("unseen", "null") if input_flags is not None else ()
     writer.writerow(["row", "probability", "label", *extra])
     for i, p in enumerate(probabilities):
-        flags = [json.dumps(input_flags[i][k], ensure_ascii=False) if input_flags[i][k] else "" for k in extra]
+        row_flags = input_flags[i] if input_flags is not None else {}
+        flags = [json.dumps(row_flags[k], ensure_ascii=False) if row_flags[k] else "" for k in extra]
         writer.writerow([i, f"{float(p):.6f}", positive_label if p >= decision_threshold else negative_label, *flags])
     return _write_atomically(out, buffer.getvalue(), option="--output", example="predictions.csv")

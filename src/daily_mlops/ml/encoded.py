@@ -44,12 +44,24 @@ class EncodedBatch:
     def __len__(self) -> int:
         return int(self.x_cat.shape[0])
 
-    def subset(self, idx: np.ndarray) -> "EncodedBatch":
+    def labels(self) -> np.ndarray:
+        """``y``, ndarray of shape (n_rows,), int64.
+
+        Raises
+        ------
+        ValueError
+            When the batch has no labels (its rows came without the target column).
+        """
+        if self.y is None:
+            raise ValueError(f"this batch of {len(self)} rows has no labels (y is None)")
+        return self.y
+
+    def subset(self, idx: np.ndarray) -> EncodedBatch:
         """The rows ``idx`` (ndarray of int, shape (k,)) as a new batch."""
         return EncodedBatch(x_cat=self.x_cat[idx], x_num=self.x_num[idx], y=None if self.y is None else self.y[idx])
 
     @staticmethod
-    def concat(batches: "list[EncodedBatch]") -> "EncodedBatch":
+    def concat(batches: list[EncodedBatch]) -> EncodedBatch:
         """The rows of ``batches`` one after another (at least one; labels kept only when every batch has them)."""
         if not batches:
             raise ValueError("concat needs at least one batch")

@@ -132,7 +132,9 @@ def _features(train: pd.DataFrame, test: pd.DataFrame, target: str) -> tuple[pd.
     return out_train.drop(columns=empty), out_test.drop(columns=empty)
 
 
-def classifier_roc_auc(train: pd.DataFrame, test: pd.DataFrame, *, target: str, positive_label: Any, seed: int) -> float | None:
+def classifier_roc_auc(
+    train: pd.DataFrame, test: pd.DataFrame, *, target: str, positive_label: Any, seed: int
+) -> float | None:
     """ROC-AUC on ``test`` of a HistGradientBoostingClassifier trained on ``train``.
 
     Parameters

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from daily_mlops.ml.network import TabTransformer
 from daily_mlops.errors import IntegrityError, MLOpsError, NotFoundError, UnsafeArtifactError
+from daily_mlops.ml.network import TabTransformer
 
 __all__ = ["state_dict_to_bytes", "load_state_dict_bytes", "load_state_dict_file", "build_model"]
 

@@ -23,7 +23,8 @@ The module is independent of preprocessing: it takes integer category codes
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -244,7 +245,7 @@ class TabTransformer(nn.Module):
         }
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "TabTransformer":
+    def from_config(cls, config: Mapping[str, Any]) -> TabTransformer:
         """Build a freshly initialised network from :attr:`config`.
 
         A config stored before ``architecture`` and ``encoder_dropout`` existed

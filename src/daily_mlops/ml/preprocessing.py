@@ -29,7 +29,13 @@ from daily_mlops.errors import ConfigError, SchemaError
 from daily_mlops.ml.encoded import EncodedBatch
 from daily_mlops.ml.input_flags import InputFlags
 from daily_mlops.ml.schema import (
-    EPOCH, MISSING_CATEGORY, MONTH_SUFFIX, NULL_INDICATOR_SUFFIX, date_feature_names, schema_parts, validate_batch,
+    EPOCH,
+    MISSING_CATEGORY,
+    MONTH_SUFFIX,
+    NULL_INDICATOR_SUFFIX,
+    date_feature_names,
+    schema_parts,
+    validate_batch,
 )
 from daily_mlops.ml.preprocessor_io import SKOPS_ALLOWED_TYPES
 

@@ -186,7 +186,8 @@ def _diagnostic(sample: pd.DataFrame, reference: pd.DataFrame, sdv_metadata: Map
     except (ValueError, KeyError, TypeError) as exc:  # SDMetrics refused the metadata: the other checks still gate
         return {"score": None, "data_validity": None, "data_structure": None, "columns": {},
                 "error": f"SDMetrics DiagnosticReport failed: {type(exc).__name__}: {exc}"}
-    properties = dict(zip(report.get_properties()["Property"], report.get_properties()["Score"]))
+    table = report.get_properties()
+    properties = dict(zip(table["Property"], table["Score"], strict=True))
     details = report.get_details("Data Validity")
     per_column = details.groupby("Column")["Score"].min() if len(details) else pd.Series(dtype=float)
     return {
@@ -237,8 +238,9 @@ def quality_figures(profile: BatchProfile, reference: pd.DataFrame, *,
         "sample_rows": int(len(sample)),
         "diagnostic": diagnostic,
         "min_validity": min(known) if known else None,
-        "max_unseen_share": max(unseen.values(), default=0.0),
-        "max_null_increase": max(increase.values(), default=0.0),
+        # _rounded gives None for a non-finite share; such a share cannot be a maximum
+        "max_unseen_share": max((v for v in unseen.values() if v is not None), default=0.0),
+        "max_null_increase": max((v for v in increase.values() if v is not None), default=0.0),
         "validity": validity,
         "unseen_share": unseen,
         "unseen_examples": {c: v for c, v in profile.examples_.items() if v},

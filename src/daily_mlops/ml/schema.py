@@ -36,9 +36,11 @@ from daily_mlops.ml._columns import (
     date_feature_names,
     detect_date_format,
     parse_date_columns,
-    parse_dates as _parse_dates,
     sdv_id_columns,
     unique_id_reason,
+)
+from daily_mlops.ml._columns import (
+    parse_dates as _parse_dates,
 )
 
 __all__ = [

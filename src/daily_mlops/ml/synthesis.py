@@ -45,11 +45,10 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from daily_mlops.dates import LogicalDate, chunk_seed, day_seed
-from daily_mlops.ml._copula_params import check_copula_params, copula_params
-from daily_mlops.ml._copula_params import jsonable
-from daily_mlops.ml._copulas import MARGINALS, quiet_sdv, fit_class_copulas, fit_copula, sample_class_copulas
 from daily_mlops.errors import MLOpsError, SchemaError, UnsafeArtifactError
 from daily_mlops.ml._columns import set_datetime_formats
+from daily_mlops.ml._copula_params import check_copula_params, copula_params, jsonable
+from daily_mlops.ml._copulas import MARGINALS, fit_class_copulas, fit_copula, quiet_sdv, sample_class_copulas
 
 __all__ = ["ALLOWED_SDTYPES", "BASIC_SDTYPES", "REFERENCE_FORMAT", "Synthesizer", "keep_reference_values"]
 
@@ -229,7 +228,10 @@ class Synthesizer(BaseEstimator):
         if self.marginal not in MARGINALS:
             raise SchemaError(f"the synthesizer's marginal {self.marginal!r} is not one of {list(MARGINALS)}; "
                               "set MLOPS_SYNTHESIS_MARGINAL to one of them")
-        synthesizer, self.classes_, self.class_synthesizers_, self.class_rates_ = None, [], [], []
+        synthesizer = None
+        self.classes_: list[Any] = []
+        self.class_synthesizers_: list[Any] = []
+        self.class_rates_: list[float] = []
         if self.target_column is not None:
             self.classes_, self.class_synthesizers_, self.class_rates_ = fit_class_copulas(
                 frame, jsonable(metadata.to_dict()), str(self.target_column), seed=int(self.seed), models=models,
@@ -480,7 +482,8 @@ class Synthesizer(BaseEstimator):
         recorded = _check_metadata(record.get("sdv_metadata"), list(frame.columns))
         target, marginal = record.get("target_column"), record.get("marginal", "beta")  # absent: stored before
         if marginal not in MARGINALS:
-            raise SchemaError(f"{what}: the recorded marginal {marginal!r} is not one of {list(MARGINALS)}; {_REFIT_FIX}")
+            raise SchemaError(
+                f"{what}: the recorded marginal {marginal!r} is not one of {list(MARGINALS)}; {_REFIT_FIX}")
         if target is not None and target not in frame.columns:
             raise SchemaError(f"{what}: the recorded target_column {target!r} is not a reference column; {_REFIT_FIX}")
         models = None if record.get("copula_params") is None else check_copula_params(

@@ -28,8 +28,7 @@ CPU, so a CPU run is the same with ``device="cpu"`` as without it.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -84,7 +83,8 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     # That mode also fills each new tensor with NaN / max-int as a trap for reads of uninitialised
     # memory; no kernel here reads it (same results, checked), and the fills cost 2-4 % of a step.
-    torch.utils.deterministic.fill_uninitialized_memory = False
+    # torch sets this attribute on a module subclass; its stubs do not declare it
+    torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
 
 
 def nt_xent_loss(z1: Tensor, z2: Tensor, *, temperature: float) -> Tensor:
@@ -309,7 +309,8 @@ def finetune(
     present = np.unique(y)
     weights = np.ones(model.n_classes, dtype=np.float32)
     weights[present] = compute_class_weight("balanced", classes=present, y=y)
-    criterion = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device))
+    class_weight = torch.from_numpy(weights).to(device)
+    criterion = torch.nn.CrossEntropyLoss(weight=class_weight)
     labels = torch.from_numpy(y.astype(np.int64)).to(device)  # (n,)
     held_out = _validation_tensors(model, validation, device)
     stopper = EarlyStopping(patience=patience) if held_out is not None else None
@@ -335,8 +336,8 @@ def finetune(
                 losses.append(total / n_rows)
                 if on_epoch is not None:
                     on_epoch(epoch, losses[-1])
-                if stopper is not None:
-                    val_loss = _weighted_loss(model, *held_out, criterion.weight)
+                if stopper is not None and held_out is not None:
+                    val_loss = _weighted_loss(model, *held_out, class_weight)
                     if on_validation is not None:
                         on_validation(epoch, val_loss)
                     if stopper.update(model, epoch, val_loss):
@@ -348,16 +349,7 @@ def finetune(
     return losses
 
 
-def _step(optimizer: torch.optim.Optimizer, loss: Tensor, parameters: Iterable[Tensor]) -> float:
-    """One optimiser step on the scalar ``loss`` (backward, gradient norm clipped to 1); returns ``loss`` as a float."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(parameters, _MAX_GRAD_NORM)
-    optimizer.step()
-    return float(loss.detach())
-
-
-def _validation_tensors(model: TabTransformer, validation, device: torch.device) -> tuple[Tensor, Tensor, Tensor] | None:
+from collections.abc import Callable, Iterable
     """``finetune``'s validation rows as tensors on ``device`` (checked like the training rows), or ``None``."""
     if validation is None:
         return None

@@ -1,1 +1,2 @@
-"""Airflow wiring: DAG ids and shared DAG arguments, notifiers, the local ``dag.test`` runner, ``daily-mlops airflow``."""
+"""Airflow wiring: DAG ids and shared DAG arguments, notifiers, the local ``dag.test`` runner,
+``daily-mlops airflow``."""

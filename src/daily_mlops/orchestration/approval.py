@@ -14,7 +14,6 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from daily_mlops.orchestration.naming import announce_logical_date
 
-
 __all__ = ["DeploymentApproval"]
 
 
@@ -59,9 +58,9 @@ class DeploymentApproval(ApprovalOperator):
 
             user = event.get("responded_by_user") or {}
             reviewer = (user.get("name") or user.get("id")) if isinstance(user, dict) else str(user)
-            record_rejection(load_settings(), logical_date=context["logical_date"], model_version=int(version),
-                             reviewer=reviewer, responded_at=event.get("responded_at"), dag_id=self.dag_id,
-                             run_id=context.get("run_id"))
+            record_rejection(load_settings(), logical_date=context["logical_date"],
+                             model_version=int(ready["model_version"]), reviewer=reviewer,
+                             responded_at=event.get("responded_at"), dag_id=self.dag_id, run_id=context.get("run_id"))
             self.log.info("model version %s rejected by %s: recorded, nothing deployed", version, reviewer)
         try:
             return super().execute_complete(context, event)

@@ -31,8 +31,16 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from daily_mlops.orchestration.naming import (
-    APPROVAL_TASK_ID, DAG_IDS, DATA_DAG_ID, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, PREVIOUS_DAY_TASK,
-    announce_logical_date, day_run_id, logs_logical_date, missing_upstream_message,
+    APPROVAL_TASK_ID,
+    DAG_IDS,
+    DATA_DAG_ID,
+    DEPLOYMENT_DAG_ID,
+    EVALUATION_DAG_ID,
+    PREVIOUS_DAY_TASK,
+    announce_logical_date,
+    day_run_id,
+    logs_logical_date,
+    missing_upstream_message,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,7 +155,7 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         raise ConfigError(f"MLOPS_{name.upper()}: {exc} (got {value!r}); set a valid {kind.__name__}") from None
 
 
-def parse_time_settings() -> "DagSettings":
+def parse_time_settings() -> DagSettings:
     """The settings the DAG files read while parsing: param defaults, retries, owner, approval timeout.
 
     The same sources and order as :class:`~daily_mlops.settings.Settings`
@@ -198,7 +206,7 @@ def parse_time_settings() -> "DagSettings":
     return DagSettings(**values, bootstrap_floor=read_floor_file(home, values["model_name"]))
 
 
-def default_args(settings: "DagSettings | Settings") -> dict[str, Any]:
+def default_args(settings: DagSettings | Settings) -> dict[str, Any]:
     """Task defaults: owner ``MLOPS_OWNER``; ``MLOPS_TASK_RETRIES`` retries, exponential backoff from 1 to 10 min."""
     return {
         "owner": settings.owner,
@@ -209,7 +217,7 @@ def default_args(settings: "DagSettings | Settings") -> dict[str, Any]:
     }
 
 
-def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> dict[str, "Param"]:
+def day_params(settings: DagSettings | Settings, names: tuple[str, ...]) -> dict[str, Param]:
     """The trigger-form params ``names`` (keys of :data:`DAY_PARAMS`), defaults and bounds from ``settings``.
 
     Each description ends with the default in effect and the setting it came
@@ -263,7 +271,8 @@ def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> di
             DRIFT_MODES[0], type="string", enum=list(DRIFT_MODES), title="Drift of the day's batch",
             description="Alters the sampled batch (daily_mlops.ml.drift_scenarios; docs/demo.md): none; "
                         "shift (numeric columns moved 30% of the way to their reference maximum: the champion "
-                        "falls, fine-tuning recovers); label_noise (part of the positive labels flipped: no attempt reaches the floor); "
+                        "falls, fine-tuning recovers); label_noise (part of the positive labels flipped: "
+                        "no attempt reaches the floor); "
                         "broken (unseen categories and nulls: the data-quality gate stops the day)."),
     }
     unknown = [n for n in names if n not in known]
@@ -273,7 +282,7 @@ def day_params(settings: "DagSettings | Settings", names: tuple[str, ...]) -> di
 
 
 def upstream_sensor(task_id: str, *, external_dag_id: str, external_task_id: str,
-                    doc_md: str | None = None, **kwargs: Any) -> "UpstreamRunSensor":
+                    doc_md: str | None = None, **kwargs: Any) -> UpstreamRunSensor:
     """The ExternalTaskSensor both downstream DAGs use to wait for the same logical date upstream.
 
     First checks that a run of ``external_dag_id`` exists for the logical
@@ -294,7 +303,7 @@ def upstream_sensor(task_id: str, *, external_dag_id: str, external_task_id: str
     )
 
 
-def previous_day_sensor(settings: "DagSettings | Settings", *, doc_md: str | None = None) -> "PreviousDaySensor":
+def previous_day_sensor(settings: DagSettings | Settings, *, doc_md: str | None = None) -> PreviousDaySensor:
     """``data_pipeline_dag``'s first task: wait until the previous logical date's three DAG runs have finished.
 
     A :class:`~daily_mlops.orchestration.operators.PreviousDaySensor` with
@@ -318,7 +327,7 @@ def previous_day_sensor(settings: "DagSettings | Settings", *, doc_md: str | Non
     )
 
 
-def trigger_day_run(task_id: str, *, trigger_dag_id: str, doc_md: str | None = None, **kwargs: Any) -> "DayRunTrigger":
+def trigger_day_run(task_id: str, *, trigger_dag_id: str, doc_md: str | None = None, **kwargs: Any) -> DayRunTrigger:
     """A TriggerDagRunOperator that creates ``trigger_dag_id``'s run of this logical date, once.
 
     Run id :func:`day_run_id` (templated from ``logical_date``), the
@@ -338,7 +347,9 @@ def trigger_day_run(task_id: str, *, trigger_dag_id: str, doc_md: str | None = N
     )
 
 
-def approval_step(settings: "DagSettings | Settings", *, ready_task_id: str, doc_md: str | None = None) -> "DeploymentApproval":
+def approval_step(
+    settings: DagSettings | Settings, *, ready_task_id: str, doc_md: str | None = None
+) -> DeploymentApproval:
     """The deployment DAG's human approval step (HITL ``ApprovalOperator``), skipped unless ``require_approval``.
 
     Waits at most ``MLOPS_APPROVAL_TIMEOUT_HOURS``; never retried (a retry

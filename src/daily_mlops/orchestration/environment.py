@@ -64,7 +64,7 @@ def airflow_conn_uri(mongo_uri: str) -> str:
     return "mongo://" + rest
 
 
-def airflow_environment(settings: "Settings", mongo_uri: str) -> dict[str, str]:
+def airflow_environment(settings: Settings, mongo_uri: str) -> dict[str, str]:
     """Environment variables for a local Airflow running this project's DAGs against ``mongo_uri``."""
     home = settings.airflow_home
     return {
@@ -83,7 +83,7 @@ def airflow_environment(settings: "Settings", mongo_uri: str) -> dict[str, str]:
 
 
 def configure_airflow(
-    settings: "Settings", mongo_uri: str, *, quiet: bool = False, say: Callable[[str], None] | None = None,
+    settings: Settings, mongo_uri: str, *, quiet: bool = False, say: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
     """Export the local Airflow environment and create its metadata database on first use.
 
@@ -134,7 +134,7 @@ def migrate_metadata_db(env: dict[str, str], home: Path, say: Callable[[str], No
     return True
 
 
-def settings_environment(settings: "Settings") -> dict[str, str | None]:
+def settings_environment(settings: Settings) -> dict[str, str | None]:
     """Every ``Settings`` field as its ``MLOPS_*`` variable; ``None`` for unset optional fields.
 
     Airflow's components and task processes rebuild ``Settings`` from their
@@ -154,7 +154,7 @@ def settings_environment(settings: "Settings") -> dict[str, str | None]:
     return env
 
 
-def standalone_environment(settings: "Settings", mongo_uri: str, *, port: int,
+def standalone_environment(settings: Settings, mongo_uri: str, *, port: int,
                            base: dict[str, str] | None = None) -> dict[str, str]:
     """The full environment of ``airflow standalone`` for this project.
 

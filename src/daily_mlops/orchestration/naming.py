@@ -35,7 +35,8 @@ DEPLOYMENT_DAG_ID = "model_deployment_pipeline"
 #: The DAGs of one day, in the order they run.
 DAG_IDS = (DATA_DAG_ID, EVALUATION_DAG_ID, DEPLOYMENT_DAG_ID)
 
-#: Task id of ``data_pipeline_dag``'s first task: it waits for the previous logical date (:func:`daily_mlops.orchestration.dags.previous_day_sensor`).
+#: Task id of ``data_pipeline_dag``'s first task: it waits for the previous logical date
+#: (:func:`daily_mlops.orchestration.dags.previous_day_sensor`).
 PREVIOUS_DAY_TASK = "wait_for_previous_day"
 #: Task id of the deployment DAG's human approval step.
 APPROVAL_TASK_ID = "approve_deployment"
@@ -60,8 +61,8 @@ def day_run_id(logical_date: dt.datetime) -> str:
     logical_date : datetime.datetime
         The run's logical date (timezone-aware; naive is read as UTC).
     """
-    value = logical_date if logical_date.tzinfo is not None else logical_date.replace(tzinfo=dt.timezone.utc)
-    value = value.astimezone(dt.timezone.utc)
+    value = logical_date if logical_date.tzinfo is not None else logical_date.replace(tzinfo=dt.UTC)
+    value = value.astimezone(dt.UTC)
     if value.time() == dt.time(0, 0):
         return f"{DAY_RUN_PREFIX}{value.date().isoformat()}"
     return f"{DAY_RUN_PREFIX}{value.replace(tzinfo=None).isoformat()}Z"

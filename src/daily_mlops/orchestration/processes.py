@@ -13,7 +13,8 @@ import socket
 import subprocess
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ContextManager, TypeVar
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -120,7 +121,8 @@ def require_free_port(port: int, command: str) -> None:
         raise ConfigError(f"--port {port} is not a TCP port; use a number between 1024 and 65535")
     problem = bind_error(port)
     if problem is not None:
-        why = "is already in use (another Airflow?)" if problem.errno == errno.EADDRINUSE else f"cannot be used ({problem})"
+        in_use = problem.errno == errno.EADDRINUSE
+        why = "is already in use (another Airflow?)" if in_use else f"cannot be used ({problem})"
         raise ConfigError(f"port {port} {why}; stop that process or pass another port, "
                           f"e.g. `{command} --port {free_port()}`")
 
@@ -159,8 +161,8 @@ def on_sigterm(stop: threading.Event) -> Callable[[], None]:
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
-def run_until_stopped(open_running: Callable[[], ContextManager[T]], *, banner: Callable[[T, float], str],
-                      dead: Callable[[T], str | None], console: "Console", stopping: str) -> int:
+def run_until_stopped(open_running: Callable[[], AbstractContextManager[T]], *, banner: Callable[[T, float], str],
+                      dead: Callable[[T], str | None], console: Console, stopping: str) -> int:
     """Enter ``open_running()``, print ``banner``, and wait until Ctrl-C, SIGTERM or a process of it dies.
 
     Used by ``daily-mlops airflow`` and ``daily-mlops stack``. SIGTERM is turned into

@@ -46,7 +46,7 @@ _TIMESTAMPED = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 def log_path_for_run(home: Path, now: dt.datetime | None = None) -> Path:
     """``home/logs/run-<UTC yyyymmddThhmmssZ>.log``: the log file of one ``run`` or ``demo``."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return home / "logs" / f"run-{now.strftime('%Y%m%dT%H%M%SZ')}.log"
 
 
@@ -142,7 +142,7 @@ class RunProgress(RunObserver):
         Receives a marker line at each task start and end (read back by :func:`task_traceback`).
     """
 
-    def __init__(self, console: "Console", run_log: RunLog | None = None) -> None:
+    def __init__(self, console: Console, run_log: RunLog | None = None) -> None:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.console = console
@@ -156,7 +156,7 @@ class RunProgress(RunObserver):
         self._day_clock = 0.0
         self._started: dict[tuple[str, str], float] = {}
 
-    def __enter__(self) -> "RunProgress":
+    def __enter__(self) -> RunProgress:
         self._progress.start()
         return self
 
@@ -207,7 +207,7 @@ class RunProgress(RunObserver):
             self.console.print(f"      [{style}]{escape(detail)}[/]", highlight=False, soft_wrap=True)
         self._progress.reset(self._task_row, description=f"{dag_id}: next task")
 
-    def dag_finished(self, run: "DagRunOutcome") -> None:
+    def dag_finished(self, run: DagRunOutcome) -> None:
         self._mark(f"{run.dag_id}: dag.test ended: {run.state}")
         notes = []
         colour = "green" if run.state == "success" else "red"
@@ -226,7 +226,7 @@ class RunProgress(RunObserver):
         self.console.print(f"  {run.dag_id}: [{colour}]{run.state}[/]" + (f" ({'; '.join(notes)})" if notes else ""),
                            highlight=False)
 
-    def day_finished(self, outcome: "DayOutcome") -> None:
+    def day_finished(self, outcome: DayOutcome) -> None:
         for row in (self._task_row, self._day_row):
             if row is not None:
                 self._progress.remove_task(row)

@@ -43,9 +43,8 @@ from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.orchestration.dags import DAG_IDS, DATA_DAG_ID, EVALUATION_DAG_ID
 
 if TYPE_CHECKING:  # pragma: no cover
-    from daily_mlops.storage import Database
-
     from daily_mlops.settings import Settings
+    from daily_mlops.storage import Database
 
 __all__ = ["DagRunOutcome", "DayOutcome", "RunObserver", "day_story", "load_dags", "require_previous_day_finished",
            "run_day", "summarise_day"]
@@ -137,10 +136,10 @@ class RunObserver:
     def task_finished(self, dag_id: str, task_id: str, state: str, error: BaseException | str | None) -> None:
         """A task instance ended ``success``, ``failed`` or ``skipped`` (``error`` set when failed)."""
 
-    def dag_finished(self, run: "DagRunOutcome") -> None:
+    def dag_finished(self, run: DagRunOutcome) -> None:
         """After ``dag.test`` of ``run.dag_id`` returned."""
 
-    def day_finished(self, outcome: "DayOutcome") -> None:
+    def day_finished(self, outcome: DayOutcome) -> None:
         """After the day's three DAG runs and their summary."""
 
 
@@ -188,7 +187,7 @@ def _listening(observer: RunObserver | None) -> Iterator[None]:
         manager.pm.unregister(listener)
 
 
-def load_dags(settings: "Settings") -> dict[str, Any]:
+def load_dags(settings: Settings) -> dict[str, Any]:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(str(settings.dags_folder))
@@ -201,7 +200,7 @@ def load_dags(settings: "Settings") -> dict[str, Any]:
 
 
 def run_day(
-    settings: "Settings", db: "Database", day: dt.date, *, evaluation_conf: dict[str, Any] | None = None,
+    settings: Settings, db: Database, day: dt.date, *, evaluation_conf: dict[str, Any] | None = None,
     dags: dict[str, Any] | None = None, observer: RunObserver | None = None,
 ) -> DayOutcome:
     """Run the data, evaluation and deployment DAGs for ``day`` with ``dag.test``; summarise from MongoDB.
@@ -222,7 +221,7 @@ def run_day(
         raise ConfigError("MLOPS_REQUIRE_APPROVAL=true needs a reviewer in the Airflow UI, which `daily-mlops run` "
                           "does not have; unset it for `run`, or use `daily-mlops airflow`")
     dags = dags or load_dags(settings)
-    logical = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+    logical = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     require_previous_day_finished(logical)
     outcome = DayOutcome(logical_date=day)
     observer = observer or RunObserver()
@@ -271,7 +270,8 @@ def require_previous_day_finished(logical_date: dt.datetime) -> None:
             return
         when, run_id, state = previous.logical_date, previous.run_id, str(previous.state)
         waited = session.scalar(select(TaskInstance.state).where(
-            TaskInstance.dag_id == DATA_DAG_ID, TaskInstance.run_id == run_id, TaskInstance.task_id == PREVIOUS_DAY_TASK))
+            TaskInstance.dag_id == DATA_DAG_ID, TaskInstance.run_id == run_id,
+            TaskInstance.task_id == PREVIOUS_DAY_TASK))
         counts = {}
         for dag_id in DAG_IDS[1:]:
             states = [str(s) for s in session.scalars(select(DagRun.state).where(DagRun.dag_id == dag_id,
@@ -298,20 +298,18 @@ def _conf_for(dag_id: str, conf: dict[str, Any] | None) -> dict[str, Any] | None
     return None
 
 
-def summarise_day(db: "Database", day: dt.date, *, model_name: str | None = None) -> dict[str, Any]:
+def summarise_day(db: Database, day: dt.date, *, model_name: str | None = None) -> dict[str, Any]:
     """What the loop recorded for ``day``: champion F1, attempts, best F1, alert or deployed version.
 
     ``live_version`` is the version deployed after the day (the one that
     stays deployed on an alert day; None before any deployment) of the family
     ``model_name`` (default ``tabtransformer``).
     """
+    from daily_mlops.decisions import chain_position
     from daily_mlops.loop.deployment import live_version
+    from daily_mlops.loop.quality import day_quality
     from daily_mlops.storage.alerts import open_alert
     from daily_mlops.storage.events import evaluations_of_day, latest_deployment, latest_evaluation_run
-
-    from daily_mlops.loop.quality import day_quality
-
-    from daily_mlops.decisions import chain_position
 
     evals = evaluations_of_day(db, day, run_id=latest_evaluation_run(db, day))
     alert = open_alert(db, day)

@@ -111,7 +111,8 @@ def _service_user(name: str) -> pwd.struct_passwd | None:
         return pwd.getpwnam(name)
     except KeyError:
         raise ConfigError(f"running as root, but the system user {name!r} of the Debian package does not exist; "
-                          f"reinstall it (`apt-get install --reinstall {name}`) or run as an unprivileged user") from None
+                          f"reinstall it (`apt-get install --reinstall {name}`) or run as an unprivileged user"
+                          ) from None
 
 
 def _private_dir(prefix: str, owner: pwd.struct_passwd | None) -> Path:
@@ -239,7 +240,8 @@ def _wait_redis(process: subprocess.Popen, port: int, password: str, timeout: fl
         except redis.exceptions.RedisError:
             pass
         if time.monotonic() > deadline:
-            raise MLOpsError(f"redis-server did not answer PING on port {port} in {timeout:.0f} s:\n{log_tail(log_path)}")
+            raise MLOpsError(
+                f"redis-server did not answer PING on port {port} in {timeout:.0f} s:\n{log_tail(log_path)}")
         time.sleep(0.2)
 
 

@@ -56,7 +56,14 @@ from urllib.parse import urlsplit, urlunsplit
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.orchestration.dags import DAG_IDS, DATA_DAG_ID, day_run_id
 from daily_mlops.orchestration.environment import airflow_conn_uri, settings_environment
-from daily_mlops.orchestration.processes import default_sigint, exited, free_port, require_free_port, run_until_stopped, stop_process_tree
+from daily_mlops.orchestration.processes import (
+    default_sigint,
+    exited,
+    free_port,
+    require_free_port,
+    run_until_stopped,
+    stop_process_tree,
+)
 from daily_mlops.orchestration.readiness import log_tail, wait_for_dags, wait_healthy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,7 +113,9 @@ def compose_environment(compose_file: Path) -> dict[str, str]:
 
 
 def required_variables(compose_file: Path) -> list[str]:
-    """Names substituted as ``${NAME:?message}`` anywhere in ``compose_file`` (its required variables: the secrets), sorted.
+    """Names substituted as ``${NAME:?message}`` anywhere in ``compose_file``, sorted.
+
+    These are its required variables: the secrets.
 
     Raises
     ------
@@ -130,12 +139,15 @@ def generate_secrets(names: list[str]) -> dict[str, str]:
 
 
 def substitute(value: str, variables: Mapping[str, str], *, where: str = "") -> str:
-    """Substitute like docker compose: ``${NAME}``, ``${NAME:-default}``, ``${NAME-default}``, ``${NAME:?msg}``; ``$$`` -> ``$``.
+    """Substitute like docker compose.
+
+    ``${NAME}``, ``${NAME:-default}``, ``${NAME-default}``, ``${NAME:?msg}``; ``$$`` -> ``$``.
 
     Raises
     ------
     ConfigError
-        For a ``${NAME:?msg}`` whose variable is unset or empty (the message names it), or a ``${NAME}`` without default that is unset.
+        For a ``${NAME:?msg}`` whose variable is unset or empty (the message names it), or a ``${NAME}``
+        without default that is unset.
     """
 
     def one(match: re.Match) -> str:
@@ -334,7 +346,7 @@ class NativeStack:
                 stop_process_tree(self.processes[name], grace=0.0)
 
 
-def stack_environment(settings: "Settings", *, compose_file: Path, mongo_uri: str, api_port: int,
+def stack_environment(settings: Settings, *, compose_file: Path, mongo_uri: str, api_port: int,
                       postgres_port: int, redis_port: int, root: Path,
                       variables: Mapping[str, str]) -> dict[str, str]:
     """The environment every stack component starts from.
@@ -386,7 +398,7 @@ def stack_environment(settings: "Settings", *, compose_file: Path, mongo_uri: st
 
 @contextlib.contextmanager
 def native_stack(
-    settings: "Settings",
+    settings: Settings,
     *,
     port: int = 8080,
     compose_file: Path | None = None,
@@ -422,8 +434,8 @@ def native_stack(
     MLOpsError
         A service or component that fails to start or exits (its log tail is included).
     """
-    from daily_mlops.storage.mongo import mongo_uri
     from daily_mlops.orchestration.services import ensure_packages, postgres_server, redis_server
+    from daily_mlops.storage.mongo import mongo_uri
 
     say = progress or (lambda message: None)
     require_free_port(port, "daily-mlops stack")
@@ -468,8 +480,8 @@ def native_stack(
         for name in WORKERS:
             handle.start_worker(name, worker_queues(name, settings.training_queue))
         say(f"started {', '.join(handle.processes)} (logs in {handle.log_dir})")
-        wait_healthy(handle.base_url, deadline, check_alive=handle.check_alive, log_path=handle.log_dir / "api-server.log",
-                     say=say)
+        wait_healthy(handle.base_url, deadline, check_alive=handle.check_alive,
+                     log_path=handle.log_dir / "api-server.log", say=say)
         token = handle.access_token()
         wait_for_dags(handle.base_url, token, DAG_IDS, deadline, check_alive=handle.check_alive,
                       log_path=handle.log_dir / "dag-processor.log", say=say)
@@ -502,7 +514,7 @@ def _unpause(base_url: str, token: str) -> None:
                 raise MLOpsError(f"could not unpause {dag_id}: {response.status_code} {response.text[:200]}")
 
 
-def run_stack(settings: "Settings", *, port: int = 8080, console: "Console | None" = None) -> int:
+def run_stack(settings: Settings, *, port: int = 8080, console: Console | None = None) -> int:
     """Run the native stack until Ctrl-C or SIGTERM; print the URL, the login and how to trigger a day.
 
     Returns
@@ -537,7 +549,8 @@ def _banner(stack: NativeStack, seconds: float) -> str:
              f"-d '{{\"username\": \"{stack.username}\", \"password\": \"{stack.password}\"}}' "
              "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
     trigger = (f"curl -X POST {stack.base_url}/api/v2/dags/{DATA_DAG_ID}/dagRuns -H \"Authorization: Bearer $TOKEN\" "
-               f"-H 'Content-Type: application/json' -d '{{\"logical_date\": \"{example}\", \"dag_run_id\": \"{run_id}\"}}'")
+               f"-H 'Content-Type: application/json' "
+               f"-d '{{\"logical_date\": \"{example}\", \"dag_run_id\": \"{run_id}\"}}'")
     workers = ", ".join(f"{n} (MLOPS_HOME {stack.worker_home(n)})" for n in stack.processes if n not in COMPONENTS)
     return (
         f"\n[bold green]The stack is ready[/] after {seconds:.0f} s (CeleryExecutor, Postgres, Redis)\n"

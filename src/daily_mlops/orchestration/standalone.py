@@ -44,7 +44,11 @@ from daily_mlops.errors import MLOpsError
 from daily_mlops.orchestration.dags import DAG_IDS, DATA_DAG_ID, day_run_id
 from daily_mlops.orchestration.environment import migrate_metadata_db, standalone_environment
 from daily_mlops.orchestration.processes import (
-    default_sigint, exited, require_free_port, run_until_stopped, stop_process_tree,
+    default_sigint,
+    exited,
+    require_free_port,
+    run_until_stopped,
+    stop_process_tree,
 )
 from daily_mlops.orchestration.readiness import NotYet, log_tail, until, wait_for_dags, wait_healthy
 
@@ -106,7 +110,7 @@ class StandaloneAirflow:
 
 @contextlib.contextmanager
 def standalone_airflow(
-    settings: "Settings",
+    settings: Settings,
     *,
     port: int = 8080,
     bootstrap: bool = True,
@@ -190,7 +194,7 @@ def standalone_airflow(
                 raise
 
 
-def run_standalone(settings: "Settings", *, port: int = 8080, console: "Console | None" = None) -> int:
+def run_standalone(settings: Settings, *, port: int = 8080, console: Console | None = None) -> int:
     """Run Airflow with this project's DAGs until Ctrl-C or SIGTERM; print the URL, login and how to trigger.
 
     Parameters
@@ -233,7 +237,7 @@ def _banner(airflow: StandaloneAirflow, seconds: float) -> str:
     token = (f"TOKEN=$(curl -s -X POST {airflow.base_url}/auth/token -H 'Content-Type: application/json' "
              f"-d '{{\"username\": \"{airflow.username}\", \"password\": \"{airflow.password}\"}}' "
              "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
-    example = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    example = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     trigger = (
         f"  curl -X POST {api}/dags/{DATA_DAG_ID}/dagRuns -H \"Authorization: Bearer $TOKEN\" "
         f"-H 'Content-Type: application/json' -d '{{\"logical_date\": \"2026-11-01T00:00:00Z\", "

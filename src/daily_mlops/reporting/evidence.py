@@ -21,7 +21,8 @@ from typing import Any
 
 __all__ = [
     "MISSING", "calibration_text", "candidate_text", "champion_delta", "champion_text", "comparison_lines",
-    "evaluation_gap_text", "evaluation_metrics", "floor_text", "interval_text", "number", "real_guard_text", "signed", "version_metrics",
+    "evaluation_gap_text", "evaluation_metrics", "floor_text", "interval_text", "number", "real_guard_text", "signed",
+    "version_metrics",
 ]
 
 #: What a renderer shows for a value that was not recorded.

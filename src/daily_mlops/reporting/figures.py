@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
 __all__ = ["GATE_FIGURES", "attempts_figure", "calibration_figure", "champion_delta_figure", "deployment_figure",
-           "drift_figure", "gate_figure", "lineage_figure", "performance_figure", "positive_rate_figure", "versions_figure"]
+           "drift_figure", "gate_figure", "lineage_figure", "performance_figure", "positive_rate_figure",
+           "versions_figure"]
 
 #: Colours: champion, F1 floor, alert, approved, neutral; challengers (by attempt), recalibration, a gate stop.
 CHAMPION, FLOOR, ALERT, APPROVED, NEUTRAL = "#1f4e79", "#c0392b", "#c0392b", "#2e8b57", "#7f8c8d"
@@ -50,7 +51,7 @@ def _candidate(doc: dict[str, Any]) -> tuple[int, str, str, str]:
             ["diamond", "square", "triangle-up"][(attempt - 1) % 3])
 
 
-def _template() -> "go.layout.Template":
+def _template() -> go.layout.Template:
     import plotly.graph_objects as go
 
     axis = {"gridcolor": "#e5e8ec", "linecolor": "#b0b7bf", "zerolinecolor": "#e5e8ec", "automargin": True}
@@ -62,17 +63,17 @@ def _template() -> "go.layout.Template":
     })
 
 
-def _days_axis(fig: "go.Figure", days: list[str], **where: Any) -> None:
+def _days_axis(fig: go.Figure, days: list[str], **where: Any) -> None:
     _axes(fig, "x", type="category", categoryorder="array", categoryarray=days, title_text="logical date", **where)
 
 
-def _empty(fig: "go.Figure", message: str) -> None:
+def _empty(fig: go.Figure, message: str) -> None:
     fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
                        font={"size": 15, "color": NEUTRAL})
 
 
 def performance_figure(evaluations: list[dict[str, Any]], days: list[str], *,
-                       stopped: tuple[str, ...] | list[str] = ()) -> "go.Figure":
+                       stopped: tuple[str, ...] | list[str] = ()) -> go.Figure:
     """F1 (top) and ROC-AUC (bottom) per logical date: the champion, every challenger and the F1 floor.
 
     The x axis is the day's position (ticks labelled with the logical date);
@@ -158,7 +159,7 @@ def performance_figure(evaluations: list[dict[str, Any]], days: list[str], *,
     return fig
 
 
-def versions_figure(versions: list[dict[str, Any]]) -> "go.Figure":
+def versions_figure(versions: list[dict[str, Any]]) -> go.Figure:
     """F1 (top) and ROC-AUC (bottom) per model version: the real holdout (the headline) beside the synthetic test split.
 
     A version without real-holdout metrics (registered before they were
@@ -199,7 +200,7 @@ def versions_figure(versions: list[dict[str, Any]]) -> "go.Figure":
     return fig
 
 
-def champion_delta_figure(evaluations: list[dict[str, Any]], days: list[str]) -> "go.Figure":
+def champion_delta_figure(evaluations: list[dict[str, Any]], days: list[str]) -> go.Figure:
     """Each challenger's F1 minus its champion's, per logical date, with the recorded 95% interval as an error bar.
 
     The interval is the paired bootstrap confidence interval recorded with the
@@ -244,7 +245,7 @@ def champion_delta_figure(evaluations: list[dict[str, Any]], days: list[str]) ->
     return fig
 
 
-def attempts_figure(rows: list[dict[str, Any]]) -> "go.Figure":
+def attempts_figure(rows: list[dict[str, Any]]) -> go.Figure:
     """Retraining attempts per logical date, bars coloured by the day's outcome, alert days marked.
 
     Parameters
@@ -290,7 +291,7 @@ def attempts_figure(rows: list[dict[str, Any]]) -> "go.Figure":
     return fig
 
 
-def deployment_figure(rows: list[dict[str, Any]], deployments: list[dict[str, Any]]) -> "go.Figure":
+def deployment_figure(rows: list[dict[str, Any]], deployments: list[dict[str, Any]]) -> go.Figure:
     """The model version deployed at the end of each logical date, with each deployment marked.
 
     Parameters
@@ -335,7 +336,7 @@ def _batches(processing: list[dict[str, Any]], days: list[str]) -> list[dict[str
     return [by_day[d] for d in days if d in by_day]
 
 
-def gate_figure(processing: list[dict[str, Any]], days: list[str]) -> "go.Figure | None":
+def gate_figure(processing: list[dict[str, Any]], days: list[str]) -> go.Figure | None:
     """The data-quality gate per logical date: a strip of verdicts (top), its three figures against their floors.
 
     The verdict is the one the gate recorded (``quality.status``,
@@ -387,7 +388,7 @@ def gate_figure(processing: list[dict[str, Any]], days: list[str]) -> "go.Figure
     return fig
 
 
-def drift_figure(processing: list[dict[str, Any]], days: list[str]) -> "go.Figure | None":
+def drift_figure(processing: list[dict[str, Any]], days: list[str]) -> go.Figure | None:
     """A heatmap of each column's drift score by logical date, the worst columns first (top).
 
     Scores are SDMetrics ``KSComplement`` (numeric columns) and
@@ -422,7 +423,7 @@ def drift_figure(processing: list[dict[str, Any]], days: list[str]) -> "go.Figur
     return fig
 
 
-def positive_rate_figure(processing: list[dict[str, Any]], days: list[str]) -> "go.Figure | None":
+def positive_rate_figure(processing: list[dict[str, Any]], days: list[str]) -> go.Figure | None:
     """The batch's positive rate per logical date against the reference rows' (a dashed reference line).
 
     Both measured by the gate (``drift.positive_rate`` on the batch sample,
@@ -460,7 +461,7 @@ def positive_rate_figure(processing: list[dict[str, Any]], days: list[str]) -> "
     return fig
 
 
-def calibration_figure(current: dict[str, Any]) -> "go.Figure":
+def calibration_figure(current: dict[str, Any]) -> go.Figure:
     """The deployed version's reliability diagram (left) and confusion matrices (test split, real holdout).
 
     The reliability diagram plots, per bin of predicted probability, the
@@ -492,8 +493,9 @@ def calibration_figure(current: dict[str, Any]) -> "go.Figure":
     for split, name, color in splits:
         metrics = version_metrics(current, split)
         bins = metrics.get("reliability") or {}
+        # the three lists are written together, one entry per bin (loop.evidence.score_metrics)
         points = [(p, o, n) for p, o, n in zip(bins.get("mean_predicted", []), bins.get("observed_rate", []),
-                                               bins.get("count", [])) if p is not None and o is not None]
+                                               bins.get("count", []), strict=True) if p is not None and o is not None]
         if points:
             fig.add_trace(go.Scatter(
                 x=[p for p, _, _ in points], y=[o for _, o, _ in points], customdata=[n for _, _, n in points],
@@ -527,7 +529,7 @@ def calibration_figure(current: dict[str, Any]) -> "go.Figure":
     return fig
 
 
-def lineage_figure(current: dict[str, Any], versions: list[dict[str, Any]]) -> "go.Figure":
+def lineage_figure(current: dict[str, Any], versions: list[dict[str, Any]]) -> go.Figure:
     """The lineage of ``current``: root version -> ... -> current, each with its F1 and training day.
 
     Parameters

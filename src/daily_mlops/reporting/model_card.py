@@ -14,7 +14,12 @@ import datetime as dt
 from typing import Any
 
 from daily_mlops.reporting.evidence import (
-    MISSING, comparison_lines, evaluation_metrics, interval_text, signed, version_metrics,
+    MISSING,
+    comparison_lines,
+    evaluation_metrics,
+    interval_text,
+    signed,
+    version_metrics,
 )
 
 __all__ = ["markdown_to_html", "model_card_markdown"]
@@ -101,8 +106,8 @@ def _model_details(doc: dict[str, Any], data: dict[str, Any], target: dict[str, 
     ]
     inputs = (doc.get("signature") or {}).get("inputs") or {}
     cat, num = inputs.get("x_cat") or {}, inputs.get("x_num") or {}
-    categorical = ", ".join(f"`{n}` ({c - 1} categories)" for n, c in zip(cat.get("features", []),
-                                                                           cat.get("cardinalities", [])))
+    categorical = ", ".join(f"`{n}` ({c - 1} categories)"
+                            for n, c in zip(cat.get("features", []), cat.get("cardinalities", []), strict=True))
     lines = ["## Model details", ""] + _table(["field", "value"], rows)
     lines += ["### Input and output", "",
               "Input: one JSON object or CSV row per credit application with the raw columns below (the stored "
@@ -155,7 +160,8 @@ def _training_data(doc: dict[str, Any], data: dict[str, Any], reference: dict[st
                  else "."), ""]
     attribution = reference.get("attribution") or []
     if attribution:
-        lines += ["Source and licence (from the README beside it):", ""] + [f"> * {line}" for line in attribution] + [""]
+        lines += ["Source and licence (from the README beside it):", ""]
+        lines += [f"> * {line}" for line in attribution] + [""]
     else:
         lines += ["No README with source and licence was found beside it: record them before sharing this card.", ""]
     return lines
@@ -220,7 +226,8 @@ def _training_choices() -> list[str]:
 
 #: Version 1 against plain baselines, ROC-AUC on each table's real 30% holdout (``scripts/plain_baselines.py``, seed 42,
 #: 5,000-row bootstrap batch, commit c6ecb85, loanapp_na 6ec7c54; ``docs/synthesis_options.md``): dataset, v1, LR and
-#: HistGradientBoosting trained on v1's synthetic training rows, then on the real 70%, and v1 on its synthetic test split.
+#: HistGradientBoosting trained on v1's synthetic training rows, then on the real 70%, and v1 on its synthetic test
+#: split.
 BASELINES = (
     ("German credit (bundled)", "0.764", "0.775", "0.776", "0.774", "0.736", "0.870"),
     ("ISLR Caravan", "0.745", "0.747", "0.739", "0.737", "0.741", "0.921"),

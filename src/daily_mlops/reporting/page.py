@@ -38,7 +38,8 @@ th{background:#f2f4f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.alert td{background:#fdecea}tr.alert td.outcome{color:#a93226;font-weight:bold}
 tr.gate-failed td{background:#fdf2e9}tr.gate-failed td.outcome,td.gate-failed{color:#a93226;font-weight:bold}
 td.gate{font-size:12px;min-width:190px;max-width:250px;overflow-wrap:anywhere}td.outcome{max-width:230px}
-td.comparisons{font-size:12px;min-width:270px}td.gap{font-size:12px;min-width:150px}.wide{overflow-x:auto}#days th,#days td{padding:5px 7px}
+td.comparisons{font-size:12px;min-width:270px}td.gap{font-size:12px;min-width:150px}.wide{overflow-x:auto}
+#days th,#days td{padding:5px 7px}
 dl.glossary{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;max-width:1100px}
 dl.glossary dt{font-weight:bold}dl.glossary dd{margin:0}
 .card{border:1px solid #d5d9de;border-radius:6px;padding:4px 24px;background:#fbfbfc}
@@ -96,7 +97,8 @@ def _versions_table(versions: list[dict[str, Any]]) -> str:
 
 def _headline(rows: list[dict[str, Any]], current: dict[str, Any] | None) -> str:
     if not rows:
-        return "<p>No logical date has been run yet: run <code>daily-mlops demo</code> or <code>daily-mlops run</code>.</p>"
+        return ("<p>No logical date has been run yet: run <code>daily-mlops demo</code> or "
+                "<code>daily-mlops run</code>.</p>")
     alerts = sum(r["alert"] for r in rows)
     deployed = [r for r in rows if r["deployment_status"] == "deployed"]
     parts = [f"{len(rows)} logical date(s), {html.escape(rows[0]['logical_date'])} to "
@@ -141,7 +143,7 @@ the deployed model is left unchanged.</dd>
 </dl>"""
 
 
-def _figure_html(fig: "go.Figure", div_id: str, first: bool) -> str:
+def _figure_html(fig: go.Figure, div_id: str, first: bool) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=first, div_id=div_id, default_width="100%",
                        default_height=f"{int(fig.layout.height or 450)}px",
                        config={"displaylogo": False, "responsive": True})
@@ -216,7 +218,8 @@ def build_report_html(
           ("fig-positive-rate", figures.positive_rate_figure(processing, days), "no positive rate recorded")]),
         ("lineage", "Lineage of the current model version",
          "Each version was fine-tuned (or recalibrated) from the one before it; green is the current (deployed, else "
-         "champion) version.", [("fig-lineage", figures.lineage_figure(current, versions) if current else None, no_version)]),
+         "champion) version.",
+         [("fig-lineage", figures.lineage_figure(current, versions) if current else None, no_version)]),
     ]
     body = [f"<section id=\"overview\"><h1>daily-mlops report</h1><p class=\"meta\">generated "
             f"{generated_at:%Y-%m-%d %H:%M UTC} from {html.escape(source)}</p>", _headline(rows, current), _GLOSSARY,

@@ -8,6 +8,7 @@ and the source of its attempts and deployment figures.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
 from daily_mlops.reporting.evidence import comparison_lines, evaluation_gap_text
@@ -53,7 +54,7 @@ def deployment_intervals(versions: list[dict[str, Any]], deployments: list[dict[
             intervals.append({"model_version": int(doc["model_version"]), "start": opened, "end": None})
     if not intervals:
         events = [e for e in deployments if e.get("status") == "deployed"]
-        for this, following in zip(events, [*events[1:], None]):
+        for this, following in itertools.zip_longest(events, events[1:]):
             intervals.append({"model_version": int(this["model_version"]), "start": this["logical_date"],
                               "end": following["logical_date"] if following else None})
     return sorted(intervals, key=lambda i: (i["start"], i["model_version"]))

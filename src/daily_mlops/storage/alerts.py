@@ -19,7 +19,7 @@ MODEL_PERFORMANCE_FAILURE = "MODEL_PERFORMANCE_FAILURE"
 
 
 def raise_performance_alert(
-    db: "Database", *, logical_date: dt.date, f1_score: float, f1_threshold: float, retrain_attempts: int,
+    db: Database, *, logical_date: dt.date, f1_score: float, f1_threshold: float, retrain_attempts: int,
     model_versions_tried: list[int], dag_id: str | None = None, run_id: str | None = None,
     f1_threshold_note: str | None = None,
     drift: str | None = None, candidates: list[dict[str, Any]] | None = None,
@@ -43,8 +43,8 @@ def raise_performance_alert(
     """
     note = f" ({f1_threshold_note})" if f1_threshold_note else ""
     relation = (f"< {f1_threshold:.4f}{note}" if f1_score < f1_threshold else
-                f"reached {f1_threshold:.4f}{note} but no candidate beat its baseline beyond the noise (paired 95% interval "
-                f"above min_improvement) and passed the real-holdout guard")
+                f"reached {f1_threshold:.4f}{note} but no candidate beat its baseline beyond the noise "
+                f"(paired 95% interval above min_improvement) and passed the real-holdout guard")
     message = (
         f"Model performance below threshold on {logical_date.isoformat()}: best validation F1 {f1_score:.4f} {relation}"
         f" after {retrain_attempts} retraining attempt(s); versions tried "
@@ -69,12 +69,13 @@ def raise_performance_alert(
         "status": "open",
         "drift": drift,
     }
-    db["alerts"].replace_one({"logical_date": doc["logical_date"], "alert_type": MODEL_PERFORMANCE_FAILURE}, doc, upsert=True)
+    key = {"logical_date": doc["logical_date"], "alert_type": MODEL_PERFORMANCE_FAILURE}
+    db["alerts"].replace_one(key, doc, upsert=True)
     doc.pop("_id", None)
     return doc
 
 
-def resolve_alerts(db: "Database", *, logical_date: dt.date, resolution: str) -> int:
+def resolve_alerts(db: Database, *, logical_date: dt.date, resolution: str) -> int:
     """Mark the open alerts of ``logical_date`` resolved (a rerun of that day passed); return how many.
 
     The alert documents are kept, with ``status: "resolved"``, ``resolution`` and ``resolved_at``.
@@ -86,11 +87,11 @@ def resolve_alerts(db: "Database", *, logical_date: dt.date, resolution: str) ->
     return int(result.modified_count)
 
 
-def open_alert(db: "Database", logical_date: dt.date) -> dict[str, Any] | None:
+def open_alert(db: Database, logical_date: dt.date) -> dict[str, Any] | None:
     """The open alert of ``logical_date``, or ``None``."""
     return db["alerts"].find_one({"logical_date": logical_date.isoformat(), "status": "open"}, {"_id": 0})
 
 
-def recent_alerts(db: "Database", limit: int) -> list[dict[str, Any]]:
+def recent_alerts(db: Database, limit: int) -> list[dict[str, Any]]:
     """The ``limit`` newest alerts, newest first."""
     return list(db["alerts"].find({}, {"_id": 0}).sort("timestamp", -1).limit(limit))

@@ -111,7 +111,7 @@ class OrphanChunks(TypedDict):
 
 
 def put_artifact(
-    db: "Database", bucket: str, filename: str, data: bytes | IO[bytes], *, metadata: dict[str, Any] | None = None,
+    db: Database, bucket: str, filename: str, data: bytes | IO[bytes], *, metadata: dict[str, Any] | None = None,
     replace: bool = False,
 ) -> ArtifactRef:
     """Upload ``data`` to GridFS bucket ``bucket`` and return its reference.
@@ -176,7 +176,7 @@ def _hash_file(file: IO[bytes]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _discard_upload(db: "Database", bucket: str, file_id: Any) -> None:
+def _discard_upload(db: Database, bucket: str, file_id: Any) -> None:
     """Delete what a failed upload wrote (files document, chunks), then its journal entry."""
     from pymongo.errors import PyMongoError
 
@@ -195,7 +195,7 @@ def _ref_of(bucket: str, doc: dict[str, Any]) -> ArtifactRef:
                        sha256=str(meta.get("sha256", "")), size=int(meta.get("size", doc.get("length", 0))))
 
 
-def newest_file(db: "Database", bucket: str, filename: str) -> ArtifactRef | None:
+def newest_file(db: Database, bucket: str, filename: str) -> ArtifactRef | None:
     """The reference of the newest file named ``filename`` (highest ``uploadDate``, then ``_id``), or ``None``.
 
     The sha256 comes from the file's metadata as written by :func:`put_artifact`.
@@ -207,7 +207,7 @@ def newest_file(db: "Database", bucket: str, filename: str) -> ArtifactRef | Non
     return None if doc is None else _ref_of(bucket, doc)
 
 
-def remove_other_files(db: "Database", bucket: str, filename: str, *, keep: Any) -> int:
+def remove_other_files(db: Database, bucket: str, filename: str, *, keep: Any) -> int:
     """Delete every file named ``filename`` except the one with id ``keep``; return how many this call deleted.
 
     A file another writer deletes at the same moment is skipped
@@ -228,7 +228,7 @@ def remove_other_files(db: "Database", bucket: str, filename: str, *, keep: Any)
     return deleted
 
 
-def keep_newest(db: "Database", bucket: str, filename: str) -> ArtifactRef | None:
+def keep_newest(db: Database, bucket: str, filename: str) -> ArtifactRef | None:
     """Delete all but the newest file named ``filename``; return the survivor's reference (``None``: no file)."""
     survivor = newest_file(db, bucket, filename)
     if survivor is not None:
@@ -236,7 +236,7 @@ def keep_newest(db: "Database", bucket: str, filename: str) -> ArtifactRef | Non
     return survivor
 
 
-def get_artifact(db: "Database", ref: ArtifactRef | dict[str, Any]) -> bytes:
+def get_artifact(db: Database, ref: ArtifactRef | dict[str, Any]) -> bytes:
     """Read an artifact and verify it against the sha256 recorded in ``ref``.
 
     Raises
@@ -250,7 +250,7 @@ def get_artifact(db: "Database", ref: ArtifactRef | dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def download_artifact(db: "Database", ref: ArtifactRef | dict[str, Any], file: IO[bytes]) -> int:
+def download_artifact(db: Database, ref: ArtifactRef | dict[str, Any], file: IO[bytes]) -> int:
     """Stream an artifact into the binary ``file``, hashing as it goes; verify the sha256 recorded in ``ref``.
 
     Memory stays at one GridFS chunk whatever the artifact's size. The bytes
@@ -298,7 +298,7 @@ def download_artifact(db: "Database", ref: ArtifactRef | dict[str, Any], file: I
     return size
 
 
-def verify_artifact(db: "Database", ref: ArtifactRef | dict[str, Any]) -> str | None:
+def verify_artifact(db: Database, ref: ArtifactRef | dict[str, Any]) -> str | None:
     """Return ``None`` when the artifact is present and intact, else the problem as text."""
     try:
         get_artifact(db, ref)
@@ -309,7 +309,7 @@ def verify_artifact(db: "Database", ref: ArtifactRef | dict[str, Any]) -> str | 
 
 # -- the upload journal -------------------------------------------------------
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -326,7 +326,7 @@ def _abandoned(entry: dict[str, Any], *, now: dt.datetime, stale_after: float) -
     started = entry.get("started_at")
     if isinstance(started, dt.datetime):
         if started.tzinfo is None:  # a client without tz_aware=True reads naive UTC
-            started = started.replace(tzinfo=dt.timezone.utc)
+            started = started.replace(tzinfo=dt.UTC)
         if (now - started).total_seconds() > stale_after:
             return True
     if entry.get("host") != socket.gethostname() or not isinstance(entry.get("pid"), int):
@@ -335,10 +335,11 @@ def _abandoned(entry: dict[str, Any], *, now: dt.datetime, stale_after: float) -
 
 
 def abandoned_uploads(
-    db: "Database", *, bucket: str | None = None, filename: str | None = None,
+    db: Database, *, bucket: str | None = None, filename: str | None = None,
     stale_after: float = STALE_UPLOAD_SECONDS,
 ) -> list[dict[str, Any]]:
-    """Journal entries (optionally of one bucket/filename) whose writer is gone or older than ``stale_after`` seconds."""
+    """Journal entries (optionally of one bucket/filename) whose writer is gone or older than ``stale_after``
+    seconds."""
     query: dict[str, Any] = {}
     if bucket is not None:
         query["bucket"] = bucket
@@ -349,7 +350,7 @@ def abandoned_uploads(
 
 
 def remove_abandoned_uploads(
-    db: "Database", *, bucket: str | None = None, filename: str | None = None,
+    db: Database, *, bucket: str | None = None, filename: str | None = None,
     stale_after: float = STALE_UPLOAD_SECONDS,
 ) -> dict[str, int]:
     """Delete the chunks of abandoned uploads that never got a ``files`` document, then their journal entries.
@@ -368,7 +369,7 @@ def remove_abandoned_uploads(
     return removed
 
 
-def orphan_chunks(db: "Database", bucket: str, *, stale_after: float = STALE_UPLOAD_SECONDS) -> list[OrphanChunks]:
+def orphan_chunks(db: Database, bucket: str, *, stale_after: float = STALE_UPLOAD_SECONDS) -> list[OrphanChunks]:
     """Chunk groups of ``bucket`` whose ``files_id`` has no ``files`` document, one entry per id.
 
     ``in_flight`` marks a group whose journal entry is not abandoned: an
@@ -400,7 +401,7 @@ def orphan_chunks(db: "Database", bucket: str, *, stale_after: float = STALE_UPL
     return sorted(found, key=lambda g: str(g["files_id"]))
 
 
-def remove_orphan_chunks(db: "Database", bucket: str, *, stale_after: float = STALE_UPLOAD_SECONDS) -> int:
+def remove_orphan_chunks(db: Database, bucket: str, *, stale_after: float = STALE_UPLOAD_SECONDS) -> int:
     """Delete the orphan chunks of ``bucket`` that are not in flight (and their journal entries); return the count."""
     ids = [g["files_id"] for g in orphan_chunks(db, bucket, stale_after=stale_after) if not g["in_flight"]]
     if not ids:

@@ -16,8 +16,8 @@ Storage contract (one logical date = one batch, ``batch_id = "batch-YYYY-MM-DD"`
 * ``processing_metadata``: one document per batch, the day's index: the raw
   file reference, and under ``processed`` the feature columns and per split
   ``rows``, ``positives`` and ``file`` (bucket, file id, filename, sha256,
-  size); ``fidelity.evaluation_gap`` is set by :func:`record_evaluation_gap`. :func:`split_counts` reads it; :func:`load_split` downloads one
-  split's file only, verifying its sha256.
+  size); ``fidelity.evaluation_gap`` is set by :func:`record_evaluation_gap`. :func:`split_counts` reads it;
+  :func:`load_split` downloads one split's file only, verifying its sha256.
 
 Writing streams: the raw and processed Parquet files are written to temporary
 files chunk by chunk and uploaded from there (:func:`put_artifact` hashes and
@@ -37,7 +37,11 @@ import numpy as np
 
 from daily_mlops.errors import IntegrityError, NotFoundError, SchemaError
 from daily_mlops.storage.artifacts import (
-    ArtifactRef, download_artifact, get_artifact, newest_file, put_artifact,
+    ArtifactRef,
+    download_artifact,
+    get_artifact,
+    newest_file,
+    put_artifact,
 )
 from daily_mlops.storage.blocks import BLOCK_FORMAT, BlockSpool, decode_block
 from daily_mlops.storage.mongo import PROCESSED_DATA_BUCKET, RAW_DATA_BUCKET
@@ -87,16 +91,16 @@ def raw_filename(logical_date: dt.date) -> str:
     return f"{batch_id_for(logical_date)}.{RAW_FORMAT}"
 
 
-def _arrow_schema(frame: "pd.DataFrame") -> "pa.Schema":
+def _arrow_schema(frame: pd.DataFrame) -> pa.Schema:
     """Arrow types of a validated frame's columns: object columns as strings, the rest from their NumPy dtype."""
     import pyarrow as pa
 
-    return pa.schema([(str(name), pa.string() if dtype == object else pa.from_numpy_dtype(dtype))
+    return pa.schema([(str(name), pa.string() if dtype == np.dtype(object) else pa.from_numpy_dtype(dtype))
                       for name, dtype in frame.dtypes.items()])
 
 
 def store_raw_batch(
-    db: "Database", frames: "pd.DataFrame | Iterable[pd.DataFrame]", *, logical_date: dt.date
+    db: Database, frames: pd.DataFrame | Iterable[pd.DataFrame], *, logical_date: dt.date
 ) -> ArtifactRef:
     """Write a day's raw batch as Parquet to the ``raw_data`` bucket, replacing that day's file.
 
@@ -137,12 +141,12 @@ def store_raw_batch(
         )
 
 
-def raw_batch_file(db: "Database", logical_date: dt.date) -> ArtifactRef | None:
+def raw_batch_file(db: Database, logical_date: dt.date) -> ArtifactRef | None:
     """The reference of the day's raw file in ``raw_data`` (the newest of that name), or ``None``."""
     return newest_file(db, RAW_DATA_BUCKET, raw_filename(logical_date))
 
 
-def record_raw_batch(db: "Database", document: dict[str, Any], *, logical_date: dt.date) -> dict[str, Any]:
+def record_raw_batch(db: Database, document: dict[str, Any], *, logical_date: dt.date) -> dict[str, Any]:
     """Write the day's ``processing_metadata`` with ``raw_file`` = the day's surviving raw file; return it.
 
     The document replaces the day's index, so processed files recorded by an
@@ -173,7 +177,7 @@ def record_raw_batch(db: "Database", document: dict[str, Any], *, logical_date: 
     raise IntegrityError(f"{raw_filename(logical_date)} kept changing while its metadata was written; rerun the task")
 
 
-def load_raw_batch(db: "Database", ref: ArtifactRef | dict[str, Any]) -> "pd.DataFrame":
+def load_raw_batch(db: Database, ref: ArtifactRef | dict[str, Any]) -> pd.DataFrame:
     """Read a whole raw batch back (index ``0..n-1``), verifying its sha256 first.
 
     Raises
@@ -192,8 +196,8 @@ def load_raw_batch(db: "Database", ref: ArtifactRef | dict[str, Any]) -> "pd.Dat
 
 @contextlib.contextmanager
 def read_raw_batch(
-    db: "Database", ref: ArtifactRef | dict[str, Any], *, chunk_rows: int
-) -> Iterator[Iterator["pd.DataFrame"]]:
+    db: Database, ref: ArtifactRef | dict[str, Any], *, chunk_rows: int
+) -> Iterator[Iterator[pd.DataFrame]]:
     """Download a raw batch to a temporary file, verify its sha256, yield an iterator of its chunks.
 
     Memory holds one GridFS chunk while downloading and one batch chunk
@@ -218,7 +222,7 @@ def read_raw_batch(
         yield _raw_chunks(file, str(ref["filename"]), chunk_rows)
 
 
-def _raw_chunks(file: IO[bytes], filename: str, chunk_rows: int) -> Iterator["pd.DataFrame"]:
+def _raw_chunks(file: IO[bytes], filename: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -242,7 +246,7 @@ def _raw_chunks(file: IO[bytes], filename: str, chunk_rows: int) -> Iterator["pd
 
 # -- the processed splits ----------------------------------------------------
 def store_processed_splits(
-    db: "Database", spool: BlockSpool, splits: dict[str, np.ndarray], *, logical_date: dt.date,
+    db: Database, spool: BlockSpool, splits: dict[str, np.ndarray], *, logical_date: dt.date,
     raw_file: ArtifactRef | dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Store a day's spooled rows as one Parquet file per split and record them in the day's index.
@@ -292,7 +296,7 @@ def store_processed_splits(
                           raw_file=raw_file, extra=extra or {})
 
 
-def _index_query(db: "Database", logical_date: dt.date, raw_file: ArtifactRef | dict[str, Any] | None) -> dict:
+def _index_query(db: Database, logical_date: dt.date, raw_file: ArtifactRef | dict[str, Any] | None) -> dict:
     """The filter of the day's index, checked to match (and to point at ``raw_file`` when given)."""
     batch_id = batch_id_for(logical_date)
     query: dict[str, Any] = {"batch_id": batch_id}
@@ -308,7 +312,7 @@ def _index_query(db: "Database", logical_date: dt.date, raw_file: ArtifactRef | 
 
 
 def _record_blocks(
-    db: "Database", logical_date: dt.date, names: list[str], *, columns: dict[str, list[str]],
+    db: Database, logical_date: dt.date, names: list[str], *, columns: dict[str, list[str]],
     raw_file: ArtifactRef | dict[str, Any] | None, extra: dict[str, Any],
 ) -> dict[str, Any]:
     """Point the day's index at the surviving file of each split (as :func:`record_raw_batch` does for raw)."""
@@ -338,7 +342,7 @@ def _record_blocks(
 
 
 def store_processed_batch(
-    db: "Database", encoded: "EncodedBatch", splits: dict[str, np.ndarray], *, logical_date: dt.date,
+    db: Database, encoded: EncodedBatch, splits: dict[str, np.ndarray], *, logical_date: dt.date,
     x_cat: list[str] | None = None, x_num: list[str] | None = None,
     raw_file: ArtifactRef | dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
 ) -> dict[str, int]:
@@ -357,12 +361,12 @@ def store_processed_batch(
     return {name: entry["rows"] for name, entry in processed["splits"].items()}
 
 
-def _processed_index(db: "Database", logical_date: dt.date) -> dict[str, Any] | None:
+def _processed_index(db: Database, logical_date: dt.date) -> dict[str, Any] | None:
     doc = db["processing_metadata"].find_one({"batch_id": batch_id_for(logical_date)}, {"_id": 0, "processed": 1})
     return None if doc is None else doc.get("processed")
 
 
-def load_split(db: "Database", logical_date: dt.date, split: str) -> "EncodedBatch":
+def load_split(db: Database, logical_date: dt.date, split: str) -> EncodedBatch:
     """The processed rows of one split of a day's batch, in row order; only that split's file is read.
 
     Returns
@@ -390,14 +394,14 @@ def load_split(db: "Database", logical_date: dt.date, split: str) -> "EncodedBat
                         x_num=index["columns"]["x_num"], rows=int(entry["rows"]), what=entry["file"]["filename"])
 
 
-def split_counts(db: "Database", logical_date: dt.date) -> dict[str, dict[str, int]]:
+def split_counts(db: Database, logical_date: dt.date) -> dict[str, dict[str, int]]:
     """Rows and positives per split of ``logical_date``, from the day's index (``{}`` when not processed)."""
     index = _processed_index(db, logical_date) or {}
     return {name: {"rows": int(entry["rows"]), "positives": int(entry["positives"])}
             for name, entry in index.get("splits", {}).items()}
 
 
-def processed_file_problems(db: "Database", logical_date: dt.date) -> list[str]:
+def processed_file_problems(db: Database, logical_date: dt.date) -> list[str]:
     """What is wrong with the split files the day's index records (``[]``: all present, as recorded).
 
     Checks each file's GridFS ``files`` document (its recorded sha256 and row
@@ -420,7 +424,7 @@ def processed_file_problems(db: "Database", logical_date: dt.date) -> list[str]:
 
 
 # -- the index ---------------------------------------------------------------
-def store_processing_metadata(db: "Database", document: dict[str, Any], *, logical_date: dt.date) -> dict[str, Any]:
+def store_processing_metadata(db: Database, document: dict[str, Any], *, logical_date: dt.date) -> dict[str, Any]:
     """Replace the ``processing_metadata`` document of ``logical_date`` (upsert); return it."""
     from pymongo.errors import DuplicateKeyError
 
@@ -434,7 +438,7 @@ def store_processing_metadata(db: "Database", document: dict[str, Any], *, logic
     return doc
 
 
-def record_evaluation_gap(db: "Database", logical_date: dt.date, gap: dict[str, Any]) -> None:
+def record_evaluation_gap(db: Database, logical_date: dt.date, gap: dict[str, Any]) -> None:
     """Set ``fidelity.evaluation_gap`` of the day's ``processing_metadata`` to ``gap`` (a rerun overwrites it).
 
     ``gap`` is :func:`daily_mlops.ml.fidelity.evaluation_gap`'s dict. The rest
@@ -461,7 +465,7 @@ def record_evaluation_gap(db: "Database", logical_date: dt.date, gap: dict[str, 
                         "run data_pipeline_dag for that date first")
 
 
-def load_processing_metadata(db: "Database", logical_date: dt.date) -> dict[str, Any]:
+def load_processing_metadata(db: Database, logical_date: dt.date) -> dict[str, Any]:
     """The ``processing_metadata`` document of ``logical_date``.
 
     Raises

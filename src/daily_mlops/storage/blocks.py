@@ -42,7 +42,7 @@ BLOCK_FORMAT = "parquet"
 READ_ROWS = 100_000
 
 
-def block_schema(x_cat: list[str], x_num: list[str]) -> "pa.Schema":
+def block_schema(x_cat: list[str], x_num: list[str]) -> pa.Schema:
     """The Arrow schema of a block: ``row``, ``y``, then ``x_cat:<name>`` and ``x_num:<name>`` per feature."""
     import pyarrow as pa
 
@@ -89,8 +89,11 @@ class BlockSpool:
             self._writer = None
         self._dir.cleanup()
 
-    def append(self, encoded: "EncodedBatch") -> None:
-        """Append the next rows: ``x_cat`` (n, len(x_cat)) int64, ``x_num`` (n, len(x_num)) float32, ``y`` (n,) int64."""
+    def append(self, encoded: EncodedBatch) -> None:
+        """Append the next rows.
+
+        ``x_cat`` (n, len(x_cat)) int64, ``x_num`` (n, len(x_num)) float32, ``y`` (n,) int64.
+        """
         import pyarrow as pa
 
         n = len(encoded)
@@ -144,7 +147,9 @@ class BlockSpool:
             code[np.asarray(splits[name], dtype=np.int64)] = i
         if (code < 0).any() or sum(len(idx) for idx in splits.values()) != self.n_rows:
             raise ValueError(f"the splits {names} must cover each of the {self.n_rows} rows exactly once")
-        out = {name: {"path": Path(self._dir.name) / f"{name}.parquet", "rows": 0, "positives": 0} for name in names}
+        out: dict[str, dict[str, Any]] = {
+            name: {"path": Path(self._dir.name) / f"{name}.parquet", "rows": 0, "positives": 0} for name in names
+        }
         writers = {name: pq.ParquetWriter(out[name]["path"], self.schema) for name in names}
         try:
             for batch in pq.ParquetFile(self._all).iter_batches(batch_size=READ_ROWS):
@@ -163,7 +168,7 @@ class BlockSpool:
         return out
 
 
-def decode_block(data: bytes, *, x_cat: list[str], x_num: list[str], rows: int, what: str) -> "EncodedBatch":
+def decode_block(data: bytes, *, x_cat: list[str], x_num: list[str], rows: int, what: str) -> EncodedBatch:
     """Parse a block's bytes (already sha256-checked) into an EncodedBatch.
 
     Parameters
@@ -204,7 +209,8 @@ def decode_block(data: bytes, *, x_cat: list[str], x_num: list[str], rows: int, 
     def stack(prefix: str, names: list[str], dtype: type) -> np.ndarray:  # (rows, len(names))
         if not names:
             return np.empty((rows, 0), dtype=dtype)
-        return np.column_stack([table.column(f"{prefix}:{name}").to_numpy() for name in names]).astype(dtype, copy=False)
+        columns = [table.column(f"{prefix}:{name}").to_numpy() for name in names]
+        return np.column_stack(columns).astype(dtype, copy=False)
 
     return EncodedBatch(x_cat=stack("x_cat", x_cat, np.int64), x_num=stack("x_num", x_num, np.float32),
                         y=table.column("y").to_numpy().astype(np.int64, copy=False))

@@ -116,7 +116,9 @@ def deployed_version(directory: Path) -> int | None:
         config = json.loads(files[CONFIG_FILE])
     except (NotFoundError, OSError, ValueError):
         return None
-    if config.get("model_version") != version or sha256_hex(files[WEIGHTS_FILE]) != config.get("sha256", {}).get("weights"):
+    if config.get("model_version") != version:
+        return None
+    if sha256_hex(files[WEIGHTS_FILE]) != config.get("sha256", {}).get("weights"):
         return None
     return version
 
@@ -255,7 +257,7 @@ def deployment_lock(directory: Path, *, file_mode: int = DEFAULT_FILE_MODE) -> I
 
 def _record_bytes(model_version: int, logical_date: str | None) -> bytes:
     record = {"model_version": int(model_version), "logical_date": logical_date,
-              "deployed_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+              "deployed_at": dt.datetime.now(dt.UTC).isoformat()}
     return json.dumps(record, indent=2).encode("utf-8")
 
 
@@ -275,7 +277,9 @@ def write_record(directory: Path, model_version: int, logical_date: str | None, 
 
 def _holds(final: Path, files: dict[str, bytes]) -> bool:
     try:
-        return final.is_dir() and not final.is_symlink() and all((final / n).read_bytes() == b for n, b in files.items())
+        if not final.is_dir() or final.is_symlink():
+            return False
+        return all((final / n).read_bytes() == b for n, b in files.items())
     except OSError:
         return False
 

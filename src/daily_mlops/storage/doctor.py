@@ -29,7 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from daily_mlops.errors import NotFoundError
 from daily_mlops.storage.artifacts import (
-    STALE_UPLOAD_SECONDS, abandoned_uploads, orphan_chunks, remove_abandoned_uploads, remove_orphan_chunks,
+    STALE_UPLOAD_SECONDS,
+    abandoned_uploads,
+    orphan_chunks,
+    remove_abandoned_uploads,
+    remove_orphan_chunks,
     verify_artifact,
 )
 from daily_mlops.storage.deployment_dir import deployed_version
@@ -74,7 +78,7 @@ class DoctorReport:
 
 
 def check_storage(
-    db: "Database", deployment_path: Path, *, repair: bool = False, stale_after: float = STALE_UPLOAD_SECONDS,
+    db: Database, deployment_path: Path, *, repair: bool = False, stale_after: float = STALE_UPLOAD_SECONDS,
     model_name: str = MODEL_NAME,
 ) -> DoctorReport:
     """Run every check in :data:`CHECKS`; with ``repair``, delete orphan chunks and stale journal entries.
@@ -101,7 +105,7 @@ def check_storage(
     return report
 
 
-def _check_gridfs(db: "Database", report: DoctorReport, *, repair: bool, stale_after: float) -> None:
+def _check_gridfs(db: Database, report: DoctorReport, *, repair: bool, stale_after: float) -> None:
     report.checked["orphan chunks"] = 0
     for bucket in BUCKETS:
         groups = orphan_chunks(db, bucket, stale_after=stale_after)
@@ -126,13 +130,13 @@ def _check_gridfs(db: "Database", report: DoctorReport, *, repair: bool, stale_a
                           f"{len(stale)} entr{'y' if len(stale) == 1 else 'ies'} of uploads whose writer is gone: "
                           + ", ".join(sorted({f"{e['bucket']}/{e['filename']}" for e in stale})), repairable=True)
         if repair:
-            removed = remove_abandoned_uploads(db, stale_after=stale_after)
+            removed_uploads = remove_abandoned_uploads(db, stale_after=stale_after)
             finding.repaired = not abandoned_uploads(db, stale_after=stale_after)
-            finding.detail += f"; removed {removed['uploads']}"
+            finding.detail += f"; removed {removed_uploads['uploads']}"
         report.findings.append(finding)
 
 
-def _classify(db: "Database", ref: dict[str, Any]) -> str:
+def _classify(db: Database, ref: dict[str, Any]) -> str:
     from bson import ObjectId
 
     file_id = ObjectId(ref["file_id"]) if ObjectId.is_valid(ref["file_id"]) else ref["file_id"]
@@ -140,7 +144,7 @@ def _classify(db: "Database", ref: dict[str, Any]) -> str:
     return "sha256 mismatch" if present else "missing artifact"
 
 
-def _check_artifacts(db: "Database", report: DoctorReport) -> None:
+def _check_artifacts(db: Database, report: DoctorReport) -> None:
     registry = ModelRegistry(db)
     n_refs = 0
     for doc in db["model_metadata"].find({}, {"_id": 0}).sort([("model_name", 1), ("model_version", 1)]):
@@ -156,7 +160,8 @@ def _check_artifacts(db: "Database", report: DoctorReport) -> None:
                 ))
     for meta in db["processing_metadata"].find({"raw_file": {"$exists": True}}, {"_id": 0}).sort("batch_id", 1):
         files = [("raw file", meta["raw_file"])] + [
-            (f"{name} split file", entry["file"]) for name, entry in ((meta.get("processed") or {}).get("splits") or {}).items()
+            (f"{name} split file", entry["file"])
+            for name, entry in ((meta.get("processed") or {}).get("splits") or {}).items()
         ]
         for what, ref in files:
             n_refs += 1
@@ -166,7 +171,7 @@ def _check_artifacts(db: "Database", report: DoctorReport) -> None:
     report.checked["missing artifact"] = report.checked["sha256 mismatch"] = n_refs
 
 
-def _check_deployment(db: "Database", deployment_path: Path, report: DoctorReport, model_name: str) -> None:
+def _check_deployment(db: Database, deployment_path: Path, report: DoctorReport, model_name: str) -> None:
     try:
         registered: int | None = int(ModelRegistry(db).latest(model_name, statuses=("deployed",))["model_version"])
     except NotFoundError:

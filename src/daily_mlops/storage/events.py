@@ -36,17 +36,17 @@ __all__ = [
 
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware UTC (for ``timestamp`` fields only)."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
-def _upsert(db: "Database", collection: str, key: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+def _upsert(db: Database, collection: str, key: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     doc = {**fields, **key, "timestamp": utcnow()}
     db[collection].replace_one(key, doc, upsert=True)
     return doc
 
 
 def record_performance(
-    db: "Database", *, logical_date: dt.date, model_name: str, model_version: int, metrics: dict[str, Any],
+    db: Database, *, logical_date: dt.date, model_name: str, model_version: int, metrics: dict[str, Any],
     attempt: int, f1_threshold: float, batch_id: str, split: str = "test", run_id: str | None = None,
     passed: bool | None = None, **fields: Any,
 ) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def record_performance(
 
 
 def record_evaluation_event(
-    db: "Database", event_type: str, *, logical_date: dt.date, model_version: int | None, **fields: Any
+    db: Database, event_type: str, *, logical_date: dt.date, model_version: int | None, **fields: Any
 ) -> dict[str, Any]:
     """Upsert an ``evaluation_events`` document keyed by (logical date, event type, model version).
 
@@ -83,7 +83,7 @@ def record_evaluation_event(
 
 
 def record_training_event(
-    db: "Database", *, model_name: str, model_version: int, stage: str, **fields: Any
+    db: Database, *, model_name: str, model_version: int, stage: str, **fields: Any
 ) -> dict[str, Any]:
     """Upsert a ``training_events`` document keyed by (model, version, stage).
 
@@ -97,7 +97,7 @@ def record_training_event(
 
 
 def record_notification(
-    db: "Database", kind: str, *, logical_date: dt.date | str, message: str, **fields: Any
+    db: Database, kind: str, *, logical_date: dt.date | str, message: str, **fields: Any
 ) -> dict[str, Any]:
     """Upsert a ``notifications`` document keyed by (logical date, kind).
 
@@ -107,7 +107,7 @@ def record_notification(
     return _upsert(db, "notifications", {"logical_date": day, "kind": kind}, {"message": message, **fields})
 
 
-def record_deployment(db: "Database", event: dict[str, Any]) -> dict[str, Any]:
+def record_deployment(db: Database, event: dict[str, Any]) -> dict[str, Any]:
     """Upsert a ``deployment_events`` document keyed by (logical date, version, status); return it."""
     key = {"logical_date": event["logical_date"], "model_version": event["model_version"], "status": event["status"]}
     doc = {**event, "timestamp": event.get("timestamp") or utcnow()}
@@ -117,7 +117,7 @@ def record_deployment(db: "Database", event: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_rejected_deployment(
-    db: "Database", *, logical_date: dt.date, model_name: str, model_version: int, reviewer: str | None,
+    db: Database, *, logical_date: dt.date, model_name: str, model_version: int, reviewer: str | None,
     responded_at: dt.datetime | None = None, dag_id: str | None = None, run_id: str | None = None,
 ) -> dict[str, Any]:
     """Record that a reviewer rejected deploying ``model_version`` for ``logical_date``; return the document.
@@ -143,7 +143,7 @@ def record_rejected_deployment(
 
 
 def record_refused_deployment(
-    db: "Database", *, logical_date: dt.date, model_name: str, model_version: int, check: str, reason: str,
+    db: Database, *, logical_date: dt.date, model_name: str, model_version: int, check: str, reason: str,
 ) -> dict[str, Any]:
     """Record that infra validation refused deploying ``model_version`` for ``logical_date``; return the document.
 
@@ -165,7 +165,7 @@ def record_refused_deployment(
     })
 
 
-def evaluations_of_day(db: "Database", logical_date: dt.date, *, run_id: str | None = None) -> list[dict[str, Any]]:
+def evaluations_of_day(db: Database, logical_date: dt.date, *, run_id: str | None = None) -> list[dict[str, Any]]:
     """``performance_metrics`` of ``logical_date`` (of one DAG run when ``run_id`` is given), by attempt."""
     query: dict[str, Any] = {"logical_date": logical_date.isoformat()}
     if run_id is not None:
@@ -173,14 +173,14 @@ def evaluations_of_day(db: "Database", logical_date: dt.date, *, run_id: str | N
     return list(db["performance_metrics"].find(query, {"_id": 0}).sort("attempt", 1))
 
 
-def latest_evaluation_run(db: "Database", logical_date: dt.date) -> str | None:
+def latest_evaluation_run(db: Database, logical_date: dt.date) -> str | None:
     """The ``run_id`` of the newest champion evaluation (attempt 0) of ``logical_date``, or ``None``."""
     doc = db["performance_metrics"].find_one({"logical_date": logical_date.isoformat(), "attempt": 0},
                                             sort=[("timestamp", -1)])
     return doc.get("run_id") if doc else None
 
 
-def passed_evaluation(db: "Database", logical_date: dt.date) -> dict[str, Any] | None:
+def passed_evaluation(db: Database, logical_date: dt.date) -> dict[str, Any] | None:
     """The day-level ``evaluation_passed`` event of ``logical_date`` (its approved version), or ``None``."""
     return db["evaluation_events"].find_one(
         {"logical_date": logical_date.isoformat(), "event_type": "evaluation_passed", "model_version": None},
@@ -188,13 +188,13 @@ def passed_evaluation(db: "Database", logical_date: dt.date) -> dict[str, Any] |
     )
 
 
-def latest_deployment(db: "Database", logical_date: dt.date) -> dict[str, Any] | None:
+def latest_deployment(db: Database, logical_date: dt.date) -> dict[str, Any] | None:
     """The newest ``deployment_events`` document of ``logical_date``, or ``None``."""
     return db["deployment_events"].find_one({"logical_date": logical_date.isoformat()}, {"_id": 0},
                                             sort=[("timestamp", -1)])
 
 
-def last_deployment_of(db: "Database", model_name: str, model_version: int) -> dict[str, Any] | None:
+def last_deployment_of(db: Database, model_name: str, model_version: int) -> dict[str, Any] | None:
     """The newest ``deployment_events`` document that put ``model_version`` of ``model_name`` in place, or ``None``.
 
     Of status ``deployed`` (a DAG deployment or a rollback); its ``previous_version`` is the version it replaced.
@@ -205,12 +205,12 @@ def last_deployment_of(db: "Database", model_name: str, model_version: int) -> d
     )
 
 
-def recent_evaluations(db: "Database", limit: int) -> list[dict[str, Any]]:
+def recent_evaluations(db: Database, limit: int) -> list[dict[str, Any]]:
     """The ``limit`` latest ``performance_metrics`` documents (newest logical date, last attempt first)."""
     return list(db["performance_metrics"].find({}, {"_id": 0}).sort([("logical_date", -1), ("attempt", -1)])
                 .limit(limit))
 
 
-def recent_deployments(db: "Database", limit: int) -> list[dict[str, Any]]:
+def recent_deployments(db: Database, limit: int) -> list[dict[str, Any]]:
     """The ``limit`` newest ``deployment_events`` documents."""
     return list(db["deployment_events"].find({}, {"_id": 0}).sort("timestamp", -1).limit(limit))

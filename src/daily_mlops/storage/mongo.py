@@ -93,7 +93,7 @@ INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
 ]
 
 
-def ensure_schema(db: "Database") -> "Database":
+def ensure_schema(db: Database) -> Database:
     """Create the collections, GridFS buckets and indexes if missing; return ``db``.
 
     Idempotent: running it twice leaves the same indexes (tested against a
@@ -121,7 +121,7 @@ def ensure_schema(db: "Database") -> "Database":
     return db
 
 
-def database(client: Any, name: str) -> "Database":
+def database(client: Any, name: str) -> Database:
     """Return database ``name`` of an existing client, with the schema ensured."""
     return ensure_schema(client[name])
 
@@ -166,7 +166,7 @@ def embedded_server(storage_path: Path, *, port: int = 0) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def mongo_uri(settings: "Settings") -> Iterator[str]:
+def mongo_uri(settings: Settings) -> Iterator[str]:
     """Yield the MongoDB URI the CLI uses: ``MLOPS_MONGO_URI``, or the embedded server's.
 
     The embedded server (when ``MLOPS_MONGO_URI`` is unset) runs until the
@@ -181,7 +181,7 @@ def mongo_uri(settings: "Settings") -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def connect(uri: str, name: str) -> Iterator["Database"]:
+def connect(uri: str, name: str) -> Iterator[Database]:
     """Yield database ``name`` at ``uri`` with the schema ensured; close the client after.
 
     Raises
@@ -198,14 +198,14 @@ def connect(uri: str, name: str) -> Iterator["Database"]:
 
 
 @contextlib.contextmanager
-def open_database(settings: "Settings") -> Iterator["Database"]:
+def open_database(settings: Settings) -> Iterator[Database]:
     """Yield the project database for the CLI (``MLOPS_MONGO_URI`` or the embedded server)."""
     with mongo_uri(settings) as uri, connect(uri, settings.mongo_db) as db:
         yield db
 
 
 @contextlib.contextmanager
-def airflow_database(settings: "Settings") -> Iterator["Database"]:
+def airflow_database(settings: Settings) -> Iterator[Database]:
     """Yield the project database through Airflow's ``MongoHook`` (connection ``MLOPS_MONGO_CONN_ID``).
 
     Used inside DAG tasks only: the hook reads the connection when built, so

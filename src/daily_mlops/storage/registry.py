@@ -27,19 +27,20 @@ returns the version already written, so a rerun of a task or of
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from daily_mlops.errors import MLOpsError, NotFoundError
 from daily_mlops.storage.artifacts import ArtifactRef, get_artifact, put_artifact, remove_other_files, verify_artifact
 from daily_mlops.storage.mongo import ARTIFACTS_BUCKET
-from daily_mlops.errors import MLOpsError, NotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymongo.database import Database
 
 __all__ = [
-    "BOOTSTRAP_RUN_KEY", "MODEL_NAME", "PREPROCESSOR_NAME", "SYNTHESIZER_NAME", "STATUSES", "TRANSITIONS", "ModelRegistry",
-    "is_model_family", "preprocessor_name", "synthesizer_name",
+    "BOOTSTRAP_RUN_KEY", "MODEL_NAME", "PREPROCESSOR_NAME", "SYNTHESIZER_NAME", "STATUSES", "TRANSITIONS",
+    "ModelRegistry", "is_model_family", "preprocessor_name", "synthesizer_name",
 ]
 
 #: Run key of everything bootstrap registers (:meth:`ModelRegistry.find_run` finds it; a rerun is a no-op).
@@ -91,7 +92,7 @@ _COLLECTION = "model_metadata"
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class ModelRegistry:
@@ -103,7 +104,7 @@ class ModelRegistry:
         The project database (schema ensured by :func:`daily_mlops.storage.mongo.ensure_schema`).
     """
 
-    def __init__(self, db: "Database") -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
         self._coll = db[_COLLECTION]
 
@@ -278,7 +279,8 @@ class ModelRegistry:
         if doc is None:
             known = [d["model_version"] for d in self._coll.find({"model_name": model_name}, {"model_version": 1})]
             raise NotFoundError(
-                f"{model_name} version {model_version} is not in the registry (known versions: {sorted(known) or 'none'}); "
+                f"{model_name} version {model_version} is not in the registry "
+                f"(known versions: {sorted(known) or 'none'}); "
                 "run `daily-mlops bootstrap` to create version 1"
             )
         return doc
@@ -287,7 +289,7 @@ class ModelRegistry:
         """All versions of ``model_name``, oldest first."""
         return list(self._coll.find({"model_name": model_name}, {"_id": 0}).sort("model_version", 1))
 
-    def model_names(self) -> list[str]:
+    def model_names(self) -> builtins.list[str]:
         """The model families in the registry (synthesizers and preprocessors left out), sorted."""
         return sorted(name for name in self._coll.distinct("model_name") if is_model_family(name))
 
@@ -359,7 +361,7 @@ class ModelRegistry:
             return self.latest(model_name, statuses=("approved",))
 
     # -- integrity ---------------------------------------------------------
-    def verify(self, doc: dict[str, Any]) -> list[str]:
+    def verify(self, doc: dict[str, Any]) -> builtins.list[str]:
         """Problems with a version's artifacts (missing file, sha256 mismatch); empty when intact."""
         problems = []
         for ref in doc.get("artifacts", {}).values():
@@ -396,7 +398,7 @@ class ModelRegistry:
         for ref in doc.get("artifacts", {}).values():
             remove_other_files(self.db, ref["bucket"], ref["filename"], keep=ref["file_id"])
 
-    def _lineage(self, model_name: str, parent_version: int | None) -> list[int]:
+    def _lineage(self, model_name: str, parent_version: int | None) -> builtins.list[int]:
         """Versions from the root to the parent (``[]`` for a root version)."""
         if parent_version is None:
             return []

@@ -38,7 +38,7 @@ _VERSION_STORY = {"_id": 0, "model_name": 1, "model_version": 1, "status": 1, "s
 _IN_PLACE_STATUSES = ["deployed", "already_deployed", "superseded"]
 
 
-def report_days(db: "Database", *, days: int | None) -> list[str]:
+def report_days(db: Database, *, days: int | None) -> list[str]:
     """The last ``days`` logical dates the loop ran (``YYYY-MM-DD``, oldest first).
 
     A logical date counts when it has a daily batch (``processing_metadata``)
@@ -50,7 +50,7 @@ def report_days(db: "Database", *, days: int | None) -> list[str]:
     return ordered[-days:] if days else ordered
 
 
-def load_report_data(db: "Database", *, days: int | None, model_name: str = MODEL_NAME) -> dict[str, Any]:
+def load_report_data(db: Database, *, days: int | None, model_name: str = MODEL_NAME) -> dict[str, Any]:
     """Everything :func:`daily_mlops.reporting.build_report_html` needs, for the last ``days`` logical dates.
 
     Returns
@@ -95,7 +95,7 @@ def load_report_data(db: "Database", *, days: int | None, model_name: str = MODE
     }
 
 
-def load_model_card_data(db: "Database", model_version: int, *, model_name: str = MODEL_NAME) -> dict[str, Any]:
+def load_model_card_data(db: Database, model_version: int, *, model_name: str = MODEL_NAME) -> dict[str, Any]:
     """The documents a model card of ``model_version`` is written from.
 
     Returns
@@ -143,7 +143,7 @@ def load_model_card_data(db: "Database", model_version: int, *, model_name: str 
     }
 
 
-def recent_batch_checks(db: "Database", limit: int) -> list[dict[str, Any]]:
+def recent_batch_checks(db: Database, limit: int) -> list[dict[str, Any]]:
     """The ``limit`` newest daily batches' gate and drift figures, newest logical date first.
 
     Each is a ``processing_metadata`` document reduced to ``logical_date``,
@@ -155,7 +155,7 @@ def recent_batch_checks(db: "Database", limit: int) -> list[dict[str, Any]]:
     return list(db["processing_metadata"].find({}, fields).sort("logical_date", -1).limit(int(limit)))
 
 
-def load_day_records(db: "Database", logical_date: dt.date, *, model_name: str = MODEL_NAME) -> dict[str, Any]:
+def load_day_records(db: Database, logical_date: dt.date, *, model_name: str = MODEL_NAME) -> dict[str, Any]:
     """What the DAGs recorded for one logical date, for :func:`daily_mlops.loop.explain.explain_day`.
 
     Returns
