@@ -349,7 +349,18 @@ def finetune(
     return losses
 
 
-from collections.abc import Callable, Iterable
+def _step(optimizer: torch.optim.Optimizer, loss: Tensor, parameters: Iterable[Tensor]) -> float:
+    """One optimiser step on the scalar ``loss`` (backward, gradient norm clipped to 1); returns ``loss`` as a float."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, _MAX_GRAD_NORM)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _validation_tensors(
+    model: TabTransformer, validation, device: torch.device
+) -> tuple[Tensor, Tensor, Tensor] | None:
     """``finetune``'s validation rows as tensors on ``device`` (checked like the training rows), or ``None``."""
     if validation is None:
         return None
