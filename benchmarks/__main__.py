@@ -59,9 +59,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from daily_mlops.storage.artifacts import get_artifact, put_artifact
 from daily_mlops.ml.metrics import classification_metrics
-from daily_mlops.storage.mongo import embedded_server, connect
 from daily_mlops.ml.network import TabTransformer
 from daily_mlops.ml.preprocessing import TabularPreprocessor
 from daily_mlops.ml.schema import infer_schema, read_csv, validate_batch
@@ -69,6 +67,8 @@ from daily_mlops.ml.splits import split_indices
 from daily_mlops.ml.synthesis import Synthesizer
 from daily_mlops.ml.training import finetune, predict_proba, pretrain_contrastive, seed_everything
 from daily_mlops.settings import load_settings
+from daily_mlops.storage.artifacts import get_artifact, put_artifact
+from daily_mlops.storage.mongo import connect, embedded_server
 
 ROWS: list[tuple[str, float]] = []
 
@@ -209,13 +209,12 @@ def steps() -> None:
 def gate(rows: int = 10_000, runs: int = 3) -> None:
     """Seconds of the check_data_quality task at ``rows`` rows (median of ``runs``), for a none and a broken day."""
     import datetime as dt
+    import logging
 
     from daily_mlops.loop.bootstrap import register_preprocessor, register_synthesizer
     from daily_mlops.loop.data import generate_data
     from daily_mlops.loop.quality import check_data_quality
     from daily_mlops.storage.registry import ModelRegistry
-
-    import logging
 
     logging.getLogger("daily_mlops").setLevel(logging.CRITICAL)  # the broken day's gate logs its failure
     settings = load_settings().model_copy(update={"daily_rows": rows})
@@ -243,7 +242,7 @@ def gate(rows: int = 10_000, runs: int = 3) -> None:
           "that does not grow with the rows.")
 
 
-def _gate_in_fresh_process(uri: str, day: "dt.date", rows: int) -> tuple[float, float]:
+def _gate_in_fresh_process(uri: str, day: dt.date, rows: int) -> tuple[float, float]:
     """(import seconds, gate seconds) of ``check_data_quality`` in a new interpreter."""
     code = (
         "import sys, time; t = time.perf_counter()\n"

@@ -35,8 +35,9 @@ import io
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -87,12 +88,16 @@ def original_day(settings, db, synth, pre, *, work: Path, n_rows: int, epochs: i
     import pandas as pd
     import torch
 
+    from baselines.model import (
+        ORIGINAL_BATCH_SIZE,
+        ORIGINAL_LEARNING_RATE,
+        OriginalTabTransformer,
+        original_training_step,
+    )
+    from baselines.storage import COLLECTION, load_processed, processed_frame, store_processed, store_raw
     from daily_mlops.ml.metrics import classification_metrics
     from daily_mlops.ml.schema import validate_batch
     from daily_mlops.ml.splits import split_indices
-    from baselines.model import ORIGINAL_BATCH_SIZE, ORIGINAL_LEARNING_RATE, OriginalTabTransformer, \
-        original_training_step
-    from baselines.storage import COLLECTION, load_processed, processed_frame, store_processed, store_raw
 
     day = dt.date.fromisoformat(DAY)
     fs = gridfs.GridFS(db, collection="original_models")

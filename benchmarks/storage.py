@@ -173,9 +173,9 @@ def _preimport() -> float:
     import pyarrow.parquet  # noqa: F401
     import sdv.metadata  # noqa: F401
     import sdv.single_table  # noqa: F401
-    import skops.io  # noqa: F401
     import sklearn.compose  # noqa: F401
     import sklearn.model_selection  # noqa: F401
+    import skops.io  # noqa: F401
 
     import daily_mlops.loop.data  # noqa: F401
     import daily_mlops.ml.preprocessing  # noqa: F401
@@ -270,7 +270,10 @@ def work_compare(uri: str, server_pid: str, rows: str, day: str, original: str) 
     from daily_mlops.ml.splits import split_indices
     from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.batches import (
-        load_split, record_raw_batch, store_processed_batch, store_raw_batch,
+        load_split,
+        record_raw_batch,
+        store_processed_batch,
+        store_raw_batch,
     )
     from daily_mlops.storage.registry import PREPROCESSOR_NAME, SYNTHESIZER_NAME, ModelRegistry
 

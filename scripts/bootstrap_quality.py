@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bootstrap_version_1(settings: "Settings", directory: Path, db_name: str) -> tuple[dict, float, "ModelBundle"]:
+def bootstrap_version_1(settings: Settings, directory: Path, db_name: str) -> tuple[dict, float, ModelBundle]:
     """Bootstrap with ``settings`` on a throwaway embedded MongoDB under ``directory``.
 
     Returns bootstrap's result, its wall-clock seconds and version 1 loaded as the DAGs load it.

@@ -19,7 +19,8 @@ from pathlib import Path
 
 
 def main(attempts: int = 3) -> None:
-    from daily_mlops.loop import bootstrap as boot, data, evaluation
+    from daily_mlops.loop import bootstrap as boot
+    from daily_mlops.loop import data, evaluation
     from daily_mlops.loop.demo import DEMO_PLAN
     from daily_mlops.loop.quality import check_data_quality
     from daily_mlops.settings import load_settings
