@@ -6,8 +6,9 @@ from airflow.sdk import TriggerRule, dag, task
 
 from daily_mlops.orchestration.dags import (
     DATA_DAG_ID, DATA_SCHEDULE, DAY_PARAMS, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, PREVIOUS_DAY_TASK, START_DATE, TAGS,
-    day_params, day_run_id, default_args, logs_logical_date, parse_time_settings, previous_day_sensor, trigger_day_run,
+    day_params, day_run_id, default_args, logs_logical_date, previous_day_sensor, trigger_day_run,
 )
+from daily_mlops.settings.parse_time import parse_time_settings
 
 SETTINGS = parse_time_settings()
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from airflow.sdk import PokeReturnValue, TriggerRule, dag, task
 
 from daily_mlops.orchestration.dags import (
-    DATA_DAG_ID, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, START_DATE, TAGS, TRIGGERED_SCHEDULE, approval_step,
-    day_params, default_args, logs_logical_date, parse_time_settings, upstream_sensor,
+    DATA_DAG_ID, DEPLOYMENT_DAG_ID, EVALUATION_DAG_ID, START_DATE, TAGS, TRIGGERED_SCHEDULE, approval_step, day_params,
+    default_args, logs_logical_date, upstream_sensor,
 )
 from daily_mlops.orchestration.notifiers import log_skipped_deployment
+from daily_mlops.settings.parse_time import parse_time_settings
 
 SETTINGS = parse_time_settings()
 

@@ -9,9 +9,10 @@ from daily_mlops.decisions import (
 )
 from daily_mlops.orchestration.dags import (
     DATA_DAG_ID, EVALUATION_DAG_ID, MAX_ATTEMPTS, START_DATE, TAGS, TRIGGERED_SCHEDULE, day_params, default_args,
-    logs_logical_date, parse_time_settings, upstream_sensor,
+    logs_logical_date, upstream_sensor,
 )
 from daily_mlops.orchestration.notifiers import alert_notifiers
+from daily_mlops.settings.parse_time import parse_time_settings
 
 SETTINGS = parse_time_settings()
 

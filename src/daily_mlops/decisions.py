@@ -17,11 +17,10 @@ tested as a table (``tests/unit/test_decisions.py``):
 * :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code);
 * :func:`day_outcome`: which of the six ends a day reached (:data:`DAY_OUTCOMES`), the one rule the run
   summary and the day's story render;
-* :func:`previous_day_pending`: what of the previous logical date still runs (a day starts when nothing does);
-* re-exported from :mod:`daily_mlops.thresholds`: :func:`validate_f1_threshold` (the one check of an
-  F1 threshold, wherever it comes from), :func:`parse_f1_threshold` (also accepts ``auto``),
-  :func:`resolve_f1_threshold` / :func:`auto_f1_threshold` (``auto`` is the bootstrap model's
-  held-out F1 minus ``f1_tolerance``) and :func:`describe_f1_threshold`.
+* :func:`previous_day_pending`: what of the previous logical date still runs (a day starts when nothing does).
+
+The F1 floor's own rules (the one check of a threshold, ``auto`` resolved from the bootstrap model's F1)
+belong to the setting: :mod:`daily_mlops.settings.thresholds`.
 """
 
 from __future__ import annotations
@@ -29,21 +28,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from daily_mlops.thresholds import (
-    AUTO, F1_THRESHOLD_MAX, auto_f1_threshold, describe_f1_threshold, parse_f1_threshold, resolve_f1_threshold,
-    validate_f1_threshold,
-)
-
 __all__ = [
     "ALERT",
     "ALERT_TASK",
-    "AUTO",
     "CHAMPION",
     "CHECK_TASK",
     "DAY_OUTCOMES",
     "FINISHED_RUN_STATES",
     "EVALUATE_TASK",
-    "F1_THRESHOLD_MAX",
     "FINETUNED",
     "PASS",
     "PASS_TASK",
@@ -53,7 +45,6 @@ __all__ = [
     "RETRAIN",
     "RETRAIN_TASK",
     "attempt_group_id",
-    "auto_f1_threshold",
     "carry_best",
     "chain_position",
     "challenger_status",
@@ -63,19 +54,15 @@ __all__ = [
     "day_as_designed",
     "day_outcome",
     "previous_day_pending",
-    "describe_f1_threshold",
     "judge_candidate",
     "last_result",
     "next_step",
-    "parse_f1_threshold",
     "passes",
-    "resolve_f1_threshold",
     "result_task_id",
     "result_task_ids",
     "retrain_task_id",
     "step_after",
     "task_for_step",
-    "validate_f1_threshold",
 ]
 
 #: Step names returned by :func:`next_step`.
@@ -129,7 +116,7 @@ def judge_candidate(
     f1 : float
         The candidate's F1 (positive class, in [0, 1]) on the day's validation split.
     f1_threshold : float
-        The F1 floor in effect (resolved; see :func:`resolve_f1_threshold`).
+        The F1 floor in effect (resolved; see :func:`daily_mlops.settings.thresholds.resolve_f1_threshold`).
     champion_version : int
         The baseline: the deployed champion for its recalibration, the recalibrated champion for a fine-tuned
         challenger (thresholds chosen on the same calibration rows).

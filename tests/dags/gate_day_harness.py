@@ -69,7 +69,7 @@ def main(uri: str, db_name: str, home: str, day: str, drift: str, crash: str = "
                           dags=load_dags(settings))
         from rich.console import Console
 
-        from daily_mlops.cli_output import _summary_table
+        from daily_mlops.cli.output import _summary_table
 
         table = Console(width=400, record=True, file=open(os.devnull, "w"))  # noqa: SIM115 (closed at exit)
         table.print(_summary_table([outcome]))

@@ -70,7 +70,7 @@ def test_the_champions_evaluation_gap_is_recorded_beside_the_fidelity_report(sma
     evaluation converges to the same document; daily-mlops status's batch table shows the line."""
     from rich.console import Console
 
-    from daily_mlops.cli_output import _batch_checks_table
+    from daily_mlops.cli.output import _batch_checks_table
     from daily_mlops.loop.quality import check_data_quality
     from daily_mlops.storage.reports import recent_batch_checks
 

@@ -7,15 +7,15 @@ import math
 import pytest
 
 from daily_mlops.decisions import (
-    DAY_OUTCOMES, day_outcome,
-    auto_f1_threshold, carry_best, chain_position, challenger_status, check_task_id, choose_approved_version,
-    choose_parent, day_as_designed, describe_f1_threshold, last_result, next_step, parse_f1_threshold,
-    previous_day_pending, resolve_f1_threshold, result_task_id, result_task_ids, retrain_task_id, step_after,
-    task_for_step,
-    validate_f1_threshold,
+    DAY_OUTCOMES, carry_best, chain_position, challenger_status, check_task_id, choose_approved_version,
+    choose_parent, day_as_designed, day_outcome, last_result, next_step, previous_day_pending, result_task_id,
+    result_task_ids, retrain_task_id, step_after, task_for_step,
 )
-from daily_mlops.thresholds import validate_min_improvement
 from daily_mlops.errors import ConfigError
+from daily_mlops.settings.thresholds import (
+    auto_f1_threshold, describe_f1_threshold, parse_f1_threshold, resolve_f1_threshold, validate_f1_threshold,
+    validate_min_improvement,
+)
 
 CASES = [
     # passed, attempt, max_attempts, expected

@@ -82,7 +82,7 @@ def test_the_gap_reads_as_one_line_and_an_old_document_as_a_dash() -> None:
 
 def test_status_shows_the_gap_of_each_batch_and_a_dash_for_old_ones(mock_db) -> None:
     """daily-mlops status's batch table: the recorded gap on its day, '-' on a day recorded before the field."""
-    from daily_mlops.cli_output import _batch_checks_table
+    from daily_mlops.cli.output import _batch_checks_table
 
     old_day = DAY - dt.timedelta(days=1)
     store_processing_metadata(mock_db, {"drift_mode": "none", "quality": {"status": "passed", "message": "ok"},

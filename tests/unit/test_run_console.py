@@ -238,7 +238,7 @@ def test_capture_output_sends_stdout_stderr_and_early_handlers_to_the_file(tmp_p
 
 def test_console_log_lines_carry_no_source_path() -> None:
     """The CLI console's log lines (bootstrap's progress, the demo) keep their time but not rich's 'cli.py:49'."""
-    from daily_mlops.cli_output import console
+    from daily_mlops.cli.output import console
 
     with console.capture() as captured:
         console.log("fitting the SDV GaussianCopulaSynthesizer on the reference data")

@@ -75,7 +75,7 @@ def _fail(exc: BaseException) -> None:
 
 def _f1_threshold_option(value: Optional[float]) -> Optional[float]:
     """``--f1-threshold``: the same check as ``MLOPS_F1_THRESHOLD`` and the DAG param (exit 2 when refused)."""
-    from daily_mlops.decisions import validate_f1_threshold
+    from daily_mlops.settings.thresholds import validate_f1_threshold
 
     if value is None:
         return None

@@ -31,26 +31,13 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from daily_mlops.decisions import parse_f1_threshold
-from daily_mlops.config_file import BUNDLED_CONFIG, CONFIG_VARIABLE, config_file
 from daily_mlops.errors import ConfigError
+from daily_mlops.settings.paths import (
+    BUNDLED_CONFIG, BUNDLED_DAGS_FOLDER, BUNDLED_REFERENCE_DATA, CONFIG_VARIABLE, PROJECT_ROOT, config_file,
+)
+from daily_mlops.settings.thresholds import parse_f1_threshold
 
-__all__ = [
-    "Settings",
-    "load_settings",
-    "config_file",
-    "read_config_file",
-    "value_origins",
-    "BUNDLED_REFERENCE_DATA",
-    "BUNDLED_CONFIG",
-    "CONFIG_VARIABLE",
-]
-
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-#: The bundled Statlog (German Credit Data) copy; see data/reference/README.md.
-BUNDLED_REFERENCE_DATA = _PROJECT_ROOT / "data" / "reference" / "german_credit.csv"
-#: The project's DAG files (used by ``daily-mlops run`` and ``daily-mlops airflow``).
-BUNDLED_DAGS_FOLDER = _PROJECT_ROOT / "dags"
+__all__ = ["Settings", "load_settings", "read_config_file", "value_origins"]
 
 
 class Settings(BaseSettings):
@@ -495,7 +482,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
             close = difflib.get_close_matches(key.lower().removeprefix("mlops_"), list(fields), n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ConfigError(f"the settings file {path} has unknown key(s) {', '.join(hints)}; the keys are "
-                          f"Settings field names (see {BUNDLED_CONFIG.relative_to(_PROJECT_ROOT)}): "
+                          f"Settings field names (see {BUNDLED_CONFIG.relative_to(PROJECT_ROOT)}): "
                           "remove or rename them")
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -503,7 +490,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
             continue
         if isinstance(value, str) and _is_path_field(key):
             candidate = Path(value).expanduser()
-            value = candidate if candidate.is_absolute() else _PROJECT_ROOT / candidate
+            value = candidate if candidate.is_absolute() else PROJECT_ROOT / candidate
         values[key] = value
     return values
 

@@ -27,7 +27,7 @@ def card(
     out: Optional[Path] = typer.Option(None, "--out", help="Markdown file to write (default: print it)."),
 ) -> None:
     """Write the model card of VERSION (Markdown, the sections of Mitchell et al. 2019)."""
-    from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console
+    from daily_mlops.cli.output import _fail, _reader_may_stop_early, _settings, console
     from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.report import model_card
     from daily_mlops.storage.mongo import open_database
@@ -48,7 +48,7 @@ def card(
 @models_app.command("list")
 def list_(model_name: Optional[str] = typer.Option(None, "--model-name", help="Only this model family.")) -> None:
     """Every model family and version: status, real-holdout then test-split F1 and ROC-AUC, created / deployed dates."""
-    from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console, registry_table
+    from daily_mlops.cli.output import _fail, _reader_may_stop_early, _settings, console, registry_table
     from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import list_versions
     from daily_mlops.storage.mongo import open_database
@@ -76,7 +76,7 @@ def show(
     """Print one model version: status, dates, real/validation/test metrics, calibration, comparisons, lineage."""
     from rich.table import Table
 
-    from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console
+    from daily_mlops.cli.output import _fail, _reader_may_stop_early, _settings, console
     from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import version_rows
     from daily_mlops.storage.mongo import open_database
@@ -105,7 +105,7 @@ def export(
     metric: str = typer.Option("f1", "--metric", help="Metric 'best' maximises."),
 ) -> None:
     """Write a version's architecture, hyperparameters, signature, schema, metrics and lineage as YAML (no weights)."""
-    from daily_mlops.cli_output import _fail, _settings, console
+    from daily_mlops.cli.output import _fail, _settings, console
     from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import export_model, write_model_file
     from daily_mlops.storage.mongo import open_database
@@ -131,7 +131,7 @@ def import_(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only print the settings the bootstrap would use."),
 ) -> None:
     """Bootstrap a new model family with a model file's architecture and hyperparameters; print the settings used."""
-    from daily_mlops.cli_output import _fail, _settings, console, database_name, run_bootstrap
+    from daily_mlops.cli.output import _fail, _settings, console, database_name, run_bootstrap
     from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import bootstrap_overrides, read_model_file, require_new_family
     from daily_mlops.storage.mongo import open_database

@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from daily_mlops.cli_models import models_app
-from daily_mlops.cli_output import (
+from daily_mlops.cli.models import models_app
+from daily_mlops.cli.output import (
     _batch_checks_table, _f1_threshold_option, _fail, _print_failures, _reader_may_stop_early,
     _settings, _summary_table, alerts_table, console, database_name, evaluations_table, explain_lines, run_bootstrap,
     versions_table,
@@ -35,7 +35,7 @@ from daily_mlops.settings import Settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
     "daily-mlops: a daily MLOps loop on Airflow and MongoDB. Bootstrap a model, run days (synthetic data, "
     "evaluation, retraining, deployment), then inspect, report on and serve the results."))
-app.add_typer(models_app, name="models")  # `daily-mlops models ...` (daily_mlops.cli_models)
+app.add_typer(models_app, name="models")  # `daily-mlops models ...` (daily_mlops.cli.models)
 
 
 #: First logical date of ``demo`` (its per-day ``drift`` params: daily_mlops.loop.demo, docs/demo.md).
@@ -156,7 +156,7 @@ def demo(
 
 def _floor_line(settings: Settings, db: Any) -> str:
     """``daily-mlops status``'s first line: the F1 floor in effect (``auto`` resolved) and ``min_improvement``."""
-    from daily_mlops.decisions import describe_f1_threshold
+    from daily_mlops.settings.thresholds import describe_f1_threshold
     from daily_mlops.errors import ConfigError
     from daily_mlops.loop.f1_floor import resolve_floor
 
@@ -429,7 +429,7 @@ def config(
     ),
 ) -> None:
     """Print every setting: its MLOPS_* variable, the value in effect (secrets redacted) and its source."""
-    from daily_mlops.settings_sources import configuration_reference, describe_settings
+    from daily_mlops.settings.sources import configuration_reference, describe_settings
 
     if reference:  # defaults and descriptions only: no environment read, nothing to redact
         typer.echo(configuration_reference(), nl=False)
