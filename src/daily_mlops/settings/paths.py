@@ -12,7 +12,8 @@ from pathlib import Path
 
 from daily_mlops.errors import ConfigError
 
-__all__ = ["BUNDLED_CONFIG", "BUNDLED_DAGS_FOLDER", "BUNDLED_REFERENCE_DATA", "CONFIG_VARIABLE", "PROJECT_ROOT", "config_file"]
+__all__ = ["BUNDLED_CONFIG", "BUNDLED_DAGS_FOLDER", "BUNDLED_REFERENCE_DATA", "CONFIG_VARIABLE", "PROJECT_ROOT",
+           "config_file"]
 
 #: The directory holding ``config/``, ``dags/`` and ``src/`` (a source checkout's root).
 PROJECT_ROOT = Path(__file__).resolve().parents[3]

@@ -16,7 +16,8 @@ from typing import Any
 from daily_mlops.settings.paths import PROJECT_ROOT
 from daily_mlops.settings.typed import Settings, value_origins
 
-__all__ = ["REDACTED", "REFERENCE_PAGE", "configuration_reference", "describe_settings", "display_value", "settings_sources"]
+__all__ = ["REDACTED", "REFERENCE_PAGE", "configuration_reference", "describe_settings", "display_value",
+           "settings_sources"]
 
 
 # --- where each value came from ------------------------------------------
