@@ -57,7 +57,7 @@ class _ImportClock:
             self.wall += time.perf_counter() - wall
             self.cpu += time.process_time() - cpu
 
-    def __enter__(self) -> "_ImportClock":
+    def __enter__(self) -> _ImportClock:
         builtins.__import__ = self._import
         return self
 

@@ -17,10 +17,10 @@ from daily_mlops.orchestration.dags import (
     day_run_id,
     default_args,
     logs_logical_date,
-    parse_time_settings,
     previous_day_sensor,
     trigger_day_run,
 )
+from daily_mlops.settings.parse_time import parse_time_settings
 
 SETTINGS = parse_time_settings()
 

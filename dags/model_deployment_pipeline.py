@@ -15,10 +15,10 @@ from daily_mlops.orchestration.dags import (
     day_params,
     default_args,
     logs_logical_date,
-    parse_time_settings,
     upstream_sensor,
 )
 from daily_mlops.orchestration.notifiers import log_skipped_deployment
+from daily_mlops.settings.parse_time import parse_time_settings
 
 SETTINGS = parse_time_settings()
 

@@ -7,7 +7,13 @@ parsing. Subpackages: :mod:`daily_mlops.storage` (MongoDB, GridFS, the
 registry), :mod:`daily_mlops.ml` (schema, preprocessing, synthesis, network,
 training, metrics), :mod:`daily_mlops.loop` (one module per DAG, plus
 bootstrap), :mod:`daily_mlops.orchestration` (Airflow wiring, the local
-runner), and :mod:`daily_mlops.decisions` (the pure branch and approval rules).
+runner), :mod:`daily_mlops.reporting` (documents to figures, HTML and model
+cards), :mod:`daily_mlops.settings` (every reader of configuration) and
+:mod:`daily_mlops.cli` (the ``daily-mlops`` command); modules
+:mod:`daily_mlops.decisions` (the pure branch and approval rules),
+:mod:`daily_mlops.errors`, :mod:`daily_mlops.dates`,
+:mod:`daily_mlops.checksums` and :mod:`daily_mlops.serving` (``daily-mlops
+serve``'s app).
 """
 
 from __future__ import annotations
@@ -24,20 +30,20 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree that was never installed
     __version__ = "0+unknown"
 
-#: Lazily imported public names: attribute -> module that defines it.
-_LAZY: dict[str, str] = {
-    "Settings": "daily_mlops.settings",
-    "load_settings": "daily_mlops.settings",
-    "ModelRegistry": "daily_mlops.storage.registry",
-    "ModelBundle": "daily_mlops.ml.bundle",
-    "load_deployed": "daily_mlops.loop.deployment",
-    "load_model_version": "daily_mlops.loop._common",
-    "TabTransformer": "daily_mlops.ml.network",
-    "TabularPreprocessor": "daily_mlops.ml.preprocessing",
-    "Synthesizer": "daily_mlops.ml.synthesis",
-    "classification_metrics": "daily_mlops.ml.metrics",
-    "choose_decision_threshold": "daily_mlops.ml.metrics",
+#: Lazily imported public names, by the module that defines them.
+_LAZY_MODULES: dict[str, tuple[str, ...]] = {
+    "daily_mlops.settings": ("Settings", "load_settings"),
+    "daily_mlops.storage.registry": ("ModelRegistry",),
+    "daily_mlops.ml.bundle": ("ModelBundle",),
+    "daily_mlops.loop.deployment": ("load_deployed",),
+    "daily_mlops.loop._common": ("load_model_version",),
+    "daily_mlops.ml.network": ("TabTransformer",),
+    "daily_mlops.ml.preprocessing": ("TabularPreprocessor",),
+    "daily_mlops.ml.synthesis": ("Synthesizer",),
+    "daily_mlops.ml.metrics": ("classification_metrics", "choose_decision_threshold"),
 }
+#: Attribute -> the module that defines it.
+_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
 
 __all__ = [
     "ConfigError",

@@ -16,12 +16,11 @@ tested as a table (``tests/unit/test_decisions.py``):
 * :func:`choose_approved_version`: which evaluation of a day is deployed;
 * :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code);
 * :func:`day_outcome`: which of the six ends a day reached (:data:`DAY_OUTCOMES`), the one rule the run
-  summary and the day's story render;
-* :func:`previous_day_pending`: what of the previous logical date still runs (a day starts when nothing does);
-* re-exported from :mod:`daily_mlops.thresholds`: :func:`validate_f1_threshold` (the one check of an
-  F1 threshold, wherever it comes from), :func:`parse_f1_threshold` (also accepts ``auto``),
-  :func:`resolve_f1_threshold` / :func:`auto_f1_threshold` (``auto`` is the bootstrap model's
-  held-out F1 minus ``f1_tolerance``) and :func:`describe_f1_threshold`.
+  summary and the day's story render, both through :func:`day_outcome_text`;
+* :func:`previous_day_pending`: what of the previous logical date still runs (a day starts when nothing does).
+
+The F1 floor's own rules (the one check of a threshold, ``auto`` resolved from the bootstrap model's F1)
+belong to the setting: :mod:`daily_mlops.settings.thresholds`.
 """
 
 from __future__ import annotations
@@ -29,21 +28,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from daily_mlops.thresholds import (
-    AUTO, F1_THRESHOLD_MAX, auto_f1_threshold, describe_f1_threshold, parse_f1_threshold, resolve_f1_threshold,
-    validate_f1_threshold,
-)
-
 __all__ = [
     "ALERT",
     "ALERT_TASK",
-    "AUTO",
     "CHAMPION",
     "CHECK_TASK",
     "DAY_OUTCOMES",
     "FINISHED_RUN_STATES",
     "EVALUATE_TASK",
-    "F1_THRESHOLD_MAX",
     "FINETUNED",
     "PASS",
     "PASS_TASK",
@@ -53,7 +45,6 @@ __all__ = [
     "RETRAIN",
     "RETRAIN_TASK",
     "attempt_group_id",
-    "auto_f1_threshold",
     "carry_best",
     "chain_position",
     "challenger_status",
@@ -61,21 +52,19 @@ __all__ = [
     "choose_approved_version",
     "choose_parent",
     "day_as_designed",
+    "DAY_OUTCOME_TEXTS",
     "day_outcome",
+    "day_outcome_text",
     "previous_day_pending",
-    "describe_f1_threshold",
     "judge_candidate",
     "last_result",
     "next_step",
-    "parse_f1_threshold",
     "passes",
-    "resolve_f1_threshold",
     "result_task_id",
     "result_task_ids",
     "retrain_task_id",
     "step_after",
     "task_for_step",
-    "validate_f1_threshold",
 ]
 
 #: Step names returned by :func:`next_step`.
@@ -129,7 +118,7 @@ def judge_candidate(
     f1 : float
         The candidate's F1 (positive class, in [0, 1]) on the day's validation split.
     f1_threshold : float
-        The F1 floor in effect (resolved; see :func:`resolve_f1_threshold`).
+        The F1 floor in effect (resolved; see :func:`daily_mlops.settings.thresholds.resolve_f1_threshold`).
     champion_version : int
         The baseline: the deployed champion for its recalibration, the recalibrated champion for a fine-tuned
         challenger (thresholds chosen on the same calibration rows).
@@ -409,6 +398,52 @@ def day_outcome(summary: Mapping[str, Any]) -> str:
     if status in (DEPLOYED, ALREADY_DEPLOYED, SUPERSEDED):
         return status
     return NO_DEPLOYMENT
+
+
+#: How each of :data:`DAY_OUTCOMES` reads, as ``(cell, sentence)``: the outcome cell of ``daily-mlops run``'s
+#: summary table (rich markup) and the day's one sentence (the task log, ``explain``, the live progress).
+#: The fields are those :func:`day_outcome_text` fills in.
+DAY_OUTCOME_TEXTS: dict[str, tuple[str, str]] = {
+    GATE_FAILED: ("[red]STOPPED by the data-quality gate[/]: {reason}; no model judged, {live}",
+                  "the data-quality gate stopped {day}: {reason}; {live}"),
+    ALERTED: ("[red]ALERT[/] {alert_type}: {versus} after {attempts} retraining attempt(s), versions tried "
+              "{tried}; nothing deployed, {live}",
+              "evaluation for {day} ended in an alert ({alert_type}); {live}"),
+    DEPLOYED: ("[green]deployed v{version}[/]", "{day}: v{version} approved and deployed{evidence}"),
+    ALREADY_DEPLOYED: ("[green]v{version} already deployed (no-op)[/]",
+                       "{day}: v{version} approved; it was already deployed{evidence}"),
+    SUPERSEDED: ("[yellow]v{version} not deployed: a later day's version is in place[/]",
+                 "{day}: v{version} approved; not deployed, a later day's version is in place"),
+    NO_DEPLOYMENT: ("[yellow]no deployment[/]; {live}", "{day}: nothing deployed; {live}"),
+}
+
+
+def day_outcome_text(summary: Mapping[str, Any], *, sentence: bool, live: str) -> str:
+    """How a day ended, in words: the :data:`DAY_OUTCOME_TEXTS` entry of :func:`day_outcome`, filled in.
+
+    Parameters
+    ----------
+    summary : mapping
+        The day's summary (:func:`daily_mlops.orchestration.runner.summarise_day`); read: ``logical_date``,
+        ``quality_reason``, ``alert_type``, ``best_f1`` and ``f1_threshold`` (the alert's
+        ``best F1 0.5000 < threshold 0.6000``, left out when either is missing), ``retrain_attempts``,
+        ``versions_tried``, ``deployed_version`` and ``evidence`` (why the deployed version was approved).
+    sentence : bool
+        True: the day's sentence; False: the summary table's cell (rich markup).
+    live : str
+        What stays deployed, e.g. ``"the deployed model stays v5"``
+        (:func:`daily_mlops.loop.deployment.stays_deployed`).
+    """
+    best, threshold = summary.get("best_f1"), summary.get("f1_threshold")
+    fields = {
+        "day": summary.get("logical_date"), "reason": summary.get("quality_reason"), "live": live,
+        "alert_type": summary.get("alert_type") or "", "attempts": summary.get("retrain_attempts", 0),
+        "tried": ", ".join(str(v) for v in summary.get("versions_tried", [])),
+        "versus": f"best F1 {best:.4f} < threshold {threshold:.4f}" if None not in (best, threshold) else "",
+        "version": summary.get("deployed_version"),
+        "evidence": f" ({summary['evidence']})" if summary.get("evidence") else "",
+    }
+    return DAY_OUTCOME_TEXTS[day_outcome(summary)][int(sentence)].format_map(fields)
 
 
 #: States that end a DAG run (Airflow's ``DagRunState.SUCCESS`` and ``FAILED``).

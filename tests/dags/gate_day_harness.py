@@ -69,10 +69,10 @@ def main(uri: str, db_name: str, home: str, day: str, drift: str, crash: str = "
                           dags=load_dags(settings))
         from rich.console import Console
 
-        from daily_mlops.cli_output import _summary_table
+        from daily_mlops.cli.output import summary_table
 
         table = Console(width=400, record=True, file=open(os.devnull, "w"))  # noqa: SIM115 (closed at exit)
-        table.print(_summary_table([outcome]))
+        table.print(summary_table([outcome]))
         print("OUTCOME=" + json.dumps({
             "row": table.export_text(),
             "runs": {r.dag_id: {"state": r.state, "tasks": r.tasks} for r in outcome.runs},

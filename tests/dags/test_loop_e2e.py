@@ -17,8 +17,8 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 import gridfs
+import pytest
 from bson import ObjectId
 from pymongo import MongoClient
 

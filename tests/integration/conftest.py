@@ -179,8 +179,8 @@ def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowCli
     """Start ``daily-mlops airflow`` once (about 2-3 minutes on 2 shared cores); stop it with SIGTERM at the end."""
     import httpx
 
-    from daily_mlops.storage.mongo import embedded_server
     from daily_mlops.orchestration.standalone import stop_process_tree
+    from daily_mlops.storage.mongo import embedded_server
 
     tmp = tmp_path_factory.mktemp("airflow_cli")
     port = _free_port()

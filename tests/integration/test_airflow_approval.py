@@ -21,9 +21,9 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-APPROVE_DAY = dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)
-REJECT_DAY = dt.datetime(2026, 7, 2, tzinfo=dt.timezone.utc)
-TIMEOUT_DAY = dt.datetime(2026, 7, 3, tzinfo=dt.timezone.utc)
+APPROVE_DAY = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+REJECT_DAY = dt.datetime(2026, 7, 2, tzinfo=dt.UTC)
+TIMEOUT_DAY = dt.datetime(2026, 7, 3, tzinfo=dt.UTC)
 CONF = {"require_approval": True, "f1_threshold": 0.0, "max_retrain_attempts": 0}
 DEPLOYMENT = "model_deployment_pipeline"
 APPROVAL = "approve_deployment"

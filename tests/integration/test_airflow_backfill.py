@@ -54,7 +54,7 @@ def _dates(n_days: int) -> list[dt.date]:
 
 
 def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
 def _start_runner(airflow_cli, tmp_path: Path, n_days: int) -> tuple[subprocess.Popen, str, Path]:

@@ -15,9 +15,9 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAG_IDS = ("data_pipeline_dag", "model_evaluation_pipeline", "model_deployment_pipeline")
-ONE_CLICK_DAY = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
-NO_DATA_DAY = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc)
-NO_EVALUATION_DAY = dt.datetime(2026, 10, 2, tzinfo=dt.timezone.utc)
+ONE_CLICK_DAY = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+NO_DATA_DAY = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+NO_EVALUATION_DAY = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
 #: Seconds the one-click day may take at 2,000 rows (the issue's done-when).
 DAY_TIMEOUT = 5 * 60
 #: Seconds a downstream DAG triggered alone may take to fail.

@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from daily_mlops.loop import bootstrap as boot_mod, data, evaluation
+from daily_mlops.loop import bootstrap as boot_mod
+from daily_mlops.loop import data, evaluation
 from daily_mlops.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -70,7 +71,7 @@ def test_the_champions_evaluation_gap_is_recorded_beside_the_fidelity_report(sma
     evaluation converges to the same document; daily-mlops status's batch table shows the line."""
     from rich.console import Console
 
-    from daily_mlops.cli_output import _batch_checks_table
+    from daily_mlops.cli.output import batch_checks_table
     from daily_mlops.loop.quality import check_data_quality
     from daily_mlops.storage.reports import recent_batch_checks
 
@@ -89,7 +90,7 @@ def test_the_champions_evaluation_gap_is_recorded_beside_the_fidelity_report(sma
     evaluation.evaluate_model(small, model_version=1, logical_date=DAY, f1_threshold=0.0, db=real_db)
     assert real_db.processing_metadata.find_one(query)["fidelity"]["evaluation_gap"] == gap
     console = Console(record=True, width=400)
-    console.print(_batch_checks_table(recent_batch_checks(real_db, 5)))
+    console.print(batch_checks_table(recent_batch_checks(real_db, 5)))
     assert f"v1: synthetic test {result['test_roc_auc']:.4f}, real holdout {result['real_roc_auc']:.4f}" in (
         console.export_text())
 

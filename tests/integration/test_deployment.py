@@ -21,18 +21,25 @@ import pandas as pd
 import pytest
 import torch
 
-from daily_mlops.storage import deployment_dir
+from daily_mlops.errors import IntegrityError, MLOpsError, UnsafeArtifactError
 from daily_mlops.loop.deployment import deploy_version, load_deployed
 from daily_mlops.ml.model_io import state_dict_to_bytes
-from daily_mlops.storage.deployment_dir import (
-    CONFIG_FILE, CURRENT_LINK, LOCK_FILE, RECORD_FILE, VERSION_FILE, VERSIONS_DIR, WEIGHTS_FILE, deployed_version,
-)
 from daily_mlops.ml.network import TabTransformer
 from daily_mlops.ml.preprocessing import TabularPreprocessor
 from daily_mlops.ml.schema import infer_schema, read_csv
-from daily_mlops.storage.registry import MODEL_NAME, PREPROCESSOR_NAME, ModelRegistry
-from daily_mlops.errors import IntegrityError, MLOpsError, UnsafeArtifactError
 from daily_mlops.settings import BUNDLED_REFERENCE_DATA
+from daily_mlops.storage import deployment_dir
+from daily_mlops.storage.deployment_dir import (
+    CONFIG_FILE,
+    CURRENT_LINK,
+    LOCK_FILE,
+    RECORD_FILE,
+    VERSION_FILE,
+    VERSIONS_DIR,
+    WEIGHTS_FILE,
+    deployed_version,
+)
+from daily_mlops.storage.registry import MODEL_NAME, PREPROCESSOR_NAME, ModelRegistry
 
 pytestmark = pytest.mark.integration
 

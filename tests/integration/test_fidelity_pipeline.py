@@ -27,9 +27,9 @@ def test_bootstrap_holdout_and_fidelity_in_processing_metadata(settings, real_db
     from daily_mlops.loop.bootstrap import bootstrap
     from daily_mlops.loop.quality import check_data_quality
     from daily_mlops.ml.fidelity import MAX_ROWS, fidelity_report
-    from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.ml.schema import read_csv
     from daily_mlops.ml.serialization import frame_from_csv
+    from daily_mlops.ml.synthesis import Synthesizer
     from daily_mlops.storage.registry import SYNTHESIZER_NAME, ModelRegistry
 
     result = bootstrap(settings, db=real_db)

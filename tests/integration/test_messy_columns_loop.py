@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daily_mlops.loop import bootstrap as boot_mod, data
+from daily_mlops.loop import bootstrap as boot_mod
+from daily_mlops.loop import data
 from daily_mlops.settings import Settings
 
 pytestmark = pytest.mark.integration

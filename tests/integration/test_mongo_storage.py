@@ -6,10 +6,10 @@ import os
 
 import pytest
 
+from daily_mlops.errors import IntegrityError
 from daily_mlops.storage.artifacts import get_artifact, put_artifact
 from daily_mlops.storage.mongo import BUCKETS, INDEXES, ensure_schema
 from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
-from daily_mlops.errors import IntegrityError
 
 pytestmark = pytest.mark.integration
 

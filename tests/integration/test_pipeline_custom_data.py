@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daily_mlops.loop import bootstrap as boot_mod, data, evaluation
-from daily_mlops.storage.batches import record_raw_batch, store_raw_batch
 from daily_mlops.errors import SchemaError
+from daily_mlops.loop import bootstrap as boot_mod
+from daily_mlops.loop import data, evaluation
 from daily_mlops.settings import Settings
+from daily_mlops.storage.batches import record_raw_batch, store_raw_batch
 
 pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 5, 4)

@@ -17,7 +17,11 @@ from bson import Binary, ObjectId
 from daily_mlops.errors import IntegrityError, NotFoundError
 from daily_mlops.ml.encoded import EncodedBatch
 from daily_mlops.storage.batches import (
-    load_split, processed_file_problems, split_counts, store_processed_batch, store_processing_metadata,
+    load_split,
+    processed_file_problems,
+    split_counts,
+    store_processed_batch,
+    store_processing_metadata,
 )
 from daily_mlops.storage.mongo import PROCESSED_DATA_BUCKET
 

@@ -11,7 +11,8 @@ import datetime as dt
 
 import pytest
 
-from daily_mlops.loop import bootstrap as boot_mod, data
+from daily_mlops.loop import bootstrap as boot_mod
+from daily_mlops.loop import data
 from daily_mlops.loop.quality import check_data_quality, day_drift_summary, day_quality
 from daily_mlops.settings import Settings
 

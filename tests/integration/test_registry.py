@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 from daily_mlops.errors import IntegrityError, MLOpsError, NotFoundError
+from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 
 pytestmark = pytest.mark.integration
 

@@ -186,7 +186,7 @@ def test_cli_rollback_refuses_a_rejected_version_unless_forced(two_deployed, set
     assert deployed_version(settings.deployment_path) == 2
     event = real_db.deployment_events.find_one({"event_type": "model_rolled_back", "model_version": 2})
     assert (event["from_version"], event["user"], event["reason"]) == (4, "carol", "v4 was worse")
-    assert event["logical_date"] == dt.datetime.now(dt.timezone.utc).date().isoformat()
+    assert event["logical_date"] == dt.datetime.now(dt.UTC).date().isoformat()
 
     status = _cli(["status"], mongo_uri=mongo_uri, db=real_db, settings=settings)
     assert status.exit_code == 0 and "rollback" in status.output

@@ -8,7 +8,6 @@ import pytest
 
 from daily_mlops.decisions import (
     DAY_OUTCOMES,
-    auto_f1_threshold,
     carry_best,
     chain_position,
     challenger_status,
@@ -17,21 +16,25 @@ from daily_mlops.decisions import (
     choose_parent,
     day_as_designed,
     day_outcome,
-    describe_f1_threshold,
+    day_outcome_text,
     last_result,
     next_step,
-    parse_f1_threshold,
     previous_day_pending,
-    resolve_f1_threshold,
     result_task_id,
     result_task_ids,
     retrain_task_id,
     step_after,
     task_for_step,
-    validate_f1_threshold,
 )
 from daily_mlops.errors import ConfigError
-from daily_mlops.thresholds import validate_min_improvement
+from daily_mlops.settings.thresholds import (
+    auto_f1_threshold,
+    describe_f1_threshold,
+    parse_f1_threshold,
+    resolve_f1_threshold,
+    validate_f1_threshold,
+    validate_min_improvement,
+)
 
 CASES = [
     # passed, attempt, max_attempts, expected
@@ -325,6 +328,41 @@ def test_validate_min_improvement(value, ok: bool) -> None:
 def test_day_outcome_table(summary: dict, expected: str) -> None:
     assert day_outcome(summary) == expected
     assert day_outcome(summary) in DAY_OUTCOMES
+
+
+_DAY = {"logical_date": "2026-11-06", "quality_status": "passed", "quality_reason": "3 columns unseen",
+        "alert_type": "MODEL_PERFORMANCE_FAILURE", "best_f1": 0.5, "f1_threshold": 0.6, "retrain_attempts": 3,
+        "versions_tried": [5, 6], "deployed_version": 6, "evidence": "finetuned from v5"}
+_LIVE = "the deployed model stays v5"
+
+
+@pytest.mark.parametrize(("changes", "cell", "sentence"), [
+    ({"quality_status": "failed"},
+     f"[red]STOPPED by the data-quality gate[/]: 3 columns unseen; no model judged, {_LIVE}",
+     f"the data-quality gate stopped 2026-11-06: 3 columns unseen; {_LIVE}"),
+    ({"alert": "F1 below the floor"},
+     "[red]ALERT[/] MODEL_PERFORMANCE_FAILURE: best F1 0.5000 < threshold 0.6000 after 3 retraining attempt(s), "
+     f"versions tried 5, 6; nothing deployed, {_LIVE}",
+     f"evaluation for 2026-11-06 ended in an alert (MODEL_PERFORMANCE_FAILURE); {_LIVE}"),
+    ({"deployment_status": "deployed"}, "[green]deployed v6[/]",
+     "2026-11-06: v6 approved and deployed (finetuned from v5)"),
+    ({"deployment_status": "already_deployed"}, "[green]v6 already deployed (no-op)[/]",
+     "2026-11-06: v6 approved; it was already deployed (finetuned from v5)"),
+    ({"deployment_status": "superseded"}, "[yellow]v6 not deployed: a later day's version is in place[/]",
+     "2026-11-06: v6 approved; not deployed, a later day's version is in place"),
+    ({"deployment_status": None}, f"[yellow]no deployment[/]; {_LIVE}", f"2026-11-06: nothing deployed; {_LIVE}"),
+])
+def test_day_outcome_text_renders_each_outcome_both_ways(changes: dict, cell: str, sentence: str) -> None:
+    """One rule, two renderings: the run summary's cell and the day's sentence read the same day_outcome."""
+    summary = {**_DAY, **changes}
+    assert day_outcome_text(summary, sentence=False, live=_LIVE) == cell
+    assert day_outcome_text(summary, sentence=True, live=_LIVE) == sentence
+
+
+def test_an_alert_without_its_figures_leaves_the_comparison_out() -> None:
+    """Without best F1 or threshold the alert cell says no comparison (and fails on no missing key)."""
+    text = day_outcome_text({"alert": "x", "alert_type": "T"}, sentence=False, live=_LIVE)
+    assert text.startswith("[red]ALERT[/] T:  after 0 retraining attempt(s), versions tried ; nothing deployed")
 
 
 @pytest.mark.parametrize(("state", "downstream", "wait", "expected"), [

@@ -82,7 +82,7 @@ def test_the_gap_reads_as_one_line_and_an_old_document_as_a_dash() -> None:
 
 def test_status_shows_the_gap_of_each_batch_and_a_dash_for_old_ones(mock_db) -> None:
     """daily-mlops status's batch table: the recorded gap on its day, '-' on a day recorded before the field."""
-    from daily_mlops.cli_output import _batch_checks_table
+    from daily_mlops.cli.output import batch_checks_table
 
     old_day = DAY - dt.timedelta(days=1)
     store_processing_metadata(mock_db, {"drift_mode": "none", "quality": {"status": "passed", "message": "ok"},
@@ -92,7 +92,7 @@ def test_status_shows_the_gap_of_each_batch_and_a_dash_for_old_ones(mock_db) -> 
     record_evaluation_gap(mock_db, DAY, evaluation_gap(model_version=1, synthetic_test_roc_auc=0.8612,
                                                        real_holdout_roc_auc=0.7702))
     console = Console(record=True, width=400)
-    console.print(_batch_checks_table(recent_batch_checks(mock_db, 10)))
+    console.print(batch_checks_table(recent_batch_checks(mock_db, 10)))
     lines = console.export_text().splitlines()
     assert "champion ROC-AUC: evaluation gap" in "\n".join(lines)
     new = next(line for line in lines if DAY.isoformat() in line)

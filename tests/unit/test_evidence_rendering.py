@@ -13,7 +13,7 @@ import io
 
 from rich.console import Console
 
-from daily_mlops.cli_output import alerts_table, evaluations_table, registry_table, versions_table
+from daily_mlops.cli.output import alerts_table, evaluations_table, registry_table, versions_table
 from daily_mlops.loop.model_versions import list_versions, version_rows
 from daily_mlops.reporting.evidence import (
     calibration_text,

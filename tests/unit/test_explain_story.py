@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from daily_mlops.cli_output import explain_lines
+from daily_mlops.cli.output import explain_lines
 from daily_mlops.errors import NotFoundError
 from daily_mlops.loop.explain import NO_EVALUATION, explain_day, version_in_place
 

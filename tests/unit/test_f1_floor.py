@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from daily_mlops.errors import ConfigError
-from daily_mlops.loop.f1_floor import floor_record, read_floor_file, resolve_floor, write_floor_file
+from daily_mlops.loop.f1_floor import floor_record, resolve_floor, write_floor_file
+from daily_mlops.settings.parse_time import read_floor_file
 
 
 def test_floor_file_round_trip_keeps_other_families(tmp_path: Path) -> None:
@@ -27,7 +28,8 @@ def test_floor_file_round_trip_keeps_other_families(tmp_path: Path) -> None:
 def test_param_description_shows_the_resolved_auto_floor(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """At parse time (no database), f1_threshold 'auto' is described with the value bootstrap recorded under
     MLOPS_HOME, minus the f1_tolerance in effect; without the file the description names `daily-mlops status`."""
-    from daily_mlops.orchestration.dags import day_params, parse_time_settings
+    from daily_mlops.orchestration.dags import day_params
+    from daily_mlops.settings.parse_time import parse_time_settings
 
     monkeypatch.setenv("MLOPS_HOME", str(clean_env))
     before = day_params(parse_time_settings(), ("f1_threshold",))["f1_threshold"]

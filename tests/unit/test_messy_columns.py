@@ -206,7 +206,7 @@ def test_bootstrap_output_lists_the_columns() -> None:
     """The CLI's table of dropped/converted columns names each column, its action and reason or features."""
     from rich.console import Console
 
-    from daily_mlops.cli_output import columns_table
+    from daily_mlops.cli.output import columns_table
 
     frame = _frame(opened=list(_dates().strftime("%d%b%Y")), loan_id=[f"L{i}" for i in range(N)])
     schema = infer_schema(frame, target_column="y", positive_label="1")

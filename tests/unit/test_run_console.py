@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from daily_mlops.cli import _summary_table
+from daily_mlops.cli.output import summary_table
 from daily_mlops.orchestration.progress import MARKER, RunLog, RunProgress, ended_tasks, task_traceback
 from daily_mlops.orchestration.runner import DagRunOutcome, DayOutcome, day_story
 
@@ -43,7 +43,7 @@ def test_alert_row_names_the_alert_the_best_f1_against_the_threshold_and_the_ver
     """An alert day's outcome cell: alert type, best F1 < threshold, nothing deployed, the version kept; no failure."""
     outcome = _alert_day()
     assert outcome.as_designed
-    text = _text(_summary_table([outcome]))
+    text = _text(summary_table([outcome]))
     assert "ALERT MODEL_PERFORMANCE_FAILURE: best F1 0.4468 < threshold 1.5000 after 3 retraining attempt(s)" in text
     assert "versions tried 5, 6, 7, 8; nothing deployed, the deployed model stays v5" in text
     assert "UNEXPECTED" not in text
@@ -54,7 +54,7 @@ def test_unexpected_failure_row_names_the_failed_task_not_its_upstream_failed_fo
     outcome = DayOutcome(logical_date=DAY, summary={"logical_date": "2026-11-06", "live_version": None}, runs=[
         DagRunOutcome("data_pipeline_dag", "failed", {"generate_data": "failed", "preprocess_data": "upstream_failed"}),
     ])
-    text = _text(_summary_table([outcome]))
+    text = _text(summary_table([outcome]))
     assert "FAILED: data_pipeline_dag.generate_data: see the run log;" in text
     assert "preprocess_data" not in text and "no model version is deployed yet" in text
 
@@ -78,7 +78,7 @@ def test_a_day_stopped_by_the_gate_is_an_outcome_not_an_error() -> None:
     outcome = _gate_day({"preprocess_data": "success", "check_data_quality": "failed",
                          "store_processing_metadata": "upstream_failed"})
     assert outcome.stopped_by_gate and outcome.as_designed
-    text = _text(_summary_table([outcome]))
+    text = _text(summary_table([outcome]))
     assert "STOPPED by the data-quality gate: data-quality gate failed for batch-2026-11-06" in text
     assert "purpose unseen-category share 0.800 > 0.05" in text and "UNEXPECTED" not in text
     assert day_story(outcome.summary).startswith("the data-quality gate stopped 2026-11-06: ")
@@ -96,7 +96,7 @@ def test_a_crashed_gate_task_without_a_verdict_is_an_unexpected_failure() -> Non
         crashed = _gate_day(dict(tasks))
         crashed.summary.update(quality_status=recorded, quality_reason=None)
         assert not crashed.stopped_by_gate and not crashed.as_designed
-        text = _text(_summary_table([crashed]))
+        text = _text(summary_table([crashed]))
         assert "FAILED: data_pipeline_dag.check_data_quality" in text and "STOPPED" not in text
     crashed.summary = {"logical_date": "2026-11-06", "live_version": 5}  # no quality key at all
     assert not crashed.stopped_by_gate and not crashed.as_designed
@@ -240,7 +240,7 @@ def test_capture_output_sends_stdout_stderr_and_early_handlers_to_the_file(tmp_p
 
 def test_console_log_lines_carry_no_source_path() -> None:
     """The CLI console's log lines (bootstrap's progress, the demo) keep their time but not rich's 'cli.py:49'."""
-    from daily_mlops.cli_output import console
+    from daily_mlops.cli.output import console
 
     with console.capture() as captured:
         console.log("fitting the SDV GaussianCopulaSynthesizer on the reference data")

@@ -189,7 +189,7 @@ def _write_config(path: Path, text: str) -> Path:
 
 def test_yaml_file_named_by_mlops_config_is_read(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """MLOPS_CONFIG names a YAML file; its `daily_rows: 1234` is used and reported as source yaml (<path>)."""
-    from daily_mlops.settings_sources import settings_sources
+    from daily_mlops.settings.sources import settings_sources
 
     config = _write_config(clean_env / "mine.yaml", "daily_rows: 1234\n")
     monkeypatch.setenv("MLOPS_CONFIG", str(config))
@@ -203,7 +203,7 @@ def test_yaml_file_named_by_mlops_config_is_read(clean_env: Path, monkeypatch: p
 
 def test_environment_beats_yaml(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """MLOPS_DAILY_ROWS=999 overrides the YAML's daily_rows, and the source says environment."""
-    from daily_mlops.settings_sources import settings_sources
+    from daily_mlops.settings.sources import settings_sources
 
     monkeypatch.setenv("MLOPS_CONFIG", str(_write_config(clean_env / "mine.yaml", "daily_rows: 1234\n")))
     monkeypatch.setenv("MLOPS_DAILY_ROWS", "999")
@@ -214,7 +214,7 @@ def test_environment_beats_yaml(clean_env: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_priority_argument_environment_dotenv_yaml_default(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each source wins over the ones below it: argument > environment > .env > yaml > default."""
-    from daily_mlops.settings_sources import settings_sources
+    from daily_mlops.settings.sources import settings_sources
 
     config = _write_config(clean_env / "mine.yaml", "daily_rows: 1001\nseed: 7\nnum_layers: 3\nbatch_size: 64\n")
     (clean_env / ".env").write_text("MLOPS_SEED=8\nMLOPS_NUM_LAYERS=4\nMLOPS_BATCH_SIZE=32\n", encoding="utf-8")
@@ -234,7 +234,7 @@ def test_yaml_nulls_mean_the_default_and_relative_paths_use_the_project_root(
 ) -> None:
     """`null` keeps the built-in default; a relative YAML path is joined to the project root, not the cwd."""
     from daily_mlops.settings import BUNDLED_DAGS_FOLDER
-    from daily_mlops.settings_sources import settings_sources
+    from daily_mlops.settings.sources import settings_sources
 
     config = _write_config(
         clean_env / "mine.yaml", "home: null\nreference_data: data/reference/german_credit.csv\ndags_folder: dags\n"
@@ -291,7 +291,7 @@ def test_invalid_yaml_value_names_the_key_and_the_file(clean_env: Path, monkeypa
 def test_direct_construction_without_mlops_config_reads_only_the_bundled_defaults(clean_env: Path) -> None:
     """Settings(..., _env_file=None) in tests (no MLOPS_CONFIG) gets the defaults: the bundled YAML holds them."""
     from daily_mlops.settings import BUNDLED_CONFIG, config_file
-    from daily_mlops.settings_sources import settings_sources
+    from daily_mlops.settings.sources import settings_sources
 
     assert config_file() == BUNDLED_CONFIG
     settings = Settings(daily_rows=1200, _env_file=None)
@@ -311,7 +311,7 @@ def test_bundled_yaml_lists_every_field_with_its_default(clean_env: Path, monkey
     import yaml
 
     from daily_mlops.settings import BUNDLED_CONFIG
-    from daily_mlops.settings_sources import settings_sources
+    from daily_mlops.settings.sources import settings_sources
 
     raw = yaml.safe_load(BUNDLED_CONFIG.read_text(encoding="utf-8"))
     assert list(raw) == list(Settings.model_fields)  # every field, no extra key, in field order
@@ -332,7 +332,7 @@ def test_configuration_reference_lists_every_variable() -> None:
     """docs/configuration.md's table names every field's MLOPS_* variable and MLOPS_CONFIG (first column)."""
     import re
 
-    from daily_mlops.settings_sources import REFERENCE_PAGE
+    from daily_mlops.settings.sources import REFERENCE_PAGE
 
     page = (Path(__file__).resolve().parents[2] / REFERENCE_PAGE).read_text(encoding="utf-8")
     first_cells = [line.split("|")[1] for line in page.splitlines() if line.startswith("|")]
@@ -350,7 +350,7 @@ def test_committed_configuration_reference_is_the_generated_one(clean_env: Path)
     from typer.testing import CliRunner
 
     from daily_mlops.cli import app
-    from daily_mlops.settings_sources import REFERENCE_PAGE, configuration_reference
+    from daily_mlops.settings.sources import REFERENCE_PAGE, configuration_reference
 
     committed = (Path(__file__).resolve().parents[2] / REFERENCE_PAGE).read_text(encoding="utf-8")
     assert committed == configuration_reference(), (
@@ -375,7 +375,7 @@ def test_committed_configuration_reference_is_the_generated_one(clean_env: Path)
 )
 def test_display_value_redacts_secrets(name: str, value: object, shown: str, hidden: str) -> None:
     """Passwords in URIs and secret-named kwargs are shown as ****; the rest of the value stays readable."""
-    from daily_mlops.settings_sources import display_value
+    from daily_mlops.settings.sources import display_value
 
     text = display_value(name, value)
     assert shown in text
@@ -423,7 +423,7 @@ def test_cli_config_exits_2_for_a_missing_mlops_config(clean_env: Path) -> None:
 ])
 def test_parse_time_settings_agree_with_settings(clean_env: Path, monkeypatch: pytest.MonkeyPatch, env: dict) -> None:
     """The DAG files' cheap parse-time reader gives the same values as the full Settings for every field it reads."""
-    from daily_mlops.orchestration.dags import PARSE_TIME_FIELDS, parse_time_settings
+    from daily_mlops.settings.parse_time import PARSE_TIME_FIELDS, parse_time_settings
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -436,7 +436,7 @@ def test_parse_time_settings_agree_with_settings(clean_env: Path, monkeypatch: p
 def test_parse_time_settings_refuse_what_settings_refuse(clean_env: Path, monkeypatch: pytest.MonkeyPatch,
                                                          variable: str, value: str) -> None:
     """A value the full Settings refuses is refused at parse time too, naming the variable."""
-    from daily_mlops.orchestration.dags import parse_time_settings
+    from daily_mlops.settings.parse_time import parse_time_settings
 
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=variable):

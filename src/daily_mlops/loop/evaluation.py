@@ -32,6 +32,7 @@ from daily_mlops import decisions
 from daily_mlops.dates import LogicalDate, day_seed, logical_day
 from daily_mlops.errors import IntegrityError, MLOpsError
 from daily_mlops.loop._common import hyperparameters, load_model_version, log, timed, with_database
+from daily_mlops.settings.thresholds import describe_f1_threshold
 
 if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.loop.evidence import DayRows, Scored
@@ -88,9 +89,9 @@ def _record_evaluation(
     ``comparisons`` a candidate's :func:`daily_mlops.decisions.judge_candidate` (``None`` for the champion,
     which is compared with the floor only).
     """
+    from daily_mlops.settings.thresholds import threshold_note
     from daily_mlops.storage.batches import batch_id_for
     from daily_mlops.storage.events import record_evaluation_event, record_performance
-    from daily_mlops.thresholds import threshold_note
 
     metrics = scored.metrics["validation"]
     test, real = scored.metrics.get("test") or {}, scored.metrics.get("reference") or {}
@@ -193,7 +194,7 @@ def evaluate_model(
     record_evaluation_gap(db, day, evaluation_gap(model_version=model_version, synthetic_test_roc_auc=result[
         "test_roc_auc"], real_holdout_roc_auc=result["real_roc_auc"]))  # recorded, never gated
     log.info("champion v%s %s: %s threshold %s: %s", model_version, _figures(scored),
-             ">=" if result["passed"] else "<", decisions.describe_f1_threshold(floor),
+             ">=" if result["passed"] else "<", describe_f1_threshold(floor),
              "pass" if result["passed"] else "below the threshold")
     return decisions.carry_best(result)
 
@@ -311,8 +312,8 @@ def recalibrate_champion(
     """
     from daily_mlops.loop.evidence import calibrate_on, load_day_rows, score
     from daily_mlops.loop.f1_floor import resolve_floor
+    from daily_mlops.settings.thresholds import validate_min_improvement
     from daily_mlops.storage.registry import ModelRegistry
-    from daily_mlops.thresholds import validate_min_improvement
 
     floor = resolve_floor(settings, db, f1_threshold, "DAG param f1_threshold")
     min_improvement = validate_min_improvement(min_improvement, "DAG param min_improvement")
@@ -389,10 +390,10 @@ def retrain_model(
     from daily_mlops.ml.model_io import state_dict_to_bytes
     from daily_mlops.ml.splits import FIT_SPLITS
     from daily_mlops.ml.training import finetune, seed_everything
+    from daily_mlops.settings.thresholds import validate_min_improvement
     from daily_mlops.storage.batches import batch_id_for, load_split
     from daily_mlops.storage.events import record_training_event
     from daily_mlops.storage.registry import ModelRegistry
-    from daily_mlops.thresholds import validate_min_improvement
 
     floor = resolve_floor(settings, db, f1_threshold, "DAG param f1_threshold")
     min_improvement = validate_min_improvement(min_improvement, "DAG param min_improvement")
@@ -455,7 +456,7 @@ def comparisons_text(comparisons: dict[str, Any], floor: dict[str, Any]) -> str:
     """
     f, c, r = comparisons["floor"], comparisons["champion"], comparisons.get("real")
     text = (f"validation F1 {f['value']:.4f} {'>=' if f['passed'] else '<'} floor "
-            f"{decisions.describe_f1_threshold(floor)}; vs v{c['champion_version']} ΔF1 {_interval(c)} 95% "
+            f"{describe_f1_threshold(floor)}; vs v{c['champion_version']} ΔF1 {_interval(c)} 95% "
             f"{'>' if c['passed'] else 'not >'} min_improvement {c['min_improvement']:g}")
     if r:
         text += (f"; real holdout ΔROC-AUC {_interval(r)} {'>=' if r['passed'] else 'below'} "
@@ -492,7 +493,7 @@ def send_evaluation_results(
     from daily_mlops.storage.registry import ModelRegistry
 
     floor = resolve_floor(settings, db, f1_threshold, "DAG param f1_threshold")
-    f1_threshold, floor_text = floor["f1_threshold"], decisions.describe_f1_threshold(floor)
+    f1_threshold, floor_text = floor["f1_threshold"], describe_f1_threshold(floor)
     day = logical_day(logical_date)
     tried = evaluations_of_day(db, day, run_id=run_id)
     registry = ModelRegistry(db)
@@ -592,9 +593,9 @@ def send_alert(
     from daily_mlops.loop.deployment import live_version
     from daily_mlops.loop.f1_floor import resolve_floor
     from daily_mlops.loop.quality import day_drift_summary
+    from daily_mlops.settings.thresholds import threshold_note
     from daily_mlops.storage.alerts import raise_performance_alert
     from daily_mlops.storage.events import evaluations_of_day, record_evaluation_event
-    from daily_mlops.thresholds import threshold_note
 
     floor = resolve_floor(settings, db, f1_threshold, "DAG param f1_threshold")
     floor_f1: float = floor["f1_threshold"]
@@ -618,7 +619,7 @@ def send_alert(
                    "real_delta_interval": (doc.get("real") or {}).get("interval"), "passed": doc.get("passed")}
                   for doc in recorded if doc["model_version"] in versions]
     log.info("alert for %s: best validation F1 %.4f < %s after %d attempt(s); %s", day, best_f1,
-             decisions.describe_f1_threshold(floor), attempts,
+             describe_f1_threshold(floor), attempts,
              "; ".join(details) or "no per-version records")
     alert = raise_performance_alert(db, logical_date=day, f1_score=best_f1, f1_threshold=floor_f1,
                                     retrain_attempts=attempts, model_versions_tried=versions, dag_id=dag_id,

@@ -1,16 +1,16 @@
 """The F1 floor in effect: ``f1_threshold`` resolved, ``auto`` from the bootstrap model's held-out F1.
 
 ``auto`` (the default) means the bootstrap model's F1 on held-out rows (the
-floor sample bootstrap draws for it, 20,000 rows by default) minus ``MLOPS_F1_TOLERANCE``
-(:func:`daily_mlops.decisions.resolve_f1_threshold`).
+floor sample bootstrap draws for it, 20,000 rows by default) minus ``MLOPS_F1_TOLERANCE`` (:func:`daily_mlops.settings.thresholds.resolve_f1_threshold`).
 ``daily-mlops bootstrap`` stores that F1 in the registry (field
 ``f1_threshold_auto`` of the bootstrap version) and, for the DAG files'
 param description, in the small file ``MLOPS_HOME/f1_floor.json``: DAG files
-never read the database while they are parsed. The tasks resolve ``auto``
+never read the database while they are parsed (they read the file with
+:func:`daily_mlops.settings.parse_time.read_floor_file`). The tasks resolve ``auto``
 from the registry at run time (:func:`resolve_floor`).
 
-Only the standard library at import time (the DAG files import this module
-while parsing); :func:`resolve_floor` imports the storage layer when called.
+Only the standard library at import time; :func:`resolve_floor` imports the
+storage layer when called.
 """
 
 from __future__ import annotations
@@ -21,16 +21,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from daily_mlops.settings.parse_time import FLOOR_FILE
+
 if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.settings import Settings
     from daily_mlops.storage import Database
 
-__all__ = ["FLOOR_FILE", "bootstrap_f1", "floor_record", "parse_time_home", "read_floor_file", "resolve_floor",
-           "write_floor_file"]
+__all__ = ["bootstrap_f1", "floor_record", "resolve_floor", "write_floor_file"]
 
-#: File under ``MLOPS_HOME`` holding each model family's bootstrap F1 (for the DAG param's description).
-FLOOR_FILE = "f1_floor.json"
-_PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 def floor_record(bootstrap_f1: float, f1_tolerance: float, *, split: str = "test") -> dict[str, Any]:
@@ -52,7 +50,7 @@ def floor_record(bootstrap_f1: float, f1_tolerance: float, *, split: str = "test
         ``bootstrap_f1``, ``f1_tolerance``, ``f1_threshold`` (their difference, at least 0) and ``split``. The
         tasks recompute ``f1_threshold`` with the tolerance in effect when they run.
     """
-    from daily_mlops.decisions import auto_f1_threshold
+    from daily_mlops.settings.thresholds import auto_f1_threshold
 
     return {"bootstrap_f1": float(bootstrap_f1), "f1_tolerance": float(f1_tolerance),
             "f1_threshold": auto_f1_threshold(bootstrap_f1, f1_tolerance), "split": split}
@@ -77,32 +75,19 @@ def bootstrap_f1(db: Database, model_name: str) -> float | None:
 
 def resolve_floor(settings: Settings, db: Database, value: Any, source: str) -> dict[str, Any]:
     """The F1 floor of a run: ``value`` (a param or the setting) resolved; see
-    :func:`daily_mlops.decisions.resolve_f1_threshold` for the returned dict.
+    :func:`daily_mlops.settings.thresholds.resolve_f1_threshold` for the returned dict.
 
     Raises
     ------
     ConfigError
         For an invalid value (names ``source``), or ``auto`` before ``daily-mlops bootstrap``.
     """
-    from daily_mlops.decisions import AUTO, parse_f1_threshold, resolve_f1_threshold
+    from daily_mlops.settings.thresholds import AUTO, parse_f1_threshold, resolve_f1_threshold
 
     parsed = parse_f1_threshold(value, source)
     f1 = bootstrap_f1(db, settings.model_name) if parsed == AUTO else None
     return resolve_f1_threshold(parsed, source, bootstrap_f1=f1, f1_tolerance=settings.f1_tolerance,
                                 model_name=settings.model_name)
-
-
-def parse_time_home(env_home: str | None, yaml_home: Any) -> Path:
-    """``MLOPS_HOME`` as :class:`~daily_mlops.settings.Settings` resolves it, from the variable or the YAML value.
-
-    The variable wins; a relative YAML value is relative to the project root; neither: the working directory.
-    """
-    if env_home:
-        return Path(env_home).expanduser().resolve()
-    if isinstance(yaml_home, str) and yaml_home:
-        path = Path(yaml_home).expanduser()
-        return (path if path.is_absolute() else _PROJECT_ROOT / path).resolve()
-    return Path(".").resolve()
 
 
 def write_floor_file(home: Path, model_name: str, model_version: int, record: dict[str, Any]) -> Path:
@@ -125,18 +110,3 @@ def write_floor_file(home: Path, model_name: str, model_version: int, record: di
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def read_floor_file(home: Path, model_name: str) -> dict[str, Any] | None:
-    """``model_name``'s entry of ``home/f1_floor.json``, or ``None`` (no file, no entry, unreadable file).
-
-    Cheap (one small JSON file) and never fails: it only feeds a param's description at parse time.
-    """
-    try:
-        data = json.loads((Path(home) / FLOOR_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    entry = data.get(model_name) if isinstance(data, dict) else None
-    if not isinstance(entry, dict) or not isinstance(entry.get("bootstrap_f1"), (int, float)):
-        return None
-    return entry

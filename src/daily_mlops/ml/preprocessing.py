@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from daily_mlops.errors import ConfigError, SchemaError
 from daily_mlops.ml.encoded import EncodedBatch
 from daily_mlops.ml.input_flags import InputFlags
+from daily_mlops.ml.preprocessor_io import SKOPS_ALLOWED_TYPES
 from daily_mlops.ml.schema import (
     EPOCH,
     MISSING_CATEGORY,
@@ -37,7 +38,6 @@ from daily_mlops.ml.schema import (
     schema_parts,
     validate_batch,
 )
-from daily_mlops.ml.preprocessor_io import SKOPS_ALLOWED_TYPES
 
 __all__ = ["EncodedBatch", "InputFlags", "TabularPreprocessor", "SKOPS_ALLOWED_TYPES"]
 

@@ -24,7 +24,6 @@ alone orders the runs of one DAG, and an Airflow backfill ignores it (its own
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from daily_mlops.orchestration.operators import PreviousDaySensor, UpstreamRunSensor
     from daily_mlops.orchestration.triggers import DayRunTrigger
     from daily_mlops.settings import Settings
+    from daily_mlops.settings.parse_time import DagSettings
 
 __all__ = [
     "APPROVAL_TASK_ID",
@@ -73,9 +73,6 @@ __all__ = [
     "default_args",
     "logs_logical_date",
     "missing_upstream_message",
-    "PARSE_TIME_FIELDS",
-    "DagSettings",
-    "parse_time_settings",
     "previous_day_sensor",
     "trigger_day_run",
     "upstream_sensor",
@@ -108,104 +105,6 @@ DAY_PARAMS = {
 }
 
 
-#: The settings the DAG files read while parsing, with their types (``object``: ``f1_threshold``, a float
-#: or ``"auto"``, checked by :func:`daily_mlops.decisions.parse_f1_threshold`); tasks read the rest at run time.
-PARSE_TIME_FIELDS: dict[str, type] = {
-    "owner": str, "task_retries": int, "f1_threshold": object, "max_retrain_attempts": int,
-    "require_approval": bool, "approval_timeout_hours": float, "training_queue": str,
-    "f1_tolerance": float, "min_improvement": float, "model_name": str,
-}
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-
-
-@dataclasses.dataclass(frozen=True)
-class DagSettings:
-    """The few settings a DAG file needs while it is parsed (:data:`PARSE_TIME_FIELDS`)."""
-
-    owner: str
-    task_retries: int
-    f1_threshold: float | str
-    max_retrain_attempts: int
-    require_approval: bool
-    approval_timeout_hours: float
-    training_queue: str
-    f1_tolerance: float
-    min_improvement: float
-    model_name: str
-    #: What ``daily-mlops bootstrap`` wrote to ``MLOPS_HOME/f1_floor.json`` for ``model_name``
-    #: (:func:`daily_mlops.loop.f1_floor.read_floor_file`), or ``None``: shown in the param's description.
-    bootstrap_floor: dict[str, Any] | None = None
-
-
-def _coerce(name: str, value: Any, kind: type) -> Any:
-    from daily_mlops.errors import ConfigError
-
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text not in _TRUE | _FALSE:
-                raise ValueError("not a boolean")
-            return text in _TRUE
-        if kind is int and isinstance(value, float) or isinstance(value, bool):
-            raise ValueError("not an integer")
-        return value if kind is object else kind(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"MLOPS_{name.upper()}: {exc} (got {value!r}); set a valid {kind.__name__}") from None
-
-
-def parse_time_settings() -> DagSettings:
-    """The settings the DAG files read while parsing: param defaults, retries, owner, approval timeout.
-
-    The same sources and order as :class:`~daily_mlops.settings.Settings`
-    (``MLOPS_*`` variables over the YAML file), read without building the
-    pydantic model: importing and validating it costs more than the 0.1 s a
-    DAG file may add to a parse (``python -m benchmarks parse``). The tasks
-    build the full ``Settings`` at run time, which validates everything; here
-    the F1 threshold gets the same check (:func:`daily_mlops.decisions.validate_f1_threshold`).
-    It falls back to the full ``Settings`` when a ``.env`` file is in the
-    working directory or the YAML file lacks one of the fields. No file is
-    checked: a missing ``MLOPS_REFERENCE_DATA`` fails the task that needs it,
-    at run time, not the DAG file. The one file read is the small
-    ``MLOPS_HOME/f1_floor.json`` that ``daily-mlops bootstrap`` writes (the
-    bootstrap model's held-out F1, for the description of ``f1_threshold: auto``);
-    the database is never read at parse time.
-
-    Raises
-    ------
-    ConfigError
-        When a value is invalid (names the ``MLOPS_*`` variable).
-    """
-    import os
-    from pathlib import Path
-
-    from daily_mlops.config_file import config_file
-    from daily_mlops.decisions import parse_f1_threshold
-    from daily_mlops.loop.f1_floor import parse_time_home, read_floor_file
-
-    path = config_file()
-    data: dict[str, Any] = {}
-    if path is not None and not Path(".env").is_file():
-        import yaml
-
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-    values = {}
-    for name, kind in PARSE_TIME_FIELDS.items():
-        raw = os.environ.get(f"MLOPS_{name.upper()}")
-        value = raw if raw is not None else data.get(name) if isinstance(data, dict) else None
-        if value is None:  # no YAML, a .env file, or a field the YAML leaves out: the full model decides
-            from daily_mlops.settings import load_settings
-
-            full = load_settings()
-            return DagSettings(**{field: getattr(full, field) for field in PARSE_TIME_FIELDS},
-                               bootstrap_floor=read_floor_file(full.home, full.model_name))
-        values[name] = _coerce(name, value, kind)
-    values["f1_threshold"] = parse_f1_threshold(values["f1_threshold"], "MLOPS_F1_THRESHOLD")
-    home = parse_time_home(os.environ.get("MLOPS_HOME"), data.get("home") if isinstance(data, dict) else None)
-    return DagSettings(**values, bootstrap_floor=read_floor_file(home, values["model_name"]))
-
-
 def default_args(settings: DagSettings | Settings) -> dict[str, Any]:
     """Task defaults: owner ``MLOPS_OWNER``; ``MLOPS_TASK_RETRIES`` retries, exponential backoff from 1 to 10 min."""
     return {
@@ -225,8 +124,8 @@ def day_params(settings: DagSettings | Settings, names: tuple[str, ...]) -> dict
     """
     from airflow.sdk import Param
 
-    from daily_mlops.decisions import AUTO, F1_THRESHOLD_MAX, auto_f1_threshold
     from daily_mlops.ml.drift_scenarios import DRIFT_MODES
+    from daily_mlops.settings.thresholds import AUTO, F1_THRESHOLD_MAX, auto_f1_threshold
 
     def resolved(field: str) -> str:
         return f" Default here: {getattr(settings, field)!r} (MLOPS_{field.upper()})."

@@ -362,20 +362,7 @@ def day_story(summary: dict[str, Any]) -> str:
     E.g. ``"evaluation for 2026-11-06 ended in an alert (MODEL_PERFORMANCE_FAILURE); the deployed model
     stays v5"`` or ``"2026-11-05: v6 approved and deployed"``.
     """
-    from daily_mlops.decisions import day_outcome
+    from daily_mlops.decisions import day_outcome_text
     from daily_mlops.loop.deployment import stays_deployed
 
-    day, live = summary["logical_date"], stays_deployed(summary.get("live_version"))
-    outcome = day_outcome(summary)
-    if outcome == "gate_failed":
-        return f"the data-quality gate stopped {day}: {summary.get('quality_reason')}; {live}"
-    if outcome == "alert":
-        return f"evaluation for {day} ended in an alert ({summary['alert_type']}); {live}"
-    evidence = f" ({summary['evidence']})" if summary.get("evidence") else ""
-    if outcome == "deployed":
-        return f"{day}: v{summary['deployed_version']} approved and deployed{evidence}"
-    if outcome == "already_deployed":
-        return f"{day}: v{summary['deployed_version']} approved; it was already deployed{evidence}"
-    if outcome == "superseded":
-        return f"{day}: v{summary['deployed_version']} approved; not deployed, a later day's version is in place"
-    return f"{day}: nothing deployed; {live}"
+    return day_outcome_text(summary, sentence=True, live=stays_deployed(summary.get("live_version")))

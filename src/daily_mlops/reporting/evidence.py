@@ -1,7 +1,7 @@
 """How a model version's evidence reads: its real-holdout and test metrics, its comparisons and their noise.
 
 One set of pure functions (documents in, short plain text out) behind every
-renderer: ``daily-mlops status`` (:mod:`daily_mlops.cli_output`), ``models
+renderer: ``daily-mlops status`` (:mod:`daily_mlops.cli.output`), ``models
 list|show`` (:mod:`daily_mlops.loop.model_versions`), the HTML report and the
 model card. They render what the loop recorded (a comparison's ``passed`` is
 read, never decided again here).

@@ -8,7 +8,7 @@ directly instead of patching globals.
 Priority, highest first: keyword arguments, ``MLOPS_*`` environment
 variables, the ``.env`` file of the working directory, the YAML file named by
 ``MLOPS_CONFIG`` (default: the project's ``config/daily-mlops.yaml``), the
-field defaults. :func:`settings_sources` tells which of them gave each value
+field defaults. :func:`~daily_mlops.settings.sources.settings_sources` tells which of them gave each value
 (``daily-mlops config`` prints it).
 """
 
@@ -31,26 +31,23 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from daily_mlops.decisions import parse_f1_threshold
-from daily_mlops.config_file import BUNDLED_CONFIG, CONFIG_VARIABLE, config_file
 from daily_mlops.errors import ConfigError
+from daily_mlops.settings.paths import (
+    BUNDLED_CONFIG,
+    BUNDLED_DAGS_FOLDER,
+    BUNDLED_REFERENCE_DATA,
+    CONFIG_VARIABLE,
+    PROJECT_ROOT,
+    config_file,
+)
+from daily_mlops.settings.thresholds import parse_f1_threshold
 
-__all__ = [
-    "Settings",
-    "load_settings",
-    "config_file",
-    "read_config_file",
-    "value_origins",
-    "BUNDLED_REFERENCE_DATA",
-    "BUNDLED_CONFIG",
-    "CONFIG_VARIABLE",
-]
+__all__ = ["Settings", "load_settings", "read_config_file", "value_origins"]
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-#: The bundled Statlog (German Credit Data) copy; see data/reference/README.md.
-BUNDLED_REFERENCE_DATA = _PROJECT_ROOT / "data" / "reference" / "german_credit.csv"
-#: The project's DAG files (used by ``daily-mlops run`` and ``daily-mlops airflow``).
-BUNDLED_DAGS_FOLDER = _PROJECT_ROOT / "dags"
+
+def _fraction(default: float, description: str) -> Any:
+    """A setting that is a fraction in [0, 1] (pydantic ``Field`` with ``ge=0`` and ``le=1``)."""
+    return Field(default=default, ge=0.0, le=1.0, description=description)
 
 
 class Settings(BaseSettings):
@@ -138,7 +135,8 @@ class Settings(BaseSettings):
         description="CSV of real rows the synthesizer is fit on; any CSV with a binary target works.",
     )
     target_column: str = Field(default="creditability", min_length=1, description="The target column of that CSV.")
-    positive_label: str = Field(default="bad", min_length=1, description="Target value counted as the positive class for F1.")
+    positive_label: str = Field(default="bad", min_length=1,
+                                description="Target value counted as the positive class for F1.")
     daily_rows: int = Field(default=10_000, ge=100, le=5_000_000, description="Rows sampled per logical date.")
 
     # --- evaluation loop ---------------------------------------------------
@@ -152,19 +150,16 @@ class Settings(BaseSettings):
         "the bootstrap model reached on this data. The per-run param `f1_threshold` or `run --f1-threshold` "
         "overrides it, with the same check (NaN and infinity refused).",
     )
-    f1_tolerance: float = Field(
-        default=0.05, ge=0.0, le=1.0,
-        description="With f1_threshold 'auto': how far below the bootstrap model's held-out F1 the floor lies.",
+    f1_tolerance: float = _fraction(
+        0.05, "With f1_threshold 'auto': how far below the bootstrap model's held-out F1 the floor lies.",
     )
-    min_improvement: float = Field(
-        default=0.0, ge=0.0, le=1.0,
-        description="Champion/challenger: a candidate is approved only when the lower bound of the paired bootstrap "
+    min_improvement: float = _fraction(
+        0.0, "Champion/challenger: a candidate is approved only when the lower bound of the paired bootstrap "
         "95% interval of its F1 gain over its baseline, on the day's validation split, exceeds this; per-run param "
         "`min_improvement`.",
     )
-    real_margin: float = Field(
-        default=0.06, ge=0.0, le=1.0,
-        description="Non-inferiority margin on the real holdout: a candidate is rejected when the lower bound of the "
+    real_margin: float = _fraction(
+        0.06, "Non-inferiority margin on the real holdout: a candidate is rejected when the lower bound of the "
         "paired bootstrap 95% interval of its real-holdout ROC-AUC minus its baseline's is below -real_margin "
         "(why 0.06: docs/promotion.md, \"Why the margin is 0.06\").",
     )
@@ -172,17 +167,14 @@ class Settings(BaseSettings):
         default=3, ge=0, le=3,
         description="Fine-tuning attempts before the alert (the DAG unrolls 3); per-run param `max_retrain_attempts`.",
     )
-    quality_min_diagnostic: float = Field(
-        default=0.9, ge=0.0, le=1.0,
-        description="Data-quality gate (`check_data_quality`): lowest SDMetrics data-validity score of any column, "
+    quality_min_diagnostic: float = _fraction(
+        0.9, "Data-quality gate (`check_data_quality`): lowest SDMetrics data-validity score of any column, "
         "and lowest data-structure score; normal days of the bundled data score 1.0.")
-    quality_max_unseen_share: float = Field(
-        default=0.05, ge=0.0, le=1.0,
-        description="Data-quality gate: highest share of a categorical column's non-null values that the fitted "
+    quality_max_unseen_share: float = _fraction(
+        0.05, "Data-quality gate: highest share of a categorical column's non-null values that the fitted "
         "preprocessor never saw (they would be encoded as \"unknown\"); normal days: 0.")
-    quality_max_null_increase: float = Field(
-        default=0.1, ge=0.0, le=1.0,
-        description="Data-quality gate: highest increase of a column's null share over the reference's share "
+    quality_max_null_increase: float = _fraction(
+        0.1, "Data-quality gate: highest increase of a column's null share over the reference's share "
         "(absolute, e.g. 0.02 -> 0.12); normal days: within 0.01.")
 
     # --- model hyperparameters (TabTransformer) -----------------------------
@@ -219,7 +211,7 @@ class Settings(BaseSettings):
         description="Contrastive pretraining epochs of a 'tab' network (architecture 'tab', or 'auto' from 32 "
         "feature columns on): a step costs more there (attention over every categorical column; 43 on the wide "
         "benchmark table); there 2 epochs give the same held-out ROC-AUC as 5 at 60% less pretraining "
-        "(`scripts/benchmark.py wide`; docs/measurements.md).",
+        "(`python -m benchmarks wide`; docs/measurements.md).",
     )
     finetune_epochs: int = Field(
         default=15, ge=1,
@@ -228,7 +220,8 @@ class Settings(BaseSettings):
     retrain_epochs: int = Field(default=3, ge=1, description="Fine-tuning epochs of one retraining attempt (on the "
                                 "pretrain + finetune splits).")
     temperature: float = Field(default=0.5, gt=0.0, description="NT-Xent temperature (SimCLR, Chen et al. 2020).")
-    mask_probability: float = Field(default=0.15, ge=0.0, lt=1.0, description="Fraction of features masked per augmented view.")
+    mask_probability: float = Field(default=0.15, ge=0.0, lt=1.0,
+                                    description="Fraction of features masked per augmented view.")
     seed: int = Field(
         default=42, ge=0, description="Seeds sampling, splits and training (CPU results are reproducible).",
     )
@@ -254,7 +247,8 @@ class Settings(BaseSettings):
         default=2, ge=0, le=10,
         description="Airflow retries per task, exponential backoff from 1 min (`daily-mlops run` uses 0).",
     )
-    owner: str = Field(default="ml-platform", min_length=1, description="Owner of every DAG task, shown in the Airflow UI.")
+    owner: str = Field(default="ml-platform", min_length=1,
+                       description="Owner of every DAG task, shown in the Airflow UI.")
 
     # --- deployment approval -----------------------------------------------
     require_approval: bool = Field(
@@ -273,9 +267,11 @@ class Settings(BaseSettings):
         description="Extra Airflow notifier for alerts, as 'module:Class' (e.g. "
         "'airflow.providers.smtp.notifications.smtp:SmtpNotifier'); built with MLOPS_ALERT_NOTIFIER_KWARGS.",
     )
-    alert_notifier_kwargs: dict[str, Any] = Field(default_factory=dict, description="JSON keyword arguments of MLOPS_ALERT_NOTIFIER.")
+    alert_notifier_kwargs: dict[str, Any] = Field(default_factory=dict,
+                                                  description="JSON keyword arguments of MLOPS_ALERT_NOTIFIER.")
 
-    dags_folder: Path = Field(default=BUNDLED_DAGS_FOLDER, description="DAG files used by `daily-mlops run` / `airflow`.")
+    dags_folder: Path = Field(default=BUNDLED_DAGS_FOLDER,
+                              description="DAG files used by `daily-mlops run` / `airflow`.")
 
     # --- deployment --------------------------------------------------------
     deployment_dir: Path | None = Field(
@@ -284,7 +280,9 @@ class Settings(BaseSettings):
         "MLOPS_HOME/models/deployed; a relative path is under MLOPS_HOME; empty is refused.",
     )
     deployment_keep_versions: int = Field(
-        default=5, ge=1, description="Version directories kept in MLOPS_DEPLOYMENT_DIR/versions for rollback (the current one included).",
+        default=5, ge=1,
+        description="Version directories kept in MLOPS_DEPLOYMENT_DIR/versions for rollback (the current one "
+        "included).",
     )
     deployment_file_mode: str = Field(
         default="0644",
@@ -313,9 +311,11 @@ class Settings(BaseSettings):
         "the model never saw or a null, naming the column and the value; false: they score them (read as "
         "\"unknown\" or imputed) and say so per row (`input_flags`).")
 
-    @field_validator("home", mode="after")
+    @field_validator("home", "reference_data", mode="after")
     @classmethod
-    def _absolute_home(cls, value: Path) -> Path:
+    def _absolute_path(cls, value: Path) -> Path:
+        # reference_data is checked where it is read (require_reference_data), not here: DAG files build
+        # Settings at parse time and must not fail on a file only bootstrap needs.
         return value.expanduser().resolve()
 
     @field_validator("f1_threshold", mode="before")
@@ -327,13 +327,6 @@ class Settings(BaseSettings):
             return parse_f1_threshold(value, "MLOPS_F1_THRESHOLD")
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
-
-    @field_validator("reference_data", mode="after")
-    @classmethod
-    def _reference_path(cls, value: Path) -> Path:
-        # Checked where it is read (require_reference_data), not here: DAG files build
-        # Settings at parse time and must not fail on a file only bootstrap needs.
-        return value.expanduser().resolve()
 
     @field_validator("deployment_dir", mode="before")
     @classmethod
@@ -357,7 +350,7 @@ class Settings(BaseSettings):
         return f"0{int(digits, 8):03o}"
 
     @model_validator(mode="after")
-    def _heads_divide_width(self) -> "Settings":
+    def _heads_divide_width(self) -> Settings:
         if self.d_model % self.nhead:
             raise ValueError(
                 f"d_model={self.d_model} is not divisible by nhead={self.nhead}; "
@@ -495,7 +488,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
             close = difflib.get_close_matches(key.lower().removeprefix("mlops_"), list(fields), n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ConfigError(f"the settings file {path} has unknown key(s) {', '.join(hints)}; the keys are "
-                          f"Settings field names (see {BUNDLED_CONFIG.relative_to(_PROJECT_ROOT)}): "
+                          f"Settings field names (see {BUNDLED_CONFIG.relative_to(PROJECT_ROOT)}): "
                           "remove or rename them")
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -503,7 +496,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
             continue
         if isinstance(value, str) and _is_path_field(key):
             candidate = Path(value).expanduser()
-            value = candidate if candidate.is_absolute() else _PROJECT_ROOT / candidate
+            value = candidate if candidate.is_absolute() else PROJECT_ROOT / candidate
         values[key] = value
     return values
 

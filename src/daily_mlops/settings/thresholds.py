@@ -1,7 +1,7 @@
 """The F1 floor setting: a number, or ``auto`` (the bootstrap model's held-out F1 minus ``f1_tolerance``).
 
-Pure and standard library only (imported at DAG parse time through
-:mod:`daily_mlops.decisions`, which re-exports every name). One check for
+Pure and standard library only (the DAG files import it while they are
+parsed); the one import path of these names. One check for
 ``MLOPS_F1_THRESHOLD`` (the Settings validator), the evaluation DAG's param
 ``f1_threshold`` and ``daily-mlops run --f1-threshold``.
 """
@@ -116,7 +116,8 @@ def auto_f1_threshold(bootstrap_f1: float, f1_tolerance: float) -> float:
     Parameters
     ----------
     bootstrap_f1 : float
-        F1 of the positive class (in [0, 1]) of the bootstrap model (version 1) on held-out rows (its floor sample, :func:`daily_mlops.loop.bootstrap.floor_rows`).
+        F1 of the positive class (in [0, 1]) of the bootstrap model (version 1) on held-out rows (its floor
+        sample, :func:`daily_mlops.loop.bootstrap.floor_rows`).
     f1_tolerance : float
         How far below the bootstrap F1 a day's model may score and still pass (``MLOPS_F1_TOLERANCE``,
         default 0.05: about two standard deviations of the champion's day-to-day F1 on 1,500 test rows).

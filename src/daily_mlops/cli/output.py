@@ -1,17 +1,21 @@
-"""What the ``daily-mlops`` commands share for output: the console, one-line user errors, the tables they print.
+"""What the ``daily-mlops`` commands share: the console, the settings in effect, one-line user errors, and
+every table and text they print.
 
-``cli.py`` holds the typer commands; this module renders (rich) and never
-reads storage itself: the commands pass it the documents and outcomes.
+The command modules of :mod:`daily_mlops.cli` hold the typer commands; this
+module renders (rich) and never reads storage itself: the commands pass it the
+documents and outcomes (:func:`run_bootstrap` runs the one step both
+``bootstrap`` and ``models import`` print as it goes).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -21,8 +25,18 @@ from rich.table import Table
 from daily_mlops.errors import ConfigError, MLOpsError
 from daily_mlops.settings import Settings, load_settings
 
-__all__ = ["METRIC_COLUMNS", "alerts_table", "columns_table", "console", "database_name", "evaluations_table",
-           "explain_lines", "metric_cells", "registry_table", "run_bootstrap", "versions_table"]
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable, Sequence
+
+    import numpy as np
+
+__all__ = [
+    "METRIC_COLUMNS", "alerts_table", "batch_checks_table", "columns_table", "console", "database_name",
+    "deployments_table", "doctor_table", "evaluations_table", "explain_lines", "f1_threshold_option", "fail",
+    "failed_tasks", "metric_cells", "metrics_table", "outcome_text", "parse_date", "predictions_table",
+    "print_failures", "reader_may_stop_early", "registry_table", "run_bootstrap", "settings_in_effect",
+    "settings_table", "summary_table", "version_table", "versions_table",
+]
 
 
 class _Console(Console):
@@ -31,7 +45,7 @@ class _Console(Console):
     rich turns a ``BrokenPipeError`` into ``SystemExit(1)`` after pointing stdout
     at ``os.devnull`` (Python docs, ``signal`` module, "Note on SIGPIPE"); this
     keeps that and exits with :attr:`broken_pipe_exit` instead: 1 while a
-    command still has work to do, 0 inside :func:`_reader_may_stop_early`.
+    command still has work to do, 0 inside :func:`reader_may_stop_early`.
     """
 
     broken_pipe_exit = 1
@@ -48,7 +62,7 @@ console = _Console(log_path=False) if sys.stdout.isatty() else _Console(width=14
 
 
 @contextlib.contextmanager
-def _reader_may_stop_early() -> Iterator[None]:
+def reader_may_stop_early() -> Iterator[None]:
     """Output that is all that is left to do: a reader closing the pipe (``| head``) ends the command with 0."""
     console.broken_pipe_exit = 0
     try:
@@ -57,36 +71,45 @@ def _reader_may_stop_early() -> Iterator[None]:
         console.broken_pipe_exit = 1
 
 
-def _settings(**overrides: Any) -> Settings:
+def settings_in_effect(**overrides: Any) -> Settings:
     """The settings in effect, with command-line ``overrides`` (highest priority); a bad value exits 2."""
     try:
         return load_settings(**overrides)
     except MLOpsError as exc:
-        _fail(exc)
+        fail(exc)
         raise  # unreachable
 
 
-def _fail(exc: BaseException) -> None:
+def fail(exc: BaseException) -> None:
     """Print a user error as one line (no markup read from it, no wrapping) and exit 2."""
     message = " ".join(str(exc).split())
     console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
 
 
-def _f1_threshold_option(value: Optional[float]) -> Optional[float]:
+def f1_threshold_option(value: float | None) -> float | None:
     """``--f1-threshold``: the same check as ``MLOPS_F1_THRESHOLD`` and the DAG param (exit 2 when refused)."""
-    from daily_mlops.decisions import validate_f1_threshold
+    from daily_mlops.settings.thresholds import validate_f1_threshold
 
     if value is None:
         return None
     try:
         return validate_f1_threshold(value, "--f1-threshold")
     except ConfigError as exc:
-        _fail(exc)
+        fail(exc)
         raise  # unreachable
 
 
-def _metrics_table(title: str, metrics: dict[str, Any]) -> Table:
+def parse_date(value: str) -> dt.date:
+    """A ``YYYY-MM-DD`` argument as a date; anything else is a usage error (typer exits 2 and names it)."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def metrics_table(title: str, metrics: dict[str, Any]) -> Table:
+    """One metric a row (``f1``, ``roc_auc``, ... as given, 4 decimals; the confusion matrix ``tn fp / fn tp``)."""
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -100,34 +123,18 @@ def _metrics_table(title: str, metrics: dict[str, Any]) -> Table:
     return table
 
 
-def _outcome_text(s: dict[str, Any]) -> str:
+def outcome_text(s: dict[str, Any]) -> str:
     """The summary's outcome cell (rich markup) for one day's summary (``runner.summarise_day``).
 
-    Renders :func:`daily_mlops.decisions.day_outcome`; decides nothing itself.
+    Renders :func:`daily_mlops.decisions.day_outcome` (:func:`~daily_mlops.decisions.day_outcome_text`).
     """
-    from daily_mlops.decisions import day_outcome
+    from daily_mlops.decisions import day_outcome_text
     from daily_mlops.loop.deployment import stays_deployed
 
-    outcome = day_outcome(s)
-    if outcome == "gate_failed":
-        return (f"[red]STOPPED by the data-quality gate[/]: {s.get('quality_reason')}; no model judged, "
-                f"{stays_deployed(s.get('live_version'))}")
-    if outcome == "alert":
-        best, threshold = s.get("best_f1"), s.get("f1_threshold")
-        versus = f"best F1 {best:.4f} < threshold {threshold:.4f}" if best is not None and threshold is not None else ""
-        return (f"[red]ALERT[/] {s.get('alert_type') or ''}: {versus} after {s.get('retrain_attempts', 0)} retraining "
-                f"attempt(s), versions tried {', '.join(str(v) for v in s.get('versions_tried', []))}; "
-                f"nothing deployed, {stays_deployed(s.get('live_version'))}")
-    if outcome == "deployed":
-        return f"[green]deployed v{s['deployed_version']}[/]"
-    if outcome == "already_deployed":
-        return f"[green]v{s['deployed_version']} already deployed (no-op)[/]"
-    if outcome == "superseded":
-        return f"[yellow]v{s['deployed_version']} not deployed: a later day's version is in place[/]"
-    return f"[yellow]no deployment[/]; {stays_deployed(s.get('live_version'))}"
+    return day_outcome_text(s, sentence=False, live=stays_deployed(s.get("live_version")))
 
 
-def _failures(outcome: Any, log_path: Path | None) -> list[tuple[str, str, str | None]]:
+def failed_tasks(outcome: Any, log_path: Path | None) -> list[tuple[str, str, str | None]]:
     """A day's unexpectedly failed tasks in the order they ended: ``(dag_id, task_id, traceback or None)``.
 
     The designed alert (``send_alert``) is left out; tracebacks are read back from the run's log file.
@@ -146,7 +153,7 @@ def _failures(outcome: Any, log_path: Path | None) -> list[tuple[str, str, str |
             for dag_id, task_id in failed]
 
 
-def _summary_table(outcomes: list[Any], log_path: Path | None = None) -> Table:
+def summary_table(outcomes: list[Any], log_path: Path | None = None) -> Table:
     """One row per logical date; a day that did not end as designed reads ``FAILED: <dag>.<task>: <exception>``."""
     from rich.markup import escape
 
@@ -155,9 +162,9 @@ def _summary_table(outcomes: list[Any], log_path: Path | None = None) -> Table:
         table.add_column(col)
     for o in outcomes:
         s = o.summary
-        result = _outcome_text(s)
+        result = outcome_text(s)
         if not o.as_designed:
-            failures = _failures(o, log_path)
+            failures = failed_tasks(o, log_path)
             if failures:
                 dag_id, task_id, trace = failures[0]
                 error = trace.strip().splitlines()[-1] if trace else "see the run log"
@@ -175,7 +182,7 @@ def _summary_table(outcomes: list[Any], log_path: Path | None = None) -> Table:
     return table
 
 
-def _batch_checks_table(docs: list[dict[str, Any]]) -> Table:
+def batch_checks_table(docs: list[dict[str, Any]]) -> Table:
     """``daily-mlops status``: per daily batch, the drift param, the data-quality gate, the drift (one line) and
     the champion's ROC-AUC on the synthetic test split against the real holdout (``fidelity.evaluation_gap``)."""
     from daily_mlops.ml.drift_scenarios import drift_summary
@@ -192,7 +199,7 @@ def _batch_checks_table(docs: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _print_failures(outcomes: list[Any], log_path: Path) -> None:
+def print_failures(outcomes: list[Any], log_path: Path) -> None:
     """The traceback of each day's first unexpectedly failed task, read back from the run's log file.
 
     Tasks that failed after it (e.g. sensors waiting on it) are named with the last line of theirs.
@@ -200,7 +207,7 @@ def _print_failures(outcomes: list[Any], log_path: Path) -> None:
     from rich.markup import escape
 
     for o in outcomes:
-        failures = _failures(o, log_path) if not o.as_designed else []
+        failures = failed_tasks(o, log_path) if not o.as_designed else []
         if not failures:
             continue
         (dag_id, task_id, trace) = failures[0]
@@ -306,6 +313,76 @@ def alerts_table(docs: list[dict[str, Any]]) -> Table:
     return table
 
 
+def deployments_table(docs: list[dict[str, Any]]) -> Table:
+    """``daily-mlops status``: one row per ``deployment_events`` document; a rollback names the version it left."""
+    table = Table(title="deployments")
+    for col in ("logical date", "version", "status", "path", "sha256"):
+        table.add_column(col)
+    for doc in docs:
+        rolled_back = doc.get("event_type") == "model_rolled_back"
+        table.add_row(doc["logical_date"], str(doc["model_version"]),
+                      doc["status"] + (f" (rollback from v{doc.get('from_version')})" if rolled_back else ""),
+                      doc["deployment_path"], doc["sha256"][:12])
+    return table
+
+
+def doctor_table(report: Any, checks: Iterable[str], *, repair: bool) -> Table:
+    """``daily-mlops doctor``: per check of ``checks``, ``ok`` with the count checked, or each finding and its state.
+
+    ``report`` is :func:`daily_mlops.storage.doctor.check_storage`'s (``findings``, ``checked``).
+    """
+    table = Table(title="daily-mlops doctor" + (" --repair" if repair else ""))
+    for col in ("check", "subject", "finding", "state"):
+        table.add_column(col, overflow="fold")
+    for check in checks:
+        found = [f for f in report.findings if f.check == check]
+        if not found:
+            table.add_row(check, "-", f"{report.checked.get(check, 0)} checked", "[green]ok[/]")
+        for f in found:
+            state = ("[green]repaired[/]" if f.repaired else
+                     "[yellow]repairable with --repair[/]" if f.repairable else "[red]needs attention[/]")
+            table.add_row(check, f.subject, f.detail, state)
+    return table
+
+
+def predictions_table(proba: np.ndarray, *, title: str, source: Path, decision_threshold: float, positive: str,
+                      negative: str) -> Table:
+    """``daily-mlops predict``: one row per probability of ``proba`` (shape ``(n_rows,)``, calibrated P(positive))
+    with the label it gives at ``decision_threshold``."""
+    table = Table(title=title, caption=f"P({positive}) per row of {source}; label {positive} when P >= "
+                                       f"{decision_threshold:.3f}")
+    table.add_column("row", justify="right")
+    table.add_column(f"P({positive})", justify="right")
+    table.add_column("prediction")
+    for i, p in enumerate(proba):
+        table.add_row(str(i), f"{p:.4f}", positive if p >= decision_threshold else negative)
+    return table
+
+
+def settings_table(rows: Iterable[Sequence[str]]) -> Table:
+    """``daily-mlops config``: one row per setting, ``(field, variable, value, source)``
+    (:func:`daily_mlops.settings.sources.describe_settings`)."""
+    table = Table(title="daily-mlops settings (priority: argument > environment > .env > yaml > default)")
+    table.add_column("field", no_wrap=True)
+    table.add_column("variable", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("source", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def version_table(doc: dict[str, Any], rows: Iterable[tuple[str, str]]) -> Table:
+    """``daily-mlops models show``: a registry document's ``(field, value)`` rows
+    (:func:`daily_mlops.loop.model_versions.version_rows`), titled with its model name and version."""
+    table = Table(title=f"{doc['model_name']} version {doc['model_version']}", show_header=False)
+    table.add_column("field", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for field, value in rows:
+        table.add_row(field, value)
+    return table
+
+
 def _scores_text(e: dict[str, Any]) -> str:
     """``validation F1 0.6694 ROC-AUC 0.8708; test F1 ...; real holdout F1 0.5816 ROC-AUC 0.7666 (300 rows)``."""
     from daily_mlops.reporting.evidence import number
@@ -406,7 +483,8 @@ def run_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
 
         result = bootstrap(settings, db=db, progress=say)
     if not result["created"]:
-        console.print(f"model version {result['model_version']} already exists (bootstrap ran before); nothing was trained")
+        console.print(f"model version {result['model_version']} already exists (bootstrap ran before); "
+                      "nothing was trained")
     else:
         console.print(f"[green]registered {settings.model_name} version {result['model_version']} (approved)[/] "
                       f"in {result['seconds']:.1f} s, {result['n_parameters']} parameters, "
@@ -414,9 +492,9 @@ def run_bootstrap(settings: Settings, db: Any) -> dict[str, Any]:
     if result.get("columns"):
         console.print(columns_table(result["columns"]))
     if result.get("real_metrics"):  # the headline: real rows no fitted step has seen
-        console.print(_metrics_table(f"real holdout ({result['real_metrics'].get('n_samples', '?')} real rows kept "
+        console.print(metrics_table(f"real holdout ({result['real_metrics'].get('n_samples', '?')} real rows kept "
                                      "out of every fit)", result["real_metrics"]))
-    console.print(_metrics_table("bootstrap test split (synthetic, reported only)", result["metrics"]))
+    console.print(metrics_table("bootstrap test split (synthetic, reported only)", result["metrics"]))
     floor = result.get("f1_threshold_auto")
     if floor:
         console.print(f"f1_threshold auto = {floor['f1_threshold']:.4f}: held-out F1 {floor['bootstrap_f1']:.4f} "
@@ -430,7 +508,8 @@ def columns_table(actions: list[dict[str, Any]]) -> Table:
     for name in ("column", "action", "details"):
         table.add_column(name)
     for a in actions:
-        details = a.get("reason") or f"format {a.get('format') or 'datetime dtype'} -> features {', '.join(a['features'])}"
+        details = (a.get("reason")
+                   or f"format {a.get('format') or 'datetime dtype'} -> features {', '.join(a['features'])}")
         table.add_row(a["column"], a["action"], details)
     return table
 

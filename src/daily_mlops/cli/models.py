@@ -3,18 +3,27 @@
 ``card``, ``list``, ``show``, ``export`` and ``import``; their logic lives in
 :mod:`daily_mlops.loop.report` and :mod:`daily_mlops.loop.model_versions`.
 
-Kept beside :mod:`daily_mlops.cli` (which mounts it with ``app.add_typer``) so
-that registry commands can be added here without growing the main CLI module.
-The shared helpers (settings, one-line user errors, the console) come from
-:mod:`daily_mlops.cli`, imported when a command runs.
+:mod:`daily_mlops.cli` mounts it with ``app.add_typer``. The settings, one-line
+user errors, the console and the tables come from :mod:`daily_mlops.cli.output`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
+
+from daily_mlops.cli.output import (
+    console,
+    database_name,
+    fail,
+    reader_may_stop_early,
+    registry_table,
+    run_bootstrap,
+    settings_in_effect,
+    version_table,
+)
+from daily_mlops.errors import MLOpsError
 
 __all__ = ["models_app"]
 
@@ -24,21 +33,19 @@ models_app = typer.Typer(no_args_is_help=True, help="Model versions in the regis
 @models_app.command("card")
 def card(
     version: int = typer.Argument(..., help="Model version (see `daily-mlops status`)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Markdown file to write (default: print it)."),
+    out: Path | None = typer.Option(None, "--out", help="Markdown file to write (default: print it)."),
 ) -> None:
     """Write the model card of VERSION (Markdown, the sections of Mitchell et al. 2019)."""
-    from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console
-    from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.report import model_card
     from daily_mlops.storage.mongo import open_database
 
-    settings = _settings()
+    settings = settings_in_effect()
     try:
         with open_database(settings) as db:
             text, path = model_card(settings, db=db, model_version=version, out=out)
     except MLOpsError as exc:
-        _fail(exc)
-    with _reader_may_stop_early():
+        fail(exc)
+    with reader_may_stop_early():
         if path is None:
             console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True, end="")
         else:
@@ -46,22 +53,20 @@ def card(
 
 
 @models_app.command("list")
-def list_(model_name: Optional[str] = typer.Option(None, "--model-name", help="Only this model family.")) -> None:
+def list_(model_name: str | None = typer.Option(None, "--model-name", help="Only this model family.")) -> None:
     """Every model family and version: status, real-holdout then test-split F1 and ROC-AUC, created / deployed dates."""
-    from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console, registry_table
-    from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import list_versions
     from daily_mlops.storage.mongo import open_database
     from daily_mlops.storage.registry import ModelRegistry
 
-    settings = _settings()
+    settings = settings_in_effect()
     try:
         with open_database(settings) as db:
             rows = list_versions(ModelRegistry(db), model_name)
     except MLOpsError as exc:
-        _fail(exc)
+        fail(exc)
     table = registry_table(rows)
-    with _reader_may_stop_early():
+    with reader_may_stop_early():
         console.print(table)
         if not rows:
             console.print("no model versions yet; run `daily-mlops bootstrap`")
@@ -74,26 +79,18 @@ def show(
     metric: str = typer.Option("f1", "--metric", help="Metric 'best' maximises (test split), e.g. f1 or roc_auc."),
 ) -> None:
     """Print one model version: status, dates, real/validation/test metrics, calibration, comparisons, lineage."""
-    from rich.table import Table
-
-    from daily_mlops.cli_output import _fail, _reader_may_stop_early, _settings, console
-    from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import version_rows
     from daily_mlops.storage.mongo import open_database
     from daily_mlops.storage.registry import ModelRegistry
 
-    settings = _settings()
+    settings = settings_in_effect()
     try:
         with open_database(settings) as db:
             doc = ModelRegistry(db).resolve(model_name, version, metric=metric)
     except MLOpsError as exc:
-        _fail(exc)
-    table = Table(title=f"{doc['model_name']} version {doc['model_version']}", show_header=False)
-    table.add_column("field", no_wrap=True)
-    table.add_column("value", overflow="fold")
-    for field, value in version_rows(doc):
-        table.add_row(field, value)
-    with _reader_may_stop_early():
+        fail(exc)
+    table = version_table(doc, version_rows(doc))
+    with reader_may_stop_early():
         console.print(table, markup=False, highlight=False)
 
 
@@ -105,46 +102,43 @@ def export(
     metric: str = typer.Option("f1", "--metric", help="Metric 'best' maximises."),
 ) -> None:
     """Write a version's architecture, hyperparameters, signature, schema, metrics and lineage as YAML (no weights)."""
-    from daily_mlops.cli_output import _fail, _settings, console
-    from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import export_model, write_model_file
     from daily_mlops.storage.mongo import open_database
     from daily_mlops.storage.registry import ModelRegistry
 
-    settings = _settings()
+    settings = settings_in_effect()
     try:
         with open_database(settings) as db:
             document = export_model(ModelRegistry(db), model_name, version, metric=metric)
         path = write_model_file(document, out)
     except MLOpsError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"{document['model_name']} version {document['model_version']} -> {path}", soft_wrap=True)
 
 
 @models_app.command("import")
 def import_(
     path: Path = typer.Argument(..., help="A model file written by `models export`."),
-    model_name: Optional[str] = typer.Option(None, "--model-name", help="Family to bootstrap (default: the file's)."),
-    reference_data: Optional[Path] = typer.Option(None, "--reference-data", help="CSV of real rows to train on."),
-    target_column: Optional[str] = typer.Option(None, "--target-column", help="Its target (default: the file's)."),
-    positive_label: Optional[str] = typer.Option(None, "--positive-label", help="Positive value (default: the file's)."),
+    model_name: str | None = typer.Option(None, "--model-name", help="Family to bootstrap (default: the file's)."),
+    reference_data: Path | None = typer.Option(None, "--reference-data", help="CSV of real rows to train on."),
+    target_column: str | None = typer.Option(None, "--target-column", help="Its target (default: the file's)."),
+    positive_label: str | None = typer.Option(
+        None, "--positive-label", help="Positive value (default: the file's)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only print the settings the bootstrap would use."),
 ) -> None:
     """Bootstrap a new model family with a model file's architecture and hyperparameters; print the settings used."""
-    from daily_mlops.cli_output import _fail, _settings, console, database_name, run_bootstrap
-    from daily_mlops.errors import MLOpsError
     from daily_mlops.loop.model_versions import bootstrap_overrides, read_model_file, require_new_family
     from daily_mlops.storage.mongo import open_database
 
     try:
         document = read_model_file(path)
     except MLOpsError as exc:
-        _fail(exc)
+        fail(exc)
     given = {"model_name": model_name, "reference_data": reference_data, "target_column": target_column,
              "positive_label": positive_label}
     overrides = {**bootstrap_overrides(document), "model_name": document["model_name"],
                  **{k: v for k, v in given.items() if v is not None}}
-    settings = _settings(**overrides)
+    settings = settings_in_effect(**overrides)
     console.print(f"settings from {path} (they override MLOPS_* for this bootstrap):", soft_wrap=True)
     for key, value in overrides.items():
         console.print(f"  MLOPS_{key.upper()}={getattr(settings, key)}", markup=False, highlight=False, soft_wrap=True)
@@ -155,4 +149,4 @@ def import_(
             require_new_family(db, settings.model_name, where=database_name(settings))
             run_bootstrap(settings, db)
     except MLOpsError as exc:
-        _fail(exc)
+        fail(exc)
