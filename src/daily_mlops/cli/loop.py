@@ -105,7 +105,7 @@ def run(
         drift = check_drift_mode(drift, "--drift")
     except MLOpsError as exc:
         fail(exc)
-    conf = {"f1_threshold": f1_threshold} if f1_threshold is not None else {}
+    conf: dict[str, float | str] = {"f1_threshold": f1_threshold} if f1_threshold is not None else {}
     if drift != "none":
         conf["drift"] = drift
     try:

@@ -140,7 +140,7 @@ def import_(
                  **{k: v for k, v in given.items() if v is not None}}
     settings = settings_in_effect(**overrides)
     console.print(f"settings from {path} (they override MLOPS_* for this bootstrap):", soft_wrap=True)
-    for key, value in overrides.items():
+    for key in overrides:
         console.print(f"  MLOPS_{key.upper()}={getattr(settings, key)}", markup=False, highlight=False, soft_wrap=True)
     if dry_run:
         return

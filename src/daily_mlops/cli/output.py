@@ -193,7 +193,7 @@ def batch_checks_table(docs: list[dict[str, Any]]) -> Table:
         table.add_column(col, overflow="fold")
     for doc in docs:
         quality = doc.get("quality") or {}
-        gate = {"passed": "[green]passed[/]", "failed": "[red]failed[/]"}.get(quality.get("status"), "-")
+        gate = {"passed": "[green]passed[/]", "failed": "[red]failed[/]"}.get(str(quality.get("status")), "-")
         table.add_row(doc["logical_date"], str(doc.get("drift_mode") or "-"), gate, quality.get("message") or "-",
                       drift_summary(doc.get("drift")), escape(evaluation_gap_text(doc)))
     return table

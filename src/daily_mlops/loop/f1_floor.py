@@ -1,7 +1,8 @@
 """The F1 floor in effect: ``f1_threshold`` resolved, ``auto`` from the bootstrap model's held-out F1.
 
 ``auto`` (the default) means the bootstrap model's F1 on held-out rows (the
-floor sample bootstrap draws for it, 20,000 rows by default) minus ``MLOPS_F1_TOLERANCE`` (:func:`daily_mlops.settings.thresholds.resolve_f1_threshold`).
+floor sample bootstrap draws for it, 20,000 rows by default) minus ``MLOPS_F1_TOLERANCE``
+(:func:`daily_mlops.settings.thresholds.resolve_f1_threshold`).
 ``daily-mlops bootstrap`` stores that F1 in the registry (field
 ``f1_threshold_auto`` of the bootstrap version) and, for the DAG files'
 param description, in the small file ``MLOPS_HOME/f1_floor.json``: DAG files

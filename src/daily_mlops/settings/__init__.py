@@ -20,15 +20,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from daily_mlops.settings.paths import (
-        BUNDLED_CONFIG,
-        BUNDLED_DAGS_FOLDER,
-        BUNDLED_REFERENCE_DATA,
-        CONFIG_VARIABLE,
-        config_file,
-    )
-    from daily_mlops.settings.typed import Settings, load_settings, read_config_file, value_origins
+if TYPE_CHECKING:  # pragma: no cover  (the redundant aliases mark them as re-exports for type checkers)
+    from daily_mlops.settings.paths import BUNDLED_CONFIG as BUNDLED_CONFIG
+    from daily_mlops.settings.paths import BUNDLED_DAGS_FOLDER as BUNDLED_DAGS_FOLDER
+    from daily_mlops.settings.paths import BUNDLED_REFERENCE_DATA as BUNDLED_REFERENCE_DATA
+    from daily_mlops.settings.paths import CONFIG_VARIABLE as CONFIG_VARIABLE
+    from daily_mlops.settings.paths import config_file as config_file
+    from daily_mlops.settings.typed import Settings as Settings
+    from daily_mlops.settings.typed import load_settings as load_settings
+    from daily_mlops.settings.typed import read_config_file as read_config_file
+    from daily_mlops.settings.typed import value_origins as value_origins
 
 #: Submodule -> the public names it defines that this package re-exports.
 _EXPORTS: dict[str, tuple[str, ...]] = {

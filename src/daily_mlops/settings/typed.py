@@ -425,7 +425,7 @@ def load_settings(**overrides: object) -> Settings:
         :class:`Settings`).
     """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
         origin = value_origins(frozenset(overrides), env_file, config_file())
