@@ -45,7 +45,8 @@ import numpy as np
 LOOP_GOAL = 12.0
 DAY = "2026-11-01"
 TASKS = ("generate_data", "preprocess_data", "check_data_quality", "store_processing_metadata", "load_champion",
-         "evaluate_model", "recalibrate_champion", "retrain attempt 1", "retrain attempt 2", "retrain attempt 3", "deploy_model")
+         "evaluate_model", "recalibrate_champion", "retrain attempt 1", "retrain attempt 2", "retrain attempt 3",
+         "deploy_model")
 
 
 def _time(out: dict[str, tuple[float, float]], label: str, fn: Callable[[], Any]) -> Any:
@@ -74,8 +75,9 @@ def project_day(settings, db) -> dict[str, Any]:
         settings, logical_date=DAY, previous=previous, f1_threshold=1.5, db=db))
     results.append(previous)
     for attempt in (1, 2, 3):
-        previous = _time(t, f"retrain attempt {attempt}", lambda: evaluation.retrain_model(
-            settings, logical_date=DAY, attempt=attempt, previous=previous, f1_threshold=1.5, db=db))
+        previous = _time(t, f"retrain attempt {attempt}", lambda attempt=attempt, previous=previous: (
+            evaluation.retrain_model(settings, logical_date=DAY, attempt=attempt, previous=previous,
+                                     f1_threshold=1.5, db=db)))
         results.append(previous)
     _time(t, "deploy_model", lambda: deployment.deploy_model(settings, logical_date=DAY,
                                                              model_version=champion["model_version"], db=db))
@@ -170,11 +172,12 @@ def original_day(settings, db, synth, pre, *, work: Path, n_rows: int, epochs: i
         state.setdefault("metrics", []).append(_time(t, "evaluate_model", lambda: evaluate(champion)))
         parent = champion_id
         for attempt in (1, 2, 3):
-            parent = _time(t, f"retrain attempt {attempt}", lambda: retrain(parent))
+            parent = _time(t, f"retrain attempt {attempt}", lambda parent=parent: retrain(parent))
         _time(t, "deploy_model", deploy)
     finally:
         torch.set_num_threads(previous_threads)
-    return {"seconds": t, "roc_auc": [m["roc_auc"] for m in state["metrics"]], "f1": [m["f1"] for m in state["metrics"]]}
+    return {"seconds": t, "roc_auc": [m["roc_auc"] for m in state["metrics"]],
+            "f1": [m["f1"] for m in state["metrics"]]}
 
 
 def loop_figures(repeats: int = 2, **overrides: Any) -> dict[str, Any]:
@@ -251,9 +254,10 @@ def print_loop(repeats: int = 2) -> None:
 
     for task in TASKS:  # the original code has no recalibration step
         print(f"  {task:<28}" + "".join(f"{cell(o['seconds'].get(task)):>16}{cell(g['seconds'].get(task)):>16}"
-                                        for o, g in zip(f["ours"], f["original"])))
+                                        for o, g in zip(f["ours"], f["original"], strict=True)))
     totals = [(tuple(sum(v[i] for v in o["seconds"].values()) for i in (0, 1)),
-               tuple(sum(v[i] for v in g["seconds"].values()) for i in (0, 1))) for o, g in zip(f["ours"], f["original"])]
+               tuple(sum(v[i] for v in g["seconds"].values()) for i in (0, 1)))
+              for o, g in zip(f["ours"], f["original"], strict=True)]
     print(f"  {'total':<28}" + "".join(f"{cell(a):>16}{cell(b):>16}" for a, b in totals))
     print(f"  {'load average (1 min) before':<28}" + "".join(f"{load:16.1f}{'':>16}" for load in f["load"]))
     worst = max(a[0] for a, _ in totals)

@@ -101,8 +101,9 @@ def print_promotion(days: int = DAYS) -> None:
                 interval = champ.get("interval")
                 rows.append((version, doc.get("parent_version"), doc.get("lineage_kind", "-"), doc["status"],
                              doc.get("logical_date") or "-", day_f1,
-                             f"{champ['delta']:+.4f} [{interval[0]:+.4f}, {interval[1]:+.4f}] vs v{champ['champion_version']}"
-                             if interval else "-", ind["f1"], ind["roc_auc"], rea["f1"], rea["roc_auc"],
+                             f"{champ['delta']:+.4f} [{interval[0]:+.4f}, {interval[1]:+.4f}] "
+                             f"vs v{champ['champion_version']}" if interval else "-",
+                             ind["f1"], ind["roc_auc"], rea["f1"], rea["roc_auc"],
                              f"{guard['delta']:+.4f} [{guard['interval'][0]:+.4f}, {guard['interval'][1]:+.4f}]"
                              if guard.get("interval") else "-"))
             deployments = list(db["deployment_events"].find({"status": "deployed"}, {"_id": 0}).sort("logical_date", 1))

@@ -80,7 +80,8 @@ def _worker(*args: object) -> dict:
     done = subprocess.run([sys.executable, __file__, *map(str, args)], capture_output=True, text=True, env=_env())
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
-        raise SystemExit(f"worker {args[:1]} failed (rc {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+        raise SystemExit(f"worker {args[:1]} failed (rc {done.returncode}):\n"
+                         f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
     for line in done.stdout.splitlines():
         if not line.startswith("RESULT "):
             print(line)
@@ -253,7 +254,8 @@ def work_run(uri: str, server_pid: str, rows: str, day: str, profile: str = "") 
                 pstats.Stats(profiler, stream=sys.stdout).strip_dirs().sort_stats(order).print_stats(top)
     assert loaded == int(rows), f"loaded {loaded} rows of {rows}"
     index = db.processing_metadata.find_one({"logical_date": day})
-    sizes = {"raw": index["raw_file"]["size"], "splits": sum(e["file"]["size"] for e in index["processed"]["splits"].values())}
+    sizes = {"raw": index["raw_file"]["size"],
+             "splits": sum(e["file"]["size"] for e in index["processed"]["splits"].values())}
     return {"rows": int(rows), "stages": meter.stages, "spent": spent, "imports": imports, "bytes": sizes,
             "peak_rss_mib": _peak_rss_mib()}
 
@@ -330,7 +332,8 @@ def _print_runs(runs: list[dict]) -> None:
                            for k, v in r["stages"].items() if k != "total")
         spent = ", ".join(f"{k} {v:.1f} s" for k, v in r["spent"].items())
         print(f"  {r['rows']:,} rows: {stages}\n      inside: {spent}; before the clock: imports {r['imports']:.1f} s"
-              f"\n      GridFS: raw file {r['bytes']['raw'] / 2**20:.1f} MiB, split files {r['bytes']['splits'] / 2**20:.1f} MiB")
+              f"\n      GridFS: raw file {r['bytes']['raw'] / 2**20:.1f} MiB, "
+              f"split files {r['bytes']['splits'] / 2**20:.1f} MiB")
 
 
 def _spread(values: list[float]) -> float:
@@ -375,25 +378,28 @@ def storage(argv: list[str]) -> None:
         wall_1m = by_rows[SIZES[-1]]["stages"]["total"]["wall"]
         rss_1m = by_rows[SIZES[-1]]["peak_rss_mib"]
         per_row = [r["stages"]["total"]["wall"] / r["rows"] for r in runs]
-        per_row_var = [(r["stages"]["total"]["wall"] - r["spent"]["synthesizer refit"] - r["spent"]["preprocessor load"])
-                       / r["rows"] for r in runs]
+        per_row_var = [(r["stages"]["total"]["wall"] - r["spent"]["synthesizer refit"]
+                        - r["spent"]["preprocessor load"]) / r["rows"] for r in runs]
         print(f"  {SIZES[-1]:,} rows, wall clock   {wall_1m:8.1f} s     goal <= {GOAL_SECONDS_1M:.0f} s     "
               f"{_verdict(wall_1m <= GOAL_SECONDS_1M)}")
         print(f"  {SIZES[-1]:,} rows, peak RSS     {rss_1m:8.0f} MiB   goal <= {GOAL_RSS_MIB:.0f} MiB   "
               f"{_verdict(rss_1m <= GOAL_RSS_MIB)}")
-        print(f"  per-row cost spread, all    {100 * _spread(per_row):8.0f} %     goal <= {100 * GOAL_SPREAD:.0f} %      "
-              f"{_verdict(_spread(per_row) <= GOAL_SPREAD)}")
-        print(f"  per-row cost spread, µs/row* {100 * _spread(per_row_var):7.0f} %     goal <= {100 * GOAL_SPREAD:.0f} %      "
-              f"{_verdict(_spread(per_row_var) <= GOAL_SPREAD)}")
+        print(f"  per-row cost spread, all    {100 * _spread(per_row):8.0f} %     "
+              f"goal <= {100 * GOAL_SPREAD:.0f} %      {_verdict(_spread(per_row) <= GOAL_SPREAD)}")
+        print(f"  per-row cost spread, µs/row* {100 * _spread(per_row_var):7.0f} %     "
+              f"goal <= {100 * GOAL_SPREAD:.0f} %      {_verdict(_spread(per_row_var) <= GOAL_SPREAD)}")
         walls = [r["stages"]["total"]["wall"] for r in runs]
         marginal = [(walls[i + 1] - walls[i]) / (SIZES[i + 1] - SIZES[i]) for i in range(len(SIZES) - 1)]
         small = runs[0]
         fixed = small["spent"]["synthesizer refit"] + small["spent"]["preprocessor load"]
         other = walls[0] - fixed - marginal[-1] * small["rows"]
-        print(f"  fixed per-day cost at {small['rows']:,} rows: synthesizer refit {small['spent']['synthesizer refit']:.1f} s"
+        print(f"  fixed per-day cost at {small['rows']:,} rows: "
+              f"synthesizer refit {small['spent']['synthesizer refit']:.1f} s"
               f" + preprocessor load {small['spent']['preprocessor load']:.1f} s = "
-              f"{100 * fixed / walls[0]:.0f} % of that day's wall clock (SDV preprocessing refit + copulas rebuilt from "
-              f"copula_params; a record without them refits scipy's beta fits); other per-day overhead beyond the marginal cost: {other:.1f} s")
+              f"{100 * fixed / walls[0]:.0f} % of that day's wall clock "
+              f"(SDV preprocessing refit + copulas rebuilt from "
+              f"copula_params; a record without them refits scipy's beta fits); "
+              f"other per-day overhead beyond the marginal cost: {other:.1f} s")
         steps = ", ".join(f"{SIZES[i]:,}->{SIZES[i + 1]:,}: {1e6 * m:.1f}" for i, m in enumerate(marginal))
         print(f"  marginal µs/row ({steps}) spread {100 * _spread(marginal):.0f} %  (cost of each extra row; "
               f"the spread goal applies to µs/row)")
@@ -401,13 +407,15 @@ def storage(argv: list[str]) -> None:
         original_probe = sum(v["wall"] for k, v in probe["stages"].items() if k.startswith("original"))
         expected = original_probe * COMPARE_ROWS / PROBE_ROWS
         if expected > ORIGINAL_LIMIT_SECONDS:
-            print(f"  the original pattern took {original_probe:.1f} s at {PROBE_ROWS:,} rows, so about {expected:.0f} s "
-                  f"at {COMPARE_ROWS:,} (> {ORIGINAL_LIMIT_SECONDS:.0f} s): compared at {PROBE_ROWS:,} rows")
+            print(f"  the original pattern took {original_probe:.1f} s at {PROBE_ROWS:,} rows, "
+                  f"so about {expected:.0f} s at {COMPARE_ROWS:,} (> {ORIGINAL_LIMIT_SECONDS:.0f} s): "
+                  f"compared at {PROBE_ROWS:,} rows")
             _print_compare(probe, original=True)
             _print_compare(_worker("_compare", uri, server.pid, COMPARE_ROWS, "2026-11-11", "0"), original=False)
         else:
-            print(f"  the original pattern took {original_probe:.1f} s at {PROBE_ROWS:,} rows, so about {expected:.0f} s "
-                  f"at {COMPARE_ROWS:,} (<= {ORIGINAL_LIMIT_SECONDS:.0f} s): compared at {COMPARE_ROWS:,} rows")
+            print(f"  the original pattern took {original_probe:.1f} s at {PROBE_ROWS:,} rows, "
+                  f"so about {expected:.0f} s at {COMPARE_ROWS:,} (<= {ORIGINAL_LIMIT_SECONDS:.0f} s): "
+                  f"compared at {COMPARE_ROWS:,} rows")
             _print_compare(_worker("_compare", uri, server.pid, COMPARE_ROWS, "2026-11-11", "1"), original=True)
         print(f"  load average at end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 

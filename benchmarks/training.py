@@ -208,8 +208,9 @@ def print_training(quality: bool = True) -> None:
                                      learning_rate=settings.learning_rate, seed=0), "4 fine-tuning steps")
     if quality:
         q = measure(REPO / "data" / "reference" / "german_credit.csv", seed=42)
-        print(f"  bootstrap ROC-AUC on held-out real rows  {q['roc_auc']:8.4f} (before the change: {ROC_AUC_BEFORE:.4f}, "
-              f"same script and seed)   goal >= before   {_verdict(round(q['roc_auc'], 4) >= ROC_AUC_BEFORE)}")
+        print(f"  bootstrap ROC-AUC on held-out real rows  {q['roc_auc']:8.4f} "
+              f"(before the change: {ROC_AUC_BEFORE:.4f}, same script and seed)   goal >= before   "
+              f"{_verdict(round(q['roc_auc'], 4) >= ROC_AUC_BEFORE)}")
         print(f"  (its F1 {q['f1']:.4f}; bootstrap took {q['bootstrap_seconds']:.1f} s)")
 
 
@@ -268,7 +269,7 @@ def print_wide() -> None:
                   f"   goal <= {WIDE_RETRAIN_GOAL:.0f} s   {_verdict(w['retrain_wall'] <= WIDE_RETRAIN_GOAL)}")
             marks = [(m, t) for m, t in w["phases"] if not m.startswith("  ")]  # phases, not epoch lines
             marks.append(("end", w["bootstrap_wall"]))
-            for (message, at), (_, until) in zip(marks[:-1], marks[1:]):
+            for (message, at), (_, until) in zip(marks[:-1], marks[1:], strict=True):
                 print(f"      {until - at:6.1f} s  {message}")
         if missed:
             print_wide_profiles(table, missed)
@@ -309,6 +310,7 @@ def print_wide_profiles(table: Path, architectures: list[str]) -> None:
     rows_ = slice(0, settings.batch_size * 4)
     for architecture in architectures:
         model = _our_model(settings, pre, architecture)
-        profile_top(lambda: finetune(model, encoded.x_cat[rows_], encoded.x_num[rows_], encoded.y[rows_], epochs=1,
-                                     batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=0),
+        profile_top(lambda model=model: finetune(model, encoded.x_cat[rows_], encoded.x_num[rows_], encoded.y[rows_],
+                                                 epochs=1, batch_size=settings.batch_size,
+                                                 learning_rate=settings.learning_rate, seed=0),
                     f"4 fine-tuning steps, architecture {architecture}, wide table")

@@ -214,7 +214,8 @@ def run_soak(uri: str, *, deploys: int = 50, kills: int = 15, keep_versions: int
             reads=result["reads"], torn_reads=result["torn"], torn_examples=result["errors"],
             median_deploy_seconds=round(statistics.median(durations[1:] or durations), 3),
             final_directory_version=deployed_version(directory),
-            final_registry_deployed=[d["model_version"] for d in registry.list(MODEL_NAME) if d["status"] == "deployed"],
+            final_registry_deployed=[d["model_version"] for d in registry.list(MODEL_NAME)
+                                     if d["status"] == "deployed"],
             final_event_version_in_place=latest["version_in_place"] if latest else None,
             expected_version=last,
             leftover_temporaries=_temporaries(directory),

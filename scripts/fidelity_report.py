@@ -164,7 +164,8 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     if args.cost is not None:
-        print(pd.DataFrame([cost(p, rows=args.rows, seed=args.seed) for p in [BUNDLED, *args.cost]]).to_string(index=False))
+        costs = [cost(p, rows=args.rows, seed=args.seed) for p in [BUNDLED, *args.cost]]
+        print(pd.DataFrame(costs).to_string(index=False))
         return
     table = pd.DataFrame([row for name in args.datasets for row in measure(name, rows=args.rows, seed=args.seed)])
     print(table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False))

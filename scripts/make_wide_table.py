@@ -82,7 +82,7 @@ def make_wide_table(n_rows: int = 5_000, *, seed: int = 0, source: Path = GERMAN
         out[f"{c}__log"] = np.log1p(x) + rng.normal(0, 0.05, n_rows)
         out[f"{c}__noisy"] = x * rng.lognormal(0, 0.2, n_rows)
         out[f"{c}__band"] = "q" + (pd.qcut(x, 5, labels=False, duplicates="drop") + 1).astype(str)
-    for left, right in zip(categorical[:-1], categorical[1:]):
+    for left, right in zip(categorical[:-1], categorical[1:], strict=True):
         out[f"{left}__x__{right}"] = features[left].astype(str).str[:12] + "|" + features[right].astype(str).str[:12]
     for name, levels in HIGH_CARDINALITY:
         # Levels drawn with a weak tilt: bad-credit rows favour the first half of the levels a little.
@@ -99,8 +99,10 @@ def make_wide_table(n_rows: int = 5_000, *, seed: int = 0, source: Path = GERMAN
         out[f"{a}__per__{b}" if k % 2 == 0 else f"{a}__times__{b}"] = xa / (xb + 1.0) if k % 2 == 0 else xa * xb
     for k in range(20):
         kind = k % 4
-        out[f"noise_num_{k}"] = (rng.normal(0, 1, n_rows) if kind == 0 else rng.uniform(-5, 5, n_rows) if kind == 1
-                                 else rng.lognormal(0, 1, n_rows) if kind == 2 else rng.poisson(3, n_rows).astype(float))
+        out[f"noise_num_{k}"] = (rng.normal(0, 1, n_rows) if kind == 0
+                                 else rng.uniform(-5, 5, n_rows) if kind == 1
+                                 else rng.lognormal(0, 1, n_rows) if kind == 2
+                                 else rng.poisson(3, n_rows).astype(float))
     for k in range(10):
         levels = 3 + 4 * k
         out[f"noise_cat_{k}"] = np.char.add("v", rng.integers(0, levels, n_rows).astype(str))

@@ -1,6 +1,6 @@
-"""Version 1 against plain baselines on real rows: ROC-AUC on the real holdout (a model is only as good as what plain baselines reach).
+"""Version 1 against plain baselines on real rows: ROC-AUC on the real holdout.
 
-For each dataset (``scripts/fidelity_report.py`` ``DATASETS``):
+A model is only as good as what plain baselines reach. For each dataset (``scripts/fidelity_report.py`` ``DATASETS``):
 
 1. the validated rows are written to a CSV and ``daily_mlops.loop.bootstrap.bootstrap``
    runs on it exactly as ``daily-mlops bootstrap`` does (embedded SecantusDB in a
@@ -55,7 +55,8 @@ def logistic_roc_auc(train: pd.DataFrame, test: pd.DataFrame, *, target: str, po
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     features = [c for c in train.columns if c != target]
-    numeric = [c for c in features if pd.api.types.is_numeric_dtype(train[c]) and not pd.api.types.is_bool_dtype(train[c])]
+    numeric = [c for c in features
+               if pd.api.types.is_numeric_dtype(train[c]) and not pd.api.types.is_bool_dtype(train[c])]
     categorical = [c for c in features if c not in numeric]
 
     def as_str(frame: pd.DataFrame) -> pd.DataFrame:

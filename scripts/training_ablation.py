@@ -254,7 +254,7 @@ def paired_difference(y: np.ndarray, prob_a: np.ndarray, prob_b: np.ndarray, *, 
 
 def _difference_cells(bench: Bench, a: dict, b: dict, *, resamples: int, seed: int,
                       judges: tuple[str, ...] = ("independent", "real")) -> list[str]:
-    """``"+0.0123 [-0.0040, +0.0290]"`` of b - a on each of ``judges`` (``"independent"``, ``"real"``), in that order."""
+    """``"+0.0123 [-0.0040, +0.0290]"`` of b - a on each of ``judges`` (``"independent"``, ``"real"``), in order."""
     cells = []
     for name in judges:
         rows = bench.independent if name == "independent" else bench.real
@@ -304,7 +304,7 @@ def finetuning_table(bench: Bench, version_1: dict, *, days: int, rows: int, res
                         for m in ("roc_auc", "f1")), "", ""])
     (_, a_scores), (_, b_scores) = kept.items()
     table.append([f"mean of {days}", "(b) − (a)", "", "", *(
-        f"{statistics.fmean(b[j][m] - a[j][m] for a, b in zip(a_scores, b_scores)):+.4f}"
+        f"{statistics.fmean(b[j][m] - a[j][m] for a, b in zip(a_scores, b_scores, strict=True)):+.4f}"
         for j in ("independent", "real") for m in ("roc_auc", "f1")), "", ""])
     header = ["day", "option", "rows", "seconds", "independent ROC-AUC", "independent F1", "real ROC-AUC", "real F1",
               "Δ ROC-AUC (b) − (a) independent [95% CI]", "Δ ROC-AUC (b) − (a) real [95% CI]"]
@@ -312,7 +312,7 @@ def finetuning_table(bench: Bench, version_1: dict, *, days: int, rows: int, res
 
 
 def default_pretraining_epochs(bench: Bench) -> int:
-    """``bootstrap``'s pretraining epochs for the network the settings build on this data (:func:`pretraining_epochs`)."""
+    """``bootstrap``'s pretraining epochs for the settings' network on this data (:func:`pretraining_epochs`)."""
     from daily_mlops.loop.bootstrap import pretraining_epochs
     from daily_mlops.ml.network import resolve_architecture
 
@@ -352,9 +352,9 @@ def pretraining_table(bench: Bench, *, seeds: list[int], rows: int, resamples: i
                       f"{statistics.fmean(s['seconds'] for s in scores):.1f}", "", ""])
     (_, w), (_, wo) = kept.items()
     table.append([f"mean of {len(seeds)}", "with − without", *(
-        f"{statistics.fmean(a[j][m] - b[j][m] for a, b in zip(w, wo)):+.4f}"
+        f"{statistics.fmean(a[j][m] - b[j][m] for a, b in zip(w, wo, strict=True)):+.4f}"
         for j, m in (("real", "roc_auc"), ("real", "f1"), ("independent", "roc_auc"), ("independent", "f1"))),
-        f"{statistics.fmean(a['seconds'] - b['seconds'] for a, b in zip(w, wo)):+.1f}", "", ""])
+        f"{statistics.fmean(a['seconds'] - b['seconds'] for a, b in zip(w, wo, strict=True)):+.1f}", "", ""])
     header = ["seed", "pretraining", "real ROC-AUC", "real F1", "independent ROC-AUC", "independent F1", "seconds",
               "Δ ROC-AUC with − without real [95% CI]", "Δ ROC-AUC with − without independent [95% CI]"]
     return _table(header, table)

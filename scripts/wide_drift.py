@@ -1,4 +1,4 @@
-"""Print the data-quality gate's drift figures of ``none`` days on the wide benchmark table (the goal: a mean of at least 0.95).
+"""Print the data-quality gate's drift figures of ``none`` days on the wide benchmark table (goal: a mean >= 0.95).
 
 Writes ``scripts/make_wide_table.py``'s table (5,000 rows x 99 columns, seed 0) to a temporary directory,
 registers its synthesizer and preprocessor as bootstrap does (:func:`daily_mlops.loop.bootstrap.register_synthesizer`,

@@ -57,7 +57,8 @@ CHILD = r'''
 import argparse, fcntl, json, os, signal, sys, time, datetime as dt
 from pathlib import Path
 from pymongo import MongoClient
-import daily_mlops.ml.bundle, daily_mlops.storage.events, daily_mlops.storage.deployment_dir  # noqa: F401 (before patching)
+import daily_mlops.ml.bundle, daily_mlops.storage.events  # noqa: F401 (before patching)
+import daily_mlops.storage.deployment_dir  # noqa: F401 (before patching)
 from daily_mlops.loop.deployment import deploy_version
 from daily_mlops.storage.registry import MODEL_NAME, ModelRegistry
 
@@ -65,7 +66,8 @@ p = argparse.ArgumentParser()
 p.add_argument("uri"); p.add_argument("db"); p.add_argument("directory"); p.add_argument("version", type=int)
 p.add_argument("day")
 p.add_argument("--kill", help="CALL:N: SIGKILL this process just before its Nth os.CALL")
-p.add_argument("--pause-after", help="CALL:N: after the Nth os.CALL returns, create --mid-file and wait for --resume-on")
+p.add_argument("--pause-after",
+               help="CALL:N: after the Nth os.CALL returns, create --mid-file and wait for --resume-on")
 p.add_argument("--mid-file"); p.add_argument("--resume-on", action="append", default=[])
 p.add_argument("--start-after", help="wait for this file before deploying")
 p.add_argument("--announce-flock", help="create this file just before calling fcntl.flock")
@@ -160,7 +162,10 @@ def _finish(proc: subprocess.Popen, timeout: float = 90.0) -> tuple[int, str, st
 
 
 def _temporaries(directory: Path) -> list[str]:
-    """Every leftover temporary entry anywhere under ``directory`` (this layout's and the earlier flat layout's writer's)."""
+    """Every leftover temporary entry anywhere under ``directory``, as sorted paths relative to it.
+
+    Both this layout's and the earlier flat layout's writer's count (hidden names ``.tmp-*`` or ``.*.tmp``).
+    """
     return sorted(str(p.relative_to(directory)) for p in directory.rglob(".*")
                   if p.name.startswith(".tmp-") or p.name.endswith(".tmp"))
 
@@ -192,7 +197,7 @@ def _latest_event(registry: ModelRegistry) -> dict:
 def test_deployer_killed_at_any_step_leaves_one_whole_version(
     registry: ModelRegistry, networks, child, tmp_path: Path, kill_at: str
 ):
-    """A deployer SIGKILLed before its Nth os.<call> leaves load_deployed serving v1 or v2 whole; the retry completes v2.
+    """A deployer SIGKILLed before its Nth os.<call> leaves v1 or v2 whole for load_deployed; the retry completes v2.
 
     The points cover the middle of the version directory's writes, its rename,
     the temporary symlink, the switch of ``current``, the fsync right after it
@@ -367,7 +372,7 @@ def test_deployed_files_are_world_readable_whatever_the_umask(registry: ModelReg
 
 
 def _assert_modes(root: Path, file_mode: int, dir_mode: int) -> None:
-    """Every file behind the flat paths (and its siblings) has ``file_mode``; every directory on the way ``dir_mode``."""
+    """Every file behind the flat paths (and its siblings) has ``file_mode``; each directory on the way ``dir_mode``."""
     holders = {(root / name).resolve().parent for name in SEED_FILES}
     files = [p for holder in holders for p in holder.iterdir() if p.is_file() and not p.is_symlink()]
     assert len(files) >= 3

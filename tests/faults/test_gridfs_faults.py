@@ -168,16 +168,17 @@ def _register_synthesizer(settings, db) -> None:
 
 
 def test_two_concurrent_runs_of_one_day_converge(mongo_uri, real_db, settings, tmp_path):
-    """Two generate_data processes for one date, uploads overlapping: both exit 0, one raw file, metadata points at it."""
+    """Two generate_data processes, one date, uploads overlapping: both exit 0, one raw file, metadata points at it."""
     from daily_mlops.storage.batches import load_raw_batch
 
     _register_synthesizer(settings, real_db)
     day = "2026-11-01"
     (tmp_path / "barrier").mkdir()
-    children = [_harness("generate", mongo_uri, real_db.name, day, str(tmp_path / f"home{i}"), str(tmp_path / "barrier"))
+    children = [_harness("generate", mongo_uri, real_db.name, day, str(tmp_path / f"home{i}"),
+                         str(tmp_path / "barrier"))
                 for i in range(2)]
     outputs = [child.communicate(timeout=300) for child in children]
-    for child, (out, err) in zip(children, outputs):
+    for child, (out, err) in zip(children, outputs, strict=True):
         assert child.returncode == 0, f"a writer failed:\n{out}\n{err[-3000:]}"
     results = [json.loads(line[7:]) for out, _ in outputs for line in out.splitlines() if line.startswith("RESULT ")]
     nofile = sum(out.count("NOFILE") for out, _ in outputs)
@@ -218,7 +219,8 @@ def test_doctor_reports_each_problem_and_repairs_only_the_orphan(mongo_uri, real
     chunks = real_db[f"{ARTIFACTS_BUCKET}.chunks"]
     tampered_id = ObjectId(tampered["artifacts"]["weights"]["file_id"])
     chunks.update_one({"files_id": tampered_id, "n": 0}, {"$set": {"data": Binary(b"T" * 5000)}})
-    gridfs.GridFSBucket(real_db, bucket_name=ARTIFACTS_BUCKET).delete(ObjectId(missing["artifacts"]["weights"]["file_id"]))
+    bucket = gridfs.GridFSBucket(real_db, bucket_name=ARTIFACTS_BUCKET)
+    bucket.delete(ObjectId(missing["artifacts"]["weights"]["file_id"]))
     orphan_id = ObjectId()
     chunks.insert_one({"files_id": orphan_id, "n": 0, "data": Binary(b"o" * 100)})
     registry.set_status(MODEL_NAME, intact["model_version"], "deployed", reason="test: nothing in the directory")
