@@ -76,7 +76,7 @@ def deployment_identity(directory: Path) -> str | None:
         return None
 
 
-def row_model(schema: dict[str, Any]) -> type:
+def row_model(schema: dict[str, Any]) -> type[BaseModel]:
     """A pydantic model of one raw row: a field per used feature of ``schema``, aliased to the column name.
 
     Numeric columns are ``float`` (finite), categorical ones ``str`` (``bool``
@@ -110,8 +110,8 @@ class LoadedModel:
     bundle: ModelBundle
     identity: str
     info: dict[str, Any]
-    row: type
-    rows: TypeAdapter
+    row: type[BaseModel]
+    rows: TypeAdapter[list[BaseModel]]
     positive_label: str
     negative_label: str
 
@@ -154,8 +154,9 @@ def _load(directory: Path) -> LoadedModel:
             "labels": {"positive": str(target["positive_label"]), "negative": negative},
         }
         row = row_model(bundle.preprocessor.schema)
-        return LoadedModel(bundle=bundle, identity=before, info=info, row=row,
-                           rows=TypeAdapter(Annotated[list[row], Field(min_length=1)]),
+        # ``row`` is a model built at run time (create_model): a variable, which mypy does not accept as a type.
+        row_list: Any = Annotated[list[row], Field(min_length=1)]  # type: ignore[valid-type]
+        return LoadedModel(bundle=bundle, identity=before, info=info, row=row, rows=TypeAdapter(row_list),
                            positive_label=str(target["positive_label"]), negative_label=negative)
     raise MLOpsError(f"the deployment in {directory} kept changing while it was loaded; retry")
 
@@ -336,7 +337,7 @@ def create_app(settings: Settings) -> FastAPI:
             sha256=loaded.info["sha256"], decision_threshold=cut, positive_label=loaded.positive_label,
             probabilities=[float(p) for p in proba],
             labels=[loaded.positive_label if p >= cut else loaded.negative_label for p in proba],
-            input_flags=flags.per_row(),
+            input_flags=[RowFlags.model_validate(r) for r in flags.per_row()],
         )
 
     @app.post("/predict", response_model=Prediction, openapi_extra={

@@ -250,9 +250,16 @@ def _judge(
     """Compare a registered candidate with its baseline, record the comparisons and its status.
 
     Returns the chain result.
+
+    Raises
+    ------
+    MLOpsError
+        When ``baseline`` has no model version (a bundle not loaded from the registry).
     """
     from daily_mlops.loop.evidence import compare, score
 
+    if baseline.model_version is None:
+        raise MLOpsError("the baseline of a comparison has no model version; load it from the model registry")
     name, version = settings.model_name, int(doc["model_version"])
     baseline_scored = score(baseline, rows)
     comparisons = compare(scored, baseline_scored, rows, baseline_version=int(baseline.model_version),

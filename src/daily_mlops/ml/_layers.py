@@ -80,9 +80,9 @@ def encoder_layer(layer: nn.TransformerEncoderLayer, x: Tensor, p: float, traini
     heads = attention.num_heads
     head_dim = d // heads
     scale = head_dim**-0.5
-    weight, bias = attention.in_proj_weight, attention.in_proj_bias  # (3 d, d), (3 d,)
-    weight = torch.cat([weight[:d] * scale, weight[d:]])  # softmax scale folded into the queries
-    bias = torch.cat([bias[:d] * scale, bias[d:]])
+    in_weight, in_bias = attention.in_proj_weight, attention.in_proj_bias  # (3 d, d), (3 d,)
+    weight = torch.cat([in_weight[:d] * scale, in_weight[d:]])  # softmax scale folded into the queries
+    bias = torch.cat([in_bias[:d] * scale, in_bias[d:]])
     h = F.layer_norm(x, (d,), layer.norm1.weight, layer.norm1.bias, layer.norm1.eps)
     qkv = F.linear(h, weight, bias).view(batch, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)  # (3, b, H, n, dh)
     if x.device.type == "cpu" and n < FLASH_MIN_TOKENS:

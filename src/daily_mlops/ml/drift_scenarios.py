@@ -44,7 +44,7 @@ tasks that only read MongoDB (``send_alert``) and the CLI print it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from daily_mlops.errors import ConfigError
@@ -113,7 +113,7 @@ class DriftPlan:
         The numeric features whose reference values are all whole numbers (``shift`` rounds them).
     """
 
-    def __init__(self, reference: pd.DataFrame, features: list[Mapping], *, target_column: str,
+    def __init__(self, reference: pd.DataFrame, features: Sequence[Mapping], *, target_column: str,
                  positive_label: str, negative_label: str) -> None:
         import pandas as pd
 

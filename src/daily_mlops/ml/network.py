@@ -117,6 +117,10 @@ class TabTransformer(nn.Module):
     :func:`daily_mlops.ml._layers.encoder_layer` per layer, then the final layer norm.
     """
 
+    #: Registered buffers (``register_buffer`` makes them attributes that mypy cannot see).
+    category_offsets: Tensor  # (n_cat,) first embedding row of each categorical column
+    category_cardinalities: Tensor  # (n_cat,)
+
     def __init__(
         self,
         *,
@@ -315,6 +319,8 @@ class TabTransformer(nn.Module):
         for layer in self.encoder.layers:
             tokens = encoder_layer(layer, tokens, self.encoder_dropout, self.training)
         norm = self.encoder.norm
+        if not isinstance(norm, nn.LayerNorm):  # set in __init__; the encoder types it ``Module | None``
+            raise TypeError(f"the encoder's final norm must be an nn.LayerNorm, got {type(norm).__name__}")
         return F.layer_norm(tokens, (self.d_model,), norm.weight, norm.bias, norm.eps)
 
     def encode(self, x_cat: Tensor, x_num: Tensor, mask: Tensor | None = None) -> Tensor:

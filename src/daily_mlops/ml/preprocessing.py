@@ -45,7 +45,9 @@ __all__ = ["EncodedBatch", "InputFlags", "TabularPreprocessor", "SKOPS_ALLOWED_T
 _NOT_FITTED = "this %(name)s is not fitted; call fit(training_rows) first"
 
 
-class TabularPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+# sklearn has no type information here (its classes are Any), so mypy checks this keyword against
+# object.__init_subclass__; sklearn's _SetOutputMixin.__init_subclass__ takes it.
+class TabularPreprocessor(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):  # type: ignore[call-arg]
     """Encode validated batches into categorical indices and scaled numbers.
 
     A scikit-learn ``ColumnTransformer``, fit once on training rows and reused

@@ -33,13 +33,17 @@ __all__ = ["ARTIFACT_FORMAT", "ARTIFACT_FORMAT_VERSION", "SKOPS_ALLOWED_TYPES", 
 
 
 class FittedPreprocessor(Protocol):
-    """What :func:`preprocessor_to_bytes` reads of a fitted preprocessor (the interface of
-    :class:`~daily_mlops.ml.preprocessing.TabularPreprocessor`, named here so that this module, which
-    ``preprocessing`` imports, does not import it back)."""
+    """What :func:`preprocessor_to_bytes` reads of a fitted preprocessor and :func:`preprocessor_from_bytes`
+    builds and sets (the interface of :class:`~daily_mlops.ml.preprocessing.TabularPreprocessor`, named here
+    so that this module, which ``preprocessing`` imports, does not import it back)."""
 
     schema: dict[str, Any]
     max_categories: int
     column_transformer_: Any
+    n_numeric_: int
+    cardinalities_: list[int]
+
+    def __init__(self, schema: dict[str, Any], *, max_categories: int = ...) -> None: ...
 
 
 P = TypeVar("P", bound=FittedPreprocessor)

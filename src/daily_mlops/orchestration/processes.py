@@ -158,7 +158,11 @@ def on_sigterm(stop: threading.Event) -> Callable[[], None]:
             raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def undo() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return undo
 
 
 def run_until_stopped(open_running: Callable[[], AbstractContextManager[T]], *, banner: Callable[[T, float], str],

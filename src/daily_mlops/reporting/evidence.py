@@ -163,7 +163,7 @@ def champion_delta(champion: dict[str, Any] | None) -> tuple[float, float | None
     if not champion or not _is_number(champion.get("delta")):
         return None
     interval = champion.get("interval")
-    if interval_text(interval):
+    if isinstance(interval, (list, tuple)) and interval_text(interval):
         return float(champion["delta"]), float(interval[0]), float(interval[1])
     return float(champion["delta"]), None, None
 

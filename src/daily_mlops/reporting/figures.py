@@ -114,7 +114,7 @@ def performance_figure(evaluations: list[dict[str, Any]], days: list[str], *,
         x = [position[d["logical_date"]] + 0.12 * slot for d in docs]
         # The recorded paired 95% interval of ΔF1 against the baseline, placed on the candidate's F1.
         deltas = [champion_delta(d.get("champion")) for d in docs]
-        intervals = [None if c is None or c[1] is None else c for c in deltas]
+        intervals = [None if c is None or c[1] is None or c[2] is None else (c[0], c[1], c[2]) for c in deltas]
         for row, metric in ((1, "f1"), (2, "roc_auc")):
             error = {}
             if row == 1 and any(intervals):
@@ -219,8 +219,8 @@ def champion_delta_figure(evaluations: list[dict[str, Any]], days: list[str]) ->
 
     fig = go.Figure()
     position = {day: i for i, day in enumerate(days)}
-    points = [(doc, champion_delta(doc.get("champion"))) for doc in evaluations if doc["logical_date"] in position]
-    points = [(doc, delta) for doc, delta in points if delta is not None]
+    recorded = [(doc, champion_delta(doc.get("champion"))) for doc in evaluations if doc["logical_date"] in position]
+    points = [(doc, delta) for doc, delta in recorded if delta is not None]
     for slot in sorted({_candidate(doc)[0] for doc, _ in points}):
         chosen = [(doc, delta) for doc, delta in points if _candidate(doc)[0] == slot]
         _, name, color, symbol = _candidate(chosen[0][0])

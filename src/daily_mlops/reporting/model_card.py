@@ -190,9 +190,9 @@ def _calibration(calibration: dict[str, Any] | None) -> list[str]:
 def _comparisons(comparisons: dict[str, Any] | None) -> list[str]:
     """The comparisons that judged a challenger (F1 floor, champion, real-holdout guard), one bullet each."""
     lines = comparison_lines(comparisons)
-    if not lines:
+    if not comparisons or not lines:
         return []
-    champion = (comparisons or {}).get("champion") or {}
+    champion = comparisons.get("champion") or {}
     method = (f" (intervals: {champion['method']}, {_num(champion.get('n_resamples'))} resamples of "
               f"{_num(champion.get('n_rows'))} paired rows)" if champion.get("method") else "")
     judged = f" on {comparisons['logical_date']}" if comparisons.get("logical_date") else ""

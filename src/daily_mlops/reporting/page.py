@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from daily_mlops.reporting import figures
@@ -56,7 +57,7 @@ def _v(version: Any) -> str:
     return f"v{version}" if version is not None else "-"
 
 
-def _html_table(table_id: str, head: tuple[str, ...], rows: list[tuple[str, tuple[tuple[str, Any], ...]]]) -> str:
+def _html_table(table_id: str, head: tuple[str, ...], rows: Sequence[tuple[str, tuple[tuple[str, Any], ...]]]) -> str:
     """A table: ``rows`` of ``(tr class, ((td class, text), ...))``; every text escaped, newlines as ``<br>``."""
     out = [f'<table id="{table_id}"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
     for tr_class, cells in rows:

@@ -75,7 +75,8 @@ def gate_verdict(batch: dict[str, Any] | None) -> str | None:
 
 def gate_check_text(check: dict[str, Any]) -> str:
     """One recorded gate check: ``duration_in_month: null-share increase 0.793 > floor 0.1``."""
-    words, fails = GATE_CHECKS.get(check.get("check"), (str(check.get("check")), ">"))
+    name = str(check.get("check"))
+    words, fails = GATE_CHECKS.get(name, (name, ">"))
     relation = fails if check.get("failed") else {"<": ">=", ">": "<="}[fails]
     value, floor = check.get("value"), check.get("floor")
     value = f"{value:.3f}" if isinstance(value, (int, float)) else "-"
@@ -95,7 +96,7 @@ def drift_lines(drift: dict[str, Any] | None) -> list[str]:
 def _gate_detail(batch: dict[str, Any] | None) -> list[str]:
     """The day table's gate cell: the verdict, then its failed checks, else the lowest-scoring drift columns."""
     verdict = gate_verdict(batch)
-    if verdict is None:
+    if verdict is None or batch is None:  # a verdict implies a batch
         return ["no gate verdict recorded"]
     quality = batch["quality"]
     if verdict == "failed":
