@@ -1,37 +1,45 @@
 """The ``tasks`` section of ``scripts/benchmark.py`` (lighter task processes).
 
-For every task of the three DAGs: the seconds a fresh task process spends importing before it works, and
+For every task of the three DAGs: the seconds a task process spends importing before it works, and
 the seconds of its work, at ``MLOPS_DAILY_ROWS`` (10,000) rows, against a real MongoDB-wire server
-(SecantusDB in its own process) and a home bootstrapped by ``daily-mlops bootstrap``.
+(SecantusDB in its own process) and a home bootstrapped by ``daily-mlops bootstrap``. Each task is
+started two ways, side by side (``scripts/task_probe.py``):
 
-Each task runs in a new interpreter (``scripts/task_probe.py``), started
-as an Airflow task process starts: ``import airflow.sdk``, load the DAG file, call the task's callable
-with its XCom arguments and context. Per task:
+* **cold**: a new interpreter, started as an Airflow task process starts when nothing is preloaded:
+  ``import airflow.sdk``, load the DAG file, call the task's callable with its XCom arguments and context;
+* **forked from the worker** (production, CeleryExecutor): one stand-in worker process per run starts as
+  ``airflow celery worker`` does, from the same ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS`` as
+  ``docker-compose.yml``'s ``x-airflow-common`` (read from the file), i.e. the provider's Celery app built
+  with ``daily_mlops.orchestration.celery_config.CELERY_CONFIG`` and ``app.loader.init_worker()``, which
+  imports the config's ``imports``; it then forks each task from itself, as Airflow's supervisor does in a
+  worker's pool process. Its one-time cost (seconds and RSS) is printed once.
 
-* **import s**: wall seconds of ``import airflow.sdk`` plus the DAG file's load, plus every import made
-  during the call (the task body's and the libraries' lazy imports: the outermost ``import`` statements,
-  timed by ``task_probe.py``);
+Per task and way:
+
+* **import s**: wall seconds of ``import airflow.sdk`` (0 in a fork: the worker has it) plus the DAG
+  file's load (a fork's own start counts here too), plus every import made during the call (the task
+  body's and the libraries' lazy imports: the outermost ``import`` statements, timed by ``task_probe.py``);
 * **work s**: the call's wall seconds minus those imports;
-* **beyond sdk**: import s minus the process's own ``import airflow.sdk`` (its first step, a bare
-  import in a fresh interpreter), i.e. what the DAG file and the task add. Subtracting within one
-  process keeps the load of this shared machine, which changes from process to process, out of the
-  difference; the median bare ``import airflow.sdk`` (5 fresh interpreters) is printed for scale.
-  Goal at most :data:`GOAL` s (the goal for every task). The same in CPU seconds (``time.process_time``) is printed
-  next to it: CPU time is what the load of other processes inflates least.
+* **beyond sdk**: import s minus the process's own ``import airflow.sdk``, i.e. what the DAG file and
+  the task add (wall, and CPU seconds in brackets: CPU time is what the load of other processes
+  inflates least). Goal at most :data:`GOAL` s, checked on the forked column (how production starts a
+  task). The median bare ``import airflow.sdk`` (5 fresh interpreters) is printed for scale.
 
-``BENCH_TASKS_KEEP=DIR`` also runs each task under ``python -X importtime`` and keeps its output in DIR
-(which module costs what).
+``BENCH_TASKS_KEEP=DIR`` also runs each cold task under ``python -X importtime`` and keeps its output in
+DIR (which module costs what).
 
 Each run is one day's chain, so each task works on real upstream results: the data DAG's four tasks,
 then the evaluation DAG's (the champion judged at ``f1_threshold`` 0, so it passes and is deployed;
 the recalibration and retraining attempt 1 judged at 1.5, so they run and fail; ``send_alert``), then
-the deployment DAG's. Each run uses its own logical date (a rerun of a date would reuse its versions).
+the deployment DAG's. Each run uses its own logical date (a rerun of a date would reuse its versions);
+each way has its own server and home, on the same dates, so the forked tasks' XCom values are compared
+with the cold ones (a forked task that trains or scores differently would show there).
 Operators without a Python callable (sensors, triggers, the approval step) get the import column only:
 their work needs the Airflow API server. Median of ``runs`` runs; the machine is shared, so the load
 average is printed.
 
-``python scripts/benchmark.py tasks [--runs N] [--repo PATH]``: ``--repo`` measures another checkout's
-``src`` and ``dags`` (e.g. ``main``, for before/after figures) with this script.
+``python scripts/benchmark.py tasks [--runs N] [--repo PATH]``: ``--repo`` adds another checkout's
+``src`` and ``dags`` (e.g. ``main``) as a third, cold column, first.
 """
 
 from __future__ import annotations
@@ -267,6 +275,19 @@ def measure(variants: list[tuple[Path, str]], runs: int) -> list[dict[str, Any]]
             for k, (base, by_task) in enumerate(zip(baselines, times))]
 
 
+def _differing_keys(a: Any, b: Any) -> str:
+    """The keys (dotted, for nested dicts; ``[i]`` for list items) at which two XCom values differ, or ``value``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = [f"{k}.{sub}" if sub != "value" else str(k)
+                for k in sorted(set(a) | set(b), key=str) if a.get(k) != b.get(k)
+                for sub in [_differing_keys(a.get(k), b.get(k))]]
+        return ", ".join(keys)
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return ", ".join(f"[{i}]" + ("" if sub == "value" else f".{sub}") for i, (x, y) in enumerate(zip(a, b))
+                         if x != y for sub in [_differing_keys(x, y)])
+    return "value"
+
+
 def print_tasks(argv: list[str]) -> None:
     runs = int(argv[argv.index("--runs") + 1]) if "--runs" in argv else 3
     here = Path(__file__).resolve().parents[1]
@@ -303,7 +324,9 @@ def print_tasks(argv: list[str]) -> None:
         verdict = "ok" if f["beyond"] <= GOAL else "OVER GOAL"
         print(f"  {task_id:<36}" + "".join(cells) + f"  {verdict}")
     cold, fork = results[-2]["values"], results[-1]["values"]
-    differ = [task_id for task_id in fork if cold.get(task_id) != fork[task_id]]
+    differ = {task_id: _differing_keys(cold.get(task_id), fork[task_id]) for task_id in fork
+              if cold.get(task_id) != fork[task_id]}
     print(f"\n  XCom values of the forked tasks equal to the cold ones (same dates, separate homes): "
-          f"{len(fork) - len(differ)} of {len(fork)} tasks" + (f"; differ: {', '.join(differ)}" if differ else ""))
+          f"{len(fork) - len(differ)} of {len(fork)} tasks" +
+          (f"; differ (keys): {'; '.join(f'{t} ({k})' for t, k in differ.items())}" if differ else ""))
     print(f"  load average at the end {os.getloadavg()[0]:.1f}")

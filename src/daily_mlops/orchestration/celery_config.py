@@ -36,8 +36,9 @@ from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CON
 __all__ = ["CELERY_CONFIG", "PRELOAD_MODULES"]
 
 #: Modules a worker imports at start, in this order: the libraries of the tasks that sample, encode, check,
-#: score and train (torch's ``_dynamo`` is what the first ``AdamW`` step imports), the DAG files' operator
-#: modules, and the project's modules those tasks import (all import-time pure: no settings read, no I/O).
+#: score and train (torch's ``_dynamo`` is what the first ``AdamW`` step imports), MongoDB's client, GridFS
+#: and the hook, the DAG files' operator modules, and the project's modules the tasks import (all pure at
+#: import: no setting read, no connection, no thread).
 PRELOAD_MODULES: tuple[str, ...] = (
     "numpy",
     "pandas",
@@ -58,6 +59,9 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "sdmetrics.single_column",
     "skops.io",
     "pymongo",
+    "gridfs",
+    "pydantic_settings",
+    "airflow.providers.mongo.hooks.mongo",
     "airflow.providers.standard.operators.trigger_dagrun",
     "airflow.providers.standard.sensors.external_task",
     "daily_mlops.ml.synthesis",
@@ -69,6 +73,11 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "daily_mlops.ml.calibration",
     "daily_mlops.ml.comparison",
     "daily_mlops.ml.metrics",
+    "daily_mlops.storage.registry",
+    "daily_mlops.storage.batches",
+    "daily_mlops.loop.data",
+    "daily_mlops.loop.evaluation",
+    "daily_mlops.loop.deployment",
 )
 
 #: The Celery configuration of every worker: the provider's ``DEFAULT_CELERY_CONFIG`` (built from Airflow's
