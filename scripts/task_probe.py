@@ -159,7 +159,8 @@ def _worker() -> None:
     Does what ``airflow celery worker`` does before its pool forks a task: builds the provider's Celery app
     (``celery_executor_utils.app``, from ``[celery] celery_config_options`` in the environment) and calls
     ``app.loader.init_worker()``, which runs the provider's ``import_modules`` hook and imports the config's
-    ``imports`` (``WorkController.__init__`` makes the same call); then imports the supervisor module the
+    ``imports`` (``WorkController.__init__`` makes the same call), sends ``worker_init`` (the main process)
+    and ``worker_process_init`` (a pool process) as Celery does; then imports the supervisor module the
     pool process forks from. Prints ``READY {json}`` (``sdk`` / ``sdk_cpu``: its ``import airflow.sdk``;
     ``preload`` / ``preload_cpu``: ``init_worker``'s wall / CPU s; ``rss_before`` / ``rss_after``: MB
     around it; ``imports``: the config's ``imports``). Then, per stdin line ``[DAG_FILE, TASK_ID,
@@ -173,8 +174,12 @@ def _worker() -> None:
     ready = {"sdk": time.perf_counter() - start, "sdk_cpu": time.process_time() - cpu}
     from airflow.providers.celery.executors.celery_executor_utils import app
 
+    from celery.signals import worker_init, worker_process_init
+
     rss, start, cpu = _rss_mb(), time.perf_counter(), time.process_time()
     app.loader.init_worker()
+    worker_init.send(sender=None)  # the main worker process, before it forks its pool
+    worker_process_init.send(sender=None)  # each pool process, which forks the tasks
     ready.update(preload=time.perf_counter() - start, preload_cpu=time.process_time() - cpu, rss_before=rss,
                  rss_after=_rss_mb(), imports=list(app.conf.imports))
     import airflow.sdk.execution_time.supervisor  # noqa: F401

@@ -43,15 +43,24 @@ def test_the_compose_workers_load_this_config() -> None:
     assert getattr(importlib.import_module(module), attribute) is CELERY_CONFIG
 
 
-def test_the_config_module_imports_nothing_it_preloads() -> None:
-    """The scheduler imports the config too: building it loads none of the heavy preload modules."""
-    loaded = _run(
-        "import json, sys\n"
+def test_the_config_module_imports_nothing_it_preloads_and_freezes_the_gc_at_worker_start() -> None:
+    """The scheduler imports the config too: building it loads none of the heavy preload modules. Celery's
+    ``worker_init`` and ``worker_process_init`` signals freeze the collector (the objects so far are never walked)."""
+    result = _run(
+        "import gc, json, sys\n"
+        "from celery.signals import worker_init, worker_process_init\n"
         "from daily_mlops.orchestration.celery_config import CELERY_CONFIG\n"
-        "print(json.dumps([m for m in ('torch', 'sdv', 'sklearn', 'pandas', 'scipy', 'skops', 'daily_mlops.ml')"
-        " if m in sys.modules]))\n"
+        "loaded = [m for m in ('torch', 'sdv', 'sklearn', 'pandas', 'scipy', 'skops', 'daily_mlops.ml')"
+        " if m in sys.modules]\n"
+        "before = gc.get_freeze_count()\n"
+        "worker_init.send(sender=None)\n"
+        "after_init = gc.get_freeze_count()\n"
+        "gc.unfreeze()\n"
+        "worker_process_init.send(sender=None)\n"
+        "print(json.dumps({'loaded': loaded, 'before': before, 'init': after_init > 0,"
+        " 'process_init': gc.get_freeze_count() > 0}))\n"
     )
-    assert loaded == []
+    assert result == {"loaded": [], "before": 0, "init": True, "process_init": True}
 
 
 def test_the_preload_modules_import_and_a_forked_child_still_runs_torch() -> None:
