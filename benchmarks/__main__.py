@@ -38,11 +38,13 @@ BENCH_ARGS=tasks``; ``storage --profile ROWS`` prints cProfile's top entries of 
   and null shares; drift figures; the fidelity report (TSTR and SDMetrics QualityReport on 5,000
   rows); the ``processing_metadata`` write), median of 3 runs, for a ``none`` and a ``broken`` day;
   goal at most 5 s.
-* ``tasks``: every task of the three DAGs in a fresh interpreter, as an Airflow task process starts
-  (``import airflow.sdk``, the DAG file, the task's callable): its import seconds and its work seconds
-  at 10,000 rows against the embedded server and a bootstrapped home, and the imports beyond a bare
-  ``import airflow.sdk`` (goal at most 1.5 s); median of 3 runs (``--runs N``); ``--repo PATH`` puts
-  another checkout's figures first, for before/after (``benchmarks/tasks.py``).
+* ``tasks``: every task of the three DAGs started two ways: in a fresh interpreter (cold: ``import
+  airflow.sdk``, the DAG file, the task's callable) and forked from a stand-in Celery worker that
+  started with the workers' config (production: ``orchestration/celery_config.py``'s preloaded
+  modules); per task its import seconds and its work seconds at 10,000 rows against the embedded
+  server and a bootstrapped home, and the imports beyond a bare ``import airflow.sdk`` (goal at most
+  1.5 s, for the forked column); the worker's one-time preload cost; median of 3 runs (``--runs N``);
+  ``--repo PATH`` adds another checkout's cold figures first (``benchmarks/tasks.py``).
 """
 
 from __future__ import annotations

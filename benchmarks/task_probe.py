@@ -1,6 +1,6 @@
 """One Airflow task in a fresh interpreter, started the way a task process starts; run by ``benchmark_tasks.py``.
 
-``python [-X importtime] scripts/task_probe.py DAG_FILE TASK_ID REQUEST_JSON`` (or ``baseline [MODULE]``:
+``python [-X importtime] benchmarks/task_probe.py DAG_FILE TASK_ID REQUEST_JSON`` (or ``baseline [MODULE]``:
 ``import airflow.sdk`` alone, then MODULE timed on its own, e.g. torch):
 
 1. ``import airflow.sdk`` (what every task process has imported before it parses a DAG file);
@@ -18,6 +18,11 @@ tell them from the call's work. Phase markers go to stderr, between ``-X importt
 caller asks for those (to see which module costs what). The last stdout line is ``RESULT {json}``: wall
 and CPU seconds of ``sdk``, ``parse`` and the call's imports, the call's wall seconds and the task's
 return value. Only the standard library is imported here before phase 1.
+
+``python benchmarks/task_probe.py worker`` is the production start instead (CeleryExecutor): one process
+that starts as a Celery worker does, with the Celery config named by ``[celery] celery_config_options``
+(``daily_mlops.orchestration.celery_config``), then forks each task from itself (phases 2 and 3 in the
+child, ``import airflow.sdk`` already done); see :func:`_worker`.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ import builtins
 import importlib.util
 import inspect
 import json
+import os
 import sys
 import threading
 import time
+import traceback
 
 
 class _ImportClock:
@@ -121,7 +128,98 @@ def _call(task, dag, request: dict):
     return value, True
 
 
+def _rss_mb() -> float:
+    """This process's resident set size in MB (``VmRSS`` of ``/proc/self/status``; Linux)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def _run_task(dag_file: str, task_id: str, request: dict) -> dict:
+    """Phases 2 and 3 in this process: ``parse`` / ``parse_cpu`` (the DAG file), ``call`` (wall s),
+    ``call_imports`` / ``call_imports_cpu`` (the imports made during the call), ``ran`` and ``value``."""
+    _mark("parse")
+    start, cpu = time.perf_counter(), time.process_time()
+    dags = _load_dag_file(dag_file)
+    dag = next(d for d in dags if task_id in d.task_dict)
+    task = dag.task_dict[task_id]
+    out = {"parse": time.perf_counter() - start, "parse_cpu": time.process_time() - cpu}
+    _mark("call")
+    start = time.perf_counter()
+    with _ImportClock() as clock:
+        value, ran = _call(task, dag, request)
+    out.update(call=time.perf_counter() - start, call_imports=clock.wall, call_imports_cpu=clock.cpu, ran=ran,
+               value=value)
+    _mark("end")
+    return out
+
+
+def _worker() -> None:
+    """``worker``: stand in for a Celery worker and fork one task process per request, as production does.
+
+    Does what ``airflow celery worker`` does before its pool forks a task: builds the provider's Celery app
+    (``celery_executor_utils.app``, from ``[celery] celery_config_options`` in the environment) and calls
+    ``app.loader.init_worker()``, which runs the provider's ``import_modules`` hook and imports the config's
+    ``imports`` (``WorkController.__init__`` makes the same call), sends ``worker_init`` (the main process)
+    and ``worker_process_init`` (a pool process) as Celery does; then imports the supervisor module the
+    pool process forks from. Prints ``READY {json}`` (``sdk`` / ``sdk_cpu``: its ``import airflow.sdk``;
+    ``preload`` / ``preload_cpu``: ``init_worker``'s wall / CPU s; ``rss_before`` / ``rss_after``: MB
+    around it; ``imports``: the config's ``imports``). Then, per stdin line ``[DAG_FILE, TASK_ID,
+    REQUEST]``: ``os.fork()``; the child runs :func:`_run_task` and the parent prints its
+    ``RESULT {json}`` (plus ``fork``: seconds from the fork call to the child's first statement), or
+    ``FAILED {json}`` with the child's exit status (its traceback goes to stderr).
+    """
+    start, cpu = time.perf_counter(), time.process_time()
+    import airflow.sdk  # noqa: F401
+
+    ready = {"sdk": time.perf_counter() - start, "sdk_cpu": time.process_time() - cpu}
+    from airflow.providers.celery.executors.celery_executor_utils import app
+
+    from celery.signals import worker_init, worker_process_init
+
+    rss, start, cpu = _rss_mb(), time.perf_counter(), time.process_time()
+    app.loader.init_worker()
+    worker_init.send(sender=None)  # the main worker process, before it forks its pool
+    worker_process_init.send(sender=None)  # each pool process, which forks the tasks
+    ready.update(preload=time.perf_counter() - start, preload_cpu=time.process_time() - cpu, rss_before=rss,
+                 rss_after=_rss_mb(), imports=list(app.conf.imports))
+    import airflow.sdk.execution_time.supervisor  # noqa: F401
+
+    print("READY " + json.dumps(ready), flush=True)
+    for line in sys.stdin:
+        dag_file, task_id, request = json.loads(line)
+        read, write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        forked = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(read)
+                out = {"fork": time.perf_counter() - forked, "sdk": 0.0, "sdk_cpu": 0.0,
+                       **_run_task(dag_file, task_id, request)}
+                with os.fdopen(write, "w") as pipe:
+                    pipe.write(json.dumps(out, default=str))
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if status == 0 and payload:
+            print("RESULT " + payload, flush=True)
+        else:
+            print("FAILED " + json.dumps({"task_id": task_id, "status": status}), flush=True)
+
+
 def main() -> None:
+    if sys.argv[1] == "worker":
+        _worker()
+        return
     start, cpu = time.perf_counter(), time.process_time()
     _mark("sdk")
     import airflow.sdk  # noqa: F401
@@ -136,20 +234,7 @@ def main() -> None:
         _mark("end")
         print("RESULT " + json.dumps(out))
         return
-    dag_file, task_id, request = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    _mark("parse")
-    start, cpu = time.perf_counter(), time.process_time()
-    dags = _load_dag_file(dag_file)
-    dag = next(d for d in dags if task_id in d.task_dict)
-    task = dag.task_dict[task_id]
-    out.update(parse=time.perf_counter() - start, parse_cpu=time.process_time() - cpu)
-    _mark("call")
-    start = time.perf_counter()
-    with _ImportClock() as clock:
-        value, ran = _call(task, dag, request)
-    out.update(call=time.perf_counter() - start, call_imports=clock.wall, call_imports_cpu=clock.cpu, ran=ran,
-               value=value)
-    _mark("end")
+    out.update(_run_task(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])))
     print("RESULT " + json.dumps(out, default=str))
 
 
