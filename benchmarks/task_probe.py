@@ -173,7 +173,6 @@ def _worker() -> None:
 
     ready = {"sdk": time.perf_counter() - start, "sdk_cpu": time.process_time() - cpu}
     from airflow.providers.celery.executors.celery_executor_utils import app
-
     from celery.signals import worker_init, worker_process_init
 
     rss, start, cpu = _rss_mb(), time.perf_counter(), time.process_time()

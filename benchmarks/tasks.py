@@ -52,8 +52,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 #: Seconds a task's imports may add to a bare ``import airflow.sdk`` (the goal).
@@ -104,13 +104,16 @@ def probe(env: dict[str, str], dag_file: str | None, task_id: str = "", request:
     ``work`` (the call's wall s minus its imports) and ``beyond`` / ``beyond_cpu`` (the imports after the
     process's own ``import airflow.sdk``: the DAG file's and the task's).
     """
-    args = ["baseline", *([extra] if extra else [])] if dag_file is None else [dag_file, task_id, json.dumps(request or {})]
+    if dag_file is None:
+        args = ["baseline", *([extra] if extra else [])]
+    else:
+        args = [dag_file, task_id, json.dumps(request or {})]
     keep = os.environ.get("BENCH_TASKS_KEEP")  # a directory: keep each task's -X importtime output there
     done = subprocess.run([sys.executable, *(["-X", "importtime"] if keep else []), str(PROBE), *args],
                           capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
-        tail = "\n".join(l for l in done.stderr.splitlines() if not l.startswith("import time:"))[-4000:]
+        tail = "\n".join(line for line in done.stderr.splitlines() if not line.startswith("import time:"))[-4000:]
         raise SystemExit(f"task {task_id or 'baseline'} failed (rc {done.returncode}):\n{tail}")
     out = json.loads(lines[-1][len("RESULT "):])
     if keep:
@@ -258,7 +261,7 @@ def measure(variants: list[tuple[Path, str]], runs: int) -> list[dict[str, Any]]
                 baselines[k].append(probe(env, None))
             torch_alone.append(probe(envs[-1], None, extra="torch"))
         for r in range(runs):
-            for k, ((repo, _mode), run) in enumerate(zip(variants, runners)):
+            for k, ((repo, _mode), run) in enumerate(zip(variants, runners, strict=True)):
                 _day(run, repo / "dags", f"2026-11-{r + 1:02d}", times[k])
             print(f"  run {r + 1}/{runs} done (load average {os.getloadavg()[0]:.1f})", flush=True)
 
@@ -272,7 +275,7 @@ def measure(variants: list[tuple[Path, str]], runs: int) -> list[dict[str, Any]]
                        for task_id, samples in by_task.items()},
              "values": {task_id: [s["value"] for s in samples] for task_id, samples in by_task.items()},
              **({"worker": workers[k].ready} if k in workers else {})}
-            for k, (base, by_task) in enumerate(zip(baselines, times))]
+            for k, (base, by_task) in enumerate(zip(baselines, times, strict=True))]
 
 
 def _differing_keys(a: Any, b: Any) -> str:
@@ -283,7 +286,8 @@ def _differing_keys(a: Any, b: Any) -> str:
                 for sub in [_differing_keys(a.get(k), b.get(k))]]
         return ", ".join(keys)
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return ", ".join(f"[{i}]" + ("" if sub == "value" else f".{sub}") for i, (x, y) in enumerate(zip(a, b))
+        pairs = enumerate(zip(a, b, strict=True))
+        return ", ".join(f"[{i}]" + ("" if sub == "value" else f".{sub}") for i, (x, y) in pairs
                          if x != y for sub in [_differing_keys(x, y)])
     return "value"
 
@@ -304,8 +308,9 @@ def print_tasks(argv: list[str]) -> None:
           f"{worker['rss_after']:.0f} MB (+{worker['rss_after'] - worker['rss_before']:.0f} MB, shared copy-on-write "
           "by its pool processes and their task processes)")
     print(f"  bare `import torch` after `import airflow.sdk`: {results[-1]['torch']:.2f} s wall, "
-          f"{results[-1]['torch_cpu']:.2f} s CPU (median): what a cold task that scores or trains the network cannot avoid")
-    for (repo, mode), figures in zip(variants, results):
+          f"{results[-1]['torch_cpu']:.2f} s CPU (median): "
+          "what a cold task that scores or trains the network cannot avoid")
+    for (repo, mode), figures in zip(variants, results, strict=True):
         print(f"  [{repo}, {mode}] bare `import airflow.sdk` in a fresh interpreter: {figures['sdk']:.2f} s wall, "
               f"{figures['sdk_cpu']:.2f} s CPU (median of 5)")
     print(f"\n  beyond sdk: the seconds a task process imports beyond `import airflow.sdk` (wall, and CPU in brackets);"
