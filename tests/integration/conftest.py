@@ -70,6 +70,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = rest[:at] + fresh + rest[at:]
 
 
+#: Stops the running ``airflow_cli`` (SIGTERM), registered by the fixture; called after its last user's teardown.
+_STOP_AIRFLOW_CLI: list[Any] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """After the last test that uses ``airflow_cli``, send the CLI SIGTERM at once.
+
+    A session fixture is torn down at the end of the session, so the idle Airflow (scheduler, API server, DAG
+    processor, triggerer) would run beside every later test (tests/stack starts a second Airflow) and its
+    shutdown (about 17 s) would come last. The fixture's own teardown still waits for the exit and checks it.
+    """
+    result = yield
+    if _STOP_AIRFLOW_CLI and "airflow_cli" in getattr(item, "fixturenames", ()):
+        items = item.session.items
+        later = items[items.index(item) + 1:] if item in items else []
+        if not any("airflow_cli" in getattr(other, "fixturenames", ()) for other in later):
+            _STOP_AIRFLOW_CLI.pop()()
+    return result
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -221,8 +242,10 @@ def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowCli
             with httpx.Client(base_url=base, timeout=30,
                               headers={"Authorization": f"Bearer {token.json()['access_token']}"}) as client:
                 handle.client = client
+                _STOP_AIRFLOW_CLI.append(lambda: cli.poll() is None and cli.send_signal(signal.SIGTERM))
                 yield handle
         finally:
+            _STOP_AIRFLOW_CLI.clear()
             if cli.poll() is None:
                 cli.send_signal(signal.SIGTERM)
                 try:
