@@ -6,12 +6,14 @@ is judged or retrained and no model version is registered. The day runs in a sub
 (``gate_day_harness.py``) so that Airflow reads its own environment; about 30-40 s on 2 shared cores.
 A second day, whose gate task crashes before it records a verdict, must not pass as stopped by the gate; a
 third, whose fidelity report's classifier fails, must go on past the gate and deploy or alert as designed.
+The three homes start from one Airflow metadata database made by ``airflow db migrate`` for the module.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -26,8 +28,25 @@ HARNESS = Path(__file__).with_name("gate_day_harness.py")
 DAY = "2026-08-01"
 
 
-def _run_day(mongo_uri: str, home: Path, day: str, drift: str, *extra: str) -> dict:
-    """Run one day in the harness; return its outcome and what MongoDB holds afterwards."""
+@pytest.fixture(scope="module")
+def airflow_db(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh Airflow metadata database, made once by ``airflow db migrate`` as ``daily-mlops run`` makes one in a
+    new home (schema, default pool, log templates; no path or run in it); each harness home gets a copy."""
+    from daily_mlops.orchestration.environment import airflow_environment, migrate_metadata_db
+    from daily_mlops.settings import Settings
+
+    settings = Settings(home=tmp_path_factory.mktemp("airflow_db"), _env_file=None)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))},
+           **airflow_environment(settings, mongo_uri)}
+    assert migrate_metadata_db(env, settings.airflow_home)
+    return settings.airflow_home / "airflow.db"
+
+
+def _run_day(mongo_uri: str, airflow_db: Path, home: Path, day: str, drift: str, *extra: str) -> dict:
+    """Run one day in the harness (its Airflow home starts from a copy of ``airflow_db``); return its outcome and
+    what MongoDB holds afterwards."""
+    (home / "airflow").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(airflow_db, home / "airflow" / "airflow.db")
     db_name = f"gatedag_{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2] / "src"),
@@ -50,9 +69,9 @@ def _run_day(mongo_uri: str, home: Path, day: str, drift: str, *extra: str) -> d
 
 
 @pytest.fixture(scope="module")
-def broken_day(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def broken_day(mongo_uri: str, airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Run the broken day once; return the harness's outcome and what MongoDB holds afterwards."""
-    return _run_day(mongo_uri, tmp_path_factory.mktemp("gate_dag"), DAY, "broken")
+    return _run_day(mongo_uri, airflow_db, tmp_path_factory.mktemp("gate_dag"), DAY, "broken")
 
 
 def test_the_gate_fails_the_data_dag_and_the_downstream_sensors(broken_day):
@@ -87,11 +106,11 @@ def test_the_failure_names_the_worst_columns_and_is_recorded(broken_day):
     assert "status_of_existing_checking_account unseen-category share 0.8" in summary["quality_reason"]
 
 
-def test_a_crashed_gate_task_is_an_unexpected_failure_not_a_gate_verdict(mongo_uri, tmp_path_factory):
+def test_a_crashed_gate_task_is_an_unexpected_failure_not_a_gate_verdict(mongo_uri, airflow_db, tmp_path_factory):
     """check_data_quality raises before it records a verdict (as it once did on a wide table, inside its fidelity
     report): the runs fail as on a gate day, but nothing is in processing_metadata.quality, so the day is neither
     stopped by the gate nor as designed (``daily-mlops run`` exits 1 and prints the traceback)."""
-    crashed = _run_day(mongo_uri, tmp_path_factory.mktemp("gate_crash"), "2026-08-02", "none", "crash")
+    crashed = _run_day(mongo_uri, airflow_db, tmp_path_factory.mktemp("gate_crash"), "2026-08-02", "none", "crash")
     outcome = crashed["outcome"]
     assert outcome["runs"]["data_pipeline_dag"]["tasks"]["check_data_quality"] == "failed"
     assert "quality" not in crashed["processing"] and outcome["summary"]["quality_status"] is None
@@ -100,10 +119,11 @@ def test_a_crashed_gate_task_is_an_unexpected_failure_not_a_gate_verdict(mongo_u
     assert "FAILED: data_pipeline_dag.check_data_quality" in outcome["row"] and "STOPPED" not in outcome["row"]
 
 
-def test_a_failing_fidelity_classifier_still_ends_the_day_as_designed(mongo_uri, tmp_path_factory):
+def test_a_failing_fidelity_classifier_still_ends_the_day_as_designed(mongo_uri, airflow_db, tmp_path_factory):
     """The fidelity report's classifier raises inside the gate (as on a 99-column table): the gate records its verdict
     and the report with TSTR as null and the reason, and the day goes on to deploy or alert as designed."""
-    day = _run_day(mongo_uri, tmp_path_factory.mktemp("gate_classifier"), "2026-08-03", "none", "classifier")
+    day = _run_day(mongo_uri, airflow_db, tmp_path_factory.mktemp("gate_classifier"), "2026-08-03", "none",
+                   "classifier")
     outcome, processing = day["outcome"], day["processing"]
     assert outcome["runs"]["data_pipeline_dag"]["state"] == "success"
     assert processing["quality"]["status"] == "passed"

@@ -8,6 +8,8 @@ wrote. The scheduler's own @daily runs are switched off
 compete for the machine; runs created by the REST API or by
 ``data_pipeline_dag``'s trigger tasks are unaffected (Airflow config reference,
 ``[scheduler] use_job_schedule``). Each test uses its own logical dates.
+The scheduler looks for approval steps past their reviewer window every 3 s
+instead of 15 s (``[scheduler] trigger_timeout_check_interval``).
 
 On teardown the CLI gets SIGTERM and must exit 0 and free the API port.
 
@@ -38,13 +40,14 @@ import pytest
 #: Seconds for startup (bootstrap with small settings, db migrate, standalone healthy, DAGs parsed).
 STARTUP_TIMEOUT = 420
 DB_NAME = "mlops_standalone"
-#: Small settings: 2,000 rows a day, a small model; no retries (a failure should end the run); a 54 s approval window;
+#: Small settings: 2,000 rows a day, a small model; no retries (a failure should end the run); a 36 s approval window
+#: (a test reviewer answers about 15 s after the step starts);
 #: a 5 s latency ceiling for infra validation: on 2 cores shared with other test processes the p95 single-row latency
 #: reached 438 ms (default ceiling 200 ms), refusing a deployment at random (the refusal has its own tests).
 SMALL_SETTINGS = {
     "MLOPS_DAILY_ROWS": "2000", "MLOPS_NUM_LAYERS": "2", "MLOPS_PRETRAIN_EPOCHS": "1",
     "MLOPS_FINETUNE_EPOCHS": "2", "MLOPS_RETRAIN_EPOCHS": "1", "MLOPS_BATCH_SIZE": "128",
-    "MLOPS_TASK_RETRIES": "0", "MLOPS_APPROVAL_TIMEOUT_HOURS": "0.015", "MLOPS_MAX_PREDICT_P95_MS": "5000",
+    "MLOPS_TASK_RETRIES": "0", "MLOPS_APPROVAL_TIMEOUT_HOURS": "0.01", "MLOPS_MAX_PREDICT_P95_MS": "5000",
 }
 FINISHED = ("success", "failed")
 
@@ -65,6 +68,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     rest = [item for item in items if item.path.name != FRESH_DATABASE_MODULE]
     at = next((i for i, item in enumerate(rest) if "airflow_cli" in getattr(item, "fixturenames", ())), len(rest))
     items[:] = rest[:at] + fresh + rest[at:]
+
+
+#: Stops the running ``airflow_cli`` (SIGTERM), registered by the fixture; called after its last user's teardown.
+_STOP_AIRFLOW_CLI: list[Any] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """After the last test that uses ``airflow_cli``, send the CLI SIGTERM at once.
+
+    A session fixture is torn down at the end of the session, so the idle Airflow (scheduler, API server, DAG
+    processor, triggerer) would run beside every later test (tests/stack starts a second Airflow) and its
+    shutdown (about 17 s) would come last. The fixture's own teardown still waits for the exit and checks it.
+    """
+    result = yield
+    if _STOP_AIRFLOW_CLI and "airflow_cli" in getattr(item, "fixturenames", ()):
+        items = item.session.items
+        later = items[items.index(item) + 1:] if item in items else []
+        if not any("airflow_cli" in getattr(other, "fixturenames", ()) for other in later):
+            _STOP_AIRFLOW_CLI.pop()()
+    return result
 
 
 def _free_port() -> int:
@@ -191,6 +215,8 @@ def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowCli
             **{k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AIRFLOW"))}, **SMALL_SETTINGS,
             "MLOPS_HOME": str(home), "MLOPS_MONGO_URI": mongo_uri, "MLOPS_MONGO_DB": DB_NAME,
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            # how often the scheduler fails an approval step whose reviewer window has passed (default 15 s)
+            "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "3",
         }
         cli_path = Path(sys.executable).with_name("daily-mlops")
         started = time.monotonic()
@@ -216,8 +242,10 @@ def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowCli
             with httpx.Client(base_url=base, timeout=30,
                               headers={"Authorization": f"Bearer {token.json()['access_token']}"}) as client:
                 handle.client = client
+                _STOP_AIRFLOW_CLI.append(lambda: cli.poll() is None and cli.send_signal(signal.SIGTERM))
                 yield handle
         finally:
+            _STOP_AIRFLOW_CLI.clear()
             if cli.poll() is None:
                 cli.send_signal(signal.SIGTERM)
                 try:

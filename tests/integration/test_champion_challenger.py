@@ -2,12 +2,19 @@
 
 One small bootstrap on the bundled data, one day's batch, then the evaluation
 DAG's task functions called as the DAG calls them (the XCom chain passed by hand).
+The bootstrap and the batch are built once per module; each test gets its own
+copy of that database and of its MLOPS_HOME (``day_ready``).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,21 +26,61 @@ pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 11, 3)
 
 
-@pytest.fixture
-def small(tmp_path) -> Settings:
+def _small(home: Path) -> Settings:
     """Small, fast settings on the bundled data (defaults for f1_threshold: auto, f1_tolerance 0.05)."""
-    return Settings(home=tmp_path, daily_rows=800, num_layers=1, d_model=8, nhead=2, dim_feedforward=16,
+    return Settings(home=home, daily_rows=800, num_layers=1, d_model=8, nhead=2, dim_feedforward=16,
                     pretrain_epochs=0, finetune_epochs=2, retrain_epochs=1, batch_size=128, _env_file=None)
 
 
+def _copy_database(source, target) -> None:
+    """Insert every document of every collection of ``source`` into the same collection of ``target`` (same
+    ``_id``; GridFS buckets are collections too, so artifact references stay valid)."""
+    for name in source.list_collection_names():
+        documents = list(source[name].find())
+        if documents:
+            target[name].insert_many(documents)
+
+
 @pytest.fixture
-def day_ready(small, real_db) -> dict:
-    """Bootstrapped registry and the day's processed batch; returns bootstrap's result."""
-    boot = boot_mod.bootstrap(small, db=real_db)
-    data.generate_data(small, logical_date=DAY, db=real_db)
-    data.preprocess_data(small, logical_date=DAY, db=real_db)
-    data.store_processing_metadata(small, logical_date=DAY, db=real_db)
-    return boot
+def small(tmp_path) -> Settings:
+    """:func:`_small` settings in this test's MLOPS_HOME."""
+    return _small(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def bootstrapped_day(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, object, dict]]:
+    """Bootstrap, then the day's batch generated, preprocessed and recorded, once per module.
+
+    Yields (MLOPS_HOME, database, bootstrap's result); the database is dropped after the module.
+    """
+    from pymongo import MongoClient
+
+    from daily_mlops.storage.mongo import database
+
+    home = tmp_path_factory.mktemp("challenger_home")
+    settings = _small(home)
+    client = MongoClient(mongo_uri, tz_aware=True)
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    try:
+        db = database(client, name)
+        boot = boot_mod.bootstrap(settings, db=db)
+        data.generate_data(settings, logical_date=DAY, db=db)
+        data.preprocess_data(settings, logical_date=DAY, db=db)
+        data.store_processing_metadata(settings, logical_date=DAY, db=db)
+        yield home, db, boot
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
+@pytest.fixture
+def day_ready(small, real_db, bootstrapped_day) -> dict:
+    """Bootstrapped registry and the day's processed batch (the module's, copied into this test's database and
+    MLOPS_HOME); returns bootstrap's result."""
+    home, db, boot = bootstrapped_day
+    _copy_database(db, real_db)
+    shutil.copytree(home, small.home, dirs_exist_ok=True)
+    return copy.deepcopy(boot)
 
 
 def test_auto_threshold_is_stored_at_bootstrap_and_resolved_by_the_tasks(small, real_db, day_ready) -> None:
