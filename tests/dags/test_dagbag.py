@@ -89,7 +89,8 @@ def test_retries_tags_and_docs(dagbag) -> None:
         assert len(dag.tags) >= 2, dag_id  # the shared tag plus the DAG's own
         assert isinstance(dag.doc_md, str) and dag_id in dag.doc_md, dag_id
         for task in dag.tasks:
-            if task.task_id not in ("send_alert", "approve_deployment", "check_data_quality", "validate_infra"):  # never retried
+            never_retried = ("send_alert", "approve_deployment", "check_data_quality", "validate_infra")
+            if task.task_id not in never_retried:
                 assert task.retries == args["retries"], (dag_id, task.task_id)
 
 
@@ -134,7 +135,8 @@ def test_params_describe_their_resolved_defaults(dagbag, dag_id: str, names: set
 
 
 def test_data_pipeline_is_a_chain_that_triggers_the_day(dagbag) -> None:
-    """wait_for_previous_day -> generate_data -> preprocess_data -> check_data_quality -> store_processing_metadata -> trigger_evaluation
+    """wait_for_previous_day -> generate_data -> preprocess_data -> check_data_quality -> store_processing_metadata
+    -> trigger_evaluation
     -> trigger_deployment.
 
     The gate runs before store_processing_metadata, the task the evaluation DAG's sensor waits for, so a

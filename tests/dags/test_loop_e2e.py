@@ -100,7 +100,8 @@ def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
         story["bootstrap"] = run("bootstrap")
         story["bootstrap_again"] = run("bootstrap")
         story["after_bootstrap"] = {
-            "versions": [(v["model_version"], v["status"]) for v in db.model_metadata.find({"model_name": "tabtransformer"})],
+            "versions": [(v["model_version"], v["status"])
+                         for v in db.model_metadata.find({"model_name": "tabtransformer"})],
             "synthesizers": db.model_metadata.count_documents({"model_name": "synthesizer"}),
             "preprocessors": db.model_metadata.count_documents({"model_name": "preprocessor"}),
         }
@@ -137,7 +138,9 @@ def loop(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _ok(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 0, f"exit {done.returncode}\nSTDOUT:\n{done.stdout[-4000:]}\nSTDERR:\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, (
+        f"exit {done.returncode}\nSTDOUT:\n{done.stdout[-4000:]}\nSTDERR:\n{done.stderr[-4000:]}"
+    )
     return done.stdout
 
 

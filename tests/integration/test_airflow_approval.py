@@ -57,7 +57,8 @@ def outcomes(airflow_cli) -> dict:
     run_ids = {day: airflow_cli.trigger("data_pipeline_dag", day, conf=CONF)
                for day in (APPROVE_DAY, REJECT_DAY, TIMEOUT_DAY)}
     assert set(run_ids.values()) == {"day__2026-07-01", "day__2026-07-02", "day__2026-07-03"}
-    story: dict = {"waited": {}, "champion": champion["model_version"], "was_deployed": champion["status"] == "deployed"}
+    story: dict = {"waited": {}, "champion": champion["model_version"],
+                   "was_deployed": champion["status"] == "deployed"}
     for day, option in ((APPROVE_DAY, "Approve"), (REJECT_DAY, "Reject"), (TIMEOUT_DAY, None)):
         run_id = run_ids[day]
         state = airflow_cli.wait_for_task(DEPLOYMENT, run_id, APPROVAL, ("awaiting_input", "failed", "skipped",

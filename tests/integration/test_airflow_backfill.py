@@ -195,7 +195,7 @@ def _backfill_matches_the_runner(airflow_cli, tmp_path: Path, n_days: int) -> No
     assert any(row[1] in deployed and row[1] != outcomes[0][1] for row in outcomes[1:]), outcomes
 
     # date order across the three DAGs: no task of a day but its wait starts before the day before ended
-    for earlier, later in zip(dates, dates[1:]):
+    for earlier, later in zip(dates, dates[1:], strict=False):  # consecutive pairs: one fewer than dates
         ended = max(end for _, _, _, end in days[earlier]["tasks"])
         first = min(start for _, task, start, _ in days[later]["tasks"] if task != PREVIOUS_DAY_TASK)
         assert ended <= first, (earlier, later, ended, first)
@@ -205,7 +205,7 @@ def _backfill_matches_the_runner(airflow_cli, tmp_path: Path, n_days: int) -> No
     assert data_starts[-1] < last_ended, (data_starts, last_ended)
     # ... and MongoDB saw each day's evaluation and deployment writes after the day before's
     ordered = [spans[day.isoformat()] for day in dates if day.isoformat() in spans]
-    assert all(a[1] < b[0] for a, b in zip(ordered, ordered[1:])), ordered
+    assert all(a[1] < b[0] for a, b in zip(ordered, ordered[1:], strict=False)), ordered  # consecutive pairs
 
 
 def test_a_2_date_backfill_ends_each_day_as_daily_mlops_run_does(airflow_cli, tmp_path: Path) -> None:

@@ -84,7 +84,8 @@ def day_ready(small, real_db, bootstrapped_day) -> dict:
 
 
 def test_auto_threshold_is_stored_at_bootstrap_and_resolved_by_the_tasks(small, real_db, day_ready) -> None:
-    """Bootstrap stores the auto floor (F1 on its held-out floor sample - 0.05) on version 1 and in MLOPS_HOME/f1_floor.json; evaluate_model
+    """Bootstrap stores the auto floor (F1 on its held-out floor sample - 0.05) on version 1 and in
+    MLOPS_HOME/f1_floor.json; evaluate_model
     with f1_threshold 'auto' uses that value and records where it came from; a decision threshold is chosen on a
     calibration part (its size is recorded)."""
     v1 = real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": 1})
@@ -109,7 +110,8 @@ def test_auto_threshold_is_stored_at_bootstrap_and_resolved_by_the_tasks(small, 
     assert result["f1_threshold_note"].startswith("auto: bootstrap F1 ")
     assert (result["champion_version"], result["champion_f1"]) == (1, result["f1"])
     record = real_db.performance_metrics.find_one({"logical_date": DAY.isoformat(), "model_version": 1})
-    assert record["f1_threshold_mode"] == "auto" and record["floor"]["threshold"] == pytest.approx(floor["f1_threshold"])
+    assert record["f1_threshold_mode"] == "auto"
+    assert record["floor"]["threshold"] == pytest.approx(floor["f1_threshold"])
 
 
 def test_the_champions_evaluation_gap_is_recorded_beside_the_fidelity_report(small, real_db, day_ready) -> None:
@@ -162,9 +164,11 @@ def test_challenger_reaching_the_floor_but_not_beating_the_champion_is_rejected(
     champion, recal, out = _chain(small, real_db, f1_threshold=0.0, min_improvement=1.0)
     assert recal["stage"] == "recalibrated" and recal["passed"] is False and recal["parent_version"] == 1
     assert out["passed"] is False and out["champion_version"] == 1 and out["baseline_version"] == recal["model_version"]
-    recal_doc = real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": recal["model_version"]})
+    recal_doc = real_db.model_metadata.find_one({"model_name": "tabtransformer",
+                                                 "model_version": recal["model_version"]})
     assert recal_doc["lineage_kind"] == "recalibrated" and recal_doc["parent_version"] == 1
-    assert recal_doc["sha256"]["weights"] == real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": 1})["sha256"]["weights"]
+    version_1 = real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": 1})
+    assert recal_doc["sha256"]["weights"] == version_1["sha256"]["weights"]
     doc = real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": out["model_version"]})
     assert doc["status"] == "rejected" and doc["lineage_kind"] == "finetuned"
     floor, versus, real = (doc["comparisons"][k] for k in ("floor", "champion", "real"))
@@ -177,7 +181,8 @@ def test_challenger_reaching_the_floor_but_not_beating_the_champion_is_rejected(
     assert versus["min_improvement"] == 1.0 and versus["passed"] is False
     assert real["metric"] == "roc_auc" and real["margin"] == small.real_margin and real["n_rows"] == 300
     assert "not > min_improvement" in doc["status_history"][-1]["reason"]
-    perf = real_db.performance_metrics.find_one({"logical_date": DAY.isoformat(), "model_version": doc["model_version"]})
+    perf = real_db.performance_metrics.find_one({"logical_date": DAY.isoformat(),
+                                                 "model_version": doc["model_version"]})
     assert perf["passed"] is False and perf["floor"]["passed"] is True and perf["champion"]["passed"] is False
     assert perf["split"] == "validation" and perf["test"]["n_samples"] > 0 and perf["reference"]["n_samples"] == 300
     assert perf["champion"]["interval"] == versus["interval"]
@@ -224,14 +229,16 @@ def test_a_challenger_that_wins_on_synthetic_rows_but_loses_on_real_rows_is_reje
                                      min_improvement=0.0, run_id="day__test", db=real_db)
     doc = real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": again["model_version"]})
     test_f1 = doc["metrics"]["test"]["f1"]
-    assert test_f1 == 1.0 and test_f1 > real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": 1})["metrics"]["test"]["f1"]
+    version_1 = real_db.model_metadata.find_one({"model_name": "tabtransformer", "model_version": 1})
+    assert test_f1 == 1.0 and test_f1 > version_1["metrics"]["test"]["f1"]
     versus, real = doc["comparisons"]["champion"], doc["comparisons"]["real"]
     assert versus["passed"] is True and versus["interval"][0] > 0  # wins on synthetic rows, beyond the noise
     assert real["passed"] is False and real["interval"][0] < -small.real_margin and real["delta"] < -0.5
     assert doc["comparisons"]["floor"]["passed"] is True and doc["comparisons"]["passed"] is False
     assert doc["status"] == "rejected" and again["passed"] is False
     assert "real holdout ΔROC-AUC" in doc["status_history"][-1]["reason"]
-    perf = real_db.performance_metrics.find_one({"logical_date": DAY.isoformat(), "model_version": doc["model_version"]})
+    perf = real_db.performance_metrics.find_one({"logical_date": DAY.isoformat(),
+                                                 "model_version": doc["model_version"]})
     assert perf["champion"]["passed"] is True and perf["real"]["passed"] is False and perf["passed"] is False
 
 

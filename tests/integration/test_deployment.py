@@ -226,7 +226,7 @@ def test_deploying_a_second_version_retires_the_first(registry: ModelRegistry, t
 def test_failed_step_keeps_previous_model_intact_and_leaves_no_temp_files(
     registry: ModelRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, nth: int
 ):
-    """An OSError at any step up to the switch of ``current`` serves the old version, byte-identical, and no temp file."""
+    """An OSError at any step up to the switch of ``current`` serves the old version, byte-identical, no temp file."""
     target = tmp_path / "deployed"
     deploy_version(registry, MODEL_NAME, 1, directory=target, logical_date=DAY)
     before = _snapshot(target)

@@ -46,10 +46,12 @@ def test_export_then_import_bootstraps_the_same_architecture(cli, real_db, tmp_p
     exported = cli("models", "export", MODEL_NAME, "latest", "--out", str(out))
     assert exported.exit_code == 0, exported.output
     document = yaml.safe_load(out.read_text())
-    assert {"architecture", "hyperparameters", "signature", "preprocessing_schema", "metrics", "lineage"} <= set(document)
+    sections = {"architecture", "hyperparameters", "signature", "preprocessing_schema", "metrics", "lineage"}
+    assert sections <= set(document)
     assert document["architecture"]["num_layers"] == 1 and document["hyperparameters"]["finetune_epochs"] == 1
     assert document["preprocessing_schema"]["target"]["column"] == "creditability"
-    assert document["lineage"]["run_key"] == "bootstrap" and document["lineage"]["preprocessor"]["name"] == "preprocessor"
+    assert document["lineage"]["run_key"] == "bootstrap"
+    assert document["lineage"]["preprocessor"]["name"] == "preprocessor"
 
     imported = cli("models", "import", str(out), "--model-name", "copy", MLOPS_NUM_LAYERS="2", MLOPS_D_MODEL="64")
     assert imported.exit_code == 0, imported.output

@@ -23,7 +23,7 @@ def test_gridfs_round_trip_of_a_large_artifact(real_db):
 
 
 def test_an_artifact_streamed_from_a_file_equals_its_bytes(real_db, tmp_path):
-    """put_artifact of an open file records the same sha256 and size as of its bytes; download_artifact streams it back."""
+    """put_artifact of an open file records the sha256 and size of its bytes; download_artifact streams it back."""
     import io
 
     from daily_mlops.storage.artifacts import download_artifact

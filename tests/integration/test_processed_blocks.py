@@ -173,7 +173,7 @@ def _unchunked_splits(pre, raw, seed: int) -> dict[str, EncodedBatch]:
 
 
 def test_one_chunk_day_stores_the_batch_of_before(settings, real_db, registered):
-    """daily_rows <= chunk: the raw rows render to the same CSV bytes as the unchunked batch; splits equal its encoding."""
+    """daily_rows <= chunk: the raw rows render to the unchunked batch's CSV bytes; splits equal its encoding."""
     import pandas as pd
 
     from daily_mlops.loop import data
@@ -188,7 +188,8 @@ def test_one_chunk_day_stores_the_batch_of_before(settings, real_db, registered)
     before = validate_batch(synth.generate(settings.daily_rows, seed=settings.seed, logical_date=DAY), schema)
     raw = load_raw_batch(real_db, raw_file)
     assert raw_file["filename"] == f"batch-{DAY}.parquet"
-    assert raw.to_csv(index=False).encode("utf-8") == before.to_csv(index=False).encode("utf-8")  # the raw CSV of before
+    # the raw CSV of before
+    assert raw.to_csv(index=False).encode("utf-8") == before.to_csv(index=False).encode("utf-8")
     pd.testing.assert_frame_equal(validate_batch(raw, schema), before)
     expected = _unchunked_splits(pre, raw, settings.seed)
     for name, part in expected.items():

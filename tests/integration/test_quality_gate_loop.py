@@ -49,8 +49,8 @@ def _day(loop: dict, day: dt.date, drift: str) -> dict:
 
 
 def test_a_normal_day_passes_and_records_quality_and_drift(loop):
-    """drift none: status passed; quality (with status, floors, per-column figures) and drift are in processing_metadata,
-    and store_processing_metadata keeps them when it marks the batch ready."""
+    """drift none: status passed; quality (with status, floors, per-column figures) and drift are in
+    processing_metadata, and store_processing_metadata keeps them when it marks the batch ready."""
     day = dt.date(2026, 6, 1)
     result = _day(loop, day, "none")["gate"]
     assert result["status"] == "passed" and result["reason"].endswith("checks within their floors")

@@ -272,7 +272,8 @@ def test_model_card_of_the_bootstrap_version_reports_real_rows(real_db, report_s
 
 
 def test_cli_report_and_models_card(real_db, mongo_uri, tmp_path, monkeypatch):
-    """`daily-mlops report --out` prints the path it wrote; `models card` writes Markdown, exit 2 for an unknown version."""
+    """`daily-mlops report --out` prints the path it wrote; `models card` writes Markdown, exit 2 for an unknown
+    version."""
     from daily_mlops.cli import app
 
     _seed(real_db, quality=False)

@@ -1,4 +1,4 @@
-"""``daily-mlops rollback`` end to end on a real MongoDB-wire server (SecantusDB), and ``predict`` (``--output``, flags).
+"""``daily-mlops rollback`` end to end on a real MongoDB-wire server (SecantusDB); ``predict`` (``--output``, flags).
 
 Versions are registered quickly with the helpers of ``test_deployment.py`` (a
 one-layer TabTransformer, a preprocessor fit on 200 real rows) and deployed
@@ -181,7 +181,8 @@ def test_cli_rollback_refuses_a_rejected_version_unless_forced(two_deployed, set
     assert _statuses(two_deployed) == {1: "retired", 2: "retired", 3: "approved", 4: "deployed"}
     assert two_deployed.get(MODEL_NAME, 4)["status_history"][-2]["reason"] == "forced rollback by alice: hotfix"
 
-    back = _cli(["rollback", "--reason", "v4 was worse"], mongo_uri=mongo_uri, db=real_db, settings=settings, user="carol")
+    back = _cli(["rollback", "--reason", "v4 was worse"], mongo_uri=mongo_uri, db=real_db, settings=settings,
+                user="carol")
     assert back.exit_code == 0, back.output
     assert deployed_version(settings.deployment_path) == 2
     event = real_db.deployment_events.find_one({"event_type": "model_rolled_back", "model_version": 2})
@@ -214,7 +215,7 @@ def test_predict_writes_every_row_to_output_csv(two_deployed, settings, real_db,
 
 
 def _rows_with_unseen_and_null(frame, path: Path) -> Path:
-    """Seven reference rows: purpose 'crypto' (never in the reference) in rows 0, 3 and 5, credit_amount null in row 2."""
+    """Seven reference rows: purpose 'crypto' (not in the reference) in rows 0, 3 and 5, credit_amount null in row 2."""
     rows = frame.head(7).drop(columns=[helpers.TARGET]).astype({"credit_amount": float})
     rows.loc[[0, 3, 5], "purpose"] = "crypto"
     rows.loc[2, "credit_amount"] = None

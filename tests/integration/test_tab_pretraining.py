@@ -1,4 +1,4 @@
-"""Bootstrap pretrains a ``tab`` network ``MLOPS_TAB_PRETRAIN_EPOCHS`` epochs and an ``ft`` one ``MLOPS_PRETRAIN_EPOCHS``.
+"""Bootstrap pretrains a ``tab`` network ``MLOPS_TAB_PRETRAIN_EPOCHS`` epochs, an ``ft`` one ``MLOPS_PRETRAIN_EPOCHS``.
 
 Wide tables: a ``tab`` step attends over every categorical column, so its
 pretraining has its own, smaller epoch count; the ``ft`` network (the bundled data) keeps its own.
