@@ -133,7 +133,7 @@ GATE_GOAL = 5.0
 
 def main() -> None:
     which = sys.argv[1] if len(sys.argv) > 1 else "all"
-    if which in ("-h", "--help"):
+    if which in ("-h", "--help") or {"-h", "--help"} & set(sys.argv[2:]):
         print(__doc__)
         return
     if which not in (*SECTIONS, "all"):

@@ -1,4 +1,4 @@
-"""One Airflow task in a fresh interpreter, started the way a task process starts; run by ``benchmark_tasks.py``.
+"""One Airflow task in a fresh interpreter, started the way a task process starts; run by ``benchmarks/tasks.py``.
 
 ``python [-X importtime] benchmarks/task_probe.py DAG_FILE TASK_ID REQUEST_JSON`` (or ``baseline [MODULE]``:
 ``import airflow.sdk`` alone, then MODULE timed on its own, e.g. torch):
@@ -216,6 +216,9 @@ def _worker() -> None:
 
 
 def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return
     if sys.argv[1] == "worker":
         _worker()
         return
