@@ -17,7 +17,8 @@ tested as a table (``tests/unit/test_decisions.py``):
 * :func:`day_as_designed`: whether a day's DAG runs ended as designed (the CLI's exit code);
 * :func:`day_outcome`: which of the six ends a day reached (:data:`DAY_OUTCOMES`), the one rule the run
   summary and the day's story render, both through :func:`day_outcome_text`;
-* :func:`previous_day_pending`: what of the previous logical date still runs (a day starts when nothing does).
+* :func:`previous_day_pending`: what of the previous logical date still runs (a day starts when nothing does);
+* :func:`previous_day_deadlock`: when waiting for it can never end (an earlier run queued behind this one).
 
 The F1 floor's own rules (the one check of a threshold, ``auto`` resolved from the bootstrap model's F1)
 belong to the setting: :mod:`daily_mlops.settings.thresholds`.
@@ -55,7 +56,7 @@ __all__ = [
     "DAY_OUTCOME_TEXTS",
     "day_outcome",
     "day_outcome_text",
-    "previous_day_pending",
+    "previous_day_deadlock", "previous_day_pending",
     "judge_candidate",
     "last_result",
     "next_step",
@@ -488,3 +489,35 @@ def previous_day_pending(data_run_state: str | None, downstream: Mapping[str, tu
         if finished < runs:
             pending.append(f"{dag_id}: {runs - finished} of {runs} run(s) not finished")
     return pending
+
+
+def previous_day_deadlock(previous_run_id: str, previous_state: str | None, previous_run_type: str | None,
+                          run_type: str | None) -> str | None:
+    """Why waiting for the previous logical date can never end, or ``None`` when it can.
+
+    ``data_pipeline_dag`` has ``max_active_runs=1``: while this run is active, an earlier run that is still
+    ``queued`` cannot start, so this run's wait would only end at the sensor's timeout (both runs stuck).
+    That happens when an earlier date is triggered after a later run started (for example the scheduler's
+    own run of today, then a manual run of an older date). Backfill runs ignore ``max_active_runs``
+    (Airflow 3 backfills), so a queued backfill run, or a wait inside a backfill, is not a deadlock.
+
+    Parameters
+    ----------
+    previous_run_id : str
+        The previous ``data_pipeline_dag`` run's id, named in the message.
+    previous_state, previous_run_type : str or None
+        Its state (``queued``, ``running``, ...) and run type (``scheduled``, ``manual``, ``backfill``, ...).
+    run_type : str or None
+        This run's type.
+
+    Returns
+    -------
+    str or None
+        The message the sensor fails with (it names the queued run and the fix), or ``None``.
+    """
+    if previous_state != "queued" or "backfill" in (previous_run_type, run_type):
+        return None
+    return (f"the previous logical date's data_pipeline_dag run {previous_run_id} is queued behind this run "
+            "(max_active_runs=1), so it cannot start before this run ends and this day cannot run before it: "
+            "this run stops here, nothing was written; once that run has finished, clear this run "
+            "(Airflow UI: Clear) to run this day in order")

@@ -19,6 +19,7 @@ from daily_mlops.decisions import (
     day_outcome_text,
     last_result,
     next_step,
+    previous_day_deadlock,
     previous_day_pending,
     result_task_id,
     result_task_ids,
@@ -378,3 +379,19 @@ def test_an_alert_without_its_figures_leaves_the_comparison_out() -> None:
 def test_previous_day_pending(state, downstream: dict, wait, expected: list) -> None:
     """A day may start when the previous data run and every run at its date have finished (or it had none)."""
     assert previous_day_pending(state, downstream, wait_task_state=wait) == expected
+
+
+@pytest.mark.parametrize(("state", "previous_type", "run_type", "deadlocked"), [
+    ("queued", "manual", "scheduled", True),  # today's scheduled run started, then an older date was triggered
+    ("queued", "scheduled", "manual", True),
+    ("running", "manual", "scheduled", False),  # it runs: wait for it
+    ("success", "manual", "manual", False),
+    ("queued", "backfill", "manual", False),  # backfill runs ignore max_active_runs: it will start
+    ("queued", "manual", "backfill", False),
+])
+def test_previous_day_deadlock(state: str, previous_type: str, run_type: str, deadlocked: bool) -> None:
+    """Only an earlier run queued behind this one (outside backfills) can never start: the wait fails at once."""
+    message = previous_day_deadlock("manual__2026-11-01", state, previous_type, run_type)
+    assert (message is not None) is deadlocked
+    if deadlocked:
+        assert "manual__2026-11-01 is queued behind this run" in message and "clear this run" in message

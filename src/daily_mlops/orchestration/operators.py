@@ -72,6 +72,8 @@ class PreviousDaySensor(BaseSensorOperator):
     (``ti.get_dr_count``); :func:`daily_mlops.decisions.previous_day_pending` decides. No earlier run: done
     at once. Built by :func:`daily_mlops.orchestration.dags.previous_day_sensor` with ``depends_on_past``,
     so the previous run's own wait must have succeeded too: by induction every earlier day has finished.
+    A previous run still queued behind this one can never start (``max_active_runs=1``): the sensor fails at
+    once with :func:`daily_mlops.decisions.previous_day_deadlock`'s message instead of waiting for its timeout.
 
     Parameters
     ----------
@@ -90,7 +92,7 @@ class PreviousDaySensor(BaseSensorOperator):
         return super().execute(context)
 
     def poke(self, context: Any) -> bool:
-        from daily_mlops.decisions import FINISHED_RUN_STATES, previous_day_pending
+        from daily_mlops.decisions import FINISHED_RUN_STATES, previous_day_deadlock, previous_day_pending
 
         ti = context["ti"]
         previous = ti.get_previous_dagrun()
@@ -102,6 +104,12 @@ class PreviousDaySensor(BaseSensorOperator):
                            ti.get_dr_count(dag_id=dag_id, logical_dates=[when], states=list(FINISHED_RUN_STATES)))
                   for dag_id in self.downstream_dag_ids}
         state = getattr(previous.state, "value", previous.state)
+        this_run = context["dag_run"]
+        deadlock = previous_day_deadlock(previous.run_id, str(state),
+                                         str(getattr(previous.run_type, "value", previous.run_type)),
+                                         str(getattr(this_run.run_type, "value", this_run.run_type)))
+        if deadlock is not None:
+            raise AirflowFailException(deadlock)
         pending = previous_day_pending(str(state), counts)
         if pending:
             self.log.info("waiting for the previous logical date %s (run %s): %s", when.isoformat(),
